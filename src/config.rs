@@ -1,0 +1,149 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Command line of the `wicket` binary.
+#[derive(Debug, Parser)]
+#[command(name = "wicket", version, about = "A small, fast, secure login site")]
+pub struct Cli {
+    /// Server settings (also used by subcommands that touch the stores).
+    #[command(flatten)]
+    pub config: Config,
+    /// What to do; without one, serve the site.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands besides serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage users.
+    User {
+        /// What to do with users.
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+}
+
+/// `wicket user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from the terminal (without echo) or stdin.
+    Add {
+        /// The new user's name.
+        name: String,
+    },
+}
+
+/// Every setting of a running Wicket: flags, each with a `WICKET_*` environment fallback.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on (host:port).
+    #[arg(long, env = "WICKET_ADDR", default_value = "127.0.0.1:5000")]
+    pub addr: String,
+
+    /// Directory holding one JSON file per session.
+    #[arg(long, env = "WICKET_SESSIONS_DIR", default_value = "sessions")]
+    pub sessions_dir: PathBuf,
+
+    /// Directory holding the user store and, by default, the secret key.
+    #[arg(long, env = "WICKET_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Directory served under /static.
+    #[arg(long, env = "WICKET_STATIC_DIR", default_value = "static")]
+    pub static_dir: PathBuf,
+
+    /// File holding the hex-encoded secret key [default: <data dir>/secret.key, created if missing].
+    #[arg(long, env = "WICKET_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// A session ends after this long without a request (e.g. 90s, 30m, 12h, 7d).
+    #[arg(long, env = "WICKET_SESSION_IDLE", default_value = "30m", value_parser = parse_duration)]
+    pub session_idle: Duration,
+
+    /// A session ends this long after login, however active.
+    #[arg(long, env = "WICKET_SESSION_LIFETIME", default_value = "7d", value_parser = parse_duration)]
+    pub session_lifetime: Duration,
+
+    /// scrypt cost: log2 of N (r=8, p=1). 17 uses 128 MiB and ~0.35 s per hash.
+    #[arg(long, env = "WICKET_SCRYPT_LOG_N", default_value_t = 17,
+          value_parser = clap::value_parser!(u8).range(1..=22))]
+    pub scrypt_log_n: u8,
+
+    /// How many scrypt hashes may run at once [default: the number of CPUs].
+    #[arg(long, env = "WICKET_SCRYPT_CONCURRENCY",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub scrypt_concurrency: Option<u16>,
+}
+
+impl Config {
+    /// Where the secret key lives.
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
+    /// How many scrypt hashes may run at once.
+    pub fn scrypt_permits(&self) -> usize {
+        self.scrypt_concurrency.map_or_else(
+            || std::thread::available_parallelism().map_or(2, |n| n.get()),
+            usize::from,
+        )
+    }
+}
+
+/// Parses `90s`, `30m`, `12h` or `7d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = text.split_at(split);
+    let seconds_per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 60 * 60,
+        "d" => 24 * 60 * 60,
+        _ => return Err(format!("'{text}' needs a unit: s, m, h or d (e.g. 30m)")),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a whole number followed by s, m, h or d"))?;
+    match number.checked_mul(seconds_per_unit) {
+        Some(0) => Err("a duration must be longer than zero".into()),
+        Some(seconds) => Ok(Duration::from_secs(seconds)),
+        None => Err(format!("'{text}' is too long")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_with_their_units() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+    }
+
+    #[test]
+    fn durations_without_a_unit_or_number_are_refused() {
+        for bad in ["", "30", "m", "-5m", "1.5h", "0s", "5w", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_readme() {
+        let cli = Cli::try_parse_from(["wicket"]).unwrap();
+        let config = cli.config;
+        assert_eq!(config.addr, "127.0.0.1:5000");
+        assert_eq!(config.session_idle, Duration::from_secs(30 * 60));
+        assert_eq!(config.session_lifetime, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(config.scrypt_log_n, 17);
+        assert_eq!(config.secret_key_path(), PathBuf::from("data/secret.key"));
+    }
+}

@@ -1,0 +1,175 @@
+use std::fmt;
+
+/// Shortest and longest usernames, in characters.
+pub const USERNAME_LEN: std::ops::RangeInclusive<usize> = 3..=32;
+/// Shortest and longest passwords, in characters (not bytes).
+pub const PASSWORD_LEN: std::ops::RangeInclusive<usize> = 8..=1024;
+
+/// A valid username: 3–32 of ASCII letters, digits, `_`, `.` and `-`.
+///
+/// It keeps the case it was registered with for display; [`Username::key`] is the
+/// case-insensitive identity used for lookups and uniqueness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+/// Why a username was refused, worded for the person typing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsernameError {
+    /// Fewer than 3 or more than 32 characters.
+    Length,
+    /// A character outside letters, digits, `_ . -`.
+    Characters,
+}
+
+impl fmt::Display for UsernameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Length => write!(
+                f,
+                "Usernames are {} to {} characters long.",
+                USERNAME_LEN.start(),
+                USERNAME_LEN.end()
+            ),
+            Self::Characters => {
+                f.write_str("Use only letters, digits, dots, dashes and underscores.")
+            }
+        }
+    }
+}
+
+impl Username {
+    /// Parses what a person typed; surrounding spaces are ignored.
+    pub fn parse(input: &str) -> Result<Self, UsernameError> {
+        let name = input.trim();
+        // Check characters first: a length counted in chars of junk is not meaningful.
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            return Err(UsernameError::Characters);
+        }
+        if !USERNAME_LEN.contains(&name.len()) {
+            return Err(UsernameError::Length);
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name as registered.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The case-insensitive identity: safe as a file name (ASCII `[a-z0-9_.-]`, never `.`/`..`).
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A password of acceptable length, kept exactly as typed. `Debug` never shows it.
+pub struct Password(String);
+
+/// Why a password was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordError {
+    /// Fewer than 8 characters.
+    TooShort,
+    /// More than 1024 characters.
+    TooLong,
+}
+
+impl fmt::Display for PasswordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooShort => write!(
+                f,
+                "Use at least {} characters.",
+                PASSWORD_LEN.start()
+            ),
+            Self::TooLong => write!(f, "Use at most {} characters.", PASSWORD_LEN.end()),
+        }
+    }
+}
+
+impl Password {
+    /// Checks the length; never trims, normalises or truncates.
+    pub fn parse(input: String) -> Result<Self, PasswordError> {
+        let chars = input.chars().count();
+        if chars < *PASSWORD_LEN.start() {
+            Err(PasswordError::TooShort)
+        } else if chars > *PASSWORD_LEN.end() {
+            Err(PasswordError::TooLong)
+        } else {
+            Ok(Self(input))
+        }
+    }
+
+    /// The exact bytes to hash.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_of_letters_digits_and_punctuation_are_accepted() {
+        for good in ["bob", "Alice_99", "a.b-c", "x".repeat(32).as_str(), "  carol  "] {
+            assert!(Username::parse(good).is_ok(), "{good:?} was refused");
+        }
+        assert_eq!(Username::parse("  carol ").unwrap().as_str(), "carol");
+    }
+
+    #[test]
+    fn usernames_of_the_wrong_length_are_refused() {
+        assert_eq!(Username::parse("ab"), Err(UsernameError::Length));
+        assert_eq!(Username::parse(&"x".repeat(33)), Err(UsernameError::Length));
+        assert_eq!(Username::parse(""), Err(UsernameError::Length));
+    }
+
+    #[test]
+    fn usernames_with_other_characters_are_refused() {
+        for bad in ["bo b", "../etc", "a/b", "ali\u{0}ce", "zoë", "<script>", "a\\b", "名前です"] {
+            assert_eq!(Username::parse(bad), Err(UsernameError::Characters), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_key_ignores_case_and_display_keeps_it() {
+        let name = Username::parse("MixedCase").unwrap();
+        assert_eq!(name.key(), "mixedcase");
+        assert_eq!(name.to_string(), "MixedCase");
+        assert_eq!(Username::parse("mixedCASE").unwrap().key(), name.key());
+    }
+
+    #[test]
+    fn passwords_are_counted_in_characters_and_kept_exactly() {
+        assert_eq!(Password::parse("short".into()).err(), Some(PasswordError::TooShort));
+        // Eight characters but 24 bytes: long enough.
+        let unicode = "ключключ".to_string();
+        assert_eq!(Password::parse(unicode.clone()).unwrap().as_bytes(), unicode.as_bytes());
+        let spaced = "  spaces kept  ".to_string();
+        assert_eq!(Password::parse(spaced.clone()).unwrap().as_bytes(), spaced.as_bytes());
+        assert!(Password::parse("é".repeat(1024)).is_ok());
+        assert_eq!(Password::parse("é".repeat(1025)).err(), Some(PasswordError::TooLong));
+    }
+
+    #[test]
+    fn password_debug_is_redacted() {
+        let password = Password::parse("correct horse".into()).unwrap();
+        assert_eq!(format!("{password:?}"), "Password(<redacted>)");
+    }
+}

@@ -1,0 +1,174 @@
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+/// Bytes of randomness in a newly created key file.
+const NEW_KEY_BYTES: usize = 64;
+/// The least key material accepted from an existing key file.
+const MIN_KEY_BYTES: usize = 32;
+
+/// Fills a new array from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the OS random number generator failed");
+    bytes
+}
+
+/// Lower-case hexadecimal of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
+/// Decodes lower- or upper-case hexadecimal; `None` on any other character or odd length.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16);
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| Some((digit(pair[0])? << 4 | digit(pair[1])?) as u8))
+        .collect()
+}
+
+/// A 256-bit key used for one purpose only. Its `Debug` never shows the bytes.
+#[derive(Clone)]
+pub struct SubKey([u8; 32]);
+
+impl SubKey {
+    /// HMAC-SHA256 of `message` under this key.
+    pub fn mac(&self) -> Hmac<Sha256> {
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes keys of any size")
+    }
+}
+
+impl fmt::Debug for SubKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SubKey(<redacted>)")
+    }
+}
+
+/// The server's master secret. Its `Debug` never shows the bytes.
+#[derive(Clone)]
+pub struct SecretKey(Vec<u8>);
+
+impl SecretKey {
+    /// Wraps key material (at least 32 bytes).
+    pub fn new(bytes: Vec<u8>) -> io::Result<Self> {
+        if bytes.len() < MIN_KEY_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the secret key must hold at least {MIN_KEY_BYTES} bytes"),
+            ));
+        }
+        Ok(Self(bytes))
+    }
+
+    /// Derives an independent key for one purpose, so a leak of one use reveals no other.
+    pub fn derive(&self, purpose: &str) -> SubKey {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC takes keys of any size");
+        mac.update(b"wicket/");
+        mac.update(purpose.as_bytes());
+        SubKey(mac.finalize().into_bytes().into())
+    }
+
+    /// Reads the key file, or creates it (mode 0600, 64 random bytes as hex) if missing.
+    pub fn load_or_create(path: &Path) -> io::Result<Self> {
+        match fs::read_to_string(path) {
+            Ok(text) => {
+                let mode = fs::metadata(path)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(path = %path.display(), "secret key file is readable by others; chmod 600 it");
+                }
+                let bytes = unhex(text.trim()).ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{} does not hold a hex-encoded key", path.display()),
+                    )
+                })?;
+                Self::new(bytes)
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Self::create(path),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn create(path: &Path) -> io::Result<Self> {
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::fsutil::create_private_dir(dir)?;
+        }
+        let bytes = random_bytes::<NEW_KEY_BYTES>().to_vec();
+        // create_new: if another process made the file first, fail rather than overwrite.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(hex(&bytes).as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        tracing::info!(path = %path.display(), "created a new secret key");
+        Self::new(bytes)
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_rejects_junk() {
+        let bytes = [0x00, 0x7f, 0xff, 0x10];
+        assert_eq!(hex(&bytes), "007fff10");
+        assert_eq!(unhex("007FFF10").unwrap(), bytes);
+        assert!(unhex("abc").is_none());
+        assert!(unhex("zz").is_none());
+    }
+
+    #[test]
+    fn a_new_key_file_is_owner_only_and_reloads_to_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/secret.key");
+        let first = SecretKey::load_or_create(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let again = SecretKey::load_or_create(&path).unwrap();
+        assert_eq!(first.0, again.0);
+        assert_eq!(first.0.len(), NEW_KEY_BYTES);
+    }
+
+    #[test]
+    fn short_or_garbled_key_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        fs::write(&path, hex(&[1u8; 16])).unwrap();
+        assert!(SecretKey::load_or_create(&path).is_err());
+        fs::write(&path, "not hex at all").unwrap();
+        assert!(SecretKey::load_or_create(&path).is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_key_material() {
+        let key = SecretKey::new(vec![0xab; 32]).unwrap();
+        assert_eq!(format!("{key:?}"), "SecretKey(<redacted>)");
+        assert_eq!(format!("{:?}", key.derive("x")), "SubKey(<redacted>)");
+    }
+}

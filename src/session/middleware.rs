@@ -1,0 +1,61 @@
+use poem::http::header::{COOKIE, SET_COOKIE};
+use poem::{Endpoint, FromRequest, IntoResponse, Middleware, Request, RequestBody, Response, Result};
+
+use super::{Session, Sessions};
+
+/// The session of the request, if any: put in the request by [`SessionLayer`].
+#[derive(Debug, Clone, Default)]
+pub struct CurrentSession(pub Option<Session>);
+
+impl<'a> FromRequest<'a> for CurrentSession {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> Result<Self> {
+        Ok(req.extensions().get::<Self>().cloned().unwrap_or_default())
+    }
+}
+
+/// Maps the signed session cookie to its JSON file before the handler runs.
+///
+/// A cookie that is tampered with, unknown or expired yields no session, and the
+/// response tells the browser to drop it (unless the handler set a cookie itself).
+pub struct SessionLayer(pub Sessions);
+
+impl<E: Endpoint> Middleware<E> for SessionLayer {
+    type Output = SessionEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        SessionEndpoint { inner, sessions: self.0.clone() }
+    }
+}
+
+/// The endpoint [`SessionLayer`] wraps around the routes.
+pub struct SessionEndpoint<E> {
+    inner: E,
+    sessions: Sessions,
+}
+
+impl<E: Endpoint> Endpoint for SessionEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> Result<Response> {
+        let codec = self.sessions.codec();
+        let presented = req
+            .headers()
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|header| header.to_str().ok())
+            .find_map(|header| codec.find(header))
+            .map(str::to_owned);
+        let session = match &presented {
+            Some(value) => self.sessions.resume(value).await,
+            None => None,
+        };
+        let stale = presented.is_some() && session.is_none();
+        req.extensions_mut().insert(CurrentSession(session));
+
+        let mut resp = self.inner.call(req).await?.into_response();
+        if stale && !resp.headers().contains_key(SET_COOKIE) {
+            resp.headers_mut().append(SET_COOKIE, codec.clear_cookie());
+        }
+        Ok(resp)
+    }
+}

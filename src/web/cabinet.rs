@@ -1,0 +1,48 @@
+use maud::html;
+use poem::{FromRequest, Request, RequestBody, handler};
+
+use super::layout::{hx_form, time};
+use super::{Hx, safe_next};
+use crate::session::{CurrentSession, Session};
+
+/// A logged-in member. Extracting it sends anyone else to the login form,
+/// with `next` pointing back here.
+pub struct Member(pub Session);
+
+impl<'a> FromRequest<'a> for Member {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        if let CurrentSession(Some(session)) = CurrentSession::from_request(req, body).await? {
+            return Ok(Self(session));
+        }
+        let hx = Hx::from_request(req, body).await?;
+        let location = match safe_next(req.original_uri().path()) {
+            Some(next) => format!("/?next={next}"),
+            None => "/".to_owned(),
+        };
+        Err(poem::Error::from_response(hx.redirect(&location)))
+    }
+}
+
+/// `GET /cabinet`: the members-only page.
+#[handler]
+pub fn page(Member(session): Member, hx: Hx) -> maud::Markup {
+    let record = &session.record;
+    let content = html! {
+        // hx-history="false": htmx must never keep a copy of this page.
+        section.card.cabinet id="cabinet" hx-history="false" {
+            img.hero src="/static/cabinet.svg" alt="A cricket wicket: three stumps and two bails"
+                width="160" height="120";
+            h1 { "Welcome, " (record.user) "!" }
+            p.lead { "You are logged in. This page is for members only." }
+            dl.facts {
+                dt { "Logged in" } dd { (time(record.created)) }
+                dt { "Last active" } dd { (time(record.last_seen)) }
+                dt { "Session ends" } dd { (time(session.ends)) }
+            }
+            p.note { "Sessions end after a period without activity, and at the latest on "
+                (time(record.expires)) "." }
+            (hx_form("/logout", html! { button.secondary type="submit" { "Log out" } }))
+        }
+    };
+    hx.page("Your cabinet", content)
+}

@@ -1,0 +1,107 @@
+use maud::{Markup, html};
+use poem::http::StatusCode;
+use poem::http::header::SET_COOKIE;
+use poem::web::{Data, Form, Query};
+use poem::{IntoResponse, Response, Result, handler};
+use serde::Deserialize;
+
+use super::layout::{Field, hx_form};
+use super::{AppState, CABINET, Hx, safe_next, with_status};
+use crate::domain::Username;
+use crate::session::CurrentSession;
+
+/// One message for every failure, so the form does not reveal which names exist.
+const INVALID: &str = "Invalid username or password.";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NextQuery {
+    next: String,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    next: String,
+}
+
+/// `GET /`: the login form, or the cabinet for someone already logged in.
+#[handler]
+pub fn page(current: CurrentSession, hx: Hx, Query(query): Query<NextQuery>) -> Response {
+    let next = safe_next(&query.next);
+    if current.0.is_some() {
+        return hx.redirect(next.unwrap_or(CABINET));
+    }
+    hx.page("Log in", view("", None, next)).into_response()
+}
+
+/// `GET /login`: the form lives at `/`.
+#[handler]
+pub fn elsewhere(Query(query): Query<NextQuery>) -> Response {
+    let location = match safe_next(&query.next) {
+        Some(next) => format!("/?next={next}"),
+        None => "/".to_owned(),
+    };
+    Hx(false).redirect(&location)
+}
+
+/// `POST /login`: checks the password and starts a new session.
+#[handler]
+pub async fn submit(
+    state: Data<&AppState>,
+    current: CurrentSession,
+    hx: Hx,
+    Form(form): Form<LoginForm>,
+) -> Result<Response> {
+    let next = safe_next(&form.next);
+    // A malformed name cannot exist, but it still costs a (dummy) scrypt run.
+    let user = match Username::parse(&form.username) {
+        Ok(name) => state.users.get(&name).await.map_err(crate::error::AppError::from)?,
+        Err(_) => None,
+    };
+    let verified = state
+        .hasher
+        .verify(form.password, user.as_ref().map(|u| u.password.clone()))
+        .await?;
+    let Some(user) = user.filter(|_| verified) else {
+        tracing::warn!(username = ?form.username, "login failed");
+        let form = view(&form.username, Some(INVALID), next);
+        return Ok(with_status(hx.page("Log in", form), StatusCode::UNAUTHORIZED));
+    };
+    let (_, cookie) = state.sessions.start(&user.name, current.0.as_ref()).await?;
+    tracing::info!(user = %user.name, "login succeeded");
+    let mut resp = hx.redirect(next.unwrap_or(CABINET));
+    resp.headers_mut().append(SET_COOKIE, cookie);
+    Ok(resp)
+}
+
+/// The login card: the fragment htmx swaps, and the body of `GET /`.
+fn view(username: &str, error: Option<&str>, next: Option<&str>) -> Markup {
+    let fields = html! {
+        @if let Some(error) = error {
+            p.alert role="alert" { (error) }
+        }
+        (Field {
+            name: "username", label: "Username", kind: "text", autocomplete: "username",
+            value: username, error: None, autofocus: true, hint: None,
+        }.render())
+        (Field {
+            name: "password", label: "Password", kind: "password",
+            autocomplete: "current-password", value: "", error: None,
+            autofocus: false, hint: None,
+        }.render())
+        @if let Some(next) = next {
+            input type="hidden" name="next" value=(next);
+        }
+        button type="submit" { "Log in" }
+    };
+    html! {
+        section.card id="login" {
+            h1 { "Log in" }
+            (hx_form("/login", fields))
+            p.switch { "New here? " a href="/register/" { "Create an account" } }
+        }
+    }
+}

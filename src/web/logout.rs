@@ -1,0 +1,38 @@
+use maud::html;
+use poem::http::header::SET_COOKIE;
+use poem::web::Data;
+use poem::{IntoResponse, Response, Result, handler};
+
+use super::layout::hx_form;
+use super::{AppState, Hx};
+use crate::session::CurrentSession;
+
+/// `GET /logout`: asks for confirmation. A GET never logs out by itself, so a link
+/// or image on another site cannot end someone's session.
+#[handler]
+pub fn confirm(current: CurrentSession, hx: Hx) -> Response {
+    let Some(session) = current.0 else {
+        return hx.redirect("/");
+    };
+    let content = html! {
+        section.card id="logout" {
+            h1 { "Log out?" }
+            p { "You are logged in as " strong { (session.record.user) } "." }
+            (hx_form("/logout", html! { button type="submit" { "Log out" } }))
+            p.switch { a href="/cabinet" { "Back to your cabinet" } }
+        }
+    };
+    hx.page("Log out", content).into_response()
+}
+
+/// `POST /logout`: deletes the session file and clears the cookie.
+#[handler]
+pub async fn submit(state: Data<&AppState>, current: CurrentSession, hx: Hx) -> Result<Response> {
+    let mut resp = hx.redirect("/");
+    if let Some(session) = current.0 {
+        let cookie = state.sessions.end(&session).await?;
+        tracing::info!(user = %session.record.user, "logged out");
+        resp.headers_mut().append(SET_COOKIE, cookie);
+    }
+    Ok(resp)
+}

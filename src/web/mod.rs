@@ -1,0 +1,124 @@
+//! Routes, handlers and views. Each flow owns its module; `layout` holds the page frame.
+
+mod cabinet;
+pub mod layout;
+mod login;
+mod logout;
+mod register;
+mod statics;
+
+use std::path::Path;
+
+use poem::http::{StatusCode, header};
+use poem::web::Redirect;
+use poem::endpoint::make_sync;
+use poem::{FromRequest, IntoResponse, Request, RequestBody, Response, Route, get};
+
+use crate::password::Hasher;
+use crate::session::Sessions;
+use crate::users::UserStore;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The user store.
+    pub users: UserStore,
+    /// Session lifecycle.
+    pub sessions: Sessions,
+    /// scrypt.
+    pub hasher: Hasher,
+}
+
+/// Every route of the site. `/static` is served from `static_dir`.
+pub fn routes(static_dir: &Path) -> Route {
+    Route::new()
+        .at("/", get(login::page))
+        .at("/login", get(login::elsewhere).post(login::submit))
+        .at("/register", make_sync(|_| Redirect::permanent("/register/")))
+        .at("/register/", get(register::page).post(register::submit))
+        .at("/cabinet", get(cabinet::page))
+        .at("/logout", get(logout::confirm).post(logout::submit))
+        .nest("/static", statics::endpoint(static_dir))
+}
+
+/// Whether the request wants an htmx fragment (rather than a whole page).
+///
+/// Boosted requests and history restores come from htmx but expect full pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hx(pub bool);
+
+impl<'a> FromRequest<'a> for Hx {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let has = |name: &str| req.headers().get(name).is_some_and(|v| v == "true");
+        Ok(Self(
+            has("hx-request") && !has("hx-boosted") && !has("hx-history-restore-request"),
+        ))
+    }
+}
+
+impl Hx {
+    /// Sends the browser to `location`: `HX-Redirect` (a full load) for htmx, else `303`.
+    pub fn redirect(self, location: &str) -> Response {
+        if self.0 {
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("HX-Redirect", location)
+                .finish()
+        } else {
+            Response::builder()
+                .status(StatusCode::SEE_OTHER)
+                .header(header::LOCATION, location)
+                .finish()
+        }
+    }
+
+    /// The fragment alone for htmx, or inside the full page.
+    pub fn page(self, title: &str, fragment: maud::Markup) -> maud::Markup {
+        if self.0 { fragment } else { layout::page(title, fragment) }
+    }
+}
+
+/// Where to go after login: `next` if it is a plain local path, else the cabinet.
+///
+/// Only `/` followed by path-ish characters passes: no scheme, no `//host`, no
+/// backslashes, no percent-escapes, no control characters.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 512
+        && next
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_.~-?=&".contains(&b));
+    local.then_some(next)
+}
+
+/// The landing page for members.
+pub const CABINET: &str = "/cabinet";
+
+/// Adds a status to a markup response.
+pub fn with_status(markup: maud::Markup, status: StatusCode) -> Response {
+    markup.with_status(status).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn local_paths_are_accepted_as_next() {
+        for good in ["/", "/cabinet", "/cabinet?tab=1&x=y", "/a/b.c-d_e~f"] {
+            assert_eq!(safe_next(good), Some(good));
+        }
+    }
+
+    #[test]
+    fn anything_that_could_leave_the_site_is_refused_as_next() {
+        for bad in [
+            "", "cabinet", "//evil.example", "/\\evil.example", "https://evil.example",
+            "javascript:alert(1)", "/%2F%2Fevil.example", "/%5cevil", "/\tx", "/\r\nSet-Cookie:x",
+            "/\u{0}", " /cabinet", "/caf\u{e9}",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?} was accepted");
+        }
+    }
+}

@@ -1,0 +1,123 @@
+use maud::{Markup, html};
+use poem::http::StatusCode;
+use poem::http::header::SET_COOKIE;
+use poem::web::{Data, Form};
+use poem::{IntoResponse, Response, Result, handler};
+use serde::Deserialize;
+
+use super::layout::{Field, hx_form};
+use super::{AppState, CABINET, Hx, with_status};
+use crate::domain::{Password, Username};
+use crate::error::AppError;
+use crate::session::CurrentSession;
+
+const TAKEN: &str = "That name is taken. Please choose another.";
+const MISMATCH: &str = "The passwords do not match.";
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct RegisterForm {
+    username: String,
+    password: String,
+    confirm: String,
+}
+
+/// Inline errors, one per field.
+#[derive(Default)]
+struct Errors {
+    username: Option<String>,
+    password: Option<String>,
+    confirm: Option<String>,
+}
+
+/// `GET /register/`: the registration form, or the cabinet for someone logged in.
+#[handler]
+pub fn page(current: CurrentSession, hx: Hx) -> Response {
+    if current.0.is_some() {
+        return hx.redirect(CABINET);
+    }
+    hx.page("Create an account", view("", &Errors::default()))
+        .into_response()
+}
+
+/// `POST /register/`: creates the user and logs them in, or explains what to fix.
+#[handler]
+pub async fn submit(
+    state: Data<&AppState>,
+    current: CurrentSession,
+    hx: Hx,
+    Form(form): Form<RegisterForm>,
+) -> Result<Response> {
+    let refuse = |errors: Errors| {
+        let view = view(&form.username, &errors);
+        with_status(hx.page("Create an account", view), StatusCode::UNPROCESSABLE_ENTITY)
+    };
+    let mut errors = Errors::default();
+    let name = Username::parse(&form.username)
+        .map_err(|err| errors.username = Some(err.to_string()))
+        .ok();
+    let password = Password::parse(form.password.clone())
+        .map_err(|err| errors.password = Some(err.to_string()))
+        .ok();
+    if form.password != form.confirm {
+        errors.confirm = Some(MISMATCH.into());
+    }
+    let (Some(name), Some(password), None) = (name, password, &errors.confirm) else {
+        return Ok(refuse(errors));
+    };
+    // A cheap look first spares scrypt work for names already taken; the atomic
+    // create below still decides races.
+    if state.users.get(&name).await.map_err(AppError::from)?.is_some() {
+        return Ok(refuse(Errors { username: Some(TAKEN.into()), ..Errors::default() }));
+    }
+    let hash = state.hasher.hash(password).await?;
+    let user = match state.users.create(&name, hash).await.map_err(AppError::from)? {
+        Ok(user) => user,
+        Err(_taken) => {
+            return Ok(refuse(Errors { username: Some(TAKEN.into()), ..Errors::default() }));
+        }
+    };
+    tracing::info!(user = %user.name, "registered");
+    let (_, cookie) = state.sessions.start(&user.name, current.0.as_ref()).await?;
+    let mut resp = hx.redirect(CABINET);
+    resp.headers_mut().append(SET_COOKIE, cookie);
+    Ok(resp)
+}
+
+/// The registration card: the fragment htmx swaps, and the body of `GET /register/`.
+fn view(username: &str, errors: &Errors) -> Markup {
+    let first_bad = if errors.username.is_some() {
+        "username"
+    } else if errors.password.is_some() {
+        "password"
+    } else if errors.confirm.is_some() {
+        "confirm"
+    } else {
+        "username"
+    };
+    let fields = html! {
+        (Field {
+            name: "username", label: "Username", kind: "text", autocomplete: "username",
+            value: username, error: errors.username.as_deref(), autofocus: first_bad == "username",
+            hint: Some("3–32 letters, digits, dots, dashes or underscores."),
+        }.render())
+        (Field {
+            name: "password", label: "Password", kind: "password", autocomplete: "new-password",
+            value: "", error: errors.password.as_deref(), autofocus: first_bad == "password",
+            hint: Some("At least 8 characters."),
+        }.render())
+        (Field {
+            name: "confirm", label: "Password again", kind: "password",
+            autocomplete: "new-password", value: "", error: errors.confirm.as_deref(),
+            autofocus: first_bad == "confirm", hint: None,
+        }.render())
+        button type="submit" { "Create account" }
+    };
+    html! {
+        section.card id="register" {
+            h1 { "Create an account" }
+            (hx_form("/register/", fields))
+            p.switch { "Already registered? " a href="/" { "Log in" } }
+        }
+    }
+}
