@@ -28,15 +28,25 @@ impl Application {
         let state = open_state(config)?;
         let sessions = state.sessions.clone();
         let endpoint = web::routes(&config.static_dir)
+            .catch_all_error(|err| async move { error_response(err) })
             .with(SessionLayer(sessions))
             .data(state)
-            .around(respond)
+            .around(finish)
             .boxed();
         let listener = tokio::net::TcpListener::bind(&config.addr)
             .await
-            .map_err(|err| io::Error::new(err.kind(), format!("cannot listen on {}: {err}", config.addr)))?;
+            .map_err(|err| {
+                io::Error::new(
+                    err.kind(),
+                    format!("cannot listen on {}: {err}", config.addr),
+                )
+            })?;
         let addr = listener.local_addr()?;
-        Ok(Self { acceptor: TcpAcceptor::from_tokio(listener)?, addr, endpoint })
+        Ok(Self {
+            acceptor: TcpAcceptor::from_tokio(listener)?,
+            addr,
+            endpoint,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -88,8 +98,8 @@ const SECURITY_HEADERS: [(&str, &str); 4] = [
     ("x-frame-options", "DENY"),
 ];
 
-/// Outermost layer: turns errors into pages, adds headers, logs one line per request.
-async fn respond<E: Endpoint>(inner: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
+/// Outermost layer: adds headers and logs one line per request.
+async fn finish<E: Endpoint>(inner: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -117,7 +127,9 @@ async fn respond<E: Endpoint>(inner: std::sync::Arc<E>, req: Request) -> poem::R
     Ok(resp)
 }
 
-/// Errors become pages: ours render themselves; poem's (404, 405, bad forms) get
+/// Innermost layer: errors become pages (so the session layer always sees a response).
+///
+/// Ours render themselves; poem's (404, 405, bad forms) get
 /// a generic page with their status, never their internal text.
 fn error_response(err: poem::Error) -> Response {
     if err.is::<AppError>() {
@@ -130,13 +142,22 @@ fn error_response(err: poem::Error) -> Response {
     }
     let (title, message) = match status {
         StatusCode::NOT_FOUND => ("Page not found", "There is nothing at this address."),
-        StatusCode::METHOD_NOT_ALLOWED => ("Method not allowed", "This page does not accept that kind of request."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "Method not allowed",
+            "This page does not accept that kind of request.",
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => ("Too large", "The form sent was too large."),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("Unsupported form", "The form was sent in an unexpected format."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "Unsupported form",
+            "The form was sent in an unexpected format.",
+        ),
         s if s.is_client_error() => ("Bad request", "The request could not be understood."),
         _ => {
             tracing::error!(%status, "request failed inside the framework");
-            ("Something went wrong", "The server could not finish this request. Please try again.")
+            (
+                "Something went wrong",
+                "The server could not finish this request. Please try again.",
+            )
         }
     };
     layout::error_page(title, message)

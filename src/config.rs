@@ -40,40 +40,55 @@ pub enum UserCommand {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on (host:port).
-    #[arg(long, env = "WICKET_ADDR", default_value = "127.0.0.1:5000")]
+    #[arg(
+        long,
+        global = true,
+        env = "WICKET_ADDR",
+        default_value = "127.0.0.1:5000"
+    )]
     pub addr: String,
 
     /// Directory holding one JSON file per session.
-    #[arg(long, env = "WICKET_SESSIONS_DIR", default_value = "sessions")]
+    #[arg(
+        long,
+        global = true,
+        env = "WICKET_SESSIONS_DIR",
+        default_value = "sessions"
+    )]
     pub sessions_dir: PathBuf,
 
     /// Directory holding the user store and, by default, the secret key.
-    #[arg(long, env = "WICKET_DATA_DIR", default_value = "data")]
+    #[arg(long, global = true, env = "WICKET_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
     /// Directory served under /static.
-    #[arg(long, env = "WICKET_STATIC_DIR", default_value = "static")]
+    #[arg(
+        long,
+        global = true,
+        env = "WICKET_STATIC_DIR",
+        default_value = "static"
+    )]
     pub static_dir: PathBuf,
 
     /// File holding the hex-encoded secret key [default: <data dir>/secret.key, created if missing].
-    #[arg(long, env = "WICKET_SECRET_KEY_FILE")]
+    #[arg(long, global = true, env = "WICKET_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
 
     /// A session ends after this long without a request (e.g. 90s, 30m, 12h, 7d).
-    #[arg(long, env = "WICKET_SESSION_IDLE", default_value = "30m", value_parser = parse_duration)]
+    #[arg(long, global = true, env = "WICKET_SESSION_IDLE", default_value = "30m", value_parser = parse_duration)]
     pub session_idle: Duration,
 
     /// A session ends this long after login, however active.
-    #[arg(long, env = "WICKET_SESSION_LIFETIME", default_value = "7d", value_parser = parse_duration)]
+    #[arg(long, global = true, env = "WICKET_SESSION_LIFETIME", default_value = "7d", value_parser = parse_duration)]
     pub session_lifetime: Duration,
 
     /// scrypt cost: log2 of N (r=8, p=1). 17 uses 128 MiB and ~0.35 s per hash.
-    #[arg(long, env = "WICKET_SCRYPT_LOG_N", default_value_t = 17,
+    #[arg(long, global = true, env = "WICKET_SCRYPT_LOG_N", default_value_t = 17,
           value_parser = clap::value_parser!(u8).range(1..=22))]
     pub scrypt_log_n: u8,
 
     /// How many scrypt hashes may run at once [default: the number of CPUs].
-    #[arg(long, env = "WICKET_SCRYPT_CONCURRENCY",
+    #[arg(long, global = true, env = "WICKET_SCRYPT_CONCURRENCY",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub scrypt_concurrency: Option<u16>,
 }
@@ -131,7 +146,16 @@ mod tests {
 
     #[test]
     fn durations_without_a_unit_or_number_are_refused() {
-        for bad in ["", "30", "m", "-5m", "1.5h", "0s", "5w", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "30",
+            "m",
+            "-5m",
+            "1.5h",
+            "0s",
+            "5w",
+            "99999999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
         }
     }

@@ -86,11 +86,7 @@ pub enum PasswordError {
 impl fmt::Display for PasswordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::TooShort => write!(
-                f,
-                "Use at least {} characters.",
-                PASSWORD_LEN.start()
-            ),
+            Self::TooShort => write!(f, "Use at least {} characters.", PASSWORD_LEN.start()),
             Self::TooLong => write!(f, "Use at most {} characters.", PASSWORD_LEN.end()),
         }
     }
@@ -127,7 +123,13 @@ mod tests {
 
     #[test]
     fn usernames_of_letters_digits_and_punctuation_are_accepted() {
-        for good in ["bob", "Alice_99", "a.b-c", "x".repeat(32).as_str(), "  carol  "] {
+        for good in [
+            "bob",
+            "Alice_99",
+            "a.b-c",
+            "x".repeat(32).as_str(),
+            "  carol  ",
+        ] {
             assert!(Username::parse(good).is_ok(), "{good:?} was refused");
         }
         assert_eq!(Username::parse("  carol ").unwrap().as_str(), "carol");
@@ -142,8 +144,21 @@ mod tests {
 
     #[test]
     fn usernames_with_other_characters_are_refused() {
-        for bad in ["bo b", "../etc", "a/b", "ali\u{0}ce", "zoë", "<script>", "a\\b", "名前です"] {
-            assert_eq!(Username::parse(bad), Err(UsernameError::Characters), "{bad:?}");
+        for bad in [
+            "bo b",
+            "../etc",
+            "a/b",
+            "ali\u{0}ce",
+            "zoë",
+            "<script>",
+            "a\\b",
+            "名前です",
+        ] {
+            assert_eq!(
+                Username::parse(bad),
+                Err(UsernameError::Characters),
+                "{bad:?}"
+            );
         }
     }
 
@@ -157,14 +172,26 @@ mod tests {
 
     #[test]
     fn passwords_are_counted_in_characters_and_kept_exactly() {
-        assert_eq!(Password::parse("short".into()).err(), Some(PasswordError::TooShort));
+        assert_eq!(
+            Password::parse("short".into()).err(),
+            Some(PasswordError::TooShort)
+        );
         // Eight characters but 24 bytes: long enough.
         let unicode = "ключключ".to_string();
-        assert_eq!(Password::parse(unicode.clone()).unwrap().as_bytes(), unicode.as_bytes());
+        assert_eq!(
+            Password::parse(unicode.clone()).unwrap().as_bytes(),
+            unicode.as_bytes()
+        );
         let spaced = "  spaces kept  ".to_string();
-        assert_eq!(Password::parse(spaced.clone()).unwrap().as_bytes(), spaced.as_bytes());
+        assert_eq!(
+            Password::parse(spaced.clone()).unwrap().as_bytes(),
+            spaced.as_bytes()
+        );
         assert!(Password::parse("é".repeat(1024)).is_ok());
-        assert_eq!(Password::parse("é".repeat(1025)).err(), Some(PasswordError::TooLong));
+        assert_eq!(
+            Password::parse("é".repeat(1025)).err(),
+            Some(PasswordError::TooLong)
+        );
     }
 
     #[test]

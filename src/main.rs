@@ -15,7 +15,9 @@ async fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         None => serve(&cli.config).await,
-        Some(Command::User { action: UserCommand::Add { name } }) => add_user(&cli.config, &name).await,
+        Some(Command::User {
+            action: UserCommand::Add { name },
+        }) => add_user(&cli.config, &name).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,11 +58,18 @@ async fn add_user(config: &Config, name: &str) -> io::Result<()> {
     } else {
         let mut line = String::new();
         io::stdin().lock().read_line(&mut line)?;
-        line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line).to_owned()
+        line.strip_suffix('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .unwrap_or(&line)
+            .to_owned()
     };
     let password = Password::parse(password).map_err(|err| invalid(format!("password: {err}")))?;
     let state = app::open_state(config)?;
-    let hash = state.hasher.hash(password).await.map_err(io::Error::other)?;
+    let hash = state
+        .hasher
+        .hash(password)
+        .await
+        .map_err(io::Error::other)?;
     match state.users.create(&name, hash).await? {
         Ok(user) => {
             println!("created user {}", user.name);

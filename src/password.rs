@@ -67,7 +67,11 @@ impl Hasher {
             let hash = PasswordHash::new(&stored)
                 .map_err(|err| AppError::internal(format!("stored hash is malformed: {err}")))?;
             this.check_cost(&hash)?;
-            Ok(this.scrypt.verify_password(password.as_bytes(), &hash).is_ok() && exists)
+            Ok(this
+                .scrypt
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+                && exists)
         })
         .await?
     }
@@ -133,7 +137,9 @@ mod tests {
         let stored = hasher.hash(password("correct horse")).await.unwrap();
         assert!(stored.starts_with("$scrypt$ln=4,r=8,p=1$"), "{stored}");
         assert!(!stored.contains("correct horse"));
-        let ok = hasher.verify("correct horse".into(), Some(stored.clone())).await;
+        let ok = hasher
+            .verify("correct horse".into(), Some(stored.clone()))
+            .await;
         assert!(ok.unwrap());
         let wrong = hasher.verify("correct horsf".into(), Some(stored)).await;
         assert!(!wrong.unwrap());
@@ -150,6 +156,10 @@ mod tests {
         let strong = Hasher::new(6, 1).unwrap();
         let stored = strong.hash(password("correct horse")).await.unwrap();
         let weak = Hasher::new(5, 1).unwrap();
-        assert!(weak.verify("correct horse".into(), Some(stored)).await.is_err());
+        assert!(
+            weak.verify("correct horse".into(), Some(stored))
+                .await
+                .is_err()
+        );
     }
 }

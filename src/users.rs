@@ -59,7 +59,11 @@ impl UserStore {
     }
 
     /// Stores a new user; `Ok(Err(NameTaken))` if the name exists in any case.
-    pub async fn create(&self, name: &Username, password_hash: String) -> io::Result<Result<User, NameTaken>> {
+    pub async fn create(
+        &self,
+        name: &Username,
+        password_hash: String,
+    ) -> io::Result<Result<User, NameTaken>> {
         let user = User {
             name: name.to_string(),
             password: password_hash,
@@ -91,7 +95,11 @@ mod tests {
     async fn a_user_is_found_in_any_case_and_keeps_its_own() {
         let dir = tempfile::tempdir().unwrap();
         let store = UserStore::open(dir.path()).unwrap();
-        store.create(&name("Alice"), "$scrypt$x".into()).await.unwrap().unwrap();
+        store
+            .create(&name("Alice"), "$scrypt$x".into())
+            .await
+            .unwrap()
+            .unwrap();
         let found = store.get(&name("aLiCe")).await.unwrap().unwrap();
         assert_eq!(found.name, "Alice");
         assert_eq!(found.password, "$scrypt$x");
@@ -102,10 +110,17 @@ mod tests {
     async fn a_name_taken_in_another_case_is_refused_and_unchanged() {
         let dir = tempfile::tempdir().unwrap();
         let store = UserStore::open(dir.path()).unwrap();
-        store.create(&name("alice"), "first".into()).await.unwrap().unwrap();
+        store
+            .create(&name("alice"), "first".into())
+            .await
+            .unwrap()
+            .unwrap();
         let again = store.create(&name("ALICE"), "second".into()).await.unwrap();
         assert_eq!(again, Err(NameTaken));
-        assert_eq!(store.get(&name("alice")).await.unwrap().unwrap().password, "first");
+        assert_eq!(
+            store.get(&name("alice")).await.unwrap().unwrap().password,
+            "first"
+        );
     }
 
     #[tokio::test]

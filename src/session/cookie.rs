@@ -56,7 +56,11 @@ impl CookieCodec {
 
     /// A codec signing with `key`; `secure` marks cookies `Secure` (for TLS deployments).
     pub fn new(key: SubKey, secure: bool) -> Self {
-        Self { name: Self::NAME, key, secure }
+        Self {
+            name: Self::NAME,
+            key,
+            secure,
+        }
     }
 
     /// The cookie's name.
@@ -95,7 +99,8 @@ impl CookieCodec {
 
     /// `Set-Cookie` for a new session lasting `max_age`.
     pub fn set_cookie(&self, id: &SessionId, max_age: Duration) -> HeaderValue {
-        let max_age = cookie::time::Duration::seconds(max_age.as_secs().try_into().unwrap_or(i64::MAX));
+        let max_age =
+            cookie::time::Duration::seconds(max_age.as_secs().try_into().unwrap_or(i64::MAX));
         self.header(self.sign(id), max_age)
     }
 
@@ -122,7 +127,10 @@ mod tests {
     use crate::secret::SecretKey;
 
     fn codec(seed: u8) -> CookieCodec {
-        CookieCodec::new(SecretKey::new(vec![seed; 32]).unwrap().derive("session"), false)
+        CookieCodec::new(
+            SecretKey::new(vec![seed; 32]).unwrap().derive("session"),
+            false,
+        )
     }
 
     #[test]
@@ -147,7 +155,16 @@ mod tests {
     #[test]
     fn hostile_values_are_refused_without_panicking() {
         let long = "a".repeat(10_000);
-        for bad in ["", ".", "../x", "%2e%2e%2f", "a\0b", long.as_str(), "é.é", "ABC.def"] {
+        for bad in [
+            "",
+            ".",
+            "../x",
+            "%2e%2e%2f",
+            "a\0b",
+            long.as_str(),
+            "é.é",
+            "ABC.def",
+        ] {
             assert_eq!(codec(1).verify(bad), None, "{bad:?}");
         }
     }

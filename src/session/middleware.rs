@@ -1,5 +1,7 @@
 use poem::http::header::{COOKIE, SET_COOKIE};
-use poem::{Endpoint, FromRequest, IntoResponse, Middleware, Request, RequestBody, Response, Result};
+use poem::{
+    Endpoint, FromRequest, IntoResponse, Middleware, Request, RequestBody, Response, Result,
+};
 
 use super::{Session, Sessions};
 
@@ -23,7 +25,10 @@ impl<E: Endpoint> Middleware<E> for SessionLayer {
     type Output = SessionEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        SessionEndpoint { inner, sessions: self.0.clone() }
+        SessionEndpoint {
+            inner,
+            sessions: self.0.clone(),
+        }
     }
 }
 

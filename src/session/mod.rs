@@ -60,18 +60,34 @@ pub struct Sessions {
     lifetime: Duration,
 }
 
+/// The current time, to the second (session files need no more).
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
 impl Sessions {
     /// Sessions signed by `codec`, stored in `store`, ending after `idle` without
     /// requests or `lifetime` after login.
-    pub fn new(codec: CookieCodec, store: FileSessionStore, idle: Duration, lifetime: Duration) -> Self {
-        Self { codec, store, idle, lifetime }
+    pub fn new(
+        codec: CookieCodec,
+        store: FileSessionStore,
+        idle: Duration,
+        lifetime: Duration,
+    ) -> Self {
+        Self {
+            codec,
+            store,
+            idle,
+            lifetime,
+        }
     }
 
     /// The session a `Cookie` header value names, if it is genuine, known and unexpired.
     pub async fn resume(&self, cookie_value: &str) -> Option<Session> {
         let id = self.codec.verify(cookie_value)?;
         let record = self.store.load(&id).await?;
-        let now = OffsetDateTime::now_utc();
+        let now = now();
         let ends = self.ends(&record);
         if now >= ends {
             tracing::info!(user = %record.user, "session expired");
@@ -101,7 +117,7 @@ impl Sessions {
         if let Some(old) = replacing {
             self.store.remove(&old.id).await?;
         }
-        let now = OffsetDateTime::now_utc();
+        let now = now();
         let record = SessionRecord {
             user: user.to_owned(),
             created: now,

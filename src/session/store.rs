@@ -91,7 +91,9 @@ impl FileSessionStore {
     fn lock(&self, id: &SessionId) -> std::sync::MutexGuard<'_, ()> {
         let stripe = usize::from(id.as_str().as_bytes()[0]) % STRIPES;
         // A panic while holding a stripe poisons nothing we rely on: the guard has no data.
-        self.stripes[stripe].lock().unwrap_or_else(|e| e.into_inner())
+        self.stripes[stripe]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -114,7 +116,12 @@ mod tests {
 
     fn record() -> SessionRecord {
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-        SessionRecord { user: "alice".into(), created: now, last_seen: now, expires: now }
+        SessionRecord {
+            user: "alice".into(),
+            created: now,
+            last_seen: now,
+            expires: now,
+        }
     }
 
     #[tokio::test]
@@ -124,7 +131,8 @@ mod tests {
         let id = SessionId::generate();
         store.create(&id, &record()).await.unwrap();
         assert_eq!(store.load(&id).await, Some(record()));
-        let text = std::fs::read_to_string(dir.path().join(format!("{}.json", id.as_str()))).unwrap();
+        let text =
+            std::fs::read_to_string(dir.path().join(format!("{}.json", id.as_str()))).unwrap();
         assert!(text.contains("\"user\": \"alice\""), "{text}");
     }
 

@@ -1,4 +1,4 @@
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 
 /// htmx settings (see STACK.md): swap 4xx fragments (our inline errors), keep no page
 /// snapshots (a members-only page must not outlive logout in sessionStorage), inject
@@ -120,5 +120,3 @@ pub fn time(at: time::OffsetDateTime) -> Markup {
     html! { time datetime=(machine) { (human) } }
 }
 
-/// A non-breaking space, for tidy inline text.
-pub const NBSP: PreEscaped<&str> = PreEscaped("&nbsp;");

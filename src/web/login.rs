@@ -1,10 +1,11 @@
 use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::http::header::SET_COOKIE;
-use poem::web::{Data, Form, Query};
+use poem::web::{Data, Query};
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
+use super::form::Form;
 use super::layout::{Field, hx_form};
 use super::{AppState, CABINET, Hx, safe_next, with_status};
 use crate::domain::Username;
@@ -58,7 +59,11 @@ pub async fn submit(
     let next = safe_next(&form.next);
     // A malformed name cannot exist, but it still costs a (dummy) scrypt run.
     let user = match Username::parse(&form.username) {
-        Ok(name) => state.users.get(&name).await.map_err(crate::error::AppError::from)?,
+        Ok(name) => state
+            .users
+            .get(&name)
+            .await
+            .map_err(crate::error::AppError::from)?,
         Err(_) => None,
     };
     let verified = state
@@ -68,7 +73,10 @@ pub async fn submit(
     let Some(user) = user.filter(|_| verified) else {
         tracing::warn!(username = ?form.username, "login failed");
         let form = view(&form.username, Some(INVALID), next);
-        return Ok(with_status(hx.page("Log in", form), StatusCode::UNAUTHORIZED));
+        return Ok(with_status(
+            hx.page("Log in", form),
+            StatusCode::UNAUTHORIZED,
+        ));
     };
     let (_, cookie) = state.sessions.start(&user.name, current.0.as_ref()).await?;
     tracing::info!(user = %user.name, "login succeeded");

@@ -1,6 +1,7 @@
 //! Routes, handlers and views. Each flow owns its module; `layout` holds the page frame.
 
 mod cabinet;
+mod form;
 pub mod layout;
 mod login;
 mod logout;
@@ -9,9 +10,9 @@ mod statics;
 
 use std::path::Path;
 
+use poem::endpoint::make_sync;
 use poem::http::{StatusCode, header};
 use poem::web::Redirect;
-use poem::endpoint::make_sync;
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response, Route, get};
 
 use crate::password::Hasher;
@@ -34,7 +35,10 @@ pub fn routes(static_dir: &Path) -> Route {
     Route::new()
         .at("/", get(login::page))
         .at("/login", get(login::elsewhere).post(login::submit))
-        .at("/register", make_sync(|_| Redirect::permanent("/register/")))
+        .at(
+            "/register",
+            make_sync(|_| Redirect::permanent("/register/")),
+        )
         .at("/register/", get(register::page).post(register::submit))
         .at("/cabinet", get(cabinet::page))
         .at("/logout", get(logout::confirm).post(logout::submit))
@@ -74,7 +78,11 @@ impl Hx {
 
     /// The fragment alone for htmx, or inside the full page.
     pub fn page(self, title: &str, fragment: maud::Markup) -> maud::Markup {
-        if self.0 { fragment } else { layout::page(title, fragment) }
+        if self.0 {
+            fragment
+        } else {
+            layout::page(title, fragment)
+        }
     }
 }
 
@@ -114,9 +122,19 @@ mod tests {
     #[test]
     fn anything_that_could_leave_the_site_is_refused_as_next() {
         for bad in [
-            "", "cabinet", "//evil.example", "/\\evil.example", "https://evil.example",
-            "javascript:alert(1)", "/%2F%2Fevil.example", "/%5cevil", "/\tx", "/\r\nSet-Cookie:x",
-            "/\u{0}", " /cabinet", "/caf\u{e9}",
+            "",
+            "cabinet",
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "/%2F%2Fevil.example",
+            "/%5cevil",
+            "/\tx",
+            "/\r\nSet-Cookie:x",
+            "/\u{0}",
+            " /cabinet",
+            "/caf\u{e9}",
         ] {
             assert_eq!(safe_next(bad), None, "{bad:?} was accepted");
         }

@@ -1,10 +1,11 @@
 use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::http::header::SET_COOKIE;
-use poem::web::{Data, Form};
+use poem::web::Data;
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
+use super::form::Form;
 use super::layout::{Field, hx_form};
 use super::{AppState, CABINET, Hx, with_status};
 use crate::domain::{Password, Username};
@@ -50,7 +51,10 @@ pub async fn submit(
 ) -> Result<Response> {
     let refuse = |errors: Errors| {
         let view = view(&form.username, &errors);
-        with_status(hx.page("Create an account", view), StatusCode::UNPROCESSABLE_ENTITY)
+        with_status(
+            hx.page("Create an account", view),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
     };
     let mut errors = Errors::default();
     let name = Username::parse(&form.username)
@@ -67,14 +71,31 @@ pub async fn submit(
     };
     // A cheap look first spares scrypt work for names already taken; the atomic
     // create below still decides races.
-    if state.users.get(&name).await.map_err(AppError::from)?.is_some() {
-        return Ok(refuse(Errors { username: Some(TAKEN.into()), ..Errors::default() }));
+    if state
+        .users
+        .get(&name)
+        .await
+        .map_err(AppError::from)?
+        .is_some()
+    {
+        return Ok(refuse(Errors {
+            username: Some(TAKEN.into()),
+            ..Errors::default()
+        }));
     }
     let hash = state.hasher.hash(password).await?;
-    let user = match state.users.create(&name, hash).await.map_err(AppError::from)? {
+    let user = match state
+        .users
+        .create(&name, hash)
+        .await
+        .map_err(AppError::from)?
+    {
         Ok(user) => user,
         Err(_taken) => {
-            return Ok(refuse(Errors { username: Some(TAKEN.into()), ..Errors::default() }));
+            return Ok(refuse(Errors {
+                username: Some(TAKEN.into()),
+                ..Errors::default()
+            }));
         }
     };
     tracing::info!(user = %user.name, "registered");

@@ -15,7 +15,9 @@ pub fn endpoint(dir: &Path) -> impl Endpoint<Output = Response> + use<> {
     let files = StaticFilesEndpoint::new(dir);
     files.around(|files, req: Request| async move {
         if !matches!(*req.method(), Method::GET | Method::HEAD) {
-            return Err(poem::Error::from_status(poem::http::StatusCode::METHOD_NOT_ALLOWED));
+            return Err(poem::Error::from_status(
+                poem::http::StatusCode::METHOD_NOT_ALLOWED,
+            ));
         }
         if !is_plain_path(req.uri().path()) {
             return Err(AppError::NotFound.into());
@@ -60,8 +62,18 @@ mod tests {
     #[test]
     fn anything_that_could_climb_or_hide_is_refused() {
         for bad in [
-            "/", "", "/../Cargo.toml", "/%2e%2e/Cargo.toml", "/..%2fCargo.toml", "/a//b",
-            "/.env", "/a\\..\\b", "/%5c..", "/x%00.css", "/dir/", "/ style.css",
+            "/",
+            "",
+            "/../Cargo.toml",
+            "/%2e%2e/Cargo.toml",
+            "/..%2fCargo.toml",
+            "/a//b",
+            "/.env",
+            "/a\\..\\b",
+            "/%5c..",
+            "/x%00.css",
+            "/dir/",
+            "/ style.css",
         ] {
             assert!(!is_plain_path(bad), "{bad}");
         }

@@ -1,0 +1,216 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
+use reqwest::{Client, Response, StatusCode};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use wicket::app::Application;
+use wicket::config::Config;
+
+/// A running Wicket and a browser-like client with its own cookie jar.
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: std::sync::Arc<TempDir>,
+}
+
+/// The settings every test starts from: port 0, temp dirs, a cheap scrypt.
+fn test_config(dir: &Path) -> Config {
+    Config {
+        addr: "127.0.0.1:0".into(),
+        sessions_dir: dir.join("sessions"),
+        data_dir: dir.join("data"),
+        static_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static"),
+        secret_key_file: None,
+        session_idle: Duration::from_secs(30 * 60),
+        session_lifetime: Duration::from_secs(7 * 24 * 3600),
+        scrypt_log_n: 4,
+        scrypt_concurrency: Some(4),
+    }
+}
+
+/// Starts a fresh app.
+pub async fn spawn_app() -> TestApp {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    start(test_config(dir.path()), dir).await
+}
+
+async fn start(config: Config, dir: std::sync::Arc<TempDir>) -> TestApp {
+    let app = Application::build(&config).await.expect("app builds");
+    let base = format!("http://{}", app.addr());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base,
+        client: client(),
+        config,
+        stop: Some(stop),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+/// A client that keeps cookies but never follows redirects, so tests see each hop.
+pub fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+impl TestApp {
+    /// Stops this server (letting it finish) and starts another on the same dirs.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.server.take().unwrap().await.unwrap().unwrap();
+        let dir = self._dir.clone();
+        start(self.config.clone(), dir).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_hx(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header("HX-Request", "true")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_form_hx(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("HX-Request", "true")
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn register(&self, name: &str, password: &str) -> Response {
+        self.post_form(
+            "/register/",
+            &[
+                ("username", name),
+                ("password", password),
+                ("confirm", password),
+            ],
+        )
+        .await
+    }
+
+    pub async fn login(&self, name: &str, password: &str) -> Response {
+        self.post_form("/login", &[("username", name), ("password", password)])
+            .await
+    }
+
+    pub async fn logout(&self) -> Response {
+        self.post_form("/logout", &[]).await
+    }
+
+    /// A request with exactly this `Cookie` header and no jar.
+    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, cookie.parse().unwrap());
+        client()
+            .get(self.url(path))
+            .headers(headers)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn session_files(&self) -> Vec<PathBuf> {
+        files_in(&self.config.sessions_dir)
+    }
+
+    pub fn user_files(&self) -> Vec<PathBuf> {
+        files_in(&self.config.data_dir.join("users"))
+    }
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// The `wicket_session=...` pair a response sets, e.g. to replay it elsewhere.
+pub fn session_cookie(resp: &Response) -> Option<String> {
+    resp.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("wicket_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+/// The full `Set-Cookie` header for the session cookie.
+pub fn session_set_cookie(resp: &Response) -> Option<String> {
+    resp.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("wicket_session="))
+        .map(str::to_owned)
+}
+
+pub fn location(resp: &Response) -> &str {
+    resp.headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+}
+
+pub fn assert_see_other(resp: &Response, to: &str) {
+    assert_eq!(
+        resp.status(),
+        StatusCode::SEE_OTHER,
+        "expected a 303 to {to}"
+    );
+    assert_eq!(location(resp), to);
+}
+
+pub fn assert_hx_redirect(resp: &Response, to: &str) {
+    assert!(
+        resp.status().is_success(),
+        "htmx redirects are 2xx, got {}",
+        resp.status()
+    );
+    assert_eq!(
+        resp.headers()
+            .get("hx-redirect")
+            .expect("HX-Redirect")
+            .to_str()
+            .unwrap(),
+        to
+    );
+}
+
+pub const PASSWORD: &str = "correct horse battery";

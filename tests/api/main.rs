@@ -1,0 +1,10 @@
+//! Black-box tests: each starts a real Wicket on a free port with throwaway dirs.
+
+mod cabinet;
+mod cli;
+mod helpers;
+mod login;
+mod logout;
+mod register;
+mod sessions;
+mod statics;
