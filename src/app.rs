@@ -3,7 +3,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use poem::http::{HeaderValue, StatusCode, header};
-use poem::listener::{Acceptor, TcpAcceptor};
+use poem::listener::TcpAcceptor;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Server};
 
 use crate::config::Config;
@@ -57,7 +57,6 @@ impl Application {
     /// Serves until `shutdown` resolves, then lets requests in flight finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         tracing::info!(addr = %self.addr, "listening on http://{}", self.addr);
-        debug_assert!(!self.acceptor.local_addr().is_empty());
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
                 self.endpoint,
