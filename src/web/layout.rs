@@ -119,4 +119,3 @@ pub fn time(at: time::OffsetDateTime) -> Markup {
         .unwrap_or_default();
     html! { time datetime=(machine) { (human) } }
 }
-
