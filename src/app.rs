@@ -1,22 +1,29 @@
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
+use poem::error::ResponseError;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::listener::TcpAcceptor;
-use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Server};
+use poem::{Endpoint, EndpointExt, FromRequest, IntoResponse, Request, Response, Server};
 
 use crate::config::Config;
+use crate::cookies::CookiePolicy;
 use crate::error::AppError;
 use crate::password::Hasher;
 use crate::secret::SecretKey;
 use crate::session::{CookieCodec, FileSessionStore, SessionLayer, Sessions};
+use crate::throttle::{LoginThrottle, Throttle};
 use crate::users::UserStore;
+use crate::web::csrf::{CsrfKeys, CsrfLayer};
 use crate::web::{self, AppState, layout};
 
 /// A bound, ready-to-run Wicket: the one way both `main` and the tests start it.
 pub struct Application {
     acceptor: TcpAcceptor,
+    sessions: Sessions,
+    sweep_every: std::time::Duration,
     addr: SocketAddr,
     endpoint: poem::endpoint::BoxEndpoint<'static, Response>,
 }
@@ -27,11 +34,13 @@ impl Application {
     pub async fn build(config: &Config) -> io::Result<Self> {
         let state = open_state(config)?;
         let sessions = state.sessions.clone();
+        let secure = config.secure_cookies;
         let endpoint = web::routes(&config.static_dir)
-            .catch_all_error(|err| async move { error_response(err) })
-            .with(SessionLayer(sessions))
+            .around(render_errors)
+            .with(CsrfLayer(state.csrf.clone()))
+            .with(SessionLayer(sessions.clone()))
             .data(state)
-            .around(finish)
+            .around(move |ep, req| finish(ep, req, secure))
             .boxed();
         let listener = tokio::net::TcpListener::bind(&config.addr)
             .await
@@ -44,6 +53,8 @@ impl Application {
         let addr = listener.local_addr()?;
         Ok(Self {
             acceptor: TcpAcceptor::from_tokio(listener)?,
+            sessions,
+            sweep_every: config.sweep_interval,
             addr,
             endpoint,
         })
@@ -55,8 +66,11 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish.
+    /// Meanwhile expired sessions are swept every `--sweep-interval`.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         tracing::info!(addr = %self.addr, "listening on http://{}", self.addr);
+        let sweeper = tokio::spawn(sweep_forever(self.sessions, self.sweep_every));
+        let _stop_sweeping = AbortOnDrop(sweeper);
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
                 self.endpoint,
@@ -67,15 +81,41 @@ impl Application {
     }
 }
 
+async fn sweep_forever(sessions: Sessions, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match sessions.sweep().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "swept expired sessions"),
+            Err(err) => tracing::warn!(%err, "session sweep failed"),
+        }
+    }
+}
+
+/// Aborts a background task when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The stores, the session machinery and the hasher, as `config` describes them.
 pub fn open_state(config: &Config) -> io::Result<AppState> {
     let key = SecretKey::load_or_create(&config.secret_key_path())?;
     let store = FileSessionStore::open(&config.sessions_dir)?;
-    let codec = CookieCodec::new(key.derive("session-cookie"), false);
+    let policy = CookiePolicy::new(config.secure_cookies);
+    let codec = CookieCodec::new(key.derive("session-cookie"), policy);
     Ok(AppState {
         users: UserStore::open(&config.data_dir)?,
         sessions: Sessions::new(codec, store, config.session_idle, config.session_lifetime),
         hasher: hasher(config)?,
+        csrf: CsrfKeys::new(key.derive("csrf-token"), policy),
+        login_throttle: Arc::new(LoginThrottle::new(config.throttle_login.0)),
+        register_throttle: Arc::new(Throttle::new(config.throttle_register.0)),
     })
 }
 
@@ -98,18 +138,24 @@ const SECURITY_HEADERS: [(&str, &str); 4] = [
 ];
 
 /// Outermost layer: adds headers and logs one line per request.
-async fn finish<E: Endpoint>(inner: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
+async fn finish<E: Endpoint>(inner: Arc<E>, req: Request, secure: bool) -> poem::Result<Response> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let is_static = path.starts_with("/static/");
     let mut resp = match inner.call(req).await {
         Ok(resp) => resp.into_response(),
-        Err(err) => error_response(err),
+        Err(err) => error_response(err, false),
     };
     let headers = resp.headers_mut();
     for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
+    }
+    if secure {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
     }
     if !is_static {
         // Pages depend on the session and on whether htmx asked; none may be cached.
@@ -126,25 +172,42 @@ async fn finish<E: Endpoint>(inner: std::sync::Arc<E>, req: Request) -> poem::Re
     Ok(resp)
 }
 
-/// Innermost layer: errors become pages (so the session layer always sees a response).
-///
-/// Ours render themselves; poem's (404, 405, bad forms) get
-/// a generic page with their status, never their internal text.
-fn error_response(err: poem::Error) -> Response {
-    if err.is::<AppError>() {
-        return err.into_response();
+/// Innermost layer: errors become pages (so the layers around always see a response).
+async fn render_errors<E: Endpoint>(inner: Arc<E>, req: Request) -> poem::Result<Response> {
+    let hx = web::Hx::from_request_without_body(&req).await?.0;
+    match inner.call(req).await {
+        Ok(resp) => Ok(resp.into_response()),
+        Err(err) => Ok(error_response(err, hx)),
     }
-    let resp = err.into_response();
-    let status = resp.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return resp; // a redirect carried as an error, e.g. by the Member extractor
-    }
-    let (title, message) = match status {
+}
+
+/// Ours render their fixed text; poem's (404, 405, 413, bad forms) get a generic page
+/// with their status, never their internal text.
+fn error_response(err: poem::Error, hx: bool) -> Response {
+    let (status, (title, message)) = match err.downcast_ref::<AppError>() {
+        Some(app) => (app.status(), app.public_text()),
+        None => {
+            let resp = err.into_response();
+            let status = resp.status();
+            if !(status.is_client_error() || status.is_server_error()) {
+                return resp; // a redirect carried as an error, e.g. by the Member extractor
+            }
+            (status, generic_text(status))
+        }
+    };
+    layout::error_page(hx, title, message)
+        .with_status(status)
+        .into_response()
+}
+
+fn generic_text(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
         StatusCode::NOT_FOUND => ("Page not found", "There is nothing at this address."),
         StatusCode::METHOD_NOT_ALLOWED => (
             "Method not allowed",
             "This page does not accept that kind of request.",
         ),
+        StatusCode::FORBIDDEN => ("Forbidden", "This request is not allowed."),
         StatusCode::PAYLOAD_TOO_LARGE => ("Too large", "The form sent was too large."),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
             "Unsupported form",
@@ -158,8 +221,5 @@ fn error_response(err: poem::Error) -> Response {
                 "The server could not finish this request. Please try again.",
             )
         }
-    };
-    layout::error_page(title, message)
-        .with_status(status)
-        .into_response()
+    }
 }

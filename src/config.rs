@@ -3,6 +3,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::throttle::LimitSetting;
+
 /// Command line of the `wicket` binary.
 #[derive(Debug, Parser)]
 #[command(name = "wicket", version, about = "A small, fast, secure login site")]
@@ -87,6 +89,32 @@ pub struct Config {
           value_parser = clap::value_parser!(u8).range(1..=22))]
     pub scrypt_log_n: u8,
 
+    /// Failed logins allowed per account per window (a client address gets 4x), or `off`.
+    #[arg(
+        long,
+        global = true,
+        env = "WICKET_THROTTLE_LOGIN",
+        default_value = "5/15m"
+    )]
+    pub throttle_login: LimitSetting,
+
+    /// Registrations allowed per client address per window, or `off`.
+    #[arg(
+        long,
+        global = true,
+        env = "WICKET_THROTTLE_REGISTER",
+        default_value = "10/1h"
+    )]
+    pub throttle_register: LimitSetting,
+
+    /// How often expired session files are deleted.
+    #[arg(long, global = true, env = "WICKET_SWEEP_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub sweep_interval: Duration,
+
+    /// The site is served over TLS: `Secure` + `__Host-` cookies and HSTS.
+    #[arg(long, global = true, env = "WICKET_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
     /// How many scrypt hashes may run at once [default: the number of CPUs].
     #[arg(long, global = true, env = "WICKET_SCRYPT_CONCURRENCY",
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -169,5 +197,9 @@ mod tests {
         assert_eq!(config.session_lifetime, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(config.scrypt_log_n, 17);
         assert_eq!(config.secret_key_path(), PathBuf::from("data/secret.key"));
+        assert_eq!(config.throttle_login.to_string(), "5/900s");
+        assert_eq!(config.throttle_register.to_string(), "10/3600s");
+        assert_eq!(config.sweep_interval, Duration::from_secs(60));
+        assert!(!config.secure_cookies);
     }
 }

@@ -10,6 +10,8 @@ use crate::web::layout;
 pub enum AppError {
     /// Malformed input the client should not have sent.
     BadRequest(&'static str),
+    /// A forged or stale form: another site's request, or no valid CSRF token.
+    Forbidden,
     /// No such page.
     NotFound,
     /// A bug or an environment fault (disk, scrypt, corrupt store).
@@ -27,6 +29,7 @@ impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::BadRequest(what) => write!(f, "bad request: {what}"),
+            Self::Forbidden => f.write_str("forbidden"),
             Self::NotFound => f.write_str("not found"),
             Self::Internal(cause) => write!(f, "internal error: {cause}"),
         }
@@ -45,15 +48,30 @@ impl ResponseError for AppError {
     fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn as_response(&self) -> Response {
-        let status = self.status();
-        let (title, message) = match self {
-            Self::BadRequest(what) => ("Bad request", *what),
+        let (title, message) = self.public_text();
+        layout::error_page(false, title, message)
+            .with_status(self.status())
+            .into_response()
+    }
+}
+
+impl AppError {
+    /// The title and message shown to people; logs an internal cause.
+    pub fn public_text(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::BadRequest(what) => ("Bad request", what),
+            Self::Forbidden => (
+                "This form has expired",
+                "The form was out of date or did not come from this site, so nothing was \
+                 changed. Please reload the page and try again.",
+            ),
             Self::NotFound => ("Page not found", "There is nothing at this address."),
             Self::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
@@ -62,9 +80,6 @@ impl ResponseError for AppError {
                     "The server could not finish this request. Please try again.",
                 )
             }
-        };
-        layout::error_page(title, message)
-            .with_status(status)
-            .into_response()
+        }
     }
 }

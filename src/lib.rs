@@ -7,6 +7,8 @@
 pub mod app;
 /// Command-line flags and `WICKET_*` environment variables.
 pub mod config;
+/// Cookie naming and flags, shared by the session and CSRF cookies.
+pub mod cookies;
 /// Validated domain types: usernames and passwords.
 pub mod domain;
 /// The one error type and how it maps to a status and a page.
@@ -19,6 +21,8 @@ pub mod password;
 pub mod secret;
 /// Server-side sessions: signed cookies, JSON files, the middleware.
 pub mod session;
+/// In-memory, bounded rate limits for logins and registrations.
+pub mod throttle;
 /// The user store.
 pub mod users;
 /// Routes, handlers and views.

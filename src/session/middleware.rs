@@ -1,4 +1,4 @@
-use poem::http::header::{COOKIE, SET_COOKIE};
+use poem::http::header::SET_COOKIE;
 use poem::{
     Endpoint, FromRequest, IntoResponse, Middleware, Request, RequestBody, Response, Result,
 };
@@ -43,13 +43,7 @@ impl<E: Endpoint> Endpoint for SessionEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> Result<Response> {
         let codec = self.sessions.codec();
-        let presented = req
-            .headers()
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|header| header.to_str().ok())
-            .find_map(|header| codec.find(header))
-            .map(str::to_owned);
+        let presented = crate::cookies::find(&req, codec.name());
         let session = match &presented {
             Some(value) => self.sessions.resume(value).await,
             None => None,
@@ -58,7 +52,12 @@ impl<E: Endpoint> Endpoint for SessionEndpoint<E> {
         req.extensions_mut().insert(CurrentSession(session));
 
         let mut resp = self.inner.call(req).await?.into_response();
-        if stale && !resp.headers().contains_key(SET_COOKIE) {
+        let handler_set_it = resp
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .any(|v| v.as_bytes().starts_with(codec.name().as_bytes()));
+        if stale && !handler_set_it {
             resp.headers_mut().append(SET_COOKIE, codec.clear_cookie());
         }
         Ok(resp)

@@ -137,6 +137,19 @@ impl Sessions {
         Ok(self.codec.clear_cookie())
     }
 
+    /// Deletes every ended session file. Runs on the blocking pool, so requests on the
+    /// async threads are never held up by it.
+    pub async fn sweep(&self) -> std::io::Result<usize> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let now = now();
+            this.store
+                .sweep_blocking(this.idle, |record| now >= this.ends(record))
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
     /// The cookie codec (for the middleware).
     pub fn codec(&self) -> &CookieCodec {
         &self.codec

@@ -1,12 +1,15 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use super::{SessionId, SessionRecord};
 use crate::fsutil;
 
 /// Lock stripes: touches and removals of one id never interleave.
 const STRIPES: usize = 64;
+/// A temp file (or an unparsable session file) this old is debris, not a write in flight.
+const STALE_TEMP: Duration = Duration::from_secs(60);
 
 /// Sessions as `<dir>/<id>.json`, one file each, written atomically.
 #[derive(Clone)]
@@ -86,6 +89,55 @@ impl FileSessionStore {
             }
         })
         .await
+    }
+
+    /// Deletes every session `is_over` says has ended, plus corrupt files and stray
+    /// temp files. Blocking: run it on the blocking pool. Returns how many went.
+    ///
+    /// A file's mtime is when it was last written, which is never earlier than the
+    /// `last_seen` inside it: if even the mtime is past the idle timeout, the file is
+    /// over without being read. Only the rest are read.
+    pub fn sweep_blocking(
+        &self,
+        idle: Duration,
+        is_over: impl Fn(&SessionRecord) -> bool,
+    ) -> io::Result<usize> {
+        let now = SystemTime::now();
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&*self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
+                continue; // removed meanwhile
+            };
+            let age = now.duration_since(modified).unwrap_or_default();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                if age > STALE_TEMP {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+                continue;
+            }
+            let Some(id) = name.strip_suffix(".json").and_then(SessionId::parse) else {
+                continue; // not ours: leave it alone
+            };
+            let over = age >= idle
+                || match std::fs::read(entry.path()) {
+                    Ok(bytes) => {
+                        serde_json::from_slice(&bytes).map_or(age > STALE_TEMP, |r| is_over(&r))
+                    }
+                    Err(_) => false,
+                };
+            if over {
+                let _guard = self.lock(&id);
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(removed)
     }
 
     fn lock(&self, id: &SessionId) -> std::sync::MutexGuard<'_, ()> {

@@ -1,6 +1,7 @@
 use maud::html;
 use poem::{FromRequest, Request, RequestBody, handler};
 
+use super::csrf::Csrf;
 use super::layout::{hx_form, time};
 use super::{Hx, safe_next};
 use crate::session::{CurrentSession, Session};
@@ -25,7 +26,7 @@ impl<'a> FromRequest<'a> for Member {
 
 /// `GET /cabinet`: the members-only page.
 #[handler]
-pub fn page(Member(session): Member, hx: Hx) -> maud::Markup {
+pub fn page(Member(session): Member, csrf: Csrf, hx: Hx) -> maud::Markup {
     let record = &session.record;
     let content = html! {
         // hx-history="false": htmx must never keep a copy of this page.
@@ -41,7 +42,7 @@ pub fn page(Member(session): Member, hx: Hx) -> maud::Markup {
             }
             p.note { "Sessions end after a period without activity, and at the latest on "
                 (time(record.expires)) "." }
-            (hx_form("/logout", html! { button.secondary type="submit" { "Log out" } }))
+            (hx_form("/logout", &csrf, html! { button.secondary type="submit" { "Log out" } }))
         }
     };
     hx.page("Your cabinet", content)

@@ -1,5 +1,7 @@
 use maud::{DOCTYPE, Markup, html};
 
+use super::csrf::Csrf;
+
 /// htmx settings (see STACK.md): swap 4xx fragments (our inline errors), keep no page
 /// snapshots (a members-only page must not outlive logout in sessionStorage), inject
 /// no inline styles (CSP), and treat history restores as full-page loads.
@@ -33,18 +35,16 @@ pub fn page(title: &str, content: Markup) -> Markup {
     }
 }
 
-/// A small page for errors: generic text only, never internal details.
-pub fn error_page(title: &str, message: &str) -> Markup {
-    page(
-        title,
-        html! {
-            section.card {
-                h1 { (title) }
-                p { (message) }
-                p { a href="/" { "Go to the start page" } }
-            }
-        },
-    )
+/// A small page for errors (just the card for htmx): generic text, never internals.
+pub fn error_page(hx: bool, title: &str, message: &str) -> Markup {
+    let card = html! {
+        section.card.error-card {
+            h1 { (title) }
+            p { (message) }
+            p { a href="/" { "Go to the start page" } }
+        }
+    };
+    if hx { card } else { page(title, card) }
 }
 
 /// A labelled input with its inline error (announced to screen readers).
@@ -97,14 +97,23 @@ impl Field<'_> {
     }
 }
 
-/// `hx-*` attributes that turn a plain form into an in-place htmx form.
-pub fn hx_form(action: &str, content: Markup) -> Markup {
+/// A plain POST form that htmx enhances to swap its section in place, carrying the
+/// CSRF token (a hidden field serves both htmx and no-JS posts).
+pub fn hx_form(action: &str, csrf: &Csrf, content: Markup) -> Markup {
     html! {
         form method="post" action=(action) hx-post=(action) hx-target="closest section"
             hx-swap="outerHTML" novalidate {
+            input type="hidden" name="csrf" value=(csrf.token());
             (content)
         }
     }
+}
+
+/// "Please wait N minutes": how long a throttled person must wait, rounded up.
+pub fn wait_message(wait: std::time::Duration) -> String {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    let unit = if minutes == 1 { "minute" } else { "minutes" };
+    format!("Too many attempts. Please wait {minutes} {unit} and try again.")
 }
 
 /// Renders a timestamp as e.g. `25 Nov 2026, 17:03 UTC` inside a `<time>` element.

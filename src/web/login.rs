@@ -1,14 +1,16 @@
 use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::http::header::SET_COOKIE;
-use poem::web::{Data, Query};
+use poem::web::{Data, Query, RemoteAddr};
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
+use super::csrf::Csrf;
 use super::form::Form;
-use super::layout::{Field, hx_form};
-use super::{AppState, CABINET, Hx, safe_next, with_status};
+use super::layout::{Field, hx_form, wait_message};
+use super::{AppState, CABINET, Hx, client_ip, safe_next, too_many, with_status};
 use crate::domain::Username;
+use crate::error::AppError;
 use crate::session::CurrentSession;
 
 /// One message for every failure, so the form does not reveal which names exist.
@@ -30,12 +32,18 @@ pub struct LoginForm {
 
 /// `GET /`: the login form, or the cabinet for someone already logged in.
 #[handler]
-pub fn page(current: CurrentSession, hx: Hx, Query(query): Query<NextQuery>) -> Response {
+pub fn page(
+    current: CurrentSession,
+    csrf: Csrf,
+    hx: Hx,
+    Query(query): Query<NextQuery>,
+) -> Response {
     let next = safe_next(&query.next);
     if current.0.is_some() {
         return hx.redirect(next.unwrap_or(CABINET));
     }
-    hx.page("Log in", view("", None, next)).into_response()
+    hx.page("Log in", view(&csrf, "", None, next))
+        .into_response()
 }
 
 /// `GET /login`: the form lives at `/`.
@@ -53,40 +61,57 @@ pub fn elsewhere(Query(query): Query<NextQuery>) -> Response {
 pub async fn submit(
     state: Data<&AppState>,
     current: CurrentSession,
+    csrf: Csrf,
     hx: Hx,
+    remote: &RemoteAddr,
     Form(form): Form<LoginForm>,
 ) -> Result<Response> {
     let next = safe_next(&form.next);
+    let refuse =
+        |message: &str| hx.page("Log in", view(&csrf, &form.username, Some(message), next));
+
+    // Throttle before any scrypt work. The account key is what was typed, so a
+    // malformed name is throttled like any other.
+    let account: String = form
+        .username
+        .trim()
+        .to_lowercase()
+        .chars()
+        .take(64)
+        .collect();
+    let address = client_ip(remote);
+    if let Err(wait) = state.login_throttle.attempt(&account, &address) {
+        tracing::warn!(username = ?form.username, %address, "login throttled");
+        return Ok(too_many(refuse(&wait_message(wait)), wait));
+    }
+
     // A malformed name cannot exist, but it still costs a (dummy) scrypt run.
     let user = match Username::parse(&form.username) {
-        Ok(name) => state
-            .users
-            .get(&name)
-            .await
-            .map_err(crate::error::AppError::from)?,
+        Ok(name) => state.users.get(&name).await.map_err(AppError::from)?,
         Err(_) => None,
     };
     let verified = state
         .hasher
-        .verify(form.password, user.as_ref().map(|u| u.password.clone()))
+        .verify(
+            form.password.clone(),
+            user.as_ref().map(|u| u.password.clone()),
+        )
         .await?;
     let Some(user) = user.filter(|_| verified) else {
-        tracing::warn!(username = ?form.username, "login failed");
-        let form = view(&form.username, Some(INVALID), next);
-        return Ok(with_status(
-            hx.page("Log in", form),
-            StatusCode::UNAUTHORIZED,
-        ));
+        tracing::warn!(username = ?form.username, %address, "login failed");
+        return Ok(with_status(refuse(INVALID), StatusCode::UNAUTHORIZED));
     };
+    state.login_throttle.succeeded(&account, &address);
     let (_, cookie) = state.sessions.start(&user.name, current.0.as_ref()).await?;
     tracing::info!(user = %user.name, "login succeeded");
     let mut resp = hx.redirect(next.unwrap_or(CABINET));
     resp.headers_mut().append(SET_COOKIE, cookie);
+    resp.headers_mut().append(SET_COOKIE, csrf.rotate());
     Ok(resp)
 }
 
 /// The login card: the fragment htmx swaps, and the body of `GET /`.
-fn view(username: &str, error: Option<&str>, next: Option<&str>) -> Markup {
+fn view(csrf: &Csrf, username: &str, error: Option<&str>, next: Option<&str>) -> Markup {
     let fields = html! {
         @if let Some(error) = error {
             p.alert role="alert" { (error) }
@@ -108,7 +133,7 @@ fn view(username: &str, error: Option<&str>, next: Option<&str>) -> Markup {
     html! {
         section.card id="login" {
             h1 { "Log in" }
-            (hx_form("/login", fields))
+            (hx_form("/login", csrf, fields))
             p.switch { "New here? " a href="/register/" { "Create an account" } }
         }
     }

@@ -3,6 +3,8 @@ use poem::http::header::SET_COOKIE;
 use poem::web::Data;
 use poem::{IntoResponse, Response, Result, handler};
 
+use super::csrf::Csrf;
+use super::form::{Form, NoFields};
 use super::layout::hx_form;
 use super::{AppState, Hx};
 use crate::session::CurrentSession;
@@ -10,7 +12,7 @@ use crate::session::CurrentSession;
 /// `GET /logout`: asks for confirmation. A GET never logs out by itself, so a link
 /// or image on another site cannot end someone's session.
 #[handler]
-pub fn confirm(current: CurrentSession, hx: Hx) -> Response {
+pub fn confirm(current: CurrentSession, csrf: Csrf, hx: Hx) -> Response {
     let Some(session) = current.0 else {
         return hx.redirect("/");
     };
@@ -18,7 +20,7 @@ pub fn confirm(current: CurrentSession, hx: Hx) -> Response {
         section.card id="logout" {
             h1 { "Log out?" }
             p { "You are logged in as " strong { (session.record.user) } "." }
-            (hx_form("/logout", html! { button type="submit" { "Log out" } }))
+            (hx_form("/logout", &csrf, html! { button type="submit" { "Log out" } }))
             p.switch { a href="/cabinet" { "Back to your cabinet" } }
         }
     };
@@ -27,8 +29,15 @@ pub fn confirm(current: CurrentSession, hx: Hx) -> Response {
 
 /// `POST /logout`: deletes the session file and clears the cookie.
 #[handler]
-pub async fn submit(state: Data<&AppState>, current: CurrentSession, hx: Hx) -> Result<Response> {
+pub async fn submit(
+    state: Data<&AppState>,
+    current: CurrentSession,
+    csrf: Csrf,
+    hx: Hx,
+    _checked: Form<NoFields>,
+) -> Result<Response> {
     let mut resp = hx.redirect("/");
+    resp.headers_mut().append(SET_COOKIE, csrf.rotate());
     if let Some(session) = current.0 {
         let cookie = state.sessions.end(&session).await?;
         tracing::info!(user = %session.record.user, "logged out");

@@ -1,6 +1,7 @@
 //! Routes, handlers and views. Each flow owns its module; `layout` holds the page frame.
 
 mod cabinet;
+pub mod csrf;
 mod form;
 pub mod layout;
 mod login;
@@ -13,10 +14,14 @@ use std::path::Path;
 use poem::endpoint::make_sync;
 use poem::http::{StatusCode, header};
 use poem::web::Redirect;
+use poem::web::RemoteAddr;
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response, Route, get};
+
+use std::sync::Arc;
 
 use crate::password::Hasher;
 use crate::session::Sessions;
+use crate::throttle::{LoginThrottle, Throttle};
 use crate::users::UserStore;
 
 /// What the handlers share.
@@ -28,6 +33,12 @@ pub struct AppState {
     pub sessions: Sessions,
     /// scrypt.
     pub hasher: Hasher,
+    /// CSRF token keys.
+    pub csrf: csrf::CsrfKeys,
+    /// Failed-login limits.
+    pub login_throttle: Arc<LoginThrottle>,
+    /// Registration limits per client address.
+    pub register_throttle: Arc<Throttle>,
 }
 
 /// Every route of the site. `/static` is served from `static_dir`.
@@ -102,6 +113,24 @@ pub fn safe_next(next: &str) -> Option<&str> {
 
 /// The landing page for members.
 pub const CABINET: &str = "/cabinet";
+
+/// The client's IP address, the key for per-address limits.
+pub fn client_ip(remote: &RemoteAddr) -> String {
+    remote
+        .as_socket_addr()
+        .map_or_else(|| remote.to_string(), |addr| addr.ip().to_string())
+}
+
+/// A `429 Too Many Requests` with `Retry-After`, around an inline explanation.
+pub fn too_many(markup: maud::Markup, wait: std::time::Duration) -> Response {
+    let mut resp = with_status(markup, StatusCode::TOO_MANY_REQUESTS);
+    let secs = wait.as_secs().max(1);
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        secs.to_string().parse().expect("digits"),
+    );
+    resp
+}
 
 /// Adds a status to a markup response.
 pub fn with_status(markup: maud::Markup, status: StatusCode) -> Response {

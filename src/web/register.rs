@@ -1,13 +1,14 @@
 use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::http::header::SET_COOKIE;
-use poem::web::Data;
+use poem::web::{Data, RemoteAddr};
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
+use super::csrf::Csrf;
 use super::form::Form;
-use super::layout::{Field, hx_form};
-use super::{AppState, CABINET, Hx, with_status};
+use super::layout::{Field, hx_form, wait_message};
+use super::{AppState, CABINET, Hx, client_ip, too_many, with_status};
 use crate::domain::{Password, Username};
 use crate::error::AppError;
 use crate::session::CurrentSession;
@@ -23,9 +24,10 @@ pub struct RegisterForm {
     confirm: String,
 }
 
-/// Inline errors, one per field.
+/// Inline errors, one per field, and one for the whole form.
 #[derive(Default)]
 struct Errors {
+    form: Option<String>,
     username: Option<String>,
     password: Option<String>,
     confirm: Option<String>,
@@ -33,11 +35,11 @@ struct Errors {
 
 /// `GET /register/`: the registration form, or the cabinet for someone logged in.
 #[handler]
-pub fn page(current: CurrentSession, hx: Hx) -> Response {
+pub fn page(current: CurrentSession, csrf: Csrf, hx: Hx) -> Response {
     if current.0.is_some() {
         return hx.redirect(CABINET);
     }
-    hx.page("Create an account", view("", &Errors::default()))
+    hx.page("Create an account", view(&csrf, "", &Errors::default()))
         .into_response()
 }
 
@@ -46,16 +48,14 @@ pub fn page(current: CurrentSession, hx: Hx) -> Response {
 pub async fn submit(
     state: Data<&AppState>,
     current: CurrentSession,
+    csrf: Csrf,
     hx: Hx,
+    remote: &RemoteAddr,
     Form(form): Form<RegisterForm>,
 ) -> Result<Response> {
-    let refuse = |errors: Errors| {
-        let view = view(&form.username, &errors);
-        with_status(
-            hx.page("Create an account", view),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-    };
+    let render =
+        |errors: Errors| hx.page("Create an account", view(&csrf, &form.username, &errors));
+    let refuse = |errors: Errors| with_status(render(errors), StatusCode::UNPROCESSABLE_ENTITY);
     let mut errors = Errors::default();
     let name = Username::parse(&form.username)
         .map_err(|err| errors.username = Some(err.to_string()))
@@ -69,6 +69,15 @@ pub async fn submit(
     let (Some(name), Some(password), None) = (name, password, &errors.confirm) else {
         return Ok(refuse(errors));
     };
+    // Count only attempts that would create an account (and cost scrypt work).
+    if let Err(wait) = state.register_throttle.hit(&client_ip(remote)) {
+        tracing::warn!(address = %client_ip(remote), "registration throttled");
+        let errors = Errors {
+            form: Some(wait_message(wait)),
+            ..Errors::default()
+        };
+        return Ok(too_many(render(errors), wait));
+    }
     // A cheap look first spares scrypt work for names already taken; the atomic
     // create below still decides races.
     if state
@@ -102,11 +111,12 @@ pub async fn submit(
     let (_, cookie) = state.sessions.start(&user.name, current.0.as_ref()).await?;
     let mut resp = hx.redirect(CABINET);
     resp.headers_mut().append(SET_COOKIE, cookie);
+    resp.headers_mut().append(SET_COOKIE, csrf.rotate());
     Ok(resp)
 }
 
 /// The registration card: the fragment htmx swaps, and the body of `GET /register/`.
-fn view(username: &str, errors: &Errors) -> Markup {
+fn view(csrf: &Csrf, username: &str, errors: &Errors) -> Markup {
     let first_bad = if errors.username.is_some() {
         "username"
     } else if errors.password.is_some() {
@@ -117,6 +127,9 @@ fn view(username: &str, errors: &Errors) -> Markup {
         "username"
     };
     let fields = html! {
+        @if let Some(error) = &errors.form {
+            p.alert role="alert" { (error) }
+        }
         (Field {
             name: "username", label: "Username", kind: "text", autocomplete: "username",
             value: username, error: errors.username.as_deref(), autofocus: first_bad == "username",
@@ -137,7 +150,7 @@ fn view(username: &str, errors: &Errors) -> Markup {
     html! {
         section.card id="register" {
             h1 { "Create an account" }
-            (hx_form("/register/", fields))
+            (hx_form("/register/", csrf, fields))
             p.switch { "Already registered? " a href="/" { "Log in" } }
         }
     }

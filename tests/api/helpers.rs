@@ -30,13 +30,25 @@ fn test_config(dir: &Path) -> Config {
         session_lifetime: Duration::from_secs(7 * 24 * 3600),
         scrypt_log_n: 4,
         scrypt_concurrency: Some(4),
+        throttle_login: "5/15m".parse().unwrap(),
+        // The tests register many users from 127.0.0.1; the limit has its own tests.
+        throttle_register: "off".parse().unwrap(),
+        sweep_interval: Duration::from_secs(3600),
+        secure_cookies: false,
     }
 }
 
 /// Starts a fresh app.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a fresh app with some settings changed.
+pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    start(test_config(dir.path()), dir).await
+    let mut config = test_config(dir.path());
+    change(&mut config);
+    start(config, dir).await
 }
 
 async fn start(config: Config, dir: std::sync::Arc<TempDir>) -> TestApp {
@@ -91,23 +103,46 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.client
-            .post(self.url(path))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
+    /// The CSRF token this client's forms carry, read from a page as a browser would.
+    pub async fn csrf_token(&self) -> String {
+        csrf_token_of(&self.client, self).await
     }
 
+    /// POSTs a form with this client's CSRF token, as a browser would.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.post_form_as(&self.client, path, form, false).await
+    }
+
+    /// The same, as htmx sends it.
     pub async fn post_form_hx(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.client
-            .post(self.url(path))
-            .header("HX-Request", "true")
-            .form(form)
-            .send()
-            .await
-            .unwrap()
+        self.post_form_as(&self.client, path, form, true).await
+    }
+
+    /// POSTs a form as another browser (`client`), with that browser's CSRF token.
+    pub async fn post_form_by(
+        &self,
+        client: &Client,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
+        self.post_form_as(client, path, form, false).await
+    }
+
+    async fn post_form_as(
+        &self,
+        client: &Client,
+        path: &str,
+        form: &[(&str, &str)],
+        hx: bool,
+    ) -> Response {
+        let token = csrf_token_of(client, self).await;
+        let mut form = form.to_vec();
+        form.push(("csrf", &token));
+        let mut request = client.post(self.url(path)).form(&form);
+        if hx {
+            request = request.header("HX-Request", "true");
+        }
+        request.send().await.unwrap()
     }
 
     pub async fn register(&self, name: &str, password: &str) -> Response {
@@ -150,6 +185,25 @@ impl TestApp {
     pub fn user_files(&self) -> Vec<PathBuf> {
         files_in(&self.config.data_dir.join("users"))
     }
+}
+
+/// Reads the hidden `csrf` field from the login form (or, when logged in, the
+/// logout confirmation) as `client` sees it.
+pub async fn csrf_token_of(client: &Client, app: &TestApp) -> String {
+    for path in ["/", "/logout"] {
+        let resp = client.get(app.url(path)).send().await.unwrap();
+        if resp.status() == StatusCode::OK {
+            return hidden_csrf(&resp.text().await.unwrap());
+        }
+    }
+    panic!("no page offered a form");
+}
+
+/// The value of `<input type="hidden" name="csrf" value="...">` in `html`.
+pub fn hidden_csrf(html: &str) -> String {
+    let marker = r#"name="csrf" value=""#;
+    let start = html.find(marker).expect("a csrf field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {

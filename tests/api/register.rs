@@ -48,17 +48,12 @@ async fn the_password_is_stored_as_an_scrypt_hash_never_in_plain() {
 async fn a_taken_name_in_any_case_is_refused_inline_keeping_what_was_typed() {
     let app = spawn_app().await;
     app.register("alice", PASSWORD).await;
-    let other = client();
-    let resp = other
-        .post(app.url("/register/"))
-        .form(&[
-            ("username", "ALICE"),
-            ("password", PASSWORD),
-            ("confirm", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let form = [
+        ("username", "ALICE"),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+    ];
+    let resp = app.post_form_by(&client(), "/register/", &form).await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(session_cookie(&resp).is_none());
     let body = resp.text().await.unwrap();
@@ -167,27 +162,24 @@ async fn with_htmx_success_is_an_hx_redirect_to_the_cabinet() {
 #[tokio::test]
 async fn two_concurrent_registrations_of_one_name_have_exactly_one_winner() {
     let app = spawn_app().await;
+    let app = std::sync::Arc::new(app);
     for round in 0..5 {
         let name = format!("racer{round}");
         let attempts = (0..8).map(|i| {
-            let client = client();
-            let url = app.url("/register/");
+            let app = app.clone();
             let name = if i % 2 == 0 {
                 name.clone()
             } else {
                 name.to_uppercase()
             };
             async move {
-                client
-                    .post(url)
-                    .form(&[
-                        ("username", name.as_str()),
-                        ("password", PASSWORD),
-                        ("confirm", PASSWORD),
-                    ])
-                    .send()
+                let form = [
+                    ("username", name.as_str()),
+                    ("password", PASSWORD),
+                    ("confirm", PASSWORD),
+                ];
+                app.post_form_by(&client(), "/register/", &form)
                     .await
-                    .unwrap()
                     .status()
             }
         });

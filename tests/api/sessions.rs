@@ -172,9 +172,14 @@ async fn users_and_sessions_survive_a_restart() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.text().await.unwrap().contains("Welcome, alice!"));
     let fresh = client();
+    let token = csrf_token_of(&fresh, &app).await;
     let resp = fresh
         .post(app.url("/login"))
-        .form(&[("username", "alice"), ("password", PASSWORD)])
+        .form(&[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf", &token),
+        ])
         .send()
         .await
         .unwrap();

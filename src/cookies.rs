@@ -1,0 +1,122 @@
+use std::time::Duration;
+
+use cookie::{Cookie, SameSite};
+use poem::Request;
+use poem::http::HeaderValue;
+use poem::http::header::COOKIE;
+
+/// How Wicket's cookies are named and flagged.
+///
+/// Every cookie is `HttpOnly`, `SameSite=Lax` and `Path=/`. Behind TLS
+/// (`--secure-cookies`) they are also `Secure` and carry the `__Host-` prefix, which
+/// browsers only accept from a secure origin, without a `Domain`, on `Path=/`: a
+/// sibling subdomain cannot plant or overwrite them.
+#[derive(Debug, Clone, Copy)]
+pub struct CookiePolicy {
+    secure: bool,
+}
+
+impl CookiePolicy {
+    /// `secure`: the site is served over TLS.
+    pub fn new(secure: bool) -> Self {
+        Self { secure }
+    }
+
+    /// Whether cookies are `Secure` (and the site served over TLS).
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The full name for a cookie called `base`.
+    pub fn name(&self, base: &'static str) -> String {
+        if self.secure {
+            format!("__Host-{base}")
+        } else {
+            base.to_owned()
+        }
+    }
+
+    /// `Set-Cookie` for `name=value` lasting `max_age` (`None`: until the browser closes).
+    pub fn set(&self, name: &str, value: &str, max_age: Option<Duration>) -> HeaderValue {
+        let mut cookie = Cookie::build((name, value))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure);
+        if let Some(max_age) = max_age {
+            let secs = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+            cookie = cookie.max_age(cookie::time::Duration::seconds(secs));
+        }
+        HeaderValue::from_str(&cookie.build().to_string())
+            .expect("cookie names and values are built from safe characters")
+    }
+
+    /// `Set-Cookie` that makes the browser forget `name`.
+    pub fn clear(&self, name: &str) -> HeaderValue {
+        self.set(name, "", Some(Duration::ZERO))
+    }
+}
+
+/// The raw value of cookie `name` in the request's `Cookie` headers, if any.
+pub fn find(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|header| header.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_cookies_are_http_only_lax_and_site_wide() {
+        let header = CookiePolicy::new(false).set("a", "b", Some(Duration::from_secs(60)));
+        let text = header.to_str().unwrap();
+        assert!(text.starts_with("a=b"));
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=60"] {
+            assert!(text.contains(attribute), "{text} lacks {attribute}");
+        }
+        assert!(!text.contains("Secure"));
+    }
+
+    #[test]
+    fn secure_cookies_get_the_host_prefix_and_the_secure_flag() {
+        let policy = CookiePolicy::new(true);
+        let name = policy.name("x");
+        assert_eq!(name, "__Host-x");
+        let text = policy.set(&name, "v", None).to_str().unwrap().to_owned();
+        assert!(
+            text.contains("Secure") && !text.contains("Domain"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_cleared_cookie_expires_now() {
+        let text = CookiePolicy::new(false)
+            .clear("a")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            text.starts_with("a=;") && text.contains("Max-Age=0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_cookie_is_found_among_several_headers() {
+        let req = Request::builder()
+            .header(COOKIE, "x=1; y=2")
+            .header(COOKIE, "wicket_session=abc.def")
+            .finish();
+        assert_eq!(find(&req, "wicket_session").as_deref(), Some("abc.def"));
+        assert_eq!(find(&req, "y").as_deref(), Some("2"));
+        assert_eq!(find(&req, "z"), None);
+    }
+}
