@@ -22,6 +22,7 @@ use crate::web::{self, AppState, layout};
 /// A bound, ready-to-run Wicket: the one way both `main` and the tests start it.
 pub struct Application {
     acceptor: TcpAcceptor,
+    state: AppState,
     sessions: Sessions,
     sweep_every: std::time::Duration,
     addr: SocketAddr,
@@ -34,6 +35,7 @@ impl Application {
     pub async fn build(config: &Config) -> io::Result<Self> {
         let state = open_state(config)?;
         let sessions = state.sessions.clone();
+        let state_handle = state.clone();
         let secure = config.secure_cookies;
         let endpoint = web::routes(&config.static_dir)
             .around(render_errors)
@@ -53,11 +55,17 @@ impl Application {
         let addr = listener.local_addr()?;
         Ok(Self {
             acceptor: TcpAcceptor::from_tokio(listener)?,
+            state: state_handle,
             sessions,
             sweep_every: config.sweep_interval,
             addr,
             endpoint,
         })
+    }
+
+    /// The shared state, e.g. to read the scrypt run count.
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// The address actually bound (useful with port 0).

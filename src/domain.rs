@@ -1,4 +1,5 @@
 use std::fmt;
+use std::sync::LazyLock;
 
 /// Shortest and longest usernames, in characters.
 pub const USERNAME_LEN: std::ops::RangeInclusive<usize> = 3..=32;
@@ -81,6 +82,8 @@ pub enum PasswordError {
     TooShort,
     /// More than 1024 characters.
     TooLong,
+    /// On the list of the most common passwords.
+    Common,
 }
 
 impl fmt::Display for PasswordError {
@@ -88,18 +91,37 @@ impl fmt::Display for PasswordError {
         match self {
             Self::TooShort => write!(f, "Use at least {} characters.", PASSWORD_LEN.start()),
             Self::TooLong => write!(f, "Use at most {} characters.", PASSWORD_LEN.end()),
+            Self::Common => f.write_str(
+                "This password is one of the most commonly used, so it is among the first \
+                 that attackers try. Please choose another.",
+            ),
         }
     }
 }
 
+/// The passwords of 8 or more characters from Django's list of the 20,000 most
+/// common passwords (lower-cased, sorted), shipped in the binary.
+const COMMON_PASSWORDS: &str = include_str!("common-passwords.txt");
+
+/// Whether `password` (ignoring case and surrounding spaces) is a very common one.
+fn is_common(password: &str) -> bool {
+    // The file is sorted, so a binary search over its lines finds a password.
+    static LINES: LazyLock<Vec<&str>> = LazyLock::new(|| COMMON_PASSWORDS.lines().collect());
+    let wanted = password.trim().to_lowercase();
+    LINES.binary_search(&wanted.as_str()).is_ok()
+}
+
 impl Password {
-    /// Checks the length; never trims, normalises or truncates.
+    /// Checks a new password: its length (in characters) and that it is not one of
+    /// the most common. Never trims, normalises or truncates what is kept.
     pub fn parse(input: String) -> Result<Self, PasswordError> {
         let chars = input.chars().count();
         if chars < *PASSWORD_LEN.start() {
             Err(PasswordError::TooShort)
         } else if chars > *PASSWORD_LEN.end() {
             Err(PasswordError::TooLong)
+        } else if is_common(&input) {
+            Err(PasswordError::Common)
         } else {
             Ok(Self(input))
         }
@@ -191,6 +213,30 @@ mod tests {
         assert_eq!(
             Password::parse("é".repeat(1025)).err(),
             Some(PasswordError::TooLong)
+        );
+    }
+
+    #[test]
+    fn the_most_common_passwords_are_refused_in_any_case() {
+        for common in ["password123", "PASSWORD1", "iloveyou", " qwertyuiop "] {
+            assert_eq!(
+                Password::parse(common.into()).err(),
+                Some(PasswordError::Common),
+                "{common}"
+            );
+        }
+        assert!(Password::parse("correct horse battery".into()).is_ok());
+    }
+
+    #[test]
+    fn the_common_password_list_is_sorted_and_lower_case() {
+        let lines: Vec<&str> = COMMON_PASSWORDS.lines().collect();
+        assert!(lines.len() > 8_000);
+        assert!(lines.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.chars().count() >= 8 && *l == l.to_lowercase())
         );
     }
 

@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use scrypt::password_hash::phc::PasswordHash;
@@ -24,6 +25,8 @@ pub struct Hasher {
     permits: Arc<Semaphore>,
     /// A hash of a random password, verified against when the user does not exist.
     dummy: Arc<OnceLock<String>>,
+    /// How many scrypt runs have started (for tests and metrics).
+    runs: Arc<AtomicU64>,
 }
 
 impl Hasher {
@@ -36,6 +39,7 @@ impl Hasher {
             log_n,
             permits: Arc::new(Semaphore::new(permits.max(1))),
             dummy: Arc::default(),
+            runs: Arc::default(),
         })
     }
 
@@ -58,15 +62,17 @@ impl Hasher {
             // Never spend scrypt work on input no account can have.
             return Ok(false);
         }
+        if let Some(stored) = &stored {
+            // Refuse a malformed or too costly hash before taking a permit.
+            self.check_cost(&parse_hash(stored)?)?;
+        }
         let this = self.clone();
         self.run(move || {
             let (stored, exists) = match stored {
                 Some(stored) => (stored, true),
                 None => (this.dummy_hash()?.to_owned(), false),
             };
-            let hash = PasswordHash::new(&stored)
-                .map_err(|err| AppError::internal(format!("stored hash is malformed: {err}")))?;
-            this.check_cost(&hash)?;
+            let hash = parse_hash(&stored)?;
             Ok(this
                 .scrypt
                 .verify_password(password.as_bytes(), &hash)
@@ -105,6 +111,11 @@ impl Hasher {
         Ok(self.dummy.get_or_init(|| hash))
     }
 
+    /// How many hash or verify runs have started since the server began.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
     /// Runs `work` on the blocking pool while holding one of the permits.
     async fn run<T: Send + 'static>(
         &self,
@@ -114,6 +125,7 @@ impl Hasher {
             .acquire_owned()
             .await
             .map_err(|_| AppError::internal("scrypt semaphore closed"))?;
+        self.runs.fetch_add(1, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             work()
@@ -121,6 +133,11 @@ impl Hasher {
         .await
         .map_err(|err| AppError::internal(format!("scrypt task failed: {err}")))
     }
+}
+
+fn parse_hash(stored: &str) -> Result<PasswordHash, AppError> {
+    PasswordHash::new(stored)
+        .map_err(|err| AppError::internal(format!("stored hash is malformed: {err}")))
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ mod statics;
 
 use std::path::Path;
 
-use poem::endpoint::make_sync;
 use poem::http::{StatusCode, header};
 use poem::web::Redirect;
 use poem::web::RemoteAddr;
@@ -46,14 +45,17 @@ pub fn routes(static_dir: &Path) -> Route {
     Route::new()
         .at("/", get(login::page))
         .at("/login", get(login::elsewhere).post(login::submit))
-        .at(
-            "/register",
-            make_sync(|_| Redirect::permanent("/register/")),
-        )
+        .at("/register", get(to_register).post(to_register))
         .at("/register/", get(register::page).post(register::submit))
         .at("/cabinet", get(cabinet::page))
         .at("/logout", get(logout::confirm).post(logout::submit))
         .nest("/static", statics::endpoint(static_dir))
+}
+
+/// `/register` (no slash): `308` keeps a POST a POST.
+#[poem::handler]
+fn to_register() -> Redirect {
+    Redirect::permanent("/register/")
 }
 
 /// Whether the request wants an htmx fragment (rather than a whole page).

@@ -13,6 +13,7 @@ pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub config: Config,
+    pub state: wicket::web::AppState,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: std::sync::Arc<TempDir>,
@@ -54,6 +55,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
 async fn start(config: Config, dir: std::sync::Arc<TempDir>) -> TestApp {
     let app = Application::build(&config).await.expect("app builds");
     let base = format!("http://{}", app.addr());
+    let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -62,6 +64,7 @@ async fn start(config: Config, dir: std::sync::Arc<TempDir>) -> TestApp {
         base,
         client: client(),
         config,
+        state,
         stop: Some(stop),
         server: Some(server),
         _dir: dir,

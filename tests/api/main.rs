@@ -6,5 +6,6 @@ mod helpers;
 mod login;
 mod logout;
 mod register;
+mod security;
 mod sessions;
 mod statics;

@@ -1,0 +1,586 @@
+//! Attack tests: each fails if the protection it names is removed.
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+async fn post_raw(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+// --- Forged requests -------------------------------------------------------------
+
+#[tokio::test]
+async fn posts_without_a_csrf_token_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    app.get("/").await; // the browser has its CSRF cookie, but the form lacks the field
+    let register = [
+        ("username", "mallory"),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+    ];
+    let resp = post_raw(&app, "/register/", &register).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(resp.text().await.unwrap().contains("This form has expired"));
+    assert!(app.user_files().is_empty());
+
+    app.register("alice", PASSWORD).await;
+    let resp = post_raw(&app, "/logout", &[]).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.session_files().len(), 1, "still logged in");
+    assert_eq!(app.get("/cabinet").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_wrong_or_another_visitors_token_is_refused() {
+    let app = spawn_app().await;
+    app.register("alice", PASSWORD).await;
+    app.logout().await;
+    let other = client();
+    let theirs = csrf_token_of(&other, &app).await;
+    let mine = app.csrf_token().await;
+    assert_ne!(theirs, mine);
+    for token in [theirs.as_str(), "", "00", &"0".repeat(64), &mine[..63]] {
+        let form = [
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf", token),
+        ];
+        let resp = post_raw(&app, "/login", &form).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "token {token:?}");
+        assert!(session_cookie(&resp).is_none());
+    }
+    assert!(app.session_files().is_empty());
+}
+
+#[tokio::test]
+async fn the_csrf_token_rotates_at_login() {
+    let app = spawn_app().await;
+    app.register("alice", PASSWORD).await;
+    app.logout().await;
+    let before = app.csrf_token().await;
+    let resp = app.login("alice", PASSWORD).await;
+    assert_see_other(&resp, "/cabinet");
+    let after = app.csrf_token().await;
+    assert_ne!(before, after);
+    let resp = post_raw(&app, "/logout", &[("csrf", &before)]).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::FORBIDDEN,
+        "a pre-login token is dead"
+    );
+    assert_see_other(&post_raw(&app, "/logout", &[("csrf", &after)]).await, "/");
+}
+
+#[tokio::test]
+async fn a_post_from_another_origin_is_refused_even_with_a_valid_token() {
+    let app = spawn_app().await;
+    let token = app.csrf_token().await;
+    let form = [
+        ("username", "mallory"),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+        ("csrf", &token),
+    ];
+    for (header, value) in [
+        ("origin", "http://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let resp = app
+            .client
+            .post(app.url("/register/"))
+            .header(header, value)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{header}: {value}");
+    }
+    assert!(app.user_files().is_empty());
+    let own_origin = app.base.clone();
+    let resp = app
+        .client
+        .post(app.url("/register/"))
+        .header("origin", own_origin)
+        .header("sec-fetch-site", "same-origin")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_see_other(&resp, "/cabinet");
+}
+
+#[tokio::test]
+async fn get_and_head_change_nothing_and_unused_methods_get_405() {
+    let app = spawn_app().await;
+    app.register("alice", PASSWORD).await;
+    for path in ["/logout", "/cabinet", "/", "/register/", "/login"] {
+        let resp = app.client.head(app.url(path)).send().await.unwrap();
+        assert!(
+            resp.status().as_u16() < 400,
+            "HEAD {path}: {}",
+            resp.status()
+        );
+    }
+    assert_eq!(app.session_files().len(), 1);
+    assert_eq!(app.get("/cabinet").await.status(), StatusCode::OK);
+    for (method, path) in [
+        ("DELETE", "/cabinet"),
+        ("PUT", "/"),
+        ("POST", "/cabinet"),
+        ("PATCH", "/logout"),
+        ("DELETE", "/register"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+    }
+}
+
+// --- Guessing passwords ----------------------------------------------------------
+
+#[tokio::test]
+async fn repeated_failures_on_one_account_are_throttled_with_retry_after() {
+    let app = spawn_app().await;
+    app.register("alice", PASSWORD).await;
+    app.register("bob", PASSWORD).await;
+    app.logout().await;
+    for _ in 0..5 {
+        assert_eq!(
+            app.login("alice", "wrong guess!").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let runs = app.state.hasher.runs();
+    let resp = app.login("alice", PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("Too many attempts"), "{body}");
+    assert_eq!(
+        app.state.hasher.runs(),
+        runs,
+        "no scrypt work while throttled"
+    );
+    assert_see_other(&app.login("bob", PASSWORD).await, "/cabinet");
+}
+
+#[tokio::test]
+async fn one_address_guessing_many_accounts_is_throttled_too() {
+    let app = spawn_app_with(|c| c.throttle_login = "2/15m".parse().unwrap()).await;
+    for i in 0..8 {
+        let resp = app.login(&format!("victim{}", i / 2), "wrong guess!").await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    assert_eq!(
+        app.login("fresh-name", "wrong guess!").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn throttling_can_be_switched_off() {
+    let app = spawn_app_with(|c| c.throttle_login = "off".parse().unwrap()).await;
+    for _ in 0..30 {
+        assert_eq!(
+            app.login("alice", "wrong guess!").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_address() {
+    let app = spawn_app_with(|c| c.throttle_register = "2/1h".parse().unwrap()).await;
+    for name in ["first", "second"] {
+        let visitor = client();
+        let form = [
+            ("username", name),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ];
+        assert_see_other(
+            &app.post_form_by(&visitor, "/register/", &form).await,
+            "/cabinet",
+        );
+    }
+    let form = [
+        ("username", "third"),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+    ];
+    let resp = app.post_form_by(&client(), "/register/", &form).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert!(resp.text().await.unwrap().contains("Too many attempts"));
+    assert_eq!(app.user_files().len(), 2);
+}
+
+#[tokio::test]
+async fn an_unknown_user_costs_the_same_scrypt_work_as_a_wrong_password() {
+    let app = spawn_app().await;
+    app.register("alice", PASSWORD).await;
+    app.logout().await;
+    let before = app.state.hasher.runs();
+    app.login("alice", "wrong guess!").await;
+    let wrong = app.state.hasher.runs() - before;
+    app.login("nobody-here", "wrong guess!").await;
+    let unknown = app.state.hasher.runs() - before - wrong;
+    app.login("bad name!", "wrong guess!").await;
+    let malformed = app.state.hasher.runs() - before - wrong - unknown;
+    assert_eq!((wrong, unknown, malformed), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn very_common_passwords_are_refused_with_a_reason() {
+    let app = spawn_app().await;
+    let form = [
+        ("username", "alice"),
+        ("password", "Password123"),
+        ("confirm", "Password123"),
+    ];
+    let resp = app.post_form("/register/", &form).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("one of the most commonly used")
+    );
+    assert!(app.user_files().is_empty());
+}
+
+#[tokio::test]
+async fn overlong_passwords_are_refused_before_any_hashing() {
+    let app = spawn_app().await;
+    app.register("alice", PASSWORD).await;
+    app.logout().await;
+    let long = "x".repeat(1025);
+    let before = app.state.hasher.runs();
+    assert_eq!(
+        app.login("alice", &long).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let form = [
+        ("username", "bob"),
+        ("password", long.as_str()),
+        ("confirm", long.as_str()),
+    ];
+    assert_eq!(
+        app.post_form("/register/", &form).await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(app.state.hasher.runs(), before);
+}
+
+#[tokio::test]
+async fn a_stored_hash_costlier_than_configured_is_refused_before_hashing() {
+    let app = spawn_app().await;
+    app.register("alice", PASSWORD).await;
+    app.logout().await;
+    let file = app.user_files().pop().unwrap();
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("ln=4,", "ln=20,");
+    std::fs::write(&file, text).unwrap();
+    let before = app.state.hasher.runs();
+    let resp = app.login("alice", PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(session_cookie(&resp).is_none());
+    assert_eq!(app.state.hasher.runs(), before);
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("Something went wrong") && !body.contains("ln=20"));
+}
+
+// --- Headers and cookies ---------------------------------------------------------
+
+#[tokio::test]
+async fn every_page_carries_the_security_headers() {
+    let app = spawn_app().await;
+    app.register("alice", PASSWORD).await;
+    for path in ["/cabinet", "/logout", "/nope"] {
+        let resp = app.get(path).await;
+        let h = resp.headers();
+        assert_eq!(h["content-security-policy"], CSP, "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "same-origin");
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(h["vary"].to_str().unwrap().contains("Cookie"));
+        assert!(!h.contains_key("server"), "no server banner");
+        assert!(!h.contains_key("strict-transport-security"));
+    }
+    app.logout().await;
+    for path in ["/", "/register/"] {
+        assert_eq!(
+            app.get(path).await.headers()["cache-control"],
+            "no-store",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cookies_are_http_only_lax_and_site_wide() {
+    let app = spawn_app().await;
+    let resp = app.register("alice", PASSWORD).await;
+    let cookie = session_set_cookie(&resp).unwrap();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let csrf = client().get(app.url("/")).send().await.unwrap();
+    let csrf = csrf.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        csrf.starts_with("wicket_csrf=") && csrf.contains("HttpOnly"),
+        "{csrf}"
+    );
+}
+
+#[tokio::test]
+async fn secure_mode_uses_host_prefixed_secure_cookies_and_hsts() {
+    let app = spawn_app_with(|c| c.secure_cookies = true).await;
+    let resp = client().get(app.url("/")).send().await.unwrap();
+    assert!(
+        resp.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+    let csrf = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        csrf.starts_with("__Host-wicket_csrf=") && csrf.contains("Secure"),
+        "{csrf}"
+    );
+    // The browser would hold the cookie; replay it by hand, as over TLS.
+    let secret = csrf.split(';').next().unwrap().to_owned();
+    let token = hidden_csrf(&resp.text().await.unwrap());
+    let resp = client()
+        .post(app.url("/register/"))
+        .header("cookie", &secret)
+        .form(&[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+            ("csrf", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_see_other(&resp, "/cabinet");
+    let session = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("__Host-wicket_session="))
+        .expect("a __Host- session cookie");
+    assert!(
+        session.contains("Secure") && session.contains("Path=/") && !session.contains("Domain")
+    );
+}
+
+// --- Hostile input ---------------------------------------------------------------
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let app = spawn_app().await;
+    let token = app.csrf_token().await;
+    let padding = "x".repeat(17 * 1024);
+    let form = [
+        ("username", "alice"),
+        ("password", padding.as_str()),
+        ("csrf", token.as_str()),
+    ];
+    let resp = post_raw(&app, "/login", &form).await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Without Content-Length (chunked), the limit still holds while reading.
+    assert_eq!(
+        chunked_post_status(&app, "/login", padding.as_bytes()).await,
+        413
+    );
+}
+
+/// Sends `body` in 4 KiB chunks with no Content-Length; returns the status code.
+async fn chunked_post_status(app: &TestApp, path: &str, body: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(4096) {
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+        if stream.write_all(&framed).await.is_err() {
+            break; // the server may answer and close before reading it all
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response);
+    text.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line")
+}
+
+#[tokio::test]
+async fn bad_encodings_and_content_types_are_refused() {
+    let app = spawn_app().await;
+    let token = app.csrf_token().await;
+    let cases: [(&str, String, StatusCode); 4] = [
+        (
+            "application/x-www-form-urlencoded",
+            format!("username=%zz&password=x&csrf={token}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            format!("username=%C3%28&password=x&csrf={token}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "application/json",
+            format!(r#"{{"username":"a","csrf":"{token}"}}"#),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "multipart/form-data; boundary=x",
+            "--x--".into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+    ];
+    for (content_type, body, status) in cases {
+        let resp = app
+            .client
+            .post(app.url("/login"))
+            .header("content-type", content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{content_type} {body}");
+        assert!(
+            resp.text().await.unwrap().contains("<html"),
+            "a page, not a stack trace"
+        );
+    }
+}
+
+#[tokio::test]
+async fn typed_names_are_escaped_when_shown_back() {
+    let app = spawn_app().await;
+    let resp = app.login("<script>alert(1)</script>", "whatever!").await;
+    let body = resp.text().await.unwrap();
+    assert!(!body.contains("<script>alert(1)"));
+    assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+}
+
+#[tokio::test]
+async fn next_never_leads_off_site_in_any_encoding() {
+    let app = spawn_app().await;
+    app.register("alice", PASSWORD).await;
+    for next in [
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+        "javascript:alert(1)",
+        "/%2f%2fevil.example",
+        "%2F%2Fevil.example",
+        "/%5Cevil.example",
+        "/\tevil",
+        "/%0d%0aX:y",
+        "\u{0}/x",
+        "/x\u{7f}",
+    ] {
+        app.logout().await;
+        let form = [
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("next", next),
+        ];
+        assert_see_other(&app.post_form("/login", &form).await, "/cabinet");
+        let page = app
+            .client
+            .get(app.url("/"))
+            .query(&[("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !page.text().await.unwrap().contains("evil.example"),
+            "{next:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn internal_errors_show_a_generic_page() {
+    let app = spawn_app().await;
+    app.register("alice", PASSWORD).await;
+    app.logout().await;
+    std::fs::write(app.user_files().pop().unwrap(), "{ not json").unwrap();
+    let resp = app.login("alice", PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("Something went wrong"));
+    assert!(!body.contains("json") && !body.contains("users/"), "{body}");
+}
+
+// --- Sessions over their lifetime --------------------------------------------------
+
+#[tokio::test]
+async fn the_background_sweep_deletes_expired_session_files() {
+    let app = spawn_app_with(|c| c.sweep_interval = std::time::Duration::from_secs(1)).await;
+    app.register("alice", PASSWORD).await;
+    let client_b = client();
+    let form = [
+        ("username", "bob"),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+    ];
+    app.post_form_by(&client_b, "/register/", &form).await;
+    let files = app.session_files();
+    assert_eq!(files.len(), 2);
+    // Expire alice's session on disk, as if its lifetime had passed.
+    let alice = files
+        .iter()
+        .find(|f| std::fs::read_to_string(f).unwrap().contains("\"alice\""))
+        .unwrap()
+        .clone();
+    let text = std::fs::read_to_string(&alice).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let expires = json["expires"].as_str().unwrap();
+    std::fs::write(&alice, text.replace(expires, "2020-01-01T00:00:00Z")).unwrap();
+    // Wait for the sweeper (it runs every second) by watching the directory.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while alice.exists() {
+        assert!(std::time::Instant::now() < deadline, "the sweep never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.session_files().len(), 1, "bob's live session stays");
+}
