@@ -133,6 +133,7 @@ fn view(csrf: &Csrf, username: &str, error: Option<&str>, next: Option<&str>) ->
     html! {
         section.card id="login" {
             h1 { "Log in" }
+            p.lead { "Welcome back. Log in to open your cabinet." }
             (hx_form("/login", csrf, fields))
             p.switch { "New here? " a href="/register/" { "Create an account" } }
         }

@@ -150,6 +150,7 @@ fn view(csrf: &Csrf, username: &str, errors: &Errors) -> Markup {
     html! {
         section.card id="register" {
             h1 { "Create an account" }
+            p.lead { "Pick a name and a password; you will be logged in right away." }
             (hx_form("/register/", csrf, fields))
             p.switch { "Already registered? " a href="/" { "Log in" } }
         }

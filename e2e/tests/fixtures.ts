@@ -1,0 +1,108 @@
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test as base, type Page } from '@playwright/test';
+
+export { expect };
+
+export const PASSWORD = 'correct horse battery';
+
+/** A name no other test (or run) uses, so tests are independent of order. */
+export function uniqueName(prefix: string): string {
+  const stamp = Date.now().toString(36).slice(-5);
+  const random = Math.random().toString(36).slice(2, 7);
+  return `${prefix}_${stamp}${random}`.slice(0, 32);
+}
+
+type Fixtures = {
+  problems: string[];
+  /** Creates a user over HTTP (as another browser would), without using the page. */
+  createUser: (name: string) => Promise<void>;
+};
+
+/**
+ * Every test's page is watched: a console error (CSP violations are reported there),
+ * an uncaught exception, or any request to a host other than 127.0.0.1 fails the test.
+ * Chromium also logs every 4xx answer as an error; those are the expected answers to
+ * bad forms (401, 403, 404, 422, 429), so only they are let through.
+ */
+export const test = base.extend<Fixtures>({
+  createUser: async ({ playwright, baseURL }, use) => {
+    await use(async (name: string) => {
+      const api = await playwright.request.newContext({ baseURL });
+      const form = await (await api.get('/register/')).text();
+      const csrf = /name="csrf" value="([0-9a-f]+)"/.exec(form)?.[1] ?? '';
+      const resp = await api.post('/register/', {
+        form: { username: name, password: PASSWORD, confirm: PASSWORD, csrf },
+        maxRedirects: 0,
+      });
+      expect(resp.status(), `creating ${name}`).toBe(303);
+      await api.dispose();
+    });
+  },
+  problems: [
+    async ({ page }, use) => {
+      const problems: string[] = [];
+      page.on('console', (msg) => {
+        const expected4xx = /^Failed to load resource: the server responded with a status of 4\d\d/;
+        if (msg.type() === 'error' && !expected4xx.test(msg.text())) {
+          problems.push(`console: ${msg.text()}`);
+        }
+      });
+      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      await page.route('**/*', (route) => {
+        const url = new URL(route.request().url());
+        if (url.hostname !== '127.0.0.1') {
+          problems.push(`request left 127.0.0.1: ${url.href}`);
+          return route.abort();
+        }
+        return route.continue();
+      });
+      await use(problems);
+      expect(problems, 'console errors, CSP violations or off-site requests').toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+
+/** Fills and submits the registration form (from wherever the page is). */
+export async function register(page: Page, name: string, password = PASSWORD, confirm = password) {
+  await page.goto('/register/');
+  await page.getByLabel('Username').fill(name);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByLabel('Password again').fill(confirm);
+  await page.getByRole('button', { name: 'Create account' }).click();
+}
+
+/** Fills and submits the login form on the current page. */
+export async function logIn(page: Page, name: string, password = PASSWORD) {
+  await page.getByLabel('Username').fill(name);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+}
+
+/** Registers a fresh user, ending on the cabinet; returns the name. */
+export async function registeredMember(page: Page, prefix = 'member'): Promise<string> {
+  const name = uniqueName(prefix);
+  await register(page, name);
+  await expect(page).toHaveURL(/\/cabinet$/);
+  return name;
+}
+
+/** Asserts axe finds no serious or critical accessibility violation on the page. */
+export async function expectAccessible(page: Page) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(bad.map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+}
+
+/**
+ * Counts full page loads in the main frame: navigation requests and `load` events.
+ * An htmx swap makes neither.
+ */
+export function countLoads(page: Page) {
+  const counts = { navigations: 0, loads: 0 };
+  page.on('request', (req) => {
+    if (req.isNavigationRequest() && req.frame() === page.mainFrame()) counts.navigations++;
+  });
+  page.on('load', () => counts.loads++);
+  return counts;
+}
