@@ -203,9 +203,14 @@ fn error_response(err: poem::Error, hx: bool) -> Response {
             (status, generic_text(status))
         }
     };
-    layout::error_page(hx, title, message)
+    let mut resp = layout::error_page(hx, title, message)
         .with_status(status)
-        .into_response()
+        .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    resp
 }
 
 fn generic_text(status: StatusCode) -> (&'static str, &'static str) {

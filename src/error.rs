@@ -14,6 +14,8 @@ pub enum AppError {
     Forbidden,
     /// No such page.
     NotFound,
+    /// Overloaded: too many password checks are already waiting.
+    Busy,
     /// A bug or an environment fault (disk, scrypt, corrupt store).
     Internal(String),
 }
@@ -31,6 +33,7 @@ impl std::fmt::Display for AppError {
             Self::BadRequest(what) => write!(f, "bad request: {what}"),
             Self::Forbidden => f.write_str("forbidden"),
             Self::NotFound => f.write_str("not found"),
+            Self::Busy => f.write_str("busy"),
             Self::Internal(cause) => write!(f, "internal error: {cause}"),
         }
     }
@@ -50,6 +53,7 @@ impl ResponseError for AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -73,6 +77,10 @@ impl AppError {
                  changed. Please reload the page and try again.",
             ),
             Self::NotFound => ("Page not found", "There is nothing at this address."),
+            Self::Busy => (
+                "The server is busy",
+                "Too many people are logging in right now. Please try again in a few seconds.",
+            ),
             Self::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
                 (

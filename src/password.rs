@@ -9,6 +9,9 @@ use tokio::sync::Semaphore;
 use crate::domain::Password;
 use crate::error::AppError;
 
+/// The longest a login or registration waits for a free scrypt slot.
+const PERMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// scrypt block size and parallelism; only `log_n` is configurable.
 const R: u32 = 8;
 const P: u32 = 1;
@@ -121,9 +124,11 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
+        // Past this wait the server is overloaded: say so (503) instead of queueing
+        // without end while clients time out.
+        let permit = tokio::time::timeout(PERMIT_WAIT, Arc::clone(&self.permits).acquire_owned())
             .await
+            .map_err(|_| AppError::Busy)?
             .map_err(|_| AppError::internal("scrypt semaphore closed"))?;
         self.runs.fetch_add(1, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
@@ -178,5 +183,14 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_every_slot_stays_busy_the_caller_gets_busy_not_a_queue() {
+        let hasher = Hasher::new(4, 1).unwrap();
+        let _held = Arc::clone(&hasher.permits).acquire_owned().await.unwrap();
+        let result = hasher.verify("correct horse".into(), None).await;
+        assert!(matches!(result, Err(AppError::Busy)), "{result:?}");
+        assert_eq!(hasher.runs(), 0);
     }
 }

@@ -137,17 +137,13 @@ impl Sessions {
         Ok(self.codec.clear_cookie())
     }
 
-    /// Deletes every ended session file. Runs on the blocking pool, so requests on the
-    /// async threads are never held up by it.
+    /// Deletes the files of idle sessions (see [`FileSessionStore::sweep_blocking`]).
+    /// Runs on the blocking pool, so requests on the async threads are never held up.
     pub async fn sweep(&self) -> std::io::Result<usize> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let now = now();
-            this.store
-                .sweep_blocking(this.idle, |record| now >= this.ends(record))
-        })
-        .await
-        .map_err(std::io::Error::other)?
+        let (store, idle) = (self.store.clone(), self.idle);
+        tokio::task::spawn_blocking(move || store.sweep_blocking(idle))
+            .await
+            .map_err(std::io::Error::other)?
     }
 
     /// The cookie codec (for the middleware).

@@ -8,7 +8,7 @@ use crate::fsutil;
 
 /// Lock stripes: touches and removals of one id never interleave.
 const STRIPES: usize = 64;
-/// A temp file (or an unparsable session file) this old is debris, not a write in flight.
+/// A temp file this old is debris, not a write in flight.
 const STALE_TEMP: Duration = Duration::from_secs(60);
 
 /// Sessions as `<dir>/<id>.json`, one file each, written atomically.
@@ -91,17 +91,15 @@ impl FileSessionStore {
         .await
     }
 
-    /// Deletes every session `is_over` says has ended, plus corrupt files and stray
-    /// temp files. Blocking: run it on the blocking pool. Returns how many went.
+    /// Deletes session files idle for `idle` or longer, and stray temp files.
+    /// Blocking: run it on the blocking pool. Returns how many sessions went.
     ///
-    /// A file's mtime is when it was last written, which is never earlier than the
-    /// `last_seen` inside it: if even the mtime is past the idle timeout, the file is
-    /// over without being read. Only the rest are read.
-    pub fn sweep_blocking(
-        &self,
-        idle: Duration,
-        is_over: impl Fn(&SessionRecord) -> bool,
-    ) -> io::Result<usize> {
+    /// It reads no file, only directory entries and mtimes, so it stays cheap at a
+    /// million sessions. A session file is written at login and whenever activity is
+    /// recorded, with `last_seen` set to that moment: its mtime *is* its last activity.
+    /// A session past its absolute lifetime is refused (and deleted) when presented,
+    /// and since it can no longer be touched it goes idle and is swept too.
+    pub fn sweep_blocking(&self, idle: Duration) -> io::Result<usize> {
         let now = SystemTime::now();
         let mut removed = 0;
         for entry in std::fs::read_dir(&*self.dir)? {
@@ -121,20 +119,14 @@ impl FileSessionStore {
             let Some(id) = name.strip_suffix(".json").and_then(SessionId::parse) else {
                 continue; // not ours: leave it alone
             };
-            let over = age >= idle
-                || match std::fs::read(entry.path()) {
-                    Ok(bytes) => {
-                        serde_json::from_slice(&bytes).map_or(age > STALE_TEMP, |r| is_over(&r))
-                    }
-                    Err(_) => false,
-                };
-            if over {
-                let _guard = self.lock(&id);
-                match std::fs::remove_file(entry.path()) {
-                    Ok(()) => removed += 1,
-                    Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-                    Err(err) => return Err(err),
-                }
+            if age < idle {
+                continue;
+            }
+            let _guard = self.lock(&id);
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
             }
         }
         Ok(removed)
@@ -210,5 +202,57 @@ mod tests {
             std::fs::write(&path, junk).unwrap();
             assert_eq!(store.load(&id).await, None);
         }
+    }
+
+    fn age(path: &Path, by: Duration) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - by).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_sweep_removes_idle_sessions_and_debris_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSessionStore::open(dir.path()).unwrap();
+        let (live, idle) = (SessionId::generate(), SessionId::generate());
+        store.create(&live, &record()).await.unwrap();
+        store.create(&idle, &record()).await.unwrap();
+        age(
+            &dir.path().join(format!("{}.json", idle.as_str())),
+            Duration::from_secs(1801),
+        );
+        let debris = dir.path().join(".x.json.0123.tmp");
+        std::fs::write(&debris, "half").unwrap();
+        age(&debris, Duration::from_secs(3600));
+        let foreign = dir.path().join("notes.txt");
+        std::fs::write(&foreign, "not a session").unwrap();
+        age(&foreign, Duration::from_secs(3600));
+
+        assert_eq!(store.sweep_blocking(Duration::from_secs(1800)).unwrap(), 1);
+        assert!(store.load(&live).await.is_some());
+        assert!(store.load(&idle).await.is_none());
+        assert!(!debris.exists());
+        assert!(foreign.exists(), "foreign files are left alone");
+    }
+
+    #[tokio::test]
+    async fn the_sweep_goes_by_mtime_not_by_file_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSessionStore::open(dir.path()).unwrap();
+        // Content says "active now", but nothing has written it for an hour: idle.
+        let quiet = SessionId::generate();
+        store.create(&quiet, &record()).await.unwrap();
+        age(
+            &dir.path().join(format!("{}.json", quiet.as_str())),
+            Duration::from_secs(3600),
+        );
+        // Content is garbage but freshly written: not the sweep's business yet
+        // (a request presenting it is simply anonymous).
+        let fresh = SessionId::generate();
+        let fresh_path = dir.path().join(format!("{}.json", fresh.as_str()));
+        std::fs::write(&fresh_path, "{ garbage").unwrap();
+
+        assert_eq!(store.sweep_blocking(Duration::from_secs(1800)).unwrap(), 1);
+        assert!(store.load(&quiet).await.is_none());
+        assert!(fresh_path.exists());
     }
 }
