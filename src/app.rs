@@ -6,7 +6,7 @@ use std::time::Instant;
 use poem::error::ResponseError;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::listener::TcpAcceptor;
-use poem::{Endpoint, EndpointExt, FromRequest, IntoResponse, Request, Response, Server};
+use poem::{Endpoint, EndpointExt, FromRequest, IntoResponse, Request, Response, Route, Server};
 
 use crate::config::Config;
 use crate::cookies::CookiePolicy;
@@ -37,11 +37,18 @@ impl Application {
         let sessions = state.sessions.clone();
         let state_handle = state.clone();
         let secure = config.secure_cookies;
-        let endpoint = web::routes(&config.static_dir)
+        // Static files skip the session and CSRF layers: they need neither.
+        let pages = web::pages()
             .around(render_errors)
             .with(CsrfLayer(state.csrf.clone()))
             .with(SessionLayer(sessions.clone()))
-            .data(state)
+            .data(state);
+        let endpoint = Route::new()
+            .nest(
+                "/static",
+                web::static_files(&config.static_dir)?.around(render_errors),
+            )
+            .nest("/", pages)
             .around(move |ep, req| finish(ep, req, secure))
             .boxed();
         let listener = tokio::net::TcpListener::bind(&config.addr)
@@ -90,13 +97,19 @@ impl Application {
 }
 
 async fn sweep_forever(sessions: Sessions, every: std::time::Duration) {
-    let mut ticks = tokio::time::interval(every);
+    // The first sweep waits one interval: start-up stays fast, and files that ended
+    // while the server was down are refused when presented anyway.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        let started = Instant::now();
         match sessions.sweep().await {
             Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "swept expired sessions"),
+            Ok(removed) => {
+                let ms = started.elapsed().as_millis();
+                tracing::info!(removed, ms, "swept expired sessions");
+            }
             Err(err) => tracing::warn!(%err, "session sweep failed"),
         }
     }
@@ -171,6 +184,7 @@ async fn finish<E: Endpoint>(inner: Arc<E>, req: Request, secure: bool) -> poem:
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     tracing::info!(
+        target: "wicket::request",
         %method,
         path = %path.escape_debug(),
         status = resp.status().as_u16(),

@@ -12,6 +12,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(io::stdout().is_terminal())
         .init();
     let result = match cli.command {
         None => serve(&cli.config).await,

@@ -43,13 +43,20 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
 }
 
 /// A 256-bit key used for one purpose only. Its `Debug` never shows the bytes.
+///
+/// It keeps the HMAC state already keyed, so each use clones it instead of hashing
+/// the key again.
 #[derive(Clone)]
-pub struct SubKey([u8; 32]);
+pub struct SubKey(Hmac<Sha256>);
 
 impl SubKey {
-    /// HMAC-SHA256 of `message` under this key.
+    fn new(key: &[u8]) -> Self {
+        Self(<Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any size"))
+    }
+
+    /// A fresh HMAC-SHA256 computation under this key.
     pub fn mac(&self) -> Hmac<Sha256> {
-        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes keys of any size")
+        self.0.clone()
     }
 }
 
@@ -81,7 +88,7 @@ impl SecretKey {
             .expect("HMAC takes keys of any size");
         mac.update(b"wicket/");
         mac.update(purpose.as_bytes());
-        SubKey(mac.finalize().into_bytes().into())
+        SubKey::new(&mac.finalize().into_bytes())
     }
 
     /// Reads the key file, or creates it (mode 0600, 64 random bytes as hex) if missing.

@@ -1,4 +1,6 @@
-use maud::{DOCTYPE, Markup, html};
+use std::sync::LazyLock;
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::csrf::Csrf;
 
@@ -9,13 +11,38 @@ const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"historyCacheSize":
 
 /// The whole page around `content`.
 pub fn page(title: &str, content: Markup) -> Markup {
+    // The frame is the same on every page: render it once and splice.
+    static FRAME: LazyLock<(String, String, String)> = LazyLock::new(|| {
+        const MARK: &str = "\u{0}WICKET\u{0}";
+        let html = frame(MARK, PreEscaped(MARK.to_owned())).into_string();
+        let mut parts = html.split(MARK);
+        let (a, b, c) = (parts.next(), parts.next(), parts.next());
+        (
+            a.unwrap_or_default().into(),
+            b.unwrap_or_default().into(),
+            c.unwrap_or_default().into(),
+        )
+    });
+    let (before_title, before_content, after) = &*FRAME;
+    let title = html! { (title) };
+    let mut out = String::with_capacity(
+        before_title.len() + before_content.len() + after.len() + title.0.len() + content.0.len(),
+    );
+    for part in [before_title, &title.0, before_content, &content.0, after] {
+        out.push_str(part);
+    }
+    PreEscaped(out)
+}
+
+/// The page frame, with `title` and `content` in place.
+fn frame(title: &str, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Wicket" }
+                title { (PreEscaped(title)) " · Wicket" }
                 meta name="htmx-config" content=(HTMX_CONFIG);
                 link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/static/style.css";
@@ -118,13 +145,54 @@ pub fn wait_message(wait: std::time::Duration) -> String {
 
 /// Renders a timestamp as e.g. `25 Nov 2026, 17:03 UTC` inside a `<time>` element.
 pub fn time(at: time::OffsetDateTime) -> Markup {
-    let machine = at
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let human = at
-        .format(time::macros::format_description!(
-            "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
-        ))
-        .unwrap_or_default();
+    let at = at.to_offset(time::UtcOffset::UTC);
+    // Written by hand: the cabinet shows four of these on every request, and this is
+    // several times cheaper than a parsed format description.
+    let (date, clock) = (at.date(), at.time());
+    let machine = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        date.year(),
+        u8::from(date.month()),
+        date.day(),
+        clock.hour(),
+        clock.minute(),
+        clock.second()
+    );
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS[usize::from(u8::from(date.month())) - 1];
+    let human = format!(
+        "{} {month} {}, {:02}:{:02} UTC",
+        date.day(),
+        date.year(),
+        clock.hour(),
+        clock.minute()
+    );
     html! { time datetime=(machine) { (human) } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spliced_page_equals_the_directly_rendered_one() {
+        let content = html! { p { "a < b" } };
+        let direct = frame("Hi & bye", content.clone()).into_string();
+        let spliced = page("Hi & bye", content).into_string();
+        // frame() takes the title pre-escaped; page() escapes it.
+        assert_eq!(spliced, direct.replace("Hi & bye", "Hi &amp; bye"));
+        assert!(spliced.contains("<title>Hi &amp; bye · Wicket</title>"));
+        assert!(spliced.contains("<main id=\"main\"><p>a &lt; b</p></main>"));
+    }
+
+    #[test]
+    fn times_render_for_people_and_machines() {
+        let at = time::macros::datetime!(2026-11-05 07:03:09 UTC);
+        assert_eq!(
+            time(at).into_string(),
+            r#"<time datetime="2026-11-05T07:03:09Z">5 Nov 2026, 07:03 UTC</time>"#
+        );
+    }
 }

@@ -7,7 +7,7 @@ pub mod layout;
 mod login;
 mod logout;
 mod register;
-mod statics;
+pub mod statics;
 
 use std::path::Path;
 
@@ -40,8 +40,8 @@ pub struct AppState {
     pub register_throttle: Arc<Throttle>,
 }
 
-/// Every route of the site. `/static` is served from `static_dir`.
-pub fn routes(static_dir: &Path) -> Route {
+/// The pages: every route but `/static`.
+pub fn pages() -> Route {
     Route::new()
         .at("/", get(login::page))
         .at("/login", get(login::elsewhere).post(login::submit))
@@ -49,7 +49,11 @@ pub fn routes(static_dir: &Path) -> Route {
         .at("/register/", get(register::page).post(register::submit))
         .at("/cabinet", get(cabinet::page))
         .at("/logout", get(logout::confirm).post(logout::submit))
-        .nest("/static", statics::endpoint(static_dir))
+}
+
+/// `/static`: a start-up copy of `static_dir`.
+pub fn static_files(static_dir: &Path) -> std::io::Result<statics::StaticFiles> {
+    statics::StaticFiles::load(static_dir)
 }
 
 /// `/register` (no slash): `308` keeps a POST a POST.

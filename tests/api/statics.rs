@@ -84,3 +84,39 @@ async fn unknown_pages_get_a_generic_404_page() {
         "the 404 is a styled page"
     );
 }
+
+#[tokio::test]
+async fn static_files_answer_head_and_revalidate_with_etags() {
+    let app = spawn_app().await;
+    let head = app
+        .client
+        .head(app.url("/static/style.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    let length: usize = head.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(length > 100);
+    let get = app.get("/static/style.css").await;
+    let etag = get.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(
+        get.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    assert_eq!(get.bytes().await.unwrap().len(), length);
+    let again = app
+        .client
+        .get(app.url("/static/style.css"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert!(again.bytes().await.unwrap().is_empty());
+}

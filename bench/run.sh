@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Wicket's benchmark: builds the release binary, starts it on throwaway dirs, seeds
+# users and sessions, drives it with wrk and prints one markdown table.
+#
+#   bench/run.sh                 full run (about 6 minutes, ~5 GB of scratch files)
+#   BENCH_SECONDS=5 bench/run.sh shorter wrk phases
+#   BENCH_MAX_SESSIONS=100000    stop the scale phases earlier
+#
+# Everything runs on this machine against 127.0.0.1; the scratch dir is deleted at exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_PER_PHASE=${BENCH_SECONDS:-10}
+MAX_SESSIONS=${BENCH_MAX_SESSIONS:-1000000}
+PORT=${BENCH_PORT:-5077}
+BASE="http://127.0.0.1:$PORT"
+CONNECTIONS=64
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
+  as_root apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends wrk curl >/dev/null
+fi
+
+cargo build --release --quiet --bin wicket --example seed
+BIN=target/release/wicket
+SEED=target/release/examples/seed
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/wicket-bench.XXXXXX")
+DATA=$WORK/data
+SESSIONS=$WORK/sessions
+LOG=$WORK/server.log
+PID=
+cleanup() {
+  [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { echo "bench: $*" >&2; }
+now_ms() { date +%s%3N; }
+mib() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
+proc_kb() { awk -v key="$1:" '$1 == key { print $2 }' "/proc/$PID/status"; }
+reset_peak() { echo 5 >"/proc/$PID/clear_refs"; } # VmHWM := VmRSS (Linux >= 4.0)
+
+# start_server FLAGS...: starts Wicket, waits for the first 200, sets PID and STARTUP_MS.
+start_server() {
+  local started
+  started=$(now_ms)
+  RUST_LOG=${RUST_LOG:-warn,wicket=info,wicket::request=warn} "$BIN" --addr "127.0.0.1:$PORT" \
+    --data-dir "$DATA" --sessions-dir "$SESSIONS" --static-dir static \
+    --throttle-login off --throttle-register off "$@" >>"$LOG" 2>&1 &
+  PID=$!
+  until curl -fs -o /dev/null "$BASE/"; do
+    kill -0 "$PID" 2>/dev/null || { cat "$LOG" >&2; exit 1; }
+    sleep 0.005
+  done
+  STARTUP_MS=$(($(now_ms) - started))
+}
+
+stop_server() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+
+# wrk_run URL SECONDS CONNECTIONS: runs wrk with bench/stats.lua; sets RPS P50 P99 OK BAD STATUSES.
+wrk_run() {
+  local out
+  out=$(wrk -t2 -c"$3" -d"$2"s --timeout 30s --latency -s bench/stats.lua "$1")
+  RPS=$(awk '$1 == "RPS" { print $2 }' <<<"$out")
+  P50=$(awk '$1 == "P50" { print $2 }' <<<"$out")
+  P99=$(awk '$1 == "P99" { print $2 }' <<<"$out")
+  STATUSES=$(awk '$1 == "STATUS" { printf "%s%s×%s", sep, $2, $3; sep=" " }' <<<"$out")
+  OK=$(awk -v want="${WANT:-200}" '$1 == "STATUS" && $2 == want { n += $3 } END { print n + 0 }' <<<"$out")
+  BAD=$(awk -v want="${WANT:-200}" '$1 == "STATUS" && $2 != want { n += $3 } $1 == "ERRORS" { n += $2 } END { print n + 0 }' <<<"$out")
+}
+
+ROWS=()
+row() { ROWS+=("| $* |"); }
+
+# --- Set-up: 1,000 sessions and 100 users on disk; a real member's cookie -----------
+log "seeding 1,000 sessions and 100 users"
+"$SEED" "$SESSIONS" "$DATA" 1000 100 3600
+start_server --sweep-interval 1h
+log "started in ${STARTUP_MS} ms"
+IDLE_KB=$(proc_kb VmRSS)
+
+csrf_pair() { # prints "COOKIE TOKEN" for a fresh browser
+  local jar=$WORK/jar.$RANDOM page token cookie
+  page=$(curl -fs -c "$jar" "$BASE/")
+  token=$(grep -o 'name="csrf" value="[0-9a-f]*"' <<<"$page" | sed 's/.*value="//; s/"$//')
+  cookie=$(awk '$6 == "wicket_csrf" { print $6 "=" $7 }' "$jar")
+  echo "$cookie $token"
+}
+read -r CSRF_COOKIE CSRF_TOKEN < <(csrf_pair)
+MEMBER_PASSWORD="bench member password"
+MEMBER_COOKIE=$(curl -fs -o /dev/null -D - -b "$CSRF_COOKIE" \
+  --data-urlencode "username=member" --data-urlencode "password=$MEMBER_PASSWORD" \
+  --data-urlencode "confirm=$MEMBER_PASSWORD" --data-urlencode "csrf=$CSRF_TOKEN" \
+  "$BASE/register/" | awk -F'[ ;]' 'tolower($1) == "set-cookie:" && $2 ~ /^wicket_session=/ { print $2 }')
+[ -n "$MEMBER_COOKIE" ] || { log "could not register the member"; exit 1; }
+read -r CSRF_COOKIE CSRF_TOKEN < <(csrf_pair)
+# What a logged-in browser sends: its session cookie and its CSRF cookie.
+BROWSER_COOKIE="$MEMBER_COOKIE; $CSRF_COOKIE"
+
+# --- Phase: the fast paths, default scrypt cost ------------------------------------
+log "static, anonymous and cabinet at $CONNECTIONS connections"
+reset_peak; wrk_run "$BASE/static/favicon.svg" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+STATIC_RPS=$RPS
+row "\`GET /static/favicon.svg\` | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD | $(mib "$(proc_kb VmHWM)")"
+
+reset_peak; wrk_run "$BASE/" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+row "\`GET /\` anonymous | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD | $(mib "$(proc_kb VmHWM)")"
+
+reset_peak; WRK_COOKIE=$BROWSER_COOKIE wrk_run "$BASE/cabinet" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+CABINET_RPS=$RPS; CABINET_P99=$P99
+row "\`GET /cabinet\` (1k sessions, 100 users) | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD | $(mib "$(proc_kb VmHWM)")"
+RATIO=$(awk -v a="$CABINET_RPS" -v b="$STATIC_RPS" 'BEGIN { printf "%.0f%%", 100 * a / b }')
+
+# --- Phase: logins at the default cost (ln=17) -------------------------------------
+LOGIN_BODY="username=member&password=$(sed 's/ /+/g' <<<"$MEMBER_PASSWORD")&csrf=$CSRF_TOKEN"
+log "logins at the default scrypt cost"
+reset_peak
+WANT=303 WRK_METHOD=POST WRK_BODY=$LOGIN_BODY WRK_COOKIE=$CSRF_COOKIE \
+  wrk_run "$BASE/login" "$SECONDS_PER_PHASE" 4
+row "\`POST /login\`, scrypt ln=17 | 4 | $RPS | $P50 | $P99 | $BAD | $(mib "$(proc_kb VmHWM)")"
+
+# --- Phase: a flood of 200 concurrent logins, cabinet measured meanwhile ------------
+PERMITS=$(nproc)
+LIMIT_MIB=$((PERMITS * 128 + 64))
+log "login flood: 200 connections for $((SECONDS_PER_PHASE * 2)) s, cabinet alongside"
+reset_peak
+FLOOD_OUT=$WORK/flood.txt
+( WRK_METHOD=POST WRK_BODY=$LOGIN_BODY WRK_COOKIE=$CSRF_COOKIE \
+    wrk -t1 -c200 -d$((SECONDS_PER_PHASE * 2))s --timeout 60s -s bench/stats.lua "$BASE/login" >"$FLOOD_OUT" ) &
+FLOOD=$!
+sleep 1 # let the flood fill the queue before measuring the cabinet under it
+WRK_COOKIE=$BROWSER_COOKIE wrk_run "$BASE/cabinet" "$SECONDS_PER_PHASE" 16
+wait "$FLOOD"
+FLOOD_HWM=$(mib "$(proc_kb VmHWM)")
+FLOOD_STATUSES=$(awk '$1 == "STATUS" { printf "%s%s×%s", sep, $2, $3; sep=" " }' "$FLOOD_OUT")
+FLOOD_BAD=$(awk '$1 == "STATUS" && $2 != 303 && $2 != 429 && $2 != 503 { n += $3 } $1 == "ERRORS" { n += $2 } END { print n + 0 }' "$FLOOD_OUT")
+row "\`GET /cabinet\` during the flood | 16 | $RPS | $P50 | $P99 | $BAD | $FLOOD_HWM"
+stop_server
+
+# --- Phases: cabinet and registration as the data grows (scrypt ln=1) ---------------
+# A cheap scrypt makes a registration's cost the store's work plus HTTP.
+scale_phase() { # SESSIONS USERS
+  reset_peak
+  WRK_COOKIE=$BROWSER_COOKIE wrk_run "$BASE/cabinet" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+  local cab_rps=$RPS cab_p50=$P50 cab_p99=$P99 cab_bad=$BAD
+  read -r CSRF_COOKIE CSRF_TOKEN < <(csrf_pair)
+  WANT=303 WRK_REGISTER=1 WRK_RUN="u$1x" WRK_CSRF=$CSRF_TOKEN WRK_COOKIE=$CSRF_COOKIE \
+    wrk_run "$BASE/register/" 3 4
+  SCALE_ROWS+=("| $(printf "%'d" "$1") | $(printf "%'d" "$2") | $cab_rps | $cab_p50 | $cab_p99 | $cab_bad | $RPS | $P50 | $BAD | $(mib "$(proc_kb VmHWM)") |")
+  [ "$1" = 1000 ] && BASE_CABINET_RPS=$cab_rps
+  LAST_CABINET_RPS=$cab_rps
+  LAST_CABINET_P99=$cab_p99
+}
+SCALE_ROWS=()
+start_server --scrypt-log-n 1 --sweep-interval 1h
+scale_phase 1000 100
+for step in "100000 10000" "1000000 100000"; do
+  read -r want_sessions want_users <<<"$step"
+  [ "$want_sessions" -le "$MAX_SESSIONS" ] || break
+  have=$(find "$SESSIONS" -maxdepth 1 -name '*.json' | wc -l)
+  log "seeding up to $want_sessions sessions and $want_users users"
+  "$SEED" "$SESSIONS" "$DATA" $((want_sessions - have)) "$want_users" 3600
+  scale_phase "$want_sessions" "$want_users"
+done
+TOTAL_SESSIONS=$(find "$SESSIONS" -maxdepth 1 -name '*.json' | wc -l)
+TOTAL_USERS=$(find "$DATA/users" -maxdepth 1 -name '*.json' | wc -l)
+stop_server
+FLAT=$(awk -v a="$LAST_CABINET_RPS" -v b="$BASE_CABINET_RPS" 'BEGIN { printf "%.0f%%", 100 * a / b }')
+
+# --- Phase: start-up with all that data; then the sweep of the idle files ------------
+log "start-up with $TOTAL_SESSIONS sessions and $TOTAL_USERS users"
+start_server --scrypt-log-n 1 --sweep-interval 1s # the first sweep starts after 1 s
+STARTUP_BIG_MS=$STARTUP_MS
+IDLE_BIG_KB=$(proc_kb VmRSS)
+reset_peak
+WRK_COOKIE=$BROWSER_COOKIE wrk_run "$BASE/cabinet" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+SWEEP_P99=$P99 SWEEP_RPS=$RPS SWEEP_BAD=$BAD
+until grep -q "swept expired sessions" "$LOG"; do sleep 0.2; done
+SWEEP_LINE=$(grep "swept expired sessions" "$LOG" | head -1)
+SWEPT=$(grep -o 'removed=[0-9]*' <<<"$SWEEP_LINE" | cut -d= -f2)
+SWEEP_MS=$(grep -o 'ms=[0-9]*' <<<"$SWEEP_LINE" | cut -d= -f2)
+LEFT=$(find "$SESSIONS" -maxdepth 1 -name '*.json' | wc -l)
+SWEEP_HWM=$(mib "$(proc_kb VmHWM)")
+stop_server
+
+# --- The table ---------------------------------------------------------------------
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+cat <<EOF
+
+Machine: $(nproc) cores ($cpu), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, $(uname -sr); wrk -t2, ${SECONDS_PER_PHASE} s per phase.
+
+| phase | connections | req/s | p50 ms | p99 ms | non-expected answers | peak RSS MiB |
+|---|---|---|---|---|---|---|
+$(printf '%s\n' "${ROWS[@]}")
+
+- Cabinet / static throughput: **$RATIO** (target ≥ 60%); cabinet p99 **$CABINET_P99 ms** at $CONNECTIONS connections (target < 10 ms).
+- Login flood (200 connections, $((SECONDS_PER_PHASE * 2)) s, $PERMITS scrypt permits): answers $FLOOD_STATUSES; other than 303/429/503: **$FLOOD_BAD**; peak RSS **$FLOOD_HWM MiB** (limit $PERMITS × 128 + 64 = $LIMIT_MIB MiB).
+- Idle RSS after start-up: **$(mib "$IDLE_KB") MiB** (1k sessions), **$(mib "$IDLE_BIG_KB") MiB** ($TOTAL_SESSIONS sessions) (target < 20 MiB).
+
+Scale (scrypt ln=1 so that a registration costs the store's work plus HTTP):
+
+| sessions on disk | users | cabinet req/s | p50 ms | p99 ms | non-200 | register req/s (4 conns) | register p50 ms | failed registers | peak RSS MiB |
+|---|---|---|---|---|---|---|---|---|---|
+$(printf '%s\n' "${SCALE_ROWS[@]}")
+
+- Cabinet throughput at the largest size vs 1k sessions / 100 users: **$FLAT** (target ≥ 90%).
+- Start-up to the first served request with $TOTAL_SESSIONS sessions and $TOTAL_USERS users: **${STARTUP_BIG_MS} ms** (target < 1 s; includes the polling interval of 5 ms).
+- Sweep of $SWEPT idle session files (starting 1 s after start-up): **${SWEEP_MS} ms**, $LEFT files left; cabinet meanwhile $SWEEP_RPS req/s, p99 **$SWEEP_P99 ms** (normal $LAST_CABINET_P99 ms; target < 2×), non-200: $SWEEP_BAD; peak RSS $SWEEP_HWM MiB.
+EOF
