@@ -163,6 +163,7 @@ for step in "100000 10000" "1000000 100000"; do
   have=$(find "$SESSIONS" -maxdepth 1 -name '*.json' | wc -l)
   log "seeding up to $want_sessions sessions and $want_users users"
   "$SEED" "$SESSIONS" "$DATA" $((want_sessions - have)) "$want_users" 3600
+  sync # measure the steady state, not the writeback of a million fresh files
   scale_phase "$want_sessions" "$want_users"
 done
 TOTAL_SESSIONS=$(find "$SESSIONS" -maxdepth 1 -name '*.json' | wc -l)

@@ -3,27 +3,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use poem::error::ResponseError;
-use poem::http::{HeaderValue, StatusCode, header};
+use poem::http::{HeaderValue, header};
 use poem::listener::TcpAcceptor;
 use poem::{Endpoint, EndpointExt, FromRequest, IntoResponse, Request, Response, Route, Server};
 
 use crate::config::Config;
 use crate::cookies::CookiePolicy;
-use crate::error::AppError;
+use crate::error;
 use crate::password::Hasher;
 use crate::secret::SecretKey;
 use crate::session::{CookieCodec, FileSessionStore, SessionLayer, Sessions};
 use crate::throttle::{LoginThrottle, Throttle};
 use crate::users::UserStore;
 use crate::web::csrf::{CsrfKeys, CsrfLayer};
-use crate::web::{self, AppState, layout};
+use crate::web::{self, AppState};
 
 /// A bound, ready-to-run Wicket: the one way both `main` and the tests start it.
 pub struct Application {
     acceptor: TcpAcceptor,
     state: AppState,
-    sessions: Sessions,
     sweep_every: std::time::Duration,
     addr: SocketAddr,
     endpoint: poem::endpoint::BoxEndpoint<'static, Response>,
@@ -34,15 +32,13 @@ impl Application {
     /// routes and binds the listening socket.
     pub async fn build(config: &Config) -> io::Result<Self> {
         let state = open_state(config)?;
-        let sessions = state.sessions.clone();
-        let state_handle = state.clone();
         let secure = config.secure_cookies;
         // Static files skip the session and CSRF layers: they need neither.
         let pages = web::pages()
             .around(render_errors)
             .with(CsrfLayer(state.csrf.clone()))
-            .with(SessionLayer(sessions.clone()))
-            .data(state);
+            .with(SessionLayer(state.sessions.clone()))
+            .data(state.clone());
         let endpoint = Route::new()
             .nest(
                 "/static",
@@ -62,8 +58,7 @@ impl Application {
         let addr = listener.local_addr()?;
         Ok(Self {
             acceptor: TcpAcceptor::from_tokio(listener)?,
-            state: state_handle,
-            sessions,
+            state,
             sweep_every: config.sweep_interval,
             addr,
             endpoint,
@@ -84,7 +79,7 @@ impl Application {
     /// Meanwhile expired sessions are swept every `--sweep-interval`.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         tracing::info!(addr = %self.addr, "listening on http://{}", self.addr);
-        let sweeper = tokio::spawn(sweep_forever(self.sessions, self.sweep_every));
+        let sweeper = tokio::spawn(sweep_forever(self.state.sessions, self.sweep_every));
         let _stop_sweeping = AbortOnDrop(sweeper);
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
@@ -166,7 +161,7 @@ async fn finish<E: Endpoint>(inner: Arc<E>, req: Request, secure: bool) -> poem:
     let is_static = path.starts_with("/static/");
     let mut resp = match inner.call(req).await {
         Ok(resp) => resp.into_response(),
-        Err(err) => error_response(err, false),
+        Err(err) => error::render(err, false),
     };
     let headers = resp.headers_mut();
     for (name, value) in SECURITY_HEADERS {
@@ -199,54 +194,6 @@ async fn render_errors<E: Endpoint>(inner: Arc<E>, req: Request) -> poem::Result
     let hx = web::Hx::from_request_without_body(&req).await?.0;
     match inner.call(req).await {
         Ok(resp) => Ok(resp.into_response()),
-        Err(err) => Ok(error_response(err, hx)),
-    }
-}
-
-/// Ours render their fixed text; poem's (404, 405, 413, bad forms) get a generic page
-/// with their status, never their internal text.
-fn error_response(err: poem::Error, hx: bool) -> Response {
-    let (status, (title, message)) = match err.downcast_ref::<AppError>() {
-        Some(app) => (app.status(), app.public_text()),
-        None => {
-            let resp = err.into_response();
-            let status = resp.status();
-            if !(status.is_client_error() || status.is_server_error()) {
-                return resp; // a redirect carried as an error, e.g. by the Member extractor
-            }
-            (status, generic_text(status))
-        }
-    };
-    let mut resp = layout::error_page(hx, title, message)
-        .with_status(status)
-        .into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    }
-    resp
-}
-
-fn generic_text(status: StatusCode) -> (&'static str, &'static str) {
-    match status {
-        StatusCode::NOT_FOUND => ("Page not found", "There is nothing at this address."),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "Method not allowed",
-            "This page does not accept that kind of request.",
-        ),
-        StatusCode::FORBIDDEN => ("Forbidden", "This request is not allowed."),
-        StatusCode::PAYLOAD_TOO_LARGE => ("Too large", "The form sent was too large."),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "Unsupported form",
-            "The form was sent in an unexpected format.",
-        ),
-        s if s.is_client_error() => ("Bad request", "The request could not be understood."),
-        _ => {
-            tracing::error!(%status, "request failed inside the framework");
-            (
-                "Something went wrong",
-                "The server could not finish this request. Please try again.",
-            )
-        }
+        Err(err) => Ok(error::render(err, hx)),
     }
 }

@@ -1,5 +1,5 @@
 use poem::error::ResponseError;
-use poem::http::StatusCode;
+use poem::http::{HeaderValue, StatusCode, header};
 use poem::{IntoResponse, Response};
 
 use crate::web::layout;
@@ -88,6 +88,54 @@ impl AppError {
                     "The server could not finish this request. Please try again.",
                 )
             }
+        }
+    }
+}
+
+/// Any error as a page (or, for htmx, a card): ours show their fixed text; poem's
+/// (404, 405, 413, bad forms) get a generic text for their status, never their own.
+pub fn render(err: poem::Error, hx: bool) -> Response {
+    let (status, (title, message)) = match err.downcast_ref::<AppError>() {
+        Some(app) => (app.status(), app.public_text()),
+        None => {
+            let resp = err.into_response();
+            let status = resp.status();
+            if !(status.is_client_error() || status.is_server_error()) {
+                return resp; // a redirect carried as an error, e.g. by the Member extractor
+            }
+            (status, generic_text(status))
+        }
+    };
+    let mut resp = layout::error_page(hx, title, message)
+        .with_status(status)
+        .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    resp
+}
+
+fn generic_text(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::NOT_FOUND => ("Page not found", "There is nothing at this address."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "Method not allowed",
+            "This page does not accept that kind of request.",
+        ),
+        StatusCode::FORBIDDEN => ("Forbidden", "This request is not allowed."),
+        StatusCode::PAYLOAD_TOO_LARGE => ("Too large", "The form sent was too large."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "Unsupported form",
+            "The form was sent in an unexpected format.",
+        ),
+        s if s.is_client_error() => ("Bad request", "The request could not be understood."),
+        _ => {
+            tracing::error!(%status, "request failed inside the framework");
+            (
+                "Something went wrong",
+                "The server could not finish this request. Please try again.",
+            )
         }
     }
 }
