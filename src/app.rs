@@ -11,10 +11,12 @@ use crate::config::Config;
 use crate::cookies::CookiePolicy;
 use crate::error;
 use crate::password::Hasher;
+use crate::redis_store::RedisStore;
 use crate::secret::SecretKey;
-use crate::session::{CookieCodec, FileSessionStore, SessionLayer, Sessions};
+use crate::session::{CookieCodec, FileSessionStore, SessionLayer, SessionStore, Sessions};
+use crate::store::StoreKind;
 use crate::throttle::{LoginThrottle, Throttle};
-use crate::users::UserStore;
+use crate::users::{FileUserStore, UserStore};
 use crate::web::csrf::{CsrfKeys, CsrfLayer};
 use crate::web::{self, AppState};
 
@@ -119,15 +121,34 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// The session and user stores of `kind`.
+pub fn open_stores(config: &Config, kind: &StoreKind) -> io::Result<(SessionStore, UserStore)> {
+    Ok(match kind {
+        StoreKind::Files => (
+            SessionStore::Files(FileSessionStore::open(&config.sessions_dir)?),
+            UserStore::Files(FileUserStore::open(&config.data_dir)?),
+        ),
+        StoreKind::Redis(url) => {
+            let redis = RedisStore::open(url, &config.store_prefix)?;
+            (SessionStore::Redis(redis.clone()), UserStore::Redis(redis))
+        }
+    })
+}
+
 /// The stores, the session machinery and the hasher, as `config` describes them.
 pub fn open_state(config: &Config) -> io::Result<AppState> {
     let key = SecretKey::load_or_create(&config.secret_key_path())?;
-    let store = FileSessionStore::open(&config.sessions_dir)?;
+    let (sessions, users) = open_stores(config, &config.store)?;
     let policy = CookiePolicy::new(config.secure_cookies);
     let codec = CookieCodec::new(key.derive("session-cookie"), policy);
     Ok(AppState {
-        users: UserStore::open(&config.data_dir)?,
-        sessions: Sessions::new(codec, store, config.session_idle, config.session_lifetime),
+        users,
+        sessions: Sessions::new(
+            codec,
+            sessions,
+            config.session_idle,
+            config.session_lifetime,
+        ),
         hasher: hasher(config)?,
         csrf: CsrfKeys::new(key.derive("csrf-token"), policy),
         login_throttle: Arc::new(LoginThrottle::new(config.throttle_login.0)),

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::store::StoreKind;
 use crate::throttle::LimitSetting;
 
 /// Command line of the `wicket` binary.
@@ -26,6 +27,15 @@ pub enum Command {
         #[command(subcommand)]
         action: UserCommand,
     },
+    /// Copy every user and live session from one store to another.
+    Migrate {
+        /// The store to copy from (`files`, with --data-dir and --sessions-dir).
+        #[arg(long)]
+        from: StoreKind,
+        /// The store to copy to, e.g. `redis://127.0.0.1:6379/0`.
+        #[arg(long)]
+        to: StoreKind,
+    },
 }
 
 /// `wicket user ...`
@@ -41,6 +51,20 @@ pub enum UserCommand {
 /// Every setting of a running Wicket: flags, each with a `WICKET_*` environment fallback.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
+    /// Where sessions and users live: `files` (the directories below) or
+    /// `redis://HOST:PORT/DB`, shared by several instances.
+    #[arg(long, global = true, env = "WICKET_STORE", default_value = "files")]
+    pub store: StoreKind,
+
+    /// Prefix of every Redis key, so that several sites can share one Redis.
+    #[arg(
+        long,
+        global = true,
+        env = "WICKET_STORE_PREFIX",
+        default_value = "wicket"
+    )]
+    pub store_prefix: String,
+
     /// Address to listen on (host:port).
     #[arg(
         long,
@@ -201,5 +225,6 @@ mod tests {
         assert_eq!(config.throttle_register.to_string(), "10/3600s");
         assert_eq!(config.sweep_interval, Duration::from_secs(60));
         assert!(!config.secure_cookies);
+        assert_eq!(config.store, StoreKind::Files);
     }
 }

@@ -16,6 +16,8 @@ pub enum AppError {
     NotFound,
     /// Overloaded: too many password checks are already waiting.
     Busy,
+    /// The session or user store cannot be reached (e.g. Redis is down).
+    Unavailable(String),
     /// A bug or an environment fault (disk, scrypt, corrupt store).
     Internal(String),
 }
@@ -34,12 +36,22 @@ impl std::fmt::Display for AppError {
             Self::Forbidden => f.write_str("forbidden"),
             Self::NotFound => f.write_str("not found"),
             Self::Busy => f.write_str("busy"),
+            Self::Unavailable(why) => write!(f, "store unavailable: {why}"),
             Self::Internal(cause) => write!(f, "internal error: {cause}"),
         }
     }
 }
 
 impl std::error::Error for AppError {}
+
+impl From<crate::store::StoreError> for AppError {
+    fn from(err: crate::store::StoreError) -> Self {
+        match err {
+            crate::store::StoreError::Unavailable(why) => Self::Unavailable(why),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
 
 impl From<std::io::Error> for AppError {
     fn from(err: std::io::Error) -> Self {
@@ -53,7 +65,7 @@ impl ResponseError for AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +93,14 @@ impl AppError {
                 "The server is busy",
                 "Too many people are logging in right now. Please try again in a few seconds.",
             ),
+            Self::Unavailable(why) => {
+                tracing::error!(%why, "store unavailable");
+                (
+                    "Temporarily unavailable",
+                    "Wicket cannot reach its data right now. Nothing was changed; please try \
+                     again in a moment.",
+                )
+            }
             Self::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
                 (

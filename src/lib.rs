@@ -15,12 +15,18 @@ pub mod domain;
 pub mod error;
 /// Durable file writes: temp file, fsync, rename.
 pub mod fsutil;
+/// `wicket migrate`: copying users and sessions between stores.
+pub mod migrate;
 /// scrypt hashing and verification off the async threads.
 pub mod password;
+/// Sessions and users in Redis, for several instances.
+pub mod redis_store;
 /// The server's secret key and the sub-keys derived from it.
 pub mod secret;
 /// Server-side sessions: signed cookies, JSON files, the middleware.
 pub mod session;
+/// The storage seam: which backend, and how it fails.
+pub mod store;
 /// In-memory, bounded rate limits for logins and registrations.
 pub mod throttle;
 /// The user store.

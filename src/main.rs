@@ -6,6 +6,7 @@ use tracing_subscriber::EnvFilter;
 use wicket::app::{self, Application};
 use wicket::config::{Cli, Command, Config, UserCommand};
 use wicket::domain::{Password, Username};
+use wicket::store::StoreKind;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -19,6 +20,7 @@ async fn main() -> ExitCode {
         Some(Command::User {
             action: UserCommand::Add { name },
         }) => add_user(&cli.config, &name).await,
+        Some(Command::Migrate { from, to }) => migrate(&cli.config, &from, &to).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -43,6 +45,27 @@ async fn shutdown_signal() {
         _ = term.recv() => {},
     }
     tracing::info!("shutting down");
+}
+
+/// `wicket migrate --from files --to redis://…`
+async fn migrate(config: &Config, from: &StoreKind, to: &StoreKind) -> io::Result<()> {
+    let report = wicket::migrate::migrate(config, from, to).await?;
+    println!(
+        "users: {} copied, {} already there; sessions: {} copied, {} already there, {} ended (skipped)",
+        report.users_copied,
+        report.users_present,
+        report.sessions_copied,
+        report.sessions_present,
+        report.sessions_ended
+    );
+    if report.users_conflicting.is_empty() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "these users exist in the target with other data and were left alone: {}",
+            report.users_conflicting.join(", ")
+        )))
+    }
 }
 
 /// `wicket user add NAME`: the password comes from a no-echo prompt, or stdin's first line.

@@ -7,6 +7,8 @@ use time::OffsetDateTime;
 
 use crate::domain::Username;
 use crate::fsutil;
+use crate::redis_store::RedisStore;
+use crate::store::StoreError;
 
 /// A stored user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,22 +26,85 @@ pub struct User {
 #[derive(Debug, PartialEq, Eq)]
 pub struct NameTaken;
 
+/// Where users live: files by default, or Redis shared by several instances.
+#[derive(Clone, Debug)]
+pub enum UserStore {
+    /// `<data dir>/users/*.json`.
+    Files(FileUserStore),
+    /// `<prefix>:user:*` keys.
+    Redis(RedisStore),
+}
+
+impl UserStore {
+    /// The user called `name` (in any case), if there is one.
+    pub async fn get(&self, name: &Username) -> Result<Option<User>, StoreError> {
+        match self {
+            Self::Files(files) => Ok(files.get(name).await?),
+            Self::Redis(redis) => redis.get_user(&name.key()).await,
+        }
+    }
+
+    /// Stores a new user; `Ok(Err(NameTaken))` if the name exists in any case.
+    pub async fn create(
+        &self,
+        name: &Username,
+        password_hash: String,
+    ) -> Result<Result<User, NameTaken>, StoreError> {
+        let user = User::new(name, password_hash);
+        let created = match self {
+            Self::Files(files) => files.create(name, &user).await?,
+            Self::Redis(redis) => redis.create_user(&name.key(), &user).await?,
+        };
+        Ok(created.map(|()| user))
+    }
+}
+
+impl User {
+    /// A user created now.
+    pub fn new(name: &Username, password_hash: String) -> Self {
+        Self {
+            name: name.to_string(),
+            password: password_hash,
+            created: OffsetDateTime::now_utc(),
+        }
+    }
+}
+
 /// Users as `<data dir>/users/<lower-case name>.json`, one file each.
 ///
 /// One file per user makes registration O(1) whatever the number of users, and
 /// creating the file with a hard link makes uniqueness atomic: of two concurrent
 /// registrations of one name (even from two processes) exactly one wins.
-#[derive(Clone)]
-pub struct UserStore {
+#[derive(Clone, Debug)]
+pub struct FileUserStore {
     dir: Arc<PathBuf>,
 }
 
-impl UserStore {
+impl FileUserStore {
     /// Opens (creating, owner-only) `<data dir>/users`.
     pub fn open(data_dir: &Path) -> io::Result<Self> {
         let dir = data_dir.join("users");
         fsutil::create_private_dir(&dir)?;
         Ok(Self { dir: Arc::new(dir) })
+    }
+
+    /// Every stored user (for `wicket migrate`). Blocking.
+    pub fn all_blocking(&self) -> io::Result<Vec<User>> {
+        let mut users = Vec::new();
+        for entry in std::fs::read_dir(&*self.dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|ext| ext == "json") {
+                let bytes = std::fs::read(&path)?;
+                let user = serde_json::from_slice(&bytes).map_err(|err| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: {err}", path.display()),
+                    )
+                })?;
+                users.push(user);
+            }
+        }
+        Ok(users)
     }
 
     fn path(&self, name: &Username) -> PathBuf {
@@ -58,25 +123,16 @@ impl UserStore {
         }
     }
 
-    /// Stores a new user; `Ok(Err(NameTaken))` if the name exists in any case.
-    pub async fn create(
-        &self,
-        name: &Username,
-        password_hash: String,
-    ) -> io::Result<Result<User, NameTaken>> {
-        let user = User {
-            name: name.to_string(),
-            password: password_hash,
-            created: OffsetDateTime::now_utc(),
-        };
-        let mut bytes = serde_json::to_vec_pretty(&user).map_err(io::Error::other)?;
+    /// Stores `user` as `name`; `Ok(Err(NameTaken))` if the name exists in any case.
+    pub async fn create(&self, name: &Username, user: &User) -> io::Result<Result<(), NameTaken>> {
+        let mut bytes = serde_json::to_vec_pretty(user).map_err(io::Error::other)?;
         bytes.push(b'\n');
         let path = self.path(name);
         let created = tokio::task::spawn_blocking(move || fsutil::create_atomic(&path, &bytes))
             .await
             .map_err(io::Error::other)?;
         match created {
-            Ok(()) => Ok(Ok(user)),
+            Ok(()) => Ok(Ok(())),
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(Err(NameTaken)),
             Err(err) => Err(err),
         }
@@ -94,7 +150,7 @@ mod tests {
     #[tokio::test]
     async fn a_user_is_found_in_any_case_and_keeps_its_own() {
         let dir = tempfile::tempdir().unwrap();
-        let store = UserStore::open(dir.path()).unwrap();
+        let store = UserStore::Files(FileUserStore::open(dir.path()).unwrap());
         store
             .create(&name("Alice"), "$scrypt$x".into())
             .await
@@ -109,7 +165,7 @@ mod tests {
     #[tokio::test]
     async fn a_name_taken_in_another_case_is_refused_and_unchanged() {
         let dir = tempfile::tempdir().unwrap();
-        let store = UserStore::open(dir.path()).unwrap();
+        let store = UserStore::Files(FileUserStore::open(dir.path()).unwrap());
         store
             .create(&name("alice"), "first".into())
             .await
@@ -126,7 +182,7 @@ mod tests {
     #[tokio::test]
     async fn a_corrupt_user_file_is_an_error_not_a_missing_user() {
         let dir = tempfile::tempdir().unwrap();
-        let store = UserStore::open(dir.path()).unwrap();
+        let store = UserStore::Files(FileUserStore::open(dir.path()).unwrap());
         std::fs::write(dir.path().join("users/carol.json"), "{").unwrap();
         assert!(store.get(&name("carol")).await.is_err());
     }

@@ -4,6 +4,7 @@ use poem::{
 };
 
 use super::{Session, Sessions};
+use crate::error::AppError;
 
 /// The session of the request, if any: put in the request by [`SessionLayer`].
 #[derive(Debug, Clone, Default)]
@@ -45,7 +46,14 @@ impl<E: Endpoint> Endpoint for SessionEndpoint<E> {
         let codec = self.sessions.codec();
         let presented = crate::cookies::find(&req, codec.name());
         let session = match &presented {
-            Some(value) => self.sessions.resume(value).await,
+            Some(value) => match self.sessions.resume(value).await {
+                Ok(session) => session,
+                // Never "logged out" because the store is down: say so instead.
+                Err(err) => {
+                    let hx = crate::web::wants_fragment(&req);
+                    return Ok(crate::error::render(AppError::from(err).into(), hx));
+                }
+            },
             None => None,
         };
         let stale = presented.is_some() && session.is_none();

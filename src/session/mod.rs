@@ -18,7 +18,8 @@ use time::OffsetDateTime;
 pub use self::cookie::{CookieCodec, SessionId};
 pub use self::middleware::{CurrentSession, SessionLayer};
 pub use self::store::FileSessionStore;
-use crate::error::AppError;
+use crate::redis_store::RedisStore;
+use crate::store::StoreError;
 
 /// How stale `last_seen` may get before a request records activity. Writing at most
 /// once a minute keeps reads cheap; the idle timeout is accurate to this much.
@@ -40,6 +41,13 @@ pub struct SessionRecord {
     pub expires: OffsetDateTime,
 }
 
+impl SessionRecord {
+    /// When this session ends: `idle` after the last request, or at `expires`.
+    pub fn ends(&self, idle: Duration) -> OffsetDateTime {
+        self.expires.min(self.last_seen + idle)
+    }
+}
+
 /// A live session of a logged-in user.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -55,9 +63,72 @@ pub struct Session {
 #[derive(Clone)]
 pub struct Sessions {
     codec: CookieCodec,
-    store: FileSessionStore,
+    store: SessionStore,
     idle: Duration,
     lifetime: Duration,
+}
+
+/// Where sessions live: the narrow interface both backends offer.
+#[derive(Clone, Debug)]
+pub enum SessionStore {
+    /// One JSON file per session.
+    Files(FileSessionStore),
+    /// One Redis key per session, expiring with it.
+    Redis(RedisStore),
+}
+
+impl SessionStore {
+    /// The record for `id`, if the store has it.
+    pub async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        match self {
+            Self::Files(files) => Ok(files.load(id).await),
+            Self::Redis(redis) => redis.load_session(id).await,
+        }
+    }
+
+    /// Writes a new session that ends in `ttl`; never replaces one.
+    pub async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Files(files) => Ok(files.create(id, record).await?),
+            Self::Redis(redis) => match redis.put_session(id, record, ttl, true).await? {
+                true => Ok(()),
+                false => Err(StoreError::Io(std::io::ErrorKind::AlreadyExists.into())),
+            },
+        }
+    }
+
+    /// Rewrites an existing session; never recreates one removed meanwhile.
+    pub async fn touch(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Files(files) => Ok(files.touch(id, record).await?),
+            Self::Redis(redis) => redis.put_session(id, record, ttl, false).await.map(drop),
+        }
+    }
+
+    /// Deletes a session (a missing one is not an error).
+    pub async fn remove(&self, id: &SessionId) -> Result<(), StoreError> {
+        match self {
+            Self::Files(files) => Ok(files.remove(id).await?),
+            Self::Redis(redis) => redis.remove_session(id).await,
+        }
+    }
+}
+
+/// The time left until `ends` (at least a second): a store's TTL for the session.
+pub fn ttl_until(ends: OffsetDateTime) -> Duration {
+    Duration::try_from(ends - now())
+        .unwrap_or_default()
+        .max(Duration::from_secs(1))
 }
 
 /// The current time, to the second (session files need no more).
@@ -67,11 +138,11 @@ fn now() -> OffsetDateTime {
 }
 
 impl Sessions {
-    /// Sessions signed by `codec`, stored in `store`, ending after `idle` without
+    /// Sessions signed by `codec`, kept in `store`, ending after `idle` without
     /// requests or `lifetime` after login.
     pub fn new(
         codec: CookieCodec,
-        store: FileSessionStore,
+        store: SessionStore,
         idle: Duration,
         lifetime: Duration,
     ) -> Self {
@@ -83,28 +154,34 @@ impl Sessions {
         }
     }
 
-    /// The session a `Cookie` header value names, if it is genuine, known and unexpired.
-    pub async fn resume(&self, cookie_value: &str) -> Option<Session> {
-        let id = self.codec.verify(cookie_value)?;
-        let record = self.store.load(&id).await?;
+    /// The session a cookie value names, if it is genuine, known and unexpired.
+    /// An error means the store could not be asked (not "no session").
+    pub async fn resume(&self, cookie_value: &str) -> Result<Option<Session>, StoreError> {
+        let Some(id) = self.codec.verify(cookie_value) else {
+            return Ok(None);
+        };
+        let Some(record) = self.store.load(&id).await? else {
+            return Ok(None);
+        };
         let now = now();
         let ends = self.ends(&record);
         if now >= ends {
             tracing::info!(user = %record.user, "session expired");
             if let Err(err) = self.store.remove(&id).await {
-                tracing::warn!(%err, "could not delete an expired session file");
+                tracing::warn!(%err, "could not delete an expired session");
             }
-            return None;
+            return Ok(None);
         }
         let mut session = Session { id, record, ends };
         if now - session.record.last_seen >= TOUCH_EVERY {
             session.record.last_seen = now;
             session.ends = self.ends(&session.record);
-            if let Err(err) = self.store.touch(&session.id, &session.record).await {
+            let ttl = self.ttl(session.ends);
+            if let Err(err) = self.store.touch(&session.id, &session.record, ttl).await {
                 tracing::warn!(%err, "could not record session activity");
             }
         }
-        Some(session)
+        Ok(Some(session))
     }
 
     /// Logs `user` in: a brand-new session (the `replacing` one, if any, is deleted).
@@ -113,7 +190,7 @@ impl Sessions {
         &self,
         user: &str,
         replacing: Option<&Session>,
-    ) -> Result<(Session, HeaderValue), AppError> {
+    ) -> Result<(Session, HeaderValue), StoreError> {
         if let Some(old) = replacing {
             self.store.remove(&old.id).await?;
         }
@@ -125,25 +202,34 @@ impl Sessions {
             expires: now + self.lifetime,
         };
         let id = SessionId::generate();
-        self.store.create(&id, &record).await?;
-        let cookie = self.codec.set_cookie(&id, self.lifetime);
         let ends = self.ends(&record);
+        self.store.create(&id, &record, self.ttl(ends)).await?;
+        let cookie = self.codec.set_cookie(&id, self.lifetime);
         Ok((Session { id, record, ends }, cookie))
     }
 
-    /// Logs out: deletes the session file. Returns the `Set-Cookie` value that clears it.
-    pub async fn end(&self, session: &Session) -> Result<HeaderValue, AppError> {
+    /// Logs out: deletes the session. Returns the `Set-Cookie` value that clears it.
+    pub async fn end(&self, session: &Session) -> Result<HeaderValue, StoreError> {
         self.store.remove(&session.id).await?;
         Ok(self.codec.clear_cookie())
     }
 
-    /// Deletes the files of idle sessions (see [`FileSessionStore::sweep_blocking`]).
-    /// Runs on the blocking pool, so requests on the async threads are never held up.
-    pub async fn sweep(&self) -> std::io::Result<usize> {
-        let (store, idle) = (self.store.clone(), self.idle);
-        tokio::task::spawn_blocking(move || store.sweep_blocking(idle))
+    /// Deletes the files of idle sessions (see [`FileSessionStore::sweep_blocking`]) on
+    /// the blocking pool, so requests are never held up. Redis expires keys itself.
+    pub async fn sweep(&self) -> Result<usize, StoreError> {
+        let SessionStore::Files(files) = &self.store else {
+            return Ok(0);
+        };
+        let (files, idle) = (files.clone(), self.idle);
+        tokio::task::spawn_blocking(move || files.sweep_blocking(idle))
             .await
             .map_err(std::io::Error::other)?
+            .map_err(StoreError::Io)
+    }
+
+    /// How long a session may stay in the store: until it ends.
+    fn ttl(&self, ends: OffsetDateTime) -> Duration {
+        ttl_until(ends)
     }
 
     /// The cookie codec (for the middleware).
@@ -152,6 +238,6 @@ impl Sessions {
     }
 
     fn ends(&self, record: &SessionRecord) -> OffsetDateTime {
-        record.expires.min(record.last_seen + self.idle)
+        record.ends(self.idle)
     }
 }

@@ -37,6 +37,14 @@ struct FileStamp {
     modified: Option<SystemTime>,
 }
 
+impl std::fmt::Debug for FileSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSessionStore")
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
 impl FileStamp {
     fn of(meta: &std::fs::Metadata) -> Self {
         use std::os::unix::fs::MetadataExt;
@@ -107,6 +115,22 @@ impl FileSessionStore {
                 None
             }
         }
+    }
+
+    /// The ids of every session file (for `wicket migrate`). Blocking.
+    pub fn ids_blocking(&self) -> io::Result<Vec<SessionId>> {
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(&*self.dir)? {
+            let name = entry?.file_name();
+            if let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(SessionId::parse)
+            {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, HashMap<String, (FileStamp, SessionRecord)>> {

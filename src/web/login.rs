@@ -102,7 +102,11 @@ pub async fn submit(
         return Ok(with_status(refuse(INVALID), StatusCode::UNAUTHORIZED));
     };
     state.login_throttle.succeeded(&account, &address);
-    let (_, cookie) = state.sessions.start(&user.name, current.0.as_ref()).await?;
+    let (_, cookie) = state
+        .sessions
+        .start(&user.name, current.0.as_ref())
+        .await
+        .map_err(AppError::from)?;
     tracing::info!(user = %user.name, "login succeeded");
     let mut resp = hx.redirect(next.unwrap_or(CABINET));
     resp.headers_mut().append(SET_COOKIE, cookie);

@@ -7,6 +7,7 @@ use super::csrf::Csrf;
 use super::form::{Form, NoFields};
 use super::layout::hx_form;
 use super::{AppState, Hx};
+use crate::error::AppError;
 use crate::session::CurrentSession;
 
 /// `GET /logout`: asks for confirmation. A GET never logs out by itself, so a link
@@ -39,7 +40,7 @@ pub async fn submit(
     let mut resp = hx.redirect("/");
     resp.headers_mut().append(SET_COOKIE, csrf.rotate());
     if let Some(session) = current.0 {
-        let cookie = state.sessions.end(&session).await?;
+        let cookie = state.sessions.end(&session).await.map_err(AppError::from)?;
         tracing::info!(user = %session.record.user, "logged out");
         resp.headers_mut().append(SET_COOKIE, cookie);
     }

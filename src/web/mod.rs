@@ -70,11 +70,14 @@ pub struct Hx(pub bool);
 
 impl<'a> FromRequest<'a> for Hx {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let has = |name: &str| req.headers().get(name).is_some_and(|v| v == "true");
-        Ok(Self(
-            has("hx-request") && !has("hx-boosted") && !has("hx-history-restore-request"),
-        ))
+        Ok(Self(wants_fragment(req)))
     }
+}
+
+/// Whether `req` is an htmx request that expects a fragment, not a whole page.
+pub fn wants_fragment(req: &Request) -> bool {
+    let has = |name: &str| req.headers().get(name).is_some_and(|v| v == "true");
+    has("hx-request") && !has("hx-boosted") && !has("hx-history-restore-request")
 }
 
 impl Hx {

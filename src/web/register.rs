@@ -108,7 +108,11 @@ pub async fn submit(
         }
     };
     tracing::info!(user = %user.name, "registered");
-    let (_, cookie) = state.sessions.start(&user.name, current.0.as_ref()).await?;
+    let (_, cookie) = state
+        .sessions
+        .start(&user.name, current.0.as_ref())
+        .await
+        .map_err(AppError::from)?;
     let mut resp = hx.redirect(CABINET);
     resp.headers_mut().append(SET_COOKIE, cookie);
     resp.headers_mut().append(SET_COOKIE, csrf.rotate());

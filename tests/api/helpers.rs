@@ -20,7 +20,7 @@ pub struct TestApp {
 }
 
 /// The settings every test starts from: port 0, temp dirs, a cheap scrypt.
-fn test_config(dir: &Path) -> Config {
+pub fn test_config(dir: &Path) -> Config {
     Config {
         addr: "127.0.0.1:0".into(),
         sessions_dir: dir.join("sessions"),
@@ -36,6 +36,8 @@ fn test_config(dir: &Path) -> Config {
         throttle_register: "off".parse().unwrap(),
         sweep_interval: Duration::from_secs(3600),
         secure_cookies: false,
+        store: wicket::store::StoreKind::Files,
+        store_prefix: "wicket".into(),
     }
 }
 

@@ -1,0 +1,144 @@
+//! One contract, two backends: the same checks run against the file stores and Redis.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use wicket::app::open_stores;
+use wicket::domain::Username;
+use wicket::session::{SessionId, SessionRecord, SessionStore};
+use wicket::store::StoreKind;
+use wicket::users::{NameTaken, UserStore};
+
+use crate::helpers::test_config;
+use crate::redis::RedisServer;
+
+fn record(user: &str) -> SessionRecord {
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    SessionRecord {
+        user: user.into(),
+        created: now,
+        last_seen: now,
+        expires: now + time::Duration::days(1),
+    }
+}
+
+async fn users_keep_the_contract(users: UserStore) {
+    let alice = Username::parse("Alice").unwrap();
+    let created = users
+        .create(&alice, "$scrypt$first".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(created.name, "Alice");
+    let found = users
+        .get(&Username::parse("aLICE").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.name.as_str(), found.password.as_str()),
+        ("Alice", "$scrypt$first")
+    );
+    assert_eq!(
+        users
+            .get(&Username::parse("nobody").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+    let again = users
+        .create(&Username::parse("ALICE").unwrap(), "$scrypt$second".into())
+        .await
+        .unwrap();
+    assert_eq!(again, Err(NameTaken));
+    assert_eq!(
+        users.get(&alice).await.unwrap().unwrap().password,
+        "$scrypt$first"
+    );
+
+    // Eight concurrent registrations of one name: exactly one wins.
+    let racers = (0..8).map(|i| {
+        let users = users.clone();
+        tokio::spawn(async move {
+            let name = Username::parse(if i % 2 == 0 { "racer" } else { "RACER" }).unwrap();
+            users
+                .create(&name, format!("$scrypt${i}"))
+                .await
+                .unwrap()
+                .is_ok()
+        })
+    });
+    let mut winners = 0;
+    for racer in racers.collect::<Vec<_>>() {
+        winners += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn sessions_keep_the_contract(sessions: SessionStore) {
+    let id = SessionId::generate();
+    let ttl = Duration::from_secs(60);
+    sessions.create(&id, &record("alice"), ttl).await.unwrap();
+    assert!(
+        sessions.create(&id, &record("mallory"), ttl).await.is_err(),
+        "never replaced"
+    );
+    assert_eq!(sessions.load(&id).await.unwrap().unwrap().user, "alice");
+    let mut later = record("alice");
+    later.last_seen += time::Duration::minutes(1);
+    sessions.touch(&id, &later, ttl).await.unwrap();
+    assert_eq!(
+        sessions.load(&id).await.unwrap().unwrap().last_seen,
+        later.last_seen
+    );
+    sessions.remove(&id).await.unwrap();
+    assert_eq!(sessions.load(&id).await.unwrap(), None);
+    sessions.touch(&id, &later, ttl).await.unwrap();
+    assert_eq!(
+        sessions.load(&id).await.unwrap(),
+        None,
+        "a touch never resurrects"
+    );
+    sessions.remove(&id).await.unwrap();
+    assert_eq!(sessions.load(&SessionId::generate()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn file_stores_keep_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sessions, users) = open_stores(&test_config(dir.path()), &StoreKind::Files).unwrap();
+    users_keep_the_contract(users).await;
+    sessions_keep_the_contract(sessions).await;
+}
+
+#[tokio::test]
+async fn redis_stores_keep_the_contract() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (sessions, users) =
+        open_stores(&test_config(dir.path()), &StoreKind::Redis(redis.url())).unwrap();
+    users_keep_the_contract(users).await;
+    sessions_keep_the_contract(sessions).await;
+}
+
+#[tokio::test]
+async fn redis_drops_a_session_when_its_time_is_up() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (sessions, _) =
+        open_stores(&test_config(dir.path()), &StoreKind::Redis(redis.url())).unwrap();
+    let id = SessionId::generate();
+    sessions
+        .create(&id, &record("alice"), Duration::from_millis(1))
+        .await
+        .unwrap();
+    // The TTL is rounded up to a second by Sessions; here the store is asked directly.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while sessions.load(&id).await.unwrap().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis kept an expired session"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
