@@ -52,7 +52,8 @@ impl RedisStore {
         config.pool = Some(pool);
         let pool = config
             .create_pool(Some(Runtime::Tokio1))
-            .map_err(|err| StoreError::Config(format!("redis store {url}: {err}")))?;
+            // Not the URL: it may carry a password.
+            .map_err(|err| StoreError::Config(format!("redis store: {err}")))?;
         Ok(Self {
             pool,
             prefix: prefix.to_owned(),

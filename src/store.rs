@@ -17,9 +17,7 @@ impl std::str::FromStr for StoreKind {
     fn from_str(text: &str) -> Result<Self, String> {
         match text {
             "files" => Ok(Self::Files),
-            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                Ok(Self::Redis(url.to_owned()))
-            }
+            url if url.starts_with("redis://") => Ok(Self::Redis(url.to_owned())),
             other => Err(format!("'{other}' is neither 'files' nor a redis:// URL")),
         }
     }
@@ -91,5 +89,6 @@ mod tests {
             Ok(StoreKind::Redis("redis://127.0.0.1:6379/0".into()))
         );
         assert!("postgres://x".parse::<StoreKind>().is_err());
+        assert!("rediss://x".parse::<StoreKind>().is_err(), "built without TLS");
     }
 }
