@@ -2,8 +2,9 @@
 //!
 //! The cookie holds `<id>.<mac>`: a 256-bit random id and its HMAC-SHA256 under a key
 //! derived from the server secret, both hex. The MAC is checked in constant time and the
-//! id's characters are checked before the id ever becomes a file name; the session's data
-//! lives only in `<sessions dir>/<id>.json`.
+//! id's characters are checked before the id ever becomes a file name or a key; the
+//! session's data lives only in the store: `<sessions dir>/<id>.json` by default, or a
+//! Redis key holding the same JSON.
 
 mod cookie;
 mod middleware;
@@ -25,7 +26,7 @@ use crate::store::StoreError;
 /// once a minute keeps reads cheap; the idle timeout is accurate to this much.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
-/// What a session file holds.
+/// What a session file (or Redis key) holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     /// The logged-in user's name, as registered.

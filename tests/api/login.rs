@@ -78,32 +78,6 @@ async fn login_returns_to_a_safe_local_next_path() {
 }
 
 #[tokio::test]
-async fn login_ignores_a_next_that_leaves_the_site() {
-    let app = spawn_app().await;
-    app.register("alice", PASSWORD).await;
-    for next in [
-        "//evil.example",
-        "/\\evil.example",
-        "https://evil.example/",
-        "javascript:alert(1)",
-        "/%2f%2fevil",
-    ] {
-        app.logout().await;
-        let resp = app
-            .post_form(
-                "/login",
-                &[
-                    ("username", "alice"),
-                    ("password", PASSWORD),
-                    ("next", next),
-                ],
-            )
-            .await;
-        assert_see_other(&resp, "/cabinet");
-    }
-}
-
-#[tokio::test]
 async fn the_login_form_carries_next_from_the_query() {
     let app = spawn_app().await;
     let body = app.get("/?next=/cabinet").await.text().await.unwrap();
@@ -168,19 +142,4 @@ async fn someone_logged_in_visiting_the_login_form_goes_to_the_cabinet() {
 async fn get_login_sends_people_to_the_form() {
     let app = spawn_app().await;
     assert_see_other(&app.get("/login").await, "/");
-}
-
-#[tokio::test]
-async fn a_malformed_form_body_is_a_400_page_not_a_crash() {
-    let app = spawn_app().await;
-    let resp = app
-        .client
-        .post(app.url("/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(&b"username=%ff%fe&password=x"[..])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert!(app.session_files().is_empty());
 }
