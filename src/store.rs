@@ -89,6 +89,9 @@ mod tests {
             Ok(StoreKind::Redis("redis://127.0.0.1:6379/0".into()))
         );
         assert!("postgres://x".parse::<StoreKind>().is_err());
-        assert!("rediss://x".parse::<StoreKind>().is_err(), "built without TLS");
+        assert!(
+            "rediss://x".parse::<StoreKind>().is_err(),
+            "built without TLS"
+        );
     }
 }
