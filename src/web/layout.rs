@@ -99,9 +99,10 @@ impl Field<'_> {
     pub fn render(&self) -> Markup {
         let error_id = format!("{}-error", self.name);
         let hint_id = format!("{}-hint", self.name);
-        let described = match (self.error, self.hint) {
-            (Some(_), Some(_)) => Some(format!("{error_id} {hint_id}")),
-            (Some(_), None) => Some(error_id.clone()),
+        // An error replaces the hint: it says the same thing, more pointedly.
+        let hint = self.hint.filter(|_| self.error.is_none());
+        let described = match (self.error, hint) {
+            (Some(_), _) => Some(error_id.clone()),
             (None, Some(_)) => Some(hint_id.clone()),
             (None, None) => None,
         };
@@ -113,7 +114,7 @@ impl Field<'_> {
                     aria-invalid=[self.error.map(|_| "true")]
                     aria-describedby=[described]
                     autofocus[self.autofocus];
-                @if let Some(hint) = self.hint {
+                @if let Some(hint) = hint {
                     small.hint id=(hint_id) { (hint) }
                 }
                 @if let Some(error) = self.error {
