@@ -3,7 +3,7 @@ use poem::{FromRequest, Request, RequestBody, handler};
 
 use super::csrf::Csrf;
 use super::layout::{hx_form, time};
-use super::{Hx, safe_next};
+use super::{Hx, login_url};
 use crate::session::{CurrentSession, Session};
 
 /// A logged-in member. Extracting it sends anyone else to the login form,
@@ -16,10 +16,7 @@ impl<'a> FromRequest<'a> for Member {
             return Ok(Self(session));
         }
         let hx = Hx::from_request(req, body).await?;
-        let location = match safe_next(req.original_uri().path()) {
-            Some(next) => format!("/?next={next}"),
-            None => "/".to_owned(),
-        };
+        let location = login_url(req.original_uri().path());
         Err(poem::Error::from_response(hx.redirect(&location)))
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
-use super::{AppState, CABINET, Hx, client_ip, safe_next, too_many, with_status};
+use super::{AppState, CABINET, Hx, client_ip, login_url, safe_next, too_many, with_status};
 use crate::domain::Username;
 use crate::error::AppError;
 use crate::session::CurrentSession;
@@ -49,11 +49,7 @@ pub fn page(
 /// `GET /login`: the form lives at `/`.
 #[handler]
 pub fn elsewhere(Query(query): Query<NextQuery>) -> Response {
-    let location = match safe_next(&query.next) {
-        Some(next) => format!("/?next={next}"),
-        None => "/".to_owned(),
-    };
-    Hx(false).redirect(&location)
+    Hx(false).redirect(&login_url(&query.next))
 }
 
 /// `POST /login`: checks the password and starts a new session.

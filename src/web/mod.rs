@@ -10,13 +10,11 @@ mod register;
 pub mod statics;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use poem::http::{StatusCode, header};
-use poem::web::Redirect;
-use poem::web::RemoteAddr;
+use poem::web::{Redirect, RemoteAddr};
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response, Route, get};
-
-use std::sync::Arc;
 
 use crate::password::Hasher;
 use crate::session::Sessions;
@@ -123,6 +121,21 @@ pub fn safe_next(next: &str) -> Option<&str> {
 /// The landing page for members.
 pub const CABINET: &str = "/cabinet";
 
+/// The login form, returning to `next` (if it is safe) after login.
+pub fn login_url(next: &str) -> String {
+    match safe_next(next) {
+        // `next` may hold `?`, `&` and `=`: escape them so it stays one query value.
+        Some(next) => {
+            let escaped = next
+                .replace('?', "%3F")
+                .replace('&', "%26")
+                .replace('=', "%3D");
+            format!("/?next={escaped}")
+        }
+        None => "/".to_owned(),
+    }
+}
+
 /// The client's IP address, the key for per-address limits.
 pub fn client_ip(remote: &RemoteAddr) -> String {
     remote
@@ -149,6 +162,13 @@ pub fn with_status(markup: maud::Markup, status: StatusCode) -> Response {
 #[cfg(test)]
 mod tests {
     use super::safe_next;
+
+    #[test]
+    fn the_login_url_keeps_next_as_one_query_value() {
+        assert_eq!(super::login_url("/cabinet"), "/?next=/cabinet");
+        assert_eq!(super::login_url("/a?x=1&y=2"), "/?next=/a%3Fx%3D1%26y%3D2");
+        assert_eq!(super::login_url("//evil.example"), "/");
+    }
 
     #[test]
     fn local_paths_are_accepted_as_next() {
