@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use poem::http::{HeaderValue, header};
 use poem::listener::TcpAcceptor;
-use poem::{Endpoint, EndpointExt, FromRequest, IntoResponse, Request, Response, Route, Server};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
 
 use crate::config::Config;
 use crate::cookies::CookiePolicy;
@@ -40,7 +40,7 @@ impl Application {
             .around(render_errors)
             .with(CsrfLayer(state.csrf.clone()))
             .with(SessionLayer(state.sessions.clone()))
-            .data(state.clone());
+            .data(Arc::new(state.clone()));
         let endpoint = Route::new()
             .nest(
                 "/static",
@@ -176,10 +176,15 @@ const SECURITY_HEADERS: [(&str, &str); 4] = [
 
 /// Outermost layer: adds headers and logs one line per request.
 async fn finish<E: Endpoint>(inner: Arc<E>, req: Request, secure: bool) -> poem::Result<Response> {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let is_static = path.starts_with("/static/");
+    let is_static = req.uri().path().starts_with("/static/");
+    // What the log line needs, taken only when it will be written.
+    let logged = tracing::enabled!(target: "wicket::request", tracing::Level::INFO).then(|| {
+        (
+            Instant::now(),
+            req.method().clone(),
+            req.uri().path().to_owned(),
+        )
+    });
     let mut resp = match inner.call(req).await {
         Ok(resp) => resp.into_response(),
         Err(err) => error::render(err, false),
@@ -199,20 +204,22 @@ async fn finish<E: Endpoint>(inner: Arc<E>, req: Request, secure: bool) -> poem:
         headers.insert(header::VARY, HeaderValue::from_static("HX-Request, Cookie"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    tracing::info!(
-        target: "wicket::request",
-        %method,
-        path = %path.escape_debug(),
-        status = resp.status().as_u16(),
-        ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
-        "request"
-    );
+    if let Some((started, method, path)) = logged {
+        tracing::info!(
+            target: "wicket::request",
+            %method,
+            path = %path.escape_debug(),
+            status = resp.status().as_u16(),
+            ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
+            "request"
+        );
+    }
     Ok(resp)
 }
 
 /// Innermost layer: errors become pages (so the layers around always see a response).
 async fn render_errors<E: Endpoint>(inner: Arc<E>, req: Request) -> poem::Result<Response> {
-    let hx = web::Hx::from_request_without_body(&req).await?.0;
+    let hx = web::wants_fragment(&req);
     match inner.call(req).await {
         Ok(resp) => Ok(resp.into_response()),
         Err(err) => Ok(error::render(err, hx)),

@@ -7,6 +7,8 @@
 //! visitors thus get protection without a session file each. The cookie is replaced at
 //! login and logout, so tokens from before then stop working.
 
+use std::sync::Arc;
+
 use hmac::Mac;
 use poem::http::HeaderValue;
 use poem::http::header::SET_COOKIE;
@@ -49,7 +51,7 @@ impl CsrfKeys {
 /// This request's CSRF state: put in the request by [`CsrfLayer`].
 #[derive(Clone, Debug)]
 pub struct Csrf {
-    keys: CsrfKeys,
+    keys: Arc<CsrfKeys>,
     secret: String,
 }
 
@@ -93,7 +95,7 @@ impl<E: Endpoint> Middleware<E> for CsrfLayer {
     fn transform(&self, inner: E) -> Self::Output {
         CsrfEndpoint {
             inner,
-            keys: self.0.clone(),
+            keys: Arc::new(self.0.clone()),
         }
     }
 }
@@ -101,7 +103,7 @@ impl<E: Endpoint> Middleware<E> for CsrfLayer {
 /// The endpoint [`CsrfLayer`] wraps around the routes.
 pub struct CsrfEndpoint<E> {
     inner: E,
-    keys: CsrfKeys,
+    keys: Arc<CsrfKeys>,
 }
 
 impl<E: Endpoint> Endpoint for CsrfEndpoint<E> {
@@ -137,7 +139,7 @@ mod tests {
     fn csrf(secret: &str) -> Csrf {
         let key = SecretKey::new(vec![7; 32]).unwrap().derive("csrf");
         Csrf {
-            keys: CsrfKeys::new(key, CookiePolicy::new(false)),
+            keys: Arc::new(CsrfKeys::new(key, CookiePolicy::new(false))),
             secret: secret.into(),
         }
     }

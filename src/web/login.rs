@@ -1,6 +1,8 @@
 use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::http::header::SET_COOKIE;
+use std::sync::Arc;
+
 use poem::web::{Data, Query, RemoteAddr};
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
@@ -55,7 +57,7 @@ pub fn elsewhere(Query(query): Query<NextQuery>) -> Response {
 /// `POST /login`: checks the password and starts a new session.
 #[handler]
 pub async fn submit(
-    state: Data<&AppState>,
+    state: Data<&Arc<AppState>>,
     current: CurrentSession,
     csrf: Csrf,
     hx: Hx,

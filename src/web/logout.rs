@@ -1,5 +1,7 @@
 use maud::html;
 use poem::http::header::SET_COOKIE;
+use std::sync::Arc;
+
 use poem::web::Data;
 use poem::{IntoResponse, Response, Result, handler};
 
@@ -31,7 +33,7 @@ pub fn confirm(current: CurrentSession, csrf: Csrf, hx: Hx) -> Response {
 /// `POST /logout`: deletes the session file and clears the cookie.
 #[handler]
 pub async fn submit(
-    state: Data<&AppState>,
+    state: Data<&Arc<AppState>>,
     current: CurrentSession,
     csrf: Csrf,
     hx: Hx,

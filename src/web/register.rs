@@ -1,6 +1,8 @@
 use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::http::header::SET_COOKIE;
+use std::sync::Arc;
+
 use poem::web::{Data, RemoteAddr};
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
@@ -46,7 +48,7 @@ pub fn page(current: CurrentSession, csrf: Csrf, hx: Hx) -> Response {
 /// `POST /register/`: creates the user and logs them in, or explains what to fix.
 #[handler]
 pub async fn submit(
-    state: Data<&AppState>,
+    state: Data<&Arc<AppState>>,
     current: CurrentSession,
     csrf: Csrf,
     hx: Hx,
