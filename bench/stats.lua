@@ -1,6 +1,7 @@
--- wrk script: counts response statuses across threads and prints machine-readable
--- lines (RPS, P50, P99 in ms, STATUS code count). Optional request body kinds come
--- from environment variables, so one script serves every phase:
+-- wrk script: prints machine-readable lines (RPS, P50 and P99 in ms, ERRORS) and, with
+-- WRK_COUNT=1, a STATUS line per response code. Counting hands every response (body
+-- included) to Lua, which costs wrk more CPU for bigger pages, so the timed runs do
+-- not count. Optional request bodies come from environment variables:
 --   WRK_METHOD=POST WRK_BODY='...' WRK_COOKIE='...'      a fixed form post
 --   WRK_REGISTER=1 WRK_CSRF=token WRK_COOKIE='...'       unique registrations
 local threads = {}
@@ -25,7 +26,8 @@ function init(args)
   end
   register = os.getenv("WRK_REGISTER")
   csrf = os.getenv("WRK_CSRF")
-  run = os.getenv("WRK_RUN") or "r"
+  -- Names must be new in every wrk run: add the start time (hex seconds).
+  run = string.format("%s%x", os.getenv("WRK_RUN") or "r", os.time())
 end
 
 function request()
@@ -41,8 +43,10 @@ function request()
   return wrk.format()
 end
 
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
+if os.getenv("WRK_COUNT") then
+  function response(status, headers, body)
+    statuses[status] = (statuses[status] or 0) + 1
+  end
 end
 
 function done(summary, latency, requests)

@@ -53,6 +53,13 @@ impl From<crate::store::StoreError> for AppError {
     }
 }
 
+/// Lets handlers use `?` on store calls: a store error becomes our error, then poem's.
+impl From<crate::store::StoreError> for poem::Error {
+    fn from(err: crate::store::StoreError) -> Self {
+        AppError::from(err).into()
+    }
+}
+
 impl From<std::io::Error> for AppError {
     fn from(err: std::io::Error) -> Self {
         Self::Internal(err.to_string())

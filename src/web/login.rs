@@ -12,7 +12,6 @@ use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
 use super::{AppState, CABINET, Hx, client_ip, login_url, safe_next, too_many, with_status};
 use crate::domain::Username;
-use crate::error::AppError;
 use crate::session::CurrentSession;
 
 /// One message for every failure, so the form does not reveal which names exist.
@@ -85,7 +84,7 @@ pub async fn submit(
 
     // A malformed name cannot exist, but it still costs a (dummy) scrypt run.
     let user = match Username::parse(&form.username) {
-        Ok(name) => state.users.get(&name).await.map_err(AppError::from)?,
+        Ok(name) => state.users.get(&name).await?,
         Err(_) => None,
     };
     let verified = state
@@ -100,11 +99,7 @@ pub async fn submit(
         return Ok(with_status(refuse(INVALID), StatusCode::UNAUTHORIZED));
     };
     state.login_throttle.succeeded(&account, &address);
-    let (_, cookie) = state
-        .sessions
-        .start(&user.name, current.0.as_ref())
-        .await
-        .map_err(AppError::from)?;
+    let (_, cookie) = state.sessions.start(&user.name, current.0.as_ref()).await?;
     tracing::info!(user = %user.name, "login succeeded");
     let mut resp = hx.redirect(next.unwrap_or(CABINET));
     resp.headers_mut().append(SET_COOKIE, cookie);

@@ -9,7 +9,6 @@ use super::csrf::Csrf;
 use super::form::{Form, NoFields};
 use super::layout::hx_form;
 use super::{AppState, Hx};
-use crate::error::AppError;
 use crate::session::CurrentSession;
 
 /// `GET /logout`: asks for confirmation. A GET never logs out by itself, so a link
@@ -42,7 +41,7 @@ pub async fn submit(
     let mut resp = hx.redirect("/");
     resp.headers_mut().append(SET_COOKIE, csrf.rotate());
     if let Some(session) = current.0 {
-        let cookie = state.sessions.end(&session).await.map_err(AppError::from)?;
+        let cookie = state.sessions.end(&session).await?;
         tracing::info!(user = %session.record.user, "logged out");
         resp.headers_mut().append(SET_COOKIE, cookie);
     }

@@ -12,7 +12,6 @@ use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
 use super::{AppState, CABINET, Hx, client_ip, too_many, with_status};
 use crate::domain::{Password, Username};
-use crate::error::AppError;
 use crate::session::CurrentSession;
 
 const TAKEN: &str = "That name is taken. Please choose another.";
@@ -82,39 +81,21 @@ pub async fn submit(
     }
     // A cheap look first spares scrypt work for names already taken; the atomic
     // create below still decides races.
-    if state
-        .users
-        .get(&name)
-        .await
-        .map_err(AppError::from)?
-        .is_some()
-    {
-        return Ok(refuse(Errors {
+    let taken = || {
+        refuse(Errors {
             username: Some(TAKEN.into()),
             ..Errors::default()
-        }));
+        })
+    };
+    if state.users.get(&name).await?.is_some() {
+        return Ok(taken());
     }
     let hash = state.hasher.hash(password).await?;
-    let user = match state
-        .users
-        .create(&name, hash)
-        .await
-        .map_err(AppError::from)?
-    {
-        Ok(user) => user,
-        Err(_taken) => {
-            return Ok(refuse(Errors {
-                username: Some(TAKEN.into()),
-                ..Errors::default()
-            }));
-        }
+    let Ok(user) = state.users.create(&name, hash).await? else {
+        return Ok(taken());
     };
     tracing::info!(user = %user.name, "registered");
-    let (_, cookie) = state
-        .sessions
-        .start(&user.name, current.0.as_ref())
-        .await
-        .map_err(AppError::from)?;
+    let (_, cookie) = state.sessions.start(&user.name, current.0.as_ref()).await?;
     let mut resp = hx.redirect(CABINET);
     resp.headers_mut().append(SET_COOKIE, cookie);
     resp.headers_mut().append(SET_COOKIE, csrf.rotate());
