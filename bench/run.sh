@@ -2,7 +2,7 @@
 # Wicket's benchmark: builds the release binary, starts it on throwaway dirs, seeds
 # users and sessions, drives it with wrk and prints one markdown table.
 #
-#   bench/run.sh                 full run (about 6 minutes, ~5 GB of scratch files)
+#   bench/run.sh                 full run (about 15 minutes, ~5 GB of scratch files)
 #   BENCH_SECONDS=5 bench/run.sh shorter wrk phases
 #   BENCH_MAX_SESSIONS=100000    stop the scale phases earlier
 #
