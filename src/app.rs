@@ -149,17 +149,12 @@ pub fn open_state(config: &Config) -> io::Result<AppState> {
             config.session_idle,
             config.session_lifetime,
         ),
-        hasher: hasher(config)?,
+        hasher: Hasher::new(config.scrypt_log_n, config.scrypt_permits())
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))?,
         csrf: CsrfKeys::new(key.derive("csrf-token"), policy),
         login_throttle: Arc::new(LoginThrottle::new(config.throttle_login.0)),
         register_throttle: Arc::new(Throttle::new(config.throttle_register.0)),
     })
-}
-
-/// The scrypt hasher `config` asks for.
-pub fn hasher(config: &Config) -> io::Result<Hasher> {
-    Hasher::new(config.scrypt_log_n, config.scrypt_permits())
-        .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))
 }
 
 /// Security headers that every answer carries.

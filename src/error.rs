@@ -8,8 +8,6 @@ use crate::web::layout;
 /// internal causes are logged, never sent.
 #[derive(Debug)]
 pub enum AppError {
-    /// Malformed input the client should not have sent.
-    BadRequest(&'static str),
     /// A forged or stale form: another site's request, or no valid CSRF token.
     Forbidden,
     /// No such page.
@@ -32,7 +30,6 @@ impl AppError {
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::BadRequest(what) => write!(f, "bad request: {what}"),
             Self::Forbidden => f.write_str("forbidden"),
             Self::NotFound => f.write_str("not found"),
             Self::Busy => f.write_str("busy"),
@@ -69,7 +66,6 @@ impl From<std::io::Error> for AppError {
 impl ResponseError for AppError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Busy | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -89,7 +85,6 @@ impl AppError {
     /// The title and message shown to people; logs an internal cause.
     pub fn public_text(&self) -> (&'static str, &'static str) {
         match self {
-            Self::BadRequest(what) => ("Bad request", what),
             Self::Forbidden => (
                 "This form has expired",
                 "The form was out of date or did not come from this site, so nothing was \

@@ -157,20 +157,4 @@ impl RedisStore {
         let created: bool = self.run(async |conn| conn.set_nx(&key, json).await).await?;
         Ok(if created { Ok(()) } else { Err(NameTaken) })
     }
-
-    /// How many keys of `kind` (`session` or `user`) exist under this prefix (for tests
-    /// and the migration report; uses SCAN, not KEYS).
-    pub async fn count(&self, kind: &str) -> Result<usize, StoreError> {
-        let pattern = format!("{}:{kind}:*", self.prefix);
-        self.run(async |conn| {
-            let mut keys = conn.scan_match::<_, String>(&pattern).await?;
-            let mut n = 0;
-            while let Some(key) = keys.next_item().await {
-                key?;
-                n += 1;
-            }
-            Ok(n)
-        })
-        .await
-    }
 }

@@ -269,6 +269,10 @@ mod tests {
     use super::*;
     use time::OffsetDateTime;
 
+    fn file_of(dir: &tempfile::TempDir, id: &SessionId) -> PathBuf {
+        dir.path().join(format!("{}.json", id.as_str()))
+    }
+
     fn record() -> SessionRecord {
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
         SessionRecord {
@@ -286,8 +290,7 @@ mod tests {
         let id = SessionId::generate();
         store.create(&id, &record()).await.unwrap();
         assert_eq!(store.load(&id).await, Some(record()));
-        let text =
-            std::fs::read_to_string(dir.path().join(format!("{}.json", id.as_str()))).unwrap();
+        let text = std::fs::read_to_string(file_of(&dir, &id)).unwrap();
         assert!(text.contains("\"user\": \"alice\""), "{text}");
     }
 
@@ -308,7 +311,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FileSessionStore::open(dir.path()).unwrap();
         let id = SessionId::generate();
-        let path = dir.path().join(format!("{}.json", id.as_str()));
+        let path = file_of(&dir, &id);
         for junk in [&b""[..], b"{\"user\":", b"\xff\xfe", b"[]"] {
             std::fs::write(&path, junk).unwrap();
             assert_eq!(store.load(&id).await, None);
@@ -327,10 +330,7 @@ mod tests {
         let (live, idle) = (SessionId::generate(), SessionId::generate());
         store.create(&live, &record()).await.unwrap();
         store.create(&idle, &record()).await.unwrap();
-        age(
-            &dir.path().join(format!("{}.json", idle.as_str())),
-            Duration::from_secs(1801),
-        );
+        age(&file_of(&dir, &idle), Duration::from_secs(1801));
         let debris = dir.path().join(".x.json.0123.tmp");
         std::fs::write(&debris, "half").unwrap();
         age(&debris, Duration::from_secs(3600));
@@ -352,14 +352,11 @@ mod tests {
         // Content says "active now", but nothing has written it for an hour: idle.
         let quiet = SessionId::generate();
         store.create(&quiet, &record()).await.unwrap();
-        age(
-            &dir.path().join(format!("{}.json", quiet.as_str())),
-            Duration::from_secs(3600),
-        );
+        age(&file_of(&dir, &quiet), Duration::from_secs(3600));
         // Content is garbage but freshly written: not the sweep's business yet
         // (a request presenting it is simply anonymous).
         let fresh = SessionId::generate();
-        let fresh_path = dir.path().join(format!("{}.json", fresh.as_str()));
+        let fresh_path = file_of(&dir, &fresh);
         std::fs::write(&fresh_path, "{ garbage").unwrap();
 
         assert_eq!(store.sweep_blocking(Duration::from_secs(1800)).unwrap(), 1);
@@ -374,7 +371,7 @@ mod tests {
         let id = SessionId::generate();
         store.create(&id, &record()).await.unwrap();
         assert_eq!(store.load(&id).await.unwrap().user, "alice");
-        let path = dir.path().join(format!("{}.json", id.as_str()));
+        let path = file_of(&dir, &id);
         let mut other = record();
         other.user = "mallory-was-here".into();
         fsutil::write_atomic(&path, &serde_json::to_vec(&other).unwrap()).unwrap();
