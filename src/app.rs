@@ -150,7 +150,7 @@ pub fn open_state(config: &Config) -> io::Result<AppState> {
             config.session_lifetime,
         ),
         hasher: Hasher::new(config.scrypt_log_n, config.scrypt_permits())
-            .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))?,
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?,
         csrf: CsrfKeys::new(key.derive("csrf-token"), policy),
         login_throttle: Arc::new(LoginThrottle::new(config.throttle_login.0)),
         register_throttle: Arc::new(Throttle::new(config.throttle_register.0)),

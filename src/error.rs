@@ -57,6 +57,22 @@ impl From<crate::store::StoreError> for poem::Error {
     }
 }
 
+impl From<crate::password::HashError> for AppError {
+    fn from(err: crate::password::HashError) -> Self {
+        match err {
+            crate::password::HashError::Busy => Self::Busy,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Lets handlers use `?` on hasher calls.
+impl From<crate::password::HashError> for poem::Error {
+    fn from(err: crate::password::HashError) -> Self {
+        AppError::from(err).into()
+    }
+}
+
 impl From<std::io::Error> for AppError {
     fn from(err: std::io::Error) -> Self {
         Self::Internal(err.to_string())

@@ -1,13 +1,16 @@
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+//! scrypt hashing and verification, off the async threads and a few at a time.
 
-use scrypt::password_hash::phc::PasswordHash;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use scrypt::password_hash::phc::{Output, PasswordHash, Salt};
 use scrypt::password_hash::{PasswordHasher, PasswordVerifier};
 use scrypt::{Params, Scrypt};
 use tokio::sync::Semaphore;
 
-use crate::domain::Password;
-use crate::error::AppError;
+use crate::domain::{PASSWORD_LEN, Password};
+use crate::secret::random_bytes;
 
 /// The longest a login or registration waits for a free scrypt slot.
 const PERMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -15,6 +18,29 @@ const PERMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// scrypt block size and parallelism; only `log_n` is configurable.
 const R: u32 = 8;
 const P: u32 = 1;
+
+/// Why hashing or verifying failed. The web layer decides what people see.
+#[derive(Debug)]
+pub enum HashError {
+    /// Every scrypt slot stayed busy for too long: the server is overloaded.
+    Busy,
+    /// The stored hash is malformed or costs more than this server spends.
+    BadStoredHash(String),
+    /// scrypt itself or its thread failed.
+    Failed(String),
+}
+
+impl fmt::Display for HashError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Busy => f.write_str("every scrypt slot is busy"),
+            Self::BadStoredHash(why) => write!(f, "stored hash refused: {why}"),
+            Self::Failed(why) => write!(f, "scrypt failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for HashError {}
 
 /// Hashes and verifies passwords with scrypt, off the async threads and a few at a time.
 ///
@@ -26,123 +52,127 @@ pub struct Hasher {
     scrypt: Scrypt,
     log_n: u8,
     permits: Arc<Semaphore>,
-    /// A hash of a random password, verified against when the user does not exist.
-    dummy: Arc<OnceLock<String>>,
-    /// How many scrypt runs have started (for tests and metrics).
-    runs: Arc<AtomicU64>,
+    /// A well-formed hash at this server's cost that no password matches, verified
+    /// against when the user does not exist. Made at start-up from random bytes (no
+    /// scrypt run needed), so even the first unknown-user login costs one run.
+    dummy: Arc<str>,
+    /// scrypt work finished so far, in units of N (`2^log_n`) per run.
+    work: Arc<AtomicU64>,
 }
 
 impl Hasher {
     /// A hasher at cost `2^log_n` (r=8, p=1) running at most `permits` hashes at once.
-    pub fn new(log_n: u8, permits: usize) -> Result<Self, AppError> {
+    pub fn new(log_n: u8, permits: usize) -> Result<Self, HashError> {
         let params = Params::new(log_n, R, P)
-            .map_err(|err| AppError::internal(format!("scrypt parameters: {err}")))?;
+            .map_err(|err| HashError::Failed(format!("scrypt parameters: {err}")))?;
+        let salt =
+            Salt::new(&random_bytes::<16>()).map_err(|e| HashError::Failed(e.to_string()))?;
+        let output =
+            Output::new(&random_bytes::<32>()).map_err(|e| HashError::Failed(e.to_string()))?;
         Ok(Self {
             scrypt: Scrypt::new_with_params(params),
             log_n,
             permits: Arc::new(Semaphore::new(permits.max(1))),
-            dummy: Arc::default(),
-            runs: Arc::default(),
+            dummy: format!("$scrypt$ln={log_n},r={R},p={P}${salt}${output}").into(),
+            work: Arc::default(),
         })
     }
 
     /// Hashes a new password to a PHC string (`$scrypt$ln=17,r=8,p=1$salt$hash`).
-    pub async fn hash(&self, password: Password) -> Result<String, AppError> {
-        let scrypt = self.scrypt;
+    pub async fn hash(&self, password: Password) -> Result<String, HashError> {
+        let this = self.clone();
         self.run(move || {
-            scrypt
+            let hash = this
+                .scrypt
                 .hash_password(password.as_bytes())
-                .map(|hash| hash.to_string())
-                .map_err(|err| AppError::internal(format!("scrypt hash: {err}")))
+                .map_err(|err| HashError::Failed(format!("hash: {err}")))?;
+            this.record_work(this.log_n);
+            Ok(hash.to_string())
         })
         .await?
     }
 
-    /// Checks `password` against `stored`, or against a dummy hash when there is no user,
-    /// so that "no such user" and "wrong password" cost the same time.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, AppError> {
-        if password.chars().count() > *crate::domain::PASSWORD_LEN.end() {
+    /// Checks `password` against `stored`, or against the dummy hash when there is no
+    /// user, so that "no such user" and "wrong password" cost the same time.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, HashError> {
+        if password.chars().count() > *PASSWORD_LEN.end() {
             // Never spend scrypt work on input no account can have.
             return Ok(false);
         }
-        if let Some(stored) = &stored {
-            // Refuse a malformed or too costly hash before taking a permit.
-            self.check_cost(&parse_hash(stored)?)?;
-        }
+        let exists = stored.is_some();
+        let stored = stored.unwrap_or_else(|| self.dummy.to_string());
+        // Refuse a malformed or too costly hash before taking a permit.
+        let log_n = self.check_cost(&parse_hash(&stored)?)?;
         let this = self.clone();
         self.run(move || {
-            let (stored, exists) = match stored {
-                Some(stored) => (stored, true),
-                None => (this.dummy_hash()?.to_owned(), false),
-            };
             let hash = parse_hash(&stored)?;
-            Ok(this
+            let matches = this
                 .scrypt
                 .verify_password(password.as_bytes(), &hash)
-                .is_ok()
-                && exists)
+                .is_ok();
+            this.record_work(log_n);
+            Ok(matches && exists)
         })
         .await?
     }
 
     /// Refuses hashes whose parameters cost more than this server is configured to spend,
-    /// so a tampered user file cannot make one login allocate gigabytes.
-    fn check_cost(&self, hash: &PasswordHash) -> Result<(), AppError> {
+    /// so a tampered user file cannot make one login allocate gigabytes. Returns `log_n`.
+    fn check_cost(&self, hash: &PasswordHash) -> Result<u8, HashError> {
         let params = Params::try_from(hash)
-            .map_err(|err| AppError::internal(format!("stored hash parameters: {err}")))?;
+            .map_err(|err| HashError::BadStoredHash(format!("parameters: {err}")))?;
         if params.log_n() > self.log_n || params.r() > R || params.p() > P {
-            return Err(AppError::internal(format!(
-                "stored hash costs more than configured (ln={}, r={}, p={})",
+            return Err(HashError::BadStoredHash(format!(
+                "costs more than configured (ln={}, r={}, p={})",
                 params.log_n(),
                 params.r(),
                 params.p()
             )));
         }
-        Ok(())
+        Ok(params.log_n())
     }
 
-    fn dummy_hash(&self) -> Result<&str, AppError> {
-        if let Some(hash) = self.dummy.get() {
-            return Ok(hash);
-        }
-        let random = crate::secret::hex(&crate::secret::random_bytes::<16>());
-        let hash = self
-            .scrypt
-            .hash_password(random.as_bytes())
-            .map_err(|err| AppError::internal(format!("scrypt hash: {err}")))?
-            .to_string();
-        Ok(self.dummy.get_or_init(|| hash))
+    fn record_work(&self, log_n: u8) {
+        self.work.fetch_add(1 << log_n, Ordering::Relaxed);
     }
 
-    /// How many hash or verify runs have started since the server began.
-    pub fn runs(&self) -> u64 {
-        self.runs.load(Ordering::Relaxed)
+    /// scrypt work finished since the server began, in units of N: a run at `log_n`
+    /// adds `2^log_n`. Counted after each run, from the parameters it actually used.
+    pub fn work(&self) -> u64 {
+        self.work.load(Ordering::Relaxed)
+    }
+
+    /// The work of one run at this server's cost (what [`Hasher::work`] grows by).
+    pub fn work_per_run(&self) -> u64 {
+        1 << self.log_n
     }
 
     /// Runs `work` on the blocking pool while holding one of the permits.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, AppError> {
+    ) -> Result<T, HashError> {
         // Past this wait the server is overloaded: say so (503) instead of queueing
         // without end while clients time out.
         let permit = tokio::time::timeout(PERMIT_WAIT, Arc::clone(&self.permits).acquire_owned())
             .await
-            .map_err(|_| AppError::Busy)?
-            .map_err(|_| AppError::internal("scrypt semaphore closed"))?;
-        self.runs.fetch_add(1, Ordering::Relaxed);
+            .map_err(|_| HashError::Busy)?
+            .map_err(|_| HashError::Failed("semaphore closed".into()))?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             work()
         })
         .await
-        .map_err(|err| AppError::internal(format!("scrypt task failed: {err}")))
+        .map_err(|err| HashError::Failed(format!("task: {err}")))
     }
 }
 
-fn parse_hash(stored: &str) -> Result<PasswordHash, AppError> {
-    PasswordHash::new(stored)
-        .map_err(|err| AppError::internal(format!("stored hash is malformed: {err}")))
+fn parse_hash(stored: &str) -> Result<PasswordHash, HashError> {
+    PasswordHash::new(stored).map_err(|err| HashError::BadStoredHash(format!("malformed: {err}")))
 }
 
 #[cfg(test)]
@@ -168,9 +198,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unknown_user_never_verifies() {
+    async fn an_unknown_user_never_verifies_yet_costs_one_full_run() {
         let hasher = Hasher::new(4, 1).unwrap();
         assert!(!hasher.verify("anything at all".into(), None).await.unwrap());
+        assert_eq!(hasher.work(), hasher.work_per_run());
+    }
+
+    #[test]
+    fn the_dummy_hash_is_made_at_start_up_at_the_configured_cost() {
+        let hasher = Hasher::new(5, 1).unwrap();
+        let dummy = PasswordHash::new(&hasher.dummy).unwrap();
+        let params = Params::try_from(&dummy).unwrap();
+        assert_eq!((params.log_n(), params.r(), params.p()), (5, R, P));
+        assert_eq!(hasher.work(), 0, "no scrypt run was needed to make it");
+        assert_ne!(hasher.dummy, Hasher::new(5, 1).unwrap().dummy);
     }
 
     #[tokio::test]
@@ -178,11 +219,9 @@ mod tests {
         let strong = Hasher::new(6, 1).unwrap();
         let stored = strong.hash(password("correct horse")).await.unwrap();
         let weak = Hasher::new(5, 1).unwrap();
-        assert!(
-            weak.verify("correct horse".into(), Some(stored))
-                .await
-                .is_err()
-        );
+        let refused = weak.verify("correct horse".into(), Some(stored)).await;
+        assert!(matches!(refused, Err(HashError::BadStoredHash(_))));
+        assert_eq!(weak.work(), 0);
     }
 
     #[tokio::test(start_paused = true)]
@@ -190,7 +229,7 @@ mod tests {
         let hasher = Hasher::new(4, 1).unwrap();
         let _held = Arc::clone(&hasher.permits).acquire_owned().await.unwrap();
         let result = hasher.verify("correct horse".into(), None).await;
-        assert!(matches!(result, Err(AppError::Busy)), "{result:?}");
-        assert_eq!(hasher.runs(), 0);
+        assert!(matches!(result, Err(HashError::Busy)), "{result:?}");
+        assert_eq!(hasher.work(), 0);
     }
 }

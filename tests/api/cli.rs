@@ -39,12 +39,19 @@ async fn a_user_added_from_the_command_line_can_log_in() {
 #[tokio::test]
 async fn the_command_line_refuses_bad_names_short_passwords_and_duplicates() {
     let app = spawn_app().await;
-    assert!(
-        !user_add(&app, "x", &format!("{PASSWORD}\n"))
-            .status
-            .success()
+    let refused = |out: std::process::Output, reason: &str| {
+        assert!(!out.status.success());
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains(reason), "{said}");
+    };
+    refused(
+        user_add(&app, "x", &format!("{PASSWORD}\n")),
+        "username: Usernames are 3 to 32 characters long.",
     );
-    assert!(!user_add(&app, "shorty", "short\n").status.success());
+    refused(
+        user_add(&app, "shorty", "short\n"),
+        "password: Use at least 8 characters.",
+    );
     assert!(
         user_add(&app, "dup", &format!("{PASSWORD}\n"))
             .status

@@ -193,6 +193,13 @@ async fn when_redis_is_down_members_get_a_503_and_service_resumes_by_itself() {
             .unwrap()
             .contains("Temporarily unavailable")
     );
+    // A forged cookie is checked before the store is asked: it is simply anonymous.
+    let (id, mac) = cookie.split_once('.').unwrap();
+    let forged = format!("{id}.{}", mac.chars().rev().collect::<String>());
+    assert_see_other(
+        &app.get_with_cookie("/cabinet", &forged).await,
+        "/?next=/cabinet",
+    );
     // A visitor without a session still gets the login form (it needs no store), but
     // logging in does need it.
     let visitor = client();

@@ -17,7 +17,11 @@ async fn the_registration_form_asks_for_a_new_password_twice() {
 async fn register_without_the_slash_redirects_to_it() {
     let app = spawn_app().await;
     let resp = app.get("/register").await;
-    assert!(resp.status().is_redirection());
+    assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(location(&resp), "/register/");
+    // 308, not 301: a browser repeats a POST as a POST, form and all.
+    let resp = app.post_form("/register", &[("username", "alice")]).await;
+    assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT);
     assert_eq!(location(&resp), "/register/");
 }
 
