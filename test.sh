@@ -23,6 +23,9 @@ echo "== npm ci (e2e/)"
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== no import cycles between files of src/"
+python3 .ci/import-cycles.py
+
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 

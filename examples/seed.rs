@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use time::OffsetDateTime;
-use wicket::session::{SessionId, SessionRecord};
-use wicket::users::User;
+use wicket::store::{SessionId, SessionRecord, User};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -70,7 +69,7 @@ fn write_user(dir: &Path, i: usize) {
     let user = User {
         name: format!("seed_{i}"),
         // scrypt ln=4 of "seed password": never used to log in.
-        password: "$scrypt$ln=4,r=8,p=1$c2VlZHNhbHRzZWVkc2FsdA$Yxq3R7sM2xkqjQ1tS6m0u8b2cJ5r3pQ9aT1vW4yZ6nE".into(),
+        password_hash: "$scrypt$ln=4,r=8,p=1$c2VlZHNhbHRzZWVkc2FsdA$Yxq3R7sM2xkqjQ1tS6m0u8b2cJ5r3pQ9aT1vW4yZ6nE".into(),
         created: OffsetDateTime::now_utc(),
     };
     std::fs::write(&path, serde_json::to_vec_pretty(&user).unwrap()).unwrap();

@@ -1,22 +1,21 @@
+//! Builds the poem application from a `Config`: stores, routes, middleware and the
+//! background sweep. `main` and the tests start Wicket the same way.
+
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use poem::http::{HeaderValue, header};
 use poem::listener::TcpAcceptor;
-use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem::{EndpointExt, Response, Route, Server};
 
 use crate::config::Config;
 use crate::cookies::CookiePolicy;
-use crate::error;
 use crate::password::Hasher;
-use crate::redis_store::RedisStore;
 use crate::secret::SecretKey;
-use crate::session::{CookieCodec, FileSessionStore, SessionLayer, SessionStore, Sessions};
-use crate::store::StoreKind;
+use crate::session::{CookieCodec, SessionLayer, Sessions};
+use crate::store::{self, Stores};
 use crate::throttle::{LoginThrottle, Throttle};
-use crate::users::{FileUserStore, UserStore};
 use crate::web::csrf::{CsrfKeys, CsrfLayer};
 use crate::web::{self, AppState};
 
@@ -24,50 +23,56 @@ use crate::web::{self, AppState};
 pub struct Application {
     acceptor: TcpAcceptor,
     state: AppState,
-    sweep_every: std::time::Duration,
+    config: Config,
     addr: SocketAddr,
     endpoint: poem::endpoint::BoxEndpoint<'static, Response>,
 }
 
 impl Application {
-    /// Opens the stores (creating directories and the secret key as needed), builds the
-    /// routes and binds the listening socket.
+    /// Opens the stores `config` names (creating directories and the secret key as
+    /// needed), builds the routes and binds the listening socket.
     pub async fn build(config: &Config) -> io::Result<Self> {
-        let state = open_state(config)?;
+        let stores = open_stores(config)?;
+        Self::build_with(config, stores).await
+    }
+
+    /// The same, on stores opened by the caller (tests wrap the real ones to stage
+    /// races and failures).
+    pub async fn build_with(config: &Config, stores: Stores) -> io::Result<Self> {
+        let state = state_with(config, stores)?;
         let secure = config.secure_cookies;
         // Static files skip the session and CSRF layers: they need neither.
         let pages = web::pages()
-            .around(render_errors)
             .with(CsrfLayer(state.csrf.clone()))
             .with(SessionLayer(state.sessions.clone()))
             .data(Arc::new(state.clone()));
         let endpoint = Route::new()
             .nest(
                 "/static",
-                web::static_files(&config.static_dir)?.around(render_errors),
+                web::statics::StaticFiles::load(&config.static_dir)?,
             )
             .nest("/", pages)
-            .around(move |ep, req| finish(ep, req, secure))
+            .around(move |ep, req| web::respond::outermost(ep, req, secure))
             .boxed();
         let listener = tokio::net::TcpListener::bind(&config.addr)
             .await
             .map_err(|err| {
                 io::Error::new(
                     err.kind(),
-                    format!("cannot listen on {}: {err}", config.addr),
+                    format!("--addr {}: cannot listen: {err}", config.addr),
                 )
             })?;
         let addr = listener.local_addr()?;
         Ok(Self {
             acceptor: TcpAcceptor::from_tokio(listener)?,
             state,
-            sweep_every: config.sweep_interval,
+            config: config.clone(),
             addr,
             endpoint,
         })
     }
 
-    /// The shared state, e.g. to read the scrypt run count.
+    /// The shared state, e.g. to read the scrypt work done.
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -78,23 +83,23 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish.
-    /// Meanwhile expired sessions are swept every `--sweep-interval`.
+    /// Meanwhile ended sessions are swept every `--sweep-interval`.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         tracing::info!(addr = %self.addr, "listening on http://{}", self.addr);
-        let sweeper = tokio::spawn(sweep_forever(self.state.sessions, self.sweep_every));
+        let sweeper = tokio::spawn(sweep_forever(
+            self.state.sessions,
+            self.config.sweep_interval,
+        ));
         let _stop_sweeping = AbortOnDrop(sweeper);
+        tighten_files(&self.config);
         Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                self.endpoint,
-                shutdown,
-                Some(std::time::Duration::from_secs(10)),
-            )
+            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(Duration::from_secs(10)))
             .await
     }
 }
 
-async fn sweep_forever(sessions: Sessions, every: std::time::Duration) {
-    // The first sweep waits one interval: start-up stays fast, and files that ended
+async fn sweep_forever(sessions: Sessions, every: Duration) {
+    // The first sweep waits one interval: start-up stays fast, and sessions that ended
     // while the server was down are refused when presented anyway.
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -105,11 +110,28 @@ async fn sweep_forever(sessions: Sessions, every: std::time::Duration) {
             Ok(0) => {}
             Ok(removed) => {
                 let ms = started.elapsed().as_millis();
-                tracing::info!(removed, ms, "swept expired sessions");
+                tracing::info!(removed, ms, "swept ended sessions");
             }
-            Err(err) => tracing::warn!(%err, "session sweep failed"),
+            Err(err) => tracing::warn!(error = %crate::error::chain(&err), "session sweep failed"),
         }
     }
+}
+
+/// Tightens files that an older version or an operator left readable by others, on
+/// the blocking pool: the directories are already owner-only (checked at start-up, so
+/// nobody else can reach the files), and a million session files must not delay it.
+fn tighten_files(config: &Config) {
+    if config.store != store::StoreKind::Files {
+        return;
+    }
+    let dirs = [config.sessions_dir.clone(), config.data_dir.join("users")];
+    tokio::task::spawn_blocking(move || {
+        for dir in dirs {
+            if let Err(err) = crate::fsutil::private_files(&dir) {
+                tracing::warn!(dir = %dir.display(), %err, "could not tighten file permissions");
+            }
+        }
+    });
 }
 
 /// Aborts a background task when the server stops.
@@ -121,31 +143,30 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The session and user stores of `kind`.
-pub fn open_stores(config: &Config, kind: &StoreKind) -> io::Result<(SessionStore, UserStore)> {
-    Ok(match kind {
-        StoreKind::Files => (
-            SessionStore::Files(FileSessionStore::open(&config.sessions_dir)?),
-            UserStore::Files(FileUserStore::open(&config.data_dir)?),
-        ),
-        StoreKind::Redis(url) => {
-            let redis = RedisStore::open(url, &config.store_prefix)?;
-            (SessionStore::Redis(redis.clone()), UserStore::Redis(redis))
-        }
-    })
+/// The stores `config` names.
+pub fn open_stores(config: &Config) -> io::Result<Stores> {
+    Ok(store::open(
+        &config.store,
+        &config.sessions_dir,
+        &config.data_dir,
+        &config.store_prefix,
+    )?)
 }
 
 /// The stores, the session machinery and the hasher, as `config` describes them.
 pub fn open_state(config: &Config) -> io::Result<AppState> {
+    state_with(config, open_stores(config)?)
+}
+
+fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
     let key = SecretKey::load_or_create(&config.secret_key_path())?;
-    let (sessions, users) = open_stores(config, &config.store)?;
     let policy = CookiePolicy::new(config.secure_cookies);
     let codec = CookieCodec::new(key.derive("session-cookie"), policy);
     Ok(AppState {
-        users,
+        users: stores.users,
         sessions: Sessions::new(
             codec,
-            sessions,
+            stores.sessions,
             config.session_idle,
             config.session_lifetime,
         ),
@@ -155,68 +176,4 @@ pub fn open_state(config: &Config) -> io::Result<AppState> {
         login_throttle: Arc::new(LoginThrottle::new(config.throttle_login.0)),
         register_throttle: Arc::new(Throttle::new(config.throttle_register.0)),
     })
-}
-
-/// Security headers that every answer carries.
-const SECURITY_HEADERS: [(&str, &str); 4] = [
-    (
-        "content-security-policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
-         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    ),
-    ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "same-origin"),
-    ("x-frame-options", "DENY"),
-];
-
-/// Outermost layer: adds headers and logs one line per request.
-async fn finish<E: Endpoint>(inner: Arc<E>, req: Request, secure: bool) -> poem::Result<Response> {
-    let is_static = req.uri().path().starts_with("/static/");
-    // What the log line needs, taken only when it will be written.
-    let logged = tracing::enabled!(target: "wicket::request", tracing::Level::INFO).then(|| {
-        (
-            Instant::now(),
-            req.method().clone(),
-            req.uri().path().to_owned(),
-        )
-    });
-    let mut resp = match inner.call(req).await {
-        Ok(resp) => resp.into_response(),
-        Err(err) => error::render(err, false),
-    };
-    let headers = resp.headers_mut();
-    for (name, value) in SECURITY_HEADERS {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    if secure {
-        headers.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
-        );
-    }
-    if !is_static {
-        // Pages depend on the session and on whether htmx asked; none may be cached.
-        headers.insert(header::VARY, HeaderValue::from_static("HX-Request, Cookie"));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    if let Some((started, method, path)) = logged {
-        tracing::info!(
-            target: "wicket::request",
-            %method,
-            path = %path.escape_debug(),
-            status = resp.status().as_u16(),
-            ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
-            "request"
-        );
-    }
-    Ok(resp)
-}
-
-/// Innermost layer: errors become pages (so the layers around always see a response).
-async fn render_errors<E: Endpoint>(inner: Arc<E>, req: Request) -> poem::Result<Response> {
-    let hx = web::wants_fragment(&req);
-    match inner.call(req).await {
-        Ok(resp) => Ok(resp.into_response()),
-        Err(err) => Ok(error::render(err, hx)),
-    }
 }

@@ -1,3 +1,5 @@
+//! Cookie naming and flags, shared by the session and CSRF cookies.
+
 use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
@@ -20,11 +22,6 @@ impl CookiePolicy {
     /// `secure`: the site is served over TLS.
     pub fn new(secure: bool) -> Self {
         Self { secure }
-    }
-
-    /// Whether cookies are `Secure` (and the site served over TLS).
-    pub fn secure(&self) -> bool {
-        self.secure
     }
 
     /// The full name for a cookie called `base`.

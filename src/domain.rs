@@ -1,3 +1,5 @@
+//! Validated domain types: usernames and passwords, parsed at the edge.
+
 use std::fmt;
 use std::sync::LazyLock;
 

@@ -1,179 +1,148 @@
+//! The one error type of a request, and the status each kind maps to.
+//!
+//! Causes are kept as `source()`s for the log; what people see is chosen by kind alone
+//! (in `web::errors`), so no cause ever reaches a page.
+
+use std::error::Error;
+use std::fmt;
+
 use poem::error::ResponseError;
-use poem::http::{HeaderValue, StatusCode, header};
-use poem::{IntoResponse, Response};
+use poem::http::StatusCode;
 
-use crate::web::layout;
+use crate::password::HashError;
+use crate::store::StoreError;
 
-/// Every failure a request can meet. The text shown to people is fixed per variant;
-/// internal causes are logged, never sent.
+/// A boxed cause.
+pub type Cause = Box<dyn Error + Send + Sync>;
+
+/// Every failure a request can meet.
 #[derive(Debug)]
 pub enum AppError {
     /// A forged or stale form: another site's request, or no valid CSRF token.
     Forbidden,
-    /// No such page.
-    NotFound,
     /// Overloaded: too many password checks are already waiting.
     Busy,
-    /// The session or user store cannot be reached (e.g. Redis is down).
-    Unavailable(String),
+    /// The session or user store cannot be asked right now (e.g. Redis is down).
+    Unavailable(StoreError),
+    /// Logging out failed: the session could not be deleted, so it is still valid.
+    LogoutFailed(StoreError),
     /// A bug or an environment fault (disk, scrypt, corrupt store).
-    Internal(String),
+    Internal(Cause),
 }
 
 impl AppError {
-    /// An internal error with its cause, for the log.
-    pub fn internal(cause: impl Into<String>) -> Self {
+    /// An internal error with its cause.
+    pub fn internal(cause: impl Into<Cause>) -> Self {
         Self::Internal(cause.into())
     }
+
+    /// Whether the cause is worth an error line in the log (a fault, not a refusal).
+    pub fn is_fault(&self) -> bool {
+        !matches!(self, Self::Forbidden | Self::Busy)
+    }
 }
 
-impl std::fmt::Display for AppError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Forbidden => "forbidden",
+            Self::Busy => "busy",
+            Self::Unavailable(_) => "store unavailable",
+            Self::LogoutFailed(_) => "logout failed",
+            Self::Internal(_) => "internal error",
+        })
+    }
+}
+
+impl Error for AppError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            Self::Forbidden => f.write_str("forbidden"),
-            Self::NotFound => f.write_str("not found"),
-            Self::Busy => f.write_str("busy"),
-            Self::Unavailable(why) => write!(f, "store unavailable: {why}"),
-            Self::Internal(cause) => write!(f, "internal error: {cause}"),
+            Self::Unavailable(cause) | Self::LogoutFailed(cause) => Some(cause),
+            Self::Internal(cause) => Some(cause.as_ref()),
+            Self::Forbidden | Self::Busy => None,
         }
     }
 }
 
-impl std::error::Error for AppError {}
+/// The status; the page itself is rendered by `web::errors` (poem's default text
+/// response is never used: every error passes through that one renderer).
+impl ResponseError for AppError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Busy | Self::Unavailable(_) | Self::LogoutFailed(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
 
-impl From<crate::store::StoreError> for AppError {
-    fn from(err: crate::store::StoreError) -> Self {
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
         match err {
-            crate::store::StoreError::Unavailable(why) => Self::Unavailable(why),
-            other => Self::Internal(other.to_string()),
+            StoreError::Unavailable(_) => Self::Unavailable(err),
+            other => Self::Internal(other.into()),
         }
     }
 }
 
-/// Lets handlers use `?` on store calls: a store error becomes our error, then poem's.
-impl From<crate::store::StoreError> for poem::Error {
-    fn from(err: crate::store::StoreError) -> Self {
-        AppError::from(err).into()
-    }
-}
-
-impl From<crate::password::HashError> for AppError {
-    fn from(err: crate::password::HashError) -> Self {
+impl From<HashError> for AppError {
+    fn from(err: HashError) -> Self {
         match err {
-            crate::password::HashError::Busy => Self::Busy,
-            other => Self::Internal(other.to_string()),
+            HashError::Busy => Self::Busy,
+            other => Self::Internal(other.into()),
         }
-    }
-}
-
-/// Lets handlers use `?` on hasher calls.
-impl From<crate::password::HashError> for poem::Error {
-    fn from(err: crate::password::HashError) -> Self {
-        AppError::from(err).into()
     }
 }
 
 impl From<std::io::Error> for AppError {
     fn from(err: std::io::Error) -> Self {
-        Self::Internal(err.to_string())
+        Self::Internal(err.into())
     }
 }
 
-impl ResponseError for AppError {
-    fn status(&self) -> StatusCode {
-        match self {
-            Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Busy | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn as_response(&self) -> Response {
-        let (title, message) = self.public_text();
-        layout::error_page(false, title, message)
-            .with_status(self.status())
-            .into_response()
+/// Lets handlers use `?` on store calls.
+impl From<StoreError> for poem::Error {
+    fn from(err: StoreError) -> Self {
+        AppError::from(err).into()
     }
 }
 
-impl AppError {
-    /// The title and message shown to people; logs an internal cause.
-    pub fn public_text(&self) -> (&'static str, &'static str) {
-        match self {
-            Self::Forbidden => (
-                "This form has expired",
-                "The form was out of date or did not come from this site, so nothing was \
-                 changed. Please reload the page and try again.",
-            ),
-            Self::NotFound => ("Page not found", "There is nothing at this address."),
-            Self::Busy => (
-                "The server is busy",
-                "Too many people are logging in right now. Please try again in a few seconds.",
-            ),
-            Self::Unavailable(why) => {
-                tracing::error!(%why, "store unavailable");
-                (
-                    "Temporarily unavailable",
-                    "Wicket cannot reach its data right now. Nothing was changed; please try \
-                     again in a moment.",
-                )
-            }
-            Self::Internal(cause) => {
-                tracing::error!(%cause, "request failed");
-                (
-                    "Something went wrong",
-                    "The server could not finish this request. Please try again.",
-                )
-            }
-        }
+/// Lets handlers use `?` on hasher calls.
+impl From<HashError> for poem::Error {
+    fn from(err: HashError) -> Self {
+        AppError::from(err).into()
     }
 }
 
-/// Any error as a page (or, for htmx, a card): ours show their fixed text; poem's
-/// (404, 405, 413, bad forms) get a generic text for their status, never their own.
-pub fn render(err: poem::Error, hx: bool) -> Response {
-    let (status, (title, message)) = match err.downcast_ref::<AppError>() {
-        Some(app) => (app.status(), app.public_text()),
-        None => {
-            let resp = err.into_response();
-            let status = resp.status();
-            if !(status.is_client_error() || status.is_server_error()) {
-                return resp; // a redirect carried as an error, e.g. by the Member extractor
-            }
-            (status, generic_text(status))
-        }
-    };
-    let mut resp = layout::error_page(hx, title, message)
-        .with_status(status)
-        .into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+/// An error and its causes on one line: `store unavailable: Connection refused`.
+pub fn chain(err: &(dyn Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        cause = err.source();
     }
-    resp
+    text
 }
 
-fn generic_text(status: StatusCode) -> (&'static str, &'static str) {
-    match status {
-        StatusCode::NOT_FOUND => ("Page not found", "There is nothing at this address."),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "Method not allowed",
-            "This page does not accept that kind of request.",
-        ),
-        StatusCode::FORBIDDEN => ("Forbidden", "This request is not allowed."),
-        StatusCode::PAYLOAD_TOO_LARGE => ("Too large", "The form sent was too large."),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "Unsupported form",
-            "The form was sent in an unexpected format.",
-        ),
-        s if s.is_client_error() => ("Bad request", "The request could not be understood."),
-        _ => {
-            tracing::error!(%status, "request failed inside the framework");
-            (
-                "Something went wrong",
-                "The server could not finish this request. Please try again.",
-            )
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_kept_and_chained_for_the_log() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "no entry");
+        let err = AppError::from(StoreError::unavailable(io));
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            chain(&err),
+            "store unavailable: backend unreachable: no entry"
+        );
+        let err = AppError::from(StoreError::Io(std::io::ErrorKind::Other.into()));
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(err.source().is_some());
     }
 }

@@ -1,35 +1,37 @@
 //! Wicket: a small, fast, secure login site.
 //!
 //! `main.rs` only parses the command line; everything else lives here so that the
-//! integration tests drive exactly the code the binary runs.
+//! integration tests drive exactly the code the binary runs. Layers, from the top:
+//! `cli` and `app` wire things up; `web` serves pages; `session` runs the session
+//! lifecycle; `store` keeps records; the rest are small leaves they share.
 
 /// Builds the poem application from a [`config::Config`] and runs it.
 pub mod app;
+/// What the binary does for each command: serve, `user …`, `migrate`.
+pub mod cli;
 /// Command-line flags and `WICKET_*` environment variables.
 pub mod config;
 /// Cookie naming and flags, shared by the session and CSRF cookies.
 pub mod cookies;
 /// Validated domain types: usernames and passwords.
 pub mod domain;
-/// The one error type and how it maps to a status and a page.
+/// Durations as people type them (`30m`).
+pub mod duration;
+/// The one error type of a request and its status.
 pub mod error;
-/// Durable file writes: temp file, fsync, rename.
+/// Durable, private file writes: temp file, fsync, rename; owner-only modes.
 pub mod fsutil;
 /// `wicket migrate`: copying users and sessions between stores.
 pub mod migrate;
 /// scrypt hashing and verification off the async threads.
 pub mod password;
-/// Sessions and users in Redis, for several instances.
-pub mod redis_store;
 /// The server's secret key and the sub-keys derived from it.
 pub mod secret;
-/// Server-side sessions: signed cookies, JSON files, the middleware.
+/// Server-side sessions: signed cookies, lifecycle, the middleware.
 pub mod session;
-/// The storage seam: which backend, and how it fails.
+/// The storage seam: interfaces, records, and the file and Redis backends.
 pub mod store;
 /// In-memory, bounded rate limits for logins and registrations.
 pub mod throttle;
-/// The user store.
-pub mod users;
 /// Routes, handlers and views.
 pub mod web;

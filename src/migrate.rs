@@ -6,11 +6,12 @@ use std::io;
 
 use time::OffsetDateTime;
 
-use crate::app::open_stores;
 use crate::config::Config;
-use crate::session::{SessionStore, ttl_until};
-use crate::store::StoreKind;
-use crate::users::UserStore;
+use crate::domain::Username;
+use crate::session::ttl_until;
+use crate::store::{
+    FileSessionStore, FileUserStore, RedisStore, SessionStore, StoreKind, UserStore,
+};
 
 /// What a migration did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -31,20 +32,15 @@ pub struct Report {
 
 /// Copies users and live sessions from the file stores to `to`.
 pub async fn migrate(config: &Config, from: &StoreKind, to: &StoreKind) -> io::Result<Report> {
-    let (StoreKind::Files, StoreKind::Redis(_)) = (from, to) else {
+    let (StoreKind::Files, StoreKind::Redis(url)) = (from, to) else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "only --from files --to redis://… is supported",
         ));
     };
-    let (SessionStore::Files(file_sessions), UserStore::Files(file_users)) =
-        open_stores(config, from)?
-    else {
-        unreachable!("files opens file stores");
-    };
-    let (SessionStore::Redis(redis), _) = open_stores(config, to)? else {
-        unreachable!("a redis URL opens redis stores");
-    };
+    let file_sessions = FileSessionStore::open(&config.sessions_dir)?;
+    let file_users = FileUserStore::open(&config.data_dir)?;
+    let redis = RedisStore::open(url, &config.store_prefix)?;
     redis.ping().await?;
     let mut report = Report::default();
 
@@ -52,10 +48,15 @@ pub async fn migrate(config: &Config, from: &StoreKind, to: &StoreKind) -> io::R
         .await
         .map_err(io::Error::other)??;
     for user in users {
-        let key = user.name.to_ascii_lowercase();
-        match redis.create_user(&key, &user).await? {
+        let name = Username::parse(&user.name).map_err(|err| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("user {}: {err}", user.name),
+            )
+        })?;
+        match UserStore::create(&redis, &user).await? {
             Ok(()) => report.users_copied += 1,
-            Err(_taken) => match redis.get_user(&key).await? {
+            Err(_taken) => match redis.get(&name).await? {
                 Some(existing) if existing == user => report.users_present += 1,
                 _ => report.users_conflicting.push(user.name),
             },
@@ -68,16 +69,13 @@ pub async fn migrate(config: &Config, from: &StoreKind, to: &StoreKind) -> io::R
         .map_err(io::Error::other)??;
     let now = OffsetDateTime::now_utc();
     for id in ids {
-        let Some(record) = file_sessions.load(&id).await else {
+        let Some(record) = file_sessions.load(&id).await? else {
             continue; // deleted meanwhile, or corrupt (and logged)
         };
         let ends = record.ends(config.session_idle);
         if ends <= now {
             report.sessions_ended += 1;
-        } else if redis
-            .put_session(&id, &record, ttl_until(ends), true)
-            .await?
-        {
+        } else if SessionStore::create(&redis, &id, &record, ttl_until(ends)).await? {
             report.sessions_copied += 1;
         } else {
             report.sessions_present += 1;

@@ -1,11 +1,16 @@
+//! The server's secret key (one file, created on first run) and the sub-keys derived
+//! from it; random bytes and hex.
+
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+
+use crate::fsutil;
 
 /// Bytes of randomness in a newly created key file.
 const NEW_KEY_BYTES: usize = 64;
@@ -92,29 +97,39 @@ impl SecretKey {
     }
 
     /// Reads the key file, or creates it (mode 0600, 64 random bytes as hex) if missing.
+    /// Every failure names the file and what was expected.
     pub fn load_or_create(path: &Path) -> io::Result<Self> {
-        match fs::read_to_string(path) {
-            Ok(text) => {
-                let mode = fs::metadata(path)?.permissions().mode();
-                if mode & 0o077 != 0 {
-                    tracing::warn!(path = %path.display(), "secret key file is readable by others; chmod 600 it");
+        let named = |err: io::Error| {
+            io::Error::new(
+                err.kind(),
+                format!("secret key file {}: {err}", path.display()),
+            )
+        };
+        match fs::read(path) {
+            Ok(bytes) => {
+                if let Err(err) = fs::metadata(path).and_then(|m| fsutil::private_file(path, &m)) {
+                    tracing::warn!(path = %path.display(), %err, "secret key file is readable by others and cannot be tightened; chmod 600 it");
                 }
-                let bytes = unhex(text.trim()).ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("{} does not hold a hex-encoded key", path.display()),
-                    )
-                })?;
-                Self::new(bytes)
+                let key = std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|text| unhex(text.trim()))
+                    .filter(|key| key.len() >= MIN_KEY_BYTES)
+                    .ok_or_else(|| {
+                        named(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("expected hex, at least {} characters", MIN_KEY_BYTES * 2),
+                        ))
+                    })?;
+                Ok(Self(key))
             }
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Self::create(path),
-            Err(err) => Err(err),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Self::create(path).map_err(named),
+            Err(err) => Err(named(err)),
         }
     }
 
     fn create(path: &Path) -> io::Result<Self> {
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            crate::fsutil::create_private_dir(dir)?;
+            fsutil::private_dir(dir)?;
         }
         let bytes = random_bytes::<NEW_KEY_BYTES>().to_vec();
         // create_new: if another process made the file first, fail rather than overwrite.
@@ -140,6 +155,7 @@ impl fmt::Debug for SecretKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn hex_round_trips_and_rejects_junk() {
@@ -168,8 +184,17 @@ mod tests {
         let path = dir.path().join("secret.key");
         fs::write(&path, hex(&[1u8; 16])).unwrap();
         assert!(SecretKey::load_or_create(&path).is_err());
-        fs::write(&path, "not hex at all").unwrap();
-        assert!(SecretKey::load_or_create(&path).is_err());
+        let err = SecretKey::load_or_create(&path).unwrap_err().to_string();
+        let expected = format!(
+            "secret key file {}: expected hex, at least 64 characters",
+            path.display()
+        );
+        assert_eq!(err, expected);
+        for junk in [&b"not hex at all"[..], b"\xff\xfe\x00binary"] {
+            fs::write(&path, junk).unwrap();
+            let err = SecretKey::load_or_create(&path).unwrap_err().to_string();
+            assert_eq!(err, expected);
+        }
     }
 
     #[test]

@@ -1,10 +1,12 @@
+//! In-memory, bounded rate limits for logins and registrations.
+
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::config::parse_duration;
+use crate::duration::parse_duration;
 
 /// At most `max` events per `window`, e.g. `5/15m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

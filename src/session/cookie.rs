@@ -1,46 +1,16 @@
-use std::fmt;
+//! The session cookie: `<id>.<hex HMAC-SHA256(id)>`, signed and checked here.
+
 use std::time::Duration;
 
 use hmac::Mac;
 use poem::http::HeaderValue;
 
 use crate::cookies::CookiePolicy;
-use crate::secret::{SubKey, hex, random_bytes, unhex};
+use crate::secret::{SubKey, hex, unhex};
+use crate::store::SessionId;
 
-/// Bytes of randomness in a session id.
-const ID_BYTES: usize = 32;
 /// Bytes of an HMAC-SHA256 tag.
 const MAC_BYTES: usize = 32;
-
-/// A session id: 64 lower-case hex characters, so always a safe file name.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SessionId(String);
-
-impl SessionId {
-    /// A new id from the OS CSPRNG (256 bits).
-    pub fn generate() -> Self {
-        Self(hex(&random_bytes::<ID_BYTES>()))
-    }
-
-    /// Accepts exactly 64 lower-case hex characters and nothing else.
-    pub fn parse(text: &str) -> Option<Self> {
-        let well_formed = text.len() == ID_BYTES * 2
-            && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        well_formed.then(|| Self(text.to_owned()))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Ids are bearer credentials: logs get a short prefix only.
-impl fmt::Debug for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionId({}…)", &self.0[..8])
-    }
-}
 
 /// Signs session ids into cookie values and checks them on the way back.
 #[derive(Clone, Debug)]
@@ -143,15 +113,6 @@ mod tests {
         ] {
             assert_eq!(codec(1).verify(bad), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn ids_are_64_lower_hex_and_unique() {
-        let a = SessionId::generate();
-        assert!(SessionId::parse(a.as_str()).is_some());
-        assert_ne!(a, SessionId::generate());
-        assert!(SessionId::parse(&a.as_str().to_uppercase()).is_none());
-        assert!(SessionId::parse(&a.as_str()[1..]).is_none());
     }
 
     #[test]

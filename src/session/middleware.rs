@@ -1,3 +1,6 @@
+//! The session layer: maps the signed cookie to its session before the handler runs,
+//! and sets or clears the cookie after it, as the handler's [`SessionChange`] says.
+
 use poem::http::header::SET_COOKIE;
 use poem::{
     Endpoint, FromRequest, IntoResponse, Middleware, Request, RequestBody, Response, Result,
@@ -5,6 +8,7 @@ use poem::{
 
 use super::{Session, Sessions};
 use crate::error::AppError;
+use crate::store::SessionId;
 
 /// The session of the request, if any: put in the request by [`SessionLayer`].
 #[derive(Debug, Clone, Default)]
@@ -16,10 +20,21 @@ impl<'a> FromRequest<'a> for CurrentSession {
     }
 }
 
-/// Maps the signed session cookie to its JSON file before the handler runs.
+/// What a handler did to the browser's session, put on its response as an extension.
+/// The store is already written; the [`SessionLayer`] only sets the cookie.
+#[derive(Debug, Clone)]
+pub enum SessionChange {
+    /// A new session was started (login, registration): send its cookie.
+    Started(SessionId),
+    /// The session was deleted (logout): make the browser forget the cookie.
+    Ended,
+}
+
+/// Maps the signed session cookie to its session before the handler runs.
 ///
 /// A cookie that is tampered with, unknown or expired yields no session, and the
-/// response tells the browser to drop it (unless the handler set a cookie itself).
+/// response tells the browser to drop it (unless the handler started a new one). When
+/// the store cannot be asked, the request fails with a 503: never a silent logout.
 pub struct SessionLayer(pub Sessions);
 
 impl<E: Endpoint> Middleware<E> for SessionLayer {
@@ -46,27 +61,29 @@ impl<E: Endpoint> Endpoint for SessionEndpoint<E> {
         let codec = self.sessions.codec();
         let presented = crate::cookies::find(&req, codec.name());
         let session = match &presented {
-            Some(value) => match self.sessions.resume(value).await {
-                Ok(session) => session,
-                // Never "logged out" because the store is down: say so instead.
-                Err(err) => {
-                    let hx = crate::web::wants_fragment(&req);
-                    return Ok(crate::error::render(AppError::from(err).into(), hx));
-                }
-            },
+            Some(value) => self.sessions.resume(value).await.map_err(AppError::from)?,
             None => None,
         };
         let stale = presented.is_some() && session.is_none();
         req.extensions_mut().insert(CurrentSession(session));
 
-        let mut resp = self.inner.call(req).await?.into_response();
-        let handler_set_it = resp
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .any(|v| v.as_bytes().starts_with(codec.name().as_bytes()));
-        if stale && !handler_set_it {
-            resp.headers_mut().append(SET_COOKIE, codec.clear_cookie());
+        let mut resp = match self.inner.call(req).await {
+            Ok(resp) => resp.into_response(),
+            // A response carried as an error (the `Member` extractor's redirect to the
+            // login form) is still an answer that may need the cookie cleared. Real
+            // errors go on to the one renderer.
+            Err(err) if err.is_from_response() => err.into_response(),
+            Err(err) => return Err(err),
+        };
+        let cookie = match resp.extensions().get::<SessionChange>() {
+            Some(SessionChange::Started(id)) => {
+                Some(codec.set_cookie(id, self.sessions.lifetime()))
+            }
+            Some(SessionChange::Ended) => Some(codec.clear_cookie()),
+            None => stale.then(|| codec.clear_cookie()),
+        };
+        if let Some(cookie) = cookie {
+            resp.headers_mut().append(SET_COOKIE, cookie);
         }
         Ok(resp)
     }

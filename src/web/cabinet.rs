@@ -1,3 +1,5 @@
+//! `GET /cabinet`: the members-only page, and the `Member` extractor that guards it.
+
 use maud::html;
 use poem::{FromRequest, Request, RequestBody, handler};
 

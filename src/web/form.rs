@@ -1,3 +1,5 @@
+//! The strict form extractor every POST goes through: size, type, encoding, CSRF.
+
 use poem::http::{StatusCode, header};
 use poem::{FromRequest, Request, RequestBody};
 use serde::de::DeserializeOwned;

@@ -1,10 +1,12 @@
+//! The page frame and the small view pieces every page shares.
+
 use std::sync::LazyLock;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::csrf::Csrf;
 
-/// htmx settings (see STACK.md): swap 4xx fragments (our inline errors) and 503 (busy), keep no page
+/// htmx 2 settings (their defaults bite; see the README's design notes): swap 4xx fragments (our inline errors) and 503 (busy), keep no page
 /// snapshots (a members-only page must not outlive logout in sessionStorage), inject
 /// no inline styles (CSP), and treat history restores as full-page loads.
 const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"historyCacheSize":0,"historyRestoreAsHxRequest":false,"allowEval":false,"allowScriptTags":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"4..","swap":true,"error":false},{"code":"503","swap":true,"error":false},{"code":"...","swap":false,"error":true}]}"#;

@@ -1,8 +1,9 @@
-use maud::{Markup, html};
-use poem::http::StatusCode;
-use poem::http::header::SET_COOKIE;
+//! `GET /` and `POST /login`: the login form and checking a password.
+
 use std::sync::Arc;
 
+use maud::{Markup, html};
+use poem::http::StatusCode;
 use poem::web::{Data, Query, RemoteAddr};
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
@@ -10,7 +11,7 @@ use serde::Deserialize;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
-use super::{AppState, CABINET, Hx, client_ip, login_url, safe_next, too_many, with_status};
+use super::{AppState, CABINET, Hx, auth, client_ip, login_url, safe_next, too_many};
 use crate::domain::Username;
 use crate::session::CurrentSession;
 
@@ -91,24 +92,23 @@ pub async fn submit(
         .hasher
         .verify(
             form.password.clone(),
-            user.as_ref().map(|u| u.password.clone()),
+            user.as_ref().map(|u| u.password_hash.clone()),
         )
         .await?;
     let Some(user) = user.filter(|_| verified) else {
         tracing::warn!(username = ?form.username, %address, "login failed");
-        return Ok(with_status(refuse(INVALID), StatusCode::UNAUTHORIZED));
+        return Ok(refuse(INVALID)
+            .with_status(StatusCode::UNAUTHORIZED)
+            .into_response());
     };
     state.login_throttle.succeeded(&account, &address);
-    let (_, cookie) = state.sessions.start(&user.name, current.0.as_ref()).await?;
-    tracing::info!(user = %user.name, "login succeeded");
-    let mut resp = hx.redirect(next.unwrap_or(CABINET));
-    resp.headers_mut().append(SET_COOKIE, cookie);
-    resp.headers_mut().append(SET_COOKIE, csrf.rotate());
-    Ok(resp)
+    let to = next.unwrap_or(CABINET);
+    Ok(auth::log_in(&state, current.0.as_ref(), &csrf, hx, &user.name, to).await?)
 }
 
-/// The login card: the fragment htmx swaps, and the body of `GET /`.
-fn view(csrf: &Csrf, username: &str, error: Option<&str>, next: Option<&str>) -> Markup {
+/// The login card: the fragment htmx swaps, and the body of `GET /`; `error` is an
+/// alert above the fields.
+pub fn view(csrf: &Csrf, username: &str, error: Option<&str>, next: Option<&str>) -> Markup {
     let fields = html! {
         @if let Some(error) = error {
             p.alert role="alert" { (error) }

@@ -1,6 +1,8 @@
-use maud::html;
-use poem::http::header::SET_COOKIE;
+//! `GET /logout` (a confirmation) and `POST /logout`.
+
 use std::sync::Arc;
+
+use maud::html;
 
 use poem::web::Data;
 use poem::{IntoResponse, Response, Result, handler};
@@ -8,7 +10,7 @@ use poem::{IntoResponse, Response, Result, handler};
 use super::csrf::Csrf;
 use super::form::{Form, NoFields};
 use super::layout::hx_form;
-use super::{AppState, Hx};
+use super::{AppState, Hx, auth};
 use crate::session::CurrentSession;
 
 /// `GET /logout`: asks for confirmation. A GET never logs out by itself, so a link
@@ -38,12 +40,8 @@ pub async fn submit(
     hx: Hx,
     _checked: Form<NoFields>,
 ) -> Result<Response> {
-    let mut resp = hx.redirect("/");
-    resp.headers_mut().append(SET_COOKIE, csrf.rotate());
-    if let Some(session) = current.0 {
-        let cookie = state.sessions.end(&session).await?;
-        tracing::info!(user = %session.record.user, "logged out");
-        resp.headers_mut().append(SET_COOKIE, cookie);
+    match current.0 {
+        Some(session) => Ok(auth::log_out(&state, &session, &csrf, hx).await?),
+        None => Ok(hx.redirect("/")),
     }
-    Ok(resp)
 }

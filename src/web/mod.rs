@@ -1,15 +1,18 @@
-//! Routes, handlers and views. Each flow owns its module; `layout` holds the page frame.
+//! Routes, handlers and views. Each flow owns its module; `layout` holds the page
+//! frame, `errors` the error pages and `respond` the layer around everything.
 
+mod auth;
 mod cabinet;
 pub mod csrf;
+mod errors;
 mod form;
 pub mod layout;
 mod login;
 mod logout;
 mod register;
+pub mod respond;
 pub mod statics;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use poem::http::{StatusCode, header};
@@ -18,14 +21,14 @@ use poem::{FromRequest, IntoResponse, Request, RequestBody, Response, Route, get
 
 use crate::password::Hasher;
 use crate::session::Sessions;
+use crate::store::UserStore;
 use crate::throttle::{LoginThrottle, Throttle};
-use crate::users::UserStore;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     /// The user store.
-    pub users: UserStore,
+    pub users: Arc<dyn UserStore>,
     /// Session lifecycle.
     pub sessions: Sessions,
     /// scrypt.
@@ -47,11 +50,6 @@ pub fn pages() -> Route {
         .at("/register/", get(register::page).post(register::submit))
         .at("/cabinet", get(cabinet::page))
         .at("/logout", get(logout::confirm).post(logout::submit))
-}
-
-/// `/static`: a start-up copy of `static_dir`.
-pub fn static_files(static_dir: &Path) -> std::io::Result<statics::StaticFiles> {
-    statics::StaticFiles::load(static_dir)
 }
 
 /// `/register` (no slash): `308` keeps a POST a POST.
@@ -145,18 +143,15 @@ pub fn client_ip(remote: &RemoteAddr) -> String {
 
 /// A `429 Too Many Requests` with `Retry-After`, around an inline explanation.
 pub fn too_many(markup: maud::Markup, wait: std::time::Duration) -> Response {
-    let mut resp = with_status(markup, StatusCode::TOO_MANY_REQUESTS);
+    let mut resp = markup
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .into_response();
     let secs = wait.as_secs().max(1);
     resp.headers_mut().insert(
         header::RETRY_AFTER,
         secs.to_string().parse().expect("digits"),
     );
     resp
-}
-
-/// Adds a status to a markup response.
-pub fn with_status(markup: maud::Markup, status: StatusCode) -> Response {
-    markup.with_status(status).into_response()
 }
 
 #[cfg(test)]

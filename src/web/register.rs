@@ -1,8 +1,10 @@
-use maud::{Markup, html};
-use poem::http::StatusCode;
-use poem::http::header::SET_COOKIE;
+//! `GET /register/` and `POST /register/`: creating an account.
+
 use std::sync::Arc;
 
+use maud::{Markup, html};
+use poem::error::ResponseError;
+use poem::http::StatusCode;
 use poem::web::{Data, RemoteAddr};
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
@@ -10,9 +12,11 @@ use serde::Deserialize;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
-use super::{AppState, CABINET, Hx, client_ip, too_many, with_status};
+use super::{AppState, CABINET, Hx, auth, client_ip, login, too_many};
 use crate::domain::{Password, Username};
+use crate::error::{AppError, chain};
 use crate::session::CurrentSession;
+use crate::store::User;
 
 const TAKEN: &str = "That name is taken. Please choose another.";
 const MISMATCH: &str = "The passwords do not match.";
@@ -56,7 +60,11 @@ pub async fn submit(
 ) -> Result<Response> {
     let render =
         |errors: Errors| hx.page("Create an account", view(&csrf, &form.username, &errors));
-    let refuse = |errors: Errors| with_status(render(errors), StatusCode::UNPROCESSABLE_ENTITY);
+    let refuse = |errors: Errors| {
+        render(errors)
+            .with_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .into_response()
+    };
     let mut errors = Errors::default();
     let name = Username::parse(&form.username)
         .map_err(|err| errors.username = Some(err.to_string()))
@@ -90,16 +98,31 @@ pub async fn submit(
     if state.users.get(&name).await?.is_some() {
         return Ok(taken());
     }
-    let hash = state.hasher.hash(password).await?;
-    let Ok(user) = state.users.create(&name, hash).await? else {
+    let user = User::new(&name, state.hasher.hash(password).await?);
+    if state.users.create(&user).await?.is_err() {
         return Ok(taken());
-    };
+    }
     tracing::info!(user = %user.name, "registered");
-    let (_, cookie) = state.sessions.start(&user.name, current.0.as_ref()).await?;
-    let mut resp = hx.redirect(CABINET);
-    resp.headers_mut().append(SET_COOKIE, cookie);
-    resp.headers_mut().append(SET_COOKIE, csrf.rotate());
-    Ok(resp)
+    match auth::log_in(&state, current.0.as_ref(), &csrf, hx, &user.name, CABINET).await {
+        Ok(resp) => Ok(resp),
+        // The account exists; only the session could not be started. Say exactly that
+        // and offer the login form, rather than a 500 that hides a half-done state.
+        Err(err) => {
+            let err = AppError::from(err);
+            tracing::error!(user = %user.name, error = %chain(&err), "registered, but the session could not be started");
+            let notice = "Your account was created, but you could not be logged in just \
+                          now. Please log in.";
+            let mut resp = hx
+                .page("Log in", login::view(&csrf, &user.name, Some(notice), None))
+                .with_status(err.status())
+                .into_response();
+            resp.headers_mut().insert(
+                poem::http::header::RETRY_AFTER,
+                "5".parse().expect("digits"),
+            );
+            Ok(resp)
+        }
+    }
 }
 
 /// The registration card: the fragment htmx swaps, and the body of `GET /register/`.

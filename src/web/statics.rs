@@ -14,8 +14,6 @@ use std::sync::Arc;
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Body, Endpoint, Request, Response};
 
-use crate::error::AppError;
-
 /// Files larger than this are not loaded (and so not served).
 const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
@@ -118,7 +116,7 @@ impl Endpoint for StaticFiles {
         let asset = self
             .assets
             .get(req.uri().path())
-            .ok_or(AppError::NotFound)?;
+            .ok_or_else(|| poem::Error::from_status(StatusCode::NOT_FOUND))?;
         let builder = Response::builder()
             .header(header::ETAG, asset.etag.clone())
             .header(

@@ -3,11 +3,8 @@
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use wicket::app::open_stores;
 use wicket::domain::Username;
-use wicket::session::{SessionId, SessionRecord, SessionStore};
-use wicket::store::StoreKind;
-use wicket::users::{NameTaken, UserStore};
+use wicket::store::{self, NameTaken, SessionId, SessionRecord, StoreKind, Stores, User};
 
 use crate::helpers::test_config;
 use crate::redis::RedisServer;
@@ -22,21 +19,43 @@ fn record(user: &str) -> SessionRecord {
     }
 }
 
-async fn users_keep_the_contract(users: UserStore) {
+fn user(name: &str, hash: &str) -> User {
+    User::new(&Username::parse(name).unwrap(), hash.into())
+}
+
+/// Opens the stores of `kind` on throwaway directories, as the server would.
+fn open(kind: StoreKind, dir: &tempfile::TempDir) -> Stores {
+    let config = test_config(dir.path());
+    store::open(
+        &kind,
+        &config.sessions_dir,
+        &config.data_dir,
+        &config.store_prefix,
+    )
+    .unwrap()
+}
+
+/// The whole contract, the same for every backend.
+async fn stores_keep_the_contract(stores: Stores) {
+    users_keep_the_contract(&stores).await;
+    sessions_keep_the_contract(&stores).await;
+}
+
+async fn users_keep_the_contract(stores: &Stores) {
+    let users = &stores.users;
     let alice = Username::parse("Alice").unwrap();
-    let created = users
-        .create(&alice, "$scrypt$first".into())
+    users
+        .create(&user("Alice", "$scrypt$first"))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(created.name, "Alice");
     let found = users
         .get(&Username::parse("aLICE").unwrap())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
-        (found.name.as_str(), found.password.as_str()),
+        (found.name.as_str(), found.password_hash.as_str()),
         ("Alice", "$scrypt$first")
     );
     assert_eq!(
@@ -47,22 +66,22 @@ async fn users_keep_the_contract(users: UserStore) {
         None
     );
     let again = users
-        .create(&Username::parse("ALICE").unwrap(), "$scrypt$second".into())
+        .create(&user("ALICE", "$scrypt$second"))
         .await
         .unwrap();
     assert_eq!(again, Err(NameTaken));
     assert_eq!(
-        users.get(&alice).await.unwrap().unwrap().password,
+        users.get(&alice).await.unwrap().unwrap().password_hash,
         "$scrypt$first"
     );
 
     // Eight concurrent registrations of one name: exactly one wins.
     let racers = (0..8).map(|i| {
-        let users = users.clone();
+        let users = stores.users.clone();
         tokio::spawn(async move {
-            let name = Username::parse(if i % 2 == 0 { "racer" } else { "RACER" }).unwrap();
+            let name = if i % 2 == 0 { "racer" } else { "RACER" };
             users
-                .create(&name, format!("$scrypt${i}"))
+                .create(&user(name, &format!("$scrypt${i}")))
                 .await
                 .unwrap()
                 .is_ok()
@@ -75,12 +94,13 @@ async fn users_keep_the_contract(users: UserStore) {
     assert_eq!(winners, 1);
 }
 
-async fn sessions_keep_the_contract(sessions: SessionStore) {
+async fn sessions_keep_the_contract(stores: &Stores) {
+    let sessions = &stores.sessions;
     let id = SessionId::generate();
     let ttl = Duration::from_secs(60);
-    sessions.create(&id, &record("alice"), ttl).await.unwrap();
+    assert!(sessions.create(&id, &record("alice"), ttl).await.unwrap());
     assert!(
-        sessions.create(&id, &record("mallory"), ttl).await.is_err(),
+        !sessions.create(&id, &record("mallory"), ttl).await.unwrap(),
         "never replaced"
     );
     assert_eq!(sessions.load(&id).await.unwrap().unwrap().user, "alice");
@@ -106,27 +126,21 @@ async fn sessions_keep_the_contract(sessions: SessionStore) {
 #[tokio::test]
 async fn file_stores_keep_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let (sessions, users) = open_stores(&test_config(dir.path()), &StoreKind::Files).unwrap();
-    users_keep_the_contract(users).await;
-    sessions_keep_the_contract(sessions).await;
+    stores_keep_the_contract(open(StoreKind::Files, &dir)).await;
 }
 
 #[tokio::test]
 async fn redis_stores_keep_the_contract() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let (sessions, users) =
-        open_stores(&test_config(dir.path()), &StoreKind::Redis(redis.url())).unwrap();
-    users_keep_the_contract(users).await;
-    sessions_keep_the_contract(sessions).await;
+    stores_keep_the_contract(open(StoreKind::Redis(redis.url()), &dir)).await;
 }
 
 #[tokio::test]
 async fn redis_drops_a_session_when_its_time_is_up() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let (sessions, _) =
-        open_stores(&test_config(dir.path()), &StoreKind::Redis(redis.url())).unwrap();
+    let sessions = open(StoreKind::Redis(redis.url()), &dir).sessions;
     let id = SessionId::generate();
     sessions
         .create(&id, &record("alice"), Duration::from_millis(1))

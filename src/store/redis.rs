@@ -15,9 +15,9 @@ use std::time::Duration;
 use deadpool_redis::redis::{self, AsyncCommands, SetExpiry, SetOptions};
 use deadpool_redis::{Config as PoolConfig, Pool, Runtime, Timeouts};
 
-use crate::session::{SessionId, SessionRecord};
-use crate::store::StoreError;
-use crate::users::{NameTaken, User};
+use super::{NameTaken, SessionId, SessionRecord, SessionStore, StoreError, StoreFuture};
+use super::{User, UserStore};
+use crate::domain::Username;
 
 /// The longest any one Redis call may take before the request gets a 503.
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -89,35 +89,16 @@ impl RedisStore {
             .map(drop)
     }
 
-    /// The session `id`, if Redis has it (a corrupt document is no session, and logged).
-    pub async fn load_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        let key = self.session_key(id);
-        let json: Option<String> = self.run(async |conn| conn.get(&key).await).await?;
-        Ok(json.and_then(|json| match serde_json::from_str(&json) {
-            Ok(record) => Some(record),
-            Err(err) => {
-                tracing::warn!(?id, %err, "corrupt session in redis");
-                None
-            }
-        }))
-    }
-
-    /// Writes a session that lives `ttl`: a new one (`only_new`), or an update that
-    /// never recreates one deleted meanwhile (so a logout cannot be undone by a race).
-    pub async fn put_session(
+    /// `SET` with an expiry: only if new (`NX`), or only if present (`XX`).
+    async fn set_session(
         &self,
         id: &SessionId,
         record: &SessionRecord,
         ttl: Duration,
-        only_new: bool,
+        exists: redis::ExistenceCheck,
     ) -> Result<bool, StoreError> {
         let key = self.session_key(id);
         let json = serde_json::to_string(record).map_err(|err| StoreError::Io(err.into()))?;
-        let exists = if only_new {
-            redis::ExistenceCheck::NX
-        } else {
-            redis::ExistenceCheck::XX
-        };
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let options = SetOptions::default()
             .conditional_set(exists)
@@ -127,34 +108,76 @@ impl RedisStore {
             .await?;
         Ok(written.is_some())
     }
+}
 
-    /// Deletes a session (a missing one is not an error).
-    pub async fn remove_session(&self, id: &SessionId) -> Result<(), StoreError> {
-        let key = self.session_key(id);
-        self.run(async |conn| conn.del::<_, ()>(&key).await).await
-    }
-
-    /// The user stored under `key` (a lower-case name).
-    pub async fn get_user(&self, key: &str) -> Result<Option<User>, StoreError> {
-        let key = self.user_key(key);
-        let json: Option<String> = self.run(async |conn| conn.get(&key).await).await?;
-        json.map(|json| {
-            serde_json::from_str(&json).map_err(|err| {
-                StoreError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, err))
-            })
+impl SessionStore for RedisStore {
+    fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<SessionRecord>> {
+        Box::pin(async move {
+            let key = self.session_key(id);
+            let json: Option<String> = self.run(async |conn| conn.get(&key).await).await?;
+            Ok(json.and_then(|json| match serde_json::from_str(&json) {
+                Ok(record) => Some(record),
+                Err(err) => {
+                    tracing::warn!(?id, %err, "corrupt session in redis");
+                    None
+                }
+            }))
         })
-        .transpose()
     }
 
-    /// Stores a new user under `key` unless the name is taken (`SET NX`: atomic).
-    pub async fn create_user(
-        &self,
-        key: &str,
-        user: &User,
-    ) -> Result<Result<(), NameTaken>, StoreError> {
-        let key = self.user_key(key);
-        let json = serde_json::to_string(user).map_err(|err| StoreError::Io(err.into()))?;
-        let created: bool = self.run(async |conn| conn.set_nx(&key, json).await).await?;
-        Ok(if created { Ok(()) } else { Err(NameTaken) })
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.set_session(id, record, ttl, redis::ExistenceCheck::NX))
+    }
+
+    fn touch<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        // XX: a key deleted meanwhile (a logout) stays deleted.
+        Box::pin(async move {
+            self.set_session(id, record, ttl, redis::ExistenceCheck::XX)
+                .await
+                .map(drop)
+        })
+    }
+
+    fn remove<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let key = self.session_key(id);
+            self.run(async |conn| conn.del::<_, ()>(&key).await).await
+        })
+    }
+
+    fn sweep(&self, _unused_for: Duration) -> StoreFuture<'_, usize> {
+        // Every key carries a TTL at its session's end: Redis drops them itself.
+        Box::pin(async { Ok(0) })
+    }
+}
+
+impl UserStore for RedisStore {
+    fn get<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, Option<User>> {
+        Box::pin(async move {
+            let key = self.user_key(&name.key());
+            let json: Option<String> = self.run(async |conn| conn.get(&key).await).await?;
+            json.map(|json| serde_json::from_str(&json).map_err(StoreError::corrupt))
+                .transpose()
+        })
+    }
+
+    /// `SET NX`: Redis decides which of two concurrent registrations wins.
+    fn create<'a>(&'a self, user: &'a User) -> StoreFuture<'a, Result<(), NameTaken>> {
+        Box::pin(async move {
+            let key = self.user_key(&user.key());
+            let json = serde_json::to_string(user).map_err(|err| StoreError::Io(err.into()))?;
+            let created: bool = self.run(async |conn| conn.set_nx(&key, json).await).await?;
+            Ok(if created { Ok(()) } else { Err(NameTaken) })
+        })
     }
 }

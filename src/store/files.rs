@@ -1,0 +1,511 @@
+//! The file backend: `<sessions dir>/<id>.json` and `<data dir>/users/<name>.json`,
+//! one small JSON document per file, every write atomic (temp file, fsync, rename).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use super::{NameTaken, SessionId, SessionRecord, SessionStore, StoreError, StoreFuture, User};
+use super::{UserStore, cache::FileStamp};
+use crate::domain::Username;
+use crate::fsutil;
+
+/// Lock stripes: a touch and a removal of one id never interleave.
+const STRIPES: usize = 64;
+/// No genuine session file comes near this size.
+const MAX_SESSION_BYTES: u64 = 64 * 1024;
+/// A temp file this old is debris, not a write in flight.
+const STALE_TEMP: Duration = Duration::from_secs(60);
+
+/// Sessions as `<dir>/<id>.json`, one file each.
+///
+/// The file is the truth: nothing about a session is kept anywhere else (the
+/// [`super::CachingSessionStore`] in front of it checks the file on every read).
+#[derive(Clone)]
+pub struct FileSessionStore {
+    dir: Arc<PathBuf>,
+    stripes: Arc<[Mutex<()>; STRIPES]>,
+}
+
+impl std::fmt::Debug for FileSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSessionStore")
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+impl FileSessionStore {
+    /// Opens the sessions directory: created owner-only if missing, tightened to
+    /// owner-only if it exists with a looser mode.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        fsutil::private_dir(dir).map_err(|err| {
+            StoreError::Config(format!("sessions directory {}: {err}", dir.display()))
+        })?;
+        Ok(Self {
+            dir: Arc::new(dir.to_path_buf()),
+            stripes: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
+        })
+    }
+
+    /// The directory the files live in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, id: &SessionId) -> PathBuf {
+        // SessionId only ever holds [0-9a-f]{64}: no separators, no dots.
+        self.dir.join(format!("{}.json", id.as_str()))
+    }
+
+    /// Which version of `id`'s file is on disk: `None` if there is none.
+    ///
+    /// A stat, asked right here rather than on the blocking pool: from the page cache
+    /// it takes microseconds, less than the hand-off to another thread and back
+    /// (measured with `bench/run.sh`). Writes, which fsync, go to the blocking pool.
+    pub(super) fn stamp(&self, id: &SessionId) -> Result<Option<FileStamp>, StoreError> {
+        match std::fs::metadata(self.path(id)) {
+            Ok(meta) => Ok(Some(FileStamp::of(&meta))),
+            Err(err) => missing_or_unavailable(err),
+        }
+    }
+
+    /// Reads `id`'s file and the stamp of the version read. A missing file is
+    /// `None`; a corrupt one is `None` too (logged): the member is simply not logged in.
+    pub(super) fn read(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(FileStamp, SessionRecord)>, StoreError> {
+        let (stamp, bytes) = match read_small(&self.path(id)) {
+            Ok(read) => read,
+            Err(err) if err.kind() == io::ErrorKind::InvalidData => {
+                tracing::warn!(?id, %err, "corrupt session file");
+                return Ok(None);
+            }
+            Err(err) => return missing_or_unavailable(err),
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(record) => Ok(Some((stamp, record))),
+            Err(err) => {
+                tracing::warn!(?id, %err, "corrupt session file");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The ids of every session file (for `wicket migrate`). Blocking.
+    pub fn ids_blocking(&self) -> io::Result<Vec<SessionId>> {
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(&*self.dir)? {
+            let name = entry?.file_name();
+            if let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(SessionId::parse)
+            {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Deletes session files whose mtime is `unused_for` old or older, and stray temp
+    /// files. Blocking. Returns how many sessions went.
+    ///
+    /// It reads no file, only directory entries and mtimes, so it stays cheap at a
+    /// million sessions. A session file is written at login and whenever activity is
+    /// recorded: its mtime is its last recorded activity (or its login).
+    pub fn sweep_blocking(&self, unused_for: Duration) -> io::Result<usize> {
+        let now = SystemTime::now();
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&*self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let Ok(meta) = entry.metadata() else {
+                continue; // removed meanwhile
+            };
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                if age > STALE_TEMP {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+                continue;
+            }
+            let Some(id) = name.strip_suffix(".json").and_then(SessionId::parse) else {
+                continue; // not ours: leave it alone
+            };
+            if age < unused_for {
+                fsutil::private_file(&entry.path(), &meta)?;
+                continue;
+            }
+            let _guard = self.lock(&id);
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The stripe guarding `id`. Every character of the id picks it, so all stripes
+    /// are used.
+    fn lock(&self, id: &SessionId) -> MutexGuard<'_, ()> {
+        let stripe = stripe_of(id);
+        // A panic while holding a stripe poisons nothing we rely on: the guard has no data.
+        self.stripes[stripe]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn stripe_of(id: &SessionId) -> usize {
+    let hash = id.as_str().bytes().fold(0usize, |h, b| {
+        h.wrapping_mul(31).wrapping_add(usize::from(b))
+    });
+    hash % STRIPES
+}
+
+impl SessionStore for FileSessionStore {
+    fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<SessionRecord>> {
+        Box::pin(async move { Ok(self.read(id)?.map(|(_, record)| record)) })
+    }
+
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord,
+        _ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let (path, bytes) = (self.path(id), to_json(record)?);
+            match blocking(move || fsutil::create_atomic(&path, &bytes)).await {
+                Ok(()) => Ok(true),
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                Err(err) => Err(err.into()),
+            }
+        })
+    }
+
+    fn touch<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord,
+        _ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let (path, bytes) = (self.path(id), to_json(record)?);
+            let (this, id) = (self.clone(), id.clone());
+            blocking(move || {
+                // Under the id's lock, a removal cannot slip in between the check and
+                // the rename: a touch either sees the file gone or finishes first.
+                let _guard = this.lock(&id);
+                if !path.exists() {
+                    return Ok(());
+                }
+                fsutil::write_atomic(&path, &bytes)
+            })
+            .await
+            .map_err(StoreError::from)
+        })
+    }
+
+    fn remove<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let path = self.path(id);
+            let (this, id) = (self.clone(), id.clone());
+            blocking(move || {
+                let _guard = this.lock(&id);
+                match std::fs::remove_file(&path) {
+                    Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+                    _ => Ok(()),
+                }
+            })
+            .await
+            .map_err(StoreError::from)
+        })
+    }
+
+    fn sweep(&self, unused_for: Duration) -> StoreFuture<'_, usize> {
+        let this = self.clone();
+        Box::pin(async move { Ok(blocking(move || this.sweep_blocking(unused_for)).await?) })
+    }
+}
+
+/// A file that is not there is no session; any other failure to look (permissions,
+/// I/O errors, a sessions "directory" that is a file) is an outage, not a logout.
+fn missing_or_unavailable<T>(err: io::Error) -> Result<Option<T>, StoreError> {
+    if err.kind() == io::ErrorKind::NotFound {
+        Ok(None)
+    } else {
+        Err(StoreError::unavailable(err))
+    }
+}
+
+/// Reads a file of at most `MAX_SESSION_BYTES` with the stamp of the version read
+/// (from the open file, so the two always match). More is `InvalidData`.
+fn read_small(path: &Path) -> io::Result<(FileStamp, Vec<u8>)> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let stamp = FileStamp::of(&file.metadata()?);
+    let mut bytes = Vec::with_capacity(512);
+    file.take(MAX_SESSION_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SESSION_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "session file too large",
+        ));
+    }
+    Ok((stamp, bytes))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(io::Error::other)?
+}
+
+/// Users as `<data dir>/users/<lower-case name>.json`, one file each.
+///
+/// One file per user makes registration O(1) whatever the number of users, and
+/// creating the file with a hard link makes uniqueness atomic: of two concurrent
+/// registrations of one name (even from two processes) exactly one wins.
+#[derive(Clone, Debug)]
+pub struct FileUserStore {
+    dir: Arc<PathBuf>,
+}
+
+impl FileUserStore {
+    /// Opens `<data dir>/users`: created owner-only if missing, tightened if looser.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let dir = data_dir.join("users");
+        for dir in [data_dir, &dir] {
+            fsutil::private_dir(dir).map_err(|err| {
+                StoreError::Config(format!("data directory {}: {err}", dir.display()))
+            })?;
+        }
+        Ok(Self { dir: Arc::new(dir) })
+    }
+
+    /// The directory the files live in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every stored user (for `wicket migrate`). Blocking.
+    pub fn all_blocking(&self) -> io::Result<Vec<User>> {
+        let mut users = Vec::new();
+        for entry in std::fs::read_dir(&*self.dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|ext| ext == "json") {
+                let bytes = std::fs::read(&path)?;
+                let user = serde_json::from_slice(&bytes).map_err(|err| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: {err}", path.display()),
+                    )
+                })?;
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        // Keys come from Username: [a-z0-9_.-]{3,32}, never a separator, "." or "..".
+        self.dir.join(format!("{key}.json"))
+    }
+}
+
+impl UserStore for FileUserStore {
+    fn get<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, Option<User>> {
+        Box::pin(async move {
+            match tokio::fs::read(self.path(&name.key())).await {
+                Ok(bytes) => serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(StoreError::corrupt),
+                Err(err) => missing_or_unavailable(err),
+            }
+        })
+    }
+
+    fn create<'a>(&'a self, user: &'a User) -> StoreFuture<'a, Result<(), NameTaken>> {
+        Box::pin(async move {
+            let (path, bytes) = (self.path(&user.key()), to_json(user)?);
+            match blocking(move || fsutil::create_atomic(&path, &bytes)).await {
+                Ok(()) => Ok(Ok(())),
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(Err(NameTaken)),
+                Err(err) => Err(err.into()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::OffsetDateTime;
+
+    fn file_of(dir: &tempfile::TempDir, id: &SessionId) -> PathBuf {
+        dir.path().join(format!("{}.json", id.as_str()))
+    }
+
+    fn record() -> SessionRecord {
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        SessionRecord {
+            user: "alice".into(),
+            created: now,
+            last_seen: now,
+            expires: now,
+        }
+    }
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn a_created_session_loads_back_and_is_readable_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSessionStore::open(dir.path()).unwrap();
+        let id = SessionId::generate();
+        assert!(store.create(&id, &record(), TTL).await.unwrap());
+        assert!(!store.create(&id, &record(), TTL).await.unwrap());
+        assert_eq!(store.load(&id).await.unwrap(), Some(record()));
+        let text = std::fs::read_to_string(file_of(&dir, &id)).unwrap();
+        assert!(text.contains("\"user\": \"alice\""), "{text}");
+    }
+
+    #[tokio::test]
+    async fn corrupt_or_empty_files_load_as_no_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSessionStore::open(dir.path()).unwrap();
+        let id = SessionId::generate();
+        let path = file_of(&dir, &id);
+        let huge = vec![b' '; MAX_SESSION_BYTES as usize + 1];
+        for junk in [&b""[..], b"{\"user\":", b"\xff\xfe", b"[]", &huge] {
+            std::fs::write(&path, junk).unwrap();
+            assert_eq!(store.load(&id).await.unwrap(), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sessions_directory_that_cannot_be_read_is_an_outage_not_a_logout() {
+        let dir = tempfile::tempdir().unwrap();
+        let sessions = dir.path().join("sessions");
+        let store = FileSessionStore::open(&sessions).unwrap();
+        std::fs::remove_dir(&sessions).unwrap();
+        std::fs::write(&sessions, "a file where the directory was").unwrap();
+        let result = store.load(&SessionId::generate()).await;
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "{result:?}"
+        );
+    }
+
+    fn age(path: &Path, by: Duration) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - by).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_sweep_removes_unused_sessions_and_debris_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSessionStore::open(dir.path()).unwrap();
+        let (live, idle) = (SessionId::generate(), SessionId::generate());
+        store.create(&live, &record(), TTL).await.unwrap();
+        store.create(&idle, &record(), TTL).await.unwrap();
+        age(&file_of(&dir, &idle), Duration::from_secs(1801));
+        let debris = dir.path().join(".x.json.0123.tmp");
+        std::fs::write(&debris, "half").unwrap();
+        age(&debris, Duration::from_secs(3600));
+        let foreign = dir.path().join("notes.txt");
+        std::fs::write(&foreign, "not a session").unwrap();
+        age(&foreign, Duration::from_secs(3600));
+
+        assert_eq!(store.sweep_blocking(Duration::from_secs(1800)).unwrap(), 1);
+        assert!(store.load(&live).await.unwrap().is_some());
+        assert!(store.load(&idle).await.unwrap().is_none());
+        assert!(!debris.exists());
+        assert!(foreign.exists(), "foreign files are left alone");
+    }
+
+    #[tokio::test]
+    async fn the_sweep_goes_by_mtime_not_by_file_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSessionStore::open(dir.path()).unwrap();
+        // Content says "active now", but nothing has written it for an hour: over.
+        let quiet = SessionId::generate();
+        store.create(&quiet, &record(), TTL).await.unwrap();
+        age(&file_of(&dir, &quiet), Duration::from_secs(3600));
+        // Content is garbage but freshly written: not the sweep's business yet
+        // (a request presenting it is simply anonymous).
+        let fresh = SessionId::generate();
+        let fresh_path = file_of(&dir, &fresh);
+        std::fs::write(&fresh_path, "{ garbage").unwrap();
+
+        assert_eq!(store.sweep_blocking(Duration::from_secs(1800)).unwrap(), 1);
+        assert!(store.load(&quiet).await.unwrap().is_none());
+        assert!(fresh_path.exists());
+    }
+
+    #[test]
+    fn every_lock_stripe_is_used() {
+        let stripes: std::collections::HashSet<usize> = (0..2000)
+            .map(|_| stripe_of(&SessionId::generate()))
+            .collect();
+        assert_eq!(stripes.len(), STRIPES);
+    }
+
+    /// The per-id lock: while it is held, a touch of that id waits; a removal made
+    /// meanwhile is then seen by the touch, which writes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_touch_waits_for_the_ids_lock_and_then_sees_the_removal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSessionStore::open(dir.path()).unwrap();
+        let id = SessionId::generate();
+        store.create(&id, &record(), TTL).await.unwrap();
+        let guard = store.lock(&id);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let toucher = {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move {
+                store.touch(&id, &record(), TTL).await.unwrap();
+                done_tx.send(()).unwrap();
+            })
+        };
+        assert!(
+            done_rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "the touch went ahead while the id was locked"
+        );
+        std::fs::remove_file(file_of(&dir, &id)).unwrap(); // a removal, inside the lock
+        drop(guard);
+        toucher.await.unwrap();
+        assert!(!file_of(&dir, &id).exists(), "the touch brought it back");
+    }
+
+    #[tokio::test]
+    async fn users_are_found_in_any_case_and_corrupt_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileUserStore::open(dir.path()).unwrap();
+        let alice = User::new(&Username::parse("Alice").unwrap(), "$scrypt$x".into());
+        store.create(&alice).await.unwrap().unwrap();
+        let found = store.get(&Username::parse("aLiCe").unwrap()).await;
+        assert_eq!(found.unwrap().unwrap(), alice);
+        std::fs::write(dir.path().join("users/carol.json"), "{").unwrap();
+        let carol = store.get(&Username::parse("carol").unwrap()).await;
+        assert!(matches!(carol, Err(StoreError::Io(_))), "{carol:?}");
+    }
+}

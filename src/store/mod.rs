@@ -1,0 +1,341 @@
+//! The storage seam: what is stored, the two interfaces every backend offers, and how
+//! a store fails.
+//!
+//! Sessions and users live behind [`SessionStore`] and [`UserStore`]. Each backend sits
+//! in its own module with the same methods and signatures: [`files`] (one JSON file
+//! per session and per user, the default) and [`redis`] (several instances sharing one
+//! Redis). Behaviour that is not storage is added by wrapping: [`CachingSessionStore`]
+//! keeps recent records in memory in front of the file store. Expiry policy belongs to
+//! [`crate::session::Sessions`]; a store only keeps records and deletes them.
+
+mod cache;
+pub mod files;
+pub mod redis;
+
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub use self::cache::CachingSessionStore;
+pub use self::files::{FileSessionStore, FileUserStore};
+pub use self::redis::RedisStore;
+use crate::domain::Username;
+use crate::secret::{hex, random_bytes};
+
+/// What a store call returns: a boxed future, so stores can be used as trait objects.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Where sessions live. Every method has the same meaning on every backend.
+pub trait SessionStore: fmt::Debug + Send + Sync {
+    /// The record for `id`; `None` if there is none, or if what is stored is corrupt
+    /// (logged). An error means the store could not be asked: not "no session".
+    fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<SessionRecord>>;
+
+    /// Stores a new session that ends in `ttl`. Never replaces one: `Ok(false)` if
+    /// the id is taken.
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Rewrites an existing session, now ending in `ttl`. Never recreates one removed
+    /// meanwhile, so a request racing a logout cannot bring the session back.
+    fn touch<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Deletes a session; deleting one that is already gone is not an error.
+    fn remove<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()>;
+
+    /// Deletes sessions nothing has written for `unused_for` (they have certainly
+    /// ended); returns how many. Backends that expire keys themselves return 0.
+    fn sweep(&self, unused_for: Duration) -> StoreFuture<'_, usize>;
+}
+
+/// Where users live. Names are case-insensitive: `Alice` and `alice` are one user.
+pub trait UserStore: fmt::Debug + Send + Sync {
+    /// The user called `name` (in any case), if there is one. A corrupt record is an
+    /// error, not a missing user.
+    fn get<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, Option<User>>;
+
+    /// Stores a new user; `Ok(Err(NameTaken))` if the name exists in any case. Of two
+    /// concurrent creations of one name exactly one wins, even across processes.
+    fn create<'a>(&'a self, user: &'a User) -> StoreFuture<'a, Result<(), NameTaken>>;
+}
+
+/// The stores a running Wicket uses.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// Sessions.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Users.
+    pub users: Arc<dyn UserStore>,
+}
+
+/// Where sessions and users live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// JSON files in the sessions and data directories (the default).
+    Files,
+    /// A Redis server shared by several instances: `redis://HOST:PORT/DB`.
+    Redis(String),
+}
+
+impl std::str::FromStr for StoreKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "files" => Ok(Self::Files),
+            url if url.starts_with("redis://") => Ok(Self::Redis(url.to_owned())),
+            // Not the text itself: it may be a URL with a password.
+            _ => Err("expected 'files' or a redis:// URL".into()),
+        }
+    }
+}
+
+/// Opens the stores of `kind`: for files, `sessions_dir` and `<data_dir>/users`
+/// (created owner-only if missing); for Redis, a pool (connected lazily) whose keys
+/// start with `prefix`.
+pub fn open(
+    kind: &StoreKind,
+    sessions_dir: &Path,
+    data_dir: &Path,
+    prefix: &str,
+) -> Result<Stores, StoreError> {
+    Ok(match kind {
+        StoreKind::Files => Stores {
+            sessions: Arc::new(CachingSessionStore::new(FileSessionStore::open(
+                sessions_dir,
+            )?)),
+            users: Arc::new(FileUserStore::open(data_dir)?),
+        },
+        StoreKind::Redis(url) => {
+            let redis = Arc::new(RedisStore::open(url, prefix)?);
+            Stores {
+                sessions: redis.clone(),
+                users: redis,
+            }
+        }
+    })
+}
+
+/// A session id: 64 lower-case hex characters (256 random bits), so always a safe file
+/// name and key. It is a bearer credential: `Debug` shows a short prefix only.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// Bytes of randomness in an id.
+    const BYTES: usize = 32;
+
+    /// A new id from the OS CSPRNG.
+    pub fn generate() -> Self {
+        Self(hex(&random_bytes::<{ Self::BYTES }>()))
+    }
+
+    /// Accepts exactly 64 lower-case hex characters and nothing else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let well_formed = text.len() == Self::BYTES * 2
+            && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        well_formed.then(|| Self(text.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({}…)", &self.0[..8])
+    }
+}
+
+/// What a session file (or Redis key) holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The logged-in user's name, as registered.
+    pub user: String,
+    /// When the user logged in.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// The last request recorded (see `Sessions` for how often it is written).
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+    /// The absolute end of the session, however active it is.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+}
+
+impl SessionRecord {
+    /// When this session ends: `idle` after the last request, or at `expires`.
+    pub fn ends(&self, idle: Duration) -> OffsetDateTime {
+        self.expires.min(self.last_seen + idle)
+    }
+}
+
+/// A stored user.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The name as registered (case kept).
+    pub name: String,
+    /// scrypt PHC string, e.g. `$scrypt$ln=17,r=8,p=1$<salt>$<hash>`. Files written
+    /// before this field was named for what it holds call it `password`.
+    #[serde(alias = "password")]
+    pub password_hash: String,
+    /// When the account was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+}
+
+impl User {
+    /// A user created now.
+    pub fn new(name: &Username, password_hash: String) -> Self {
+        Self {
+            name: name.to_string(),
+            password_hash,
+            created: OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// The case-insensitive key the user is stored under.
+    pub fn key(&self) -> String {
+        self.name.to_ascii_lowercase()
+    }
+}
+
+/// The hash is not a secret the way a password is, but it is what an offline guesser
+/// wants: keep it out of logs.
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("password_hash", &"<redacted>")
+            .field("created", &self.created)
+            .finish()
+    }
+}
+
+/// A user could not be created: the name exists (in any case).
+#[derive(Debug, PartialEq, Eq)]
+pub struct NameTaken;
+
+/// A store operation that failed.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The backend cannot be asked right now: Redis is unreachable, or the file system
+    /// refused (permissions, I/O errors). A 503; it may come back.
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    /// A write failed, or stored data is unusable (a 500).
+    Io(std::io::Error),
+    /// The store is misconfigured (at start-up).
+    Config(String),
+}
+
+impl StoreError {
+    /// Wraps the cause of an outage.
+    pub fn unavailable(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(err.into())
+    }
+
+    /// Corrupt stored data.
+    pub fn corrupt(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, err))
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unavailable(_) => f.write_str("backend unreachable"),
+            Self::Io(_) => f.write_str("read or write failed"),
+            Self::Config(why) => write!(f, "store configuration: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Unavailable(cause) => Some(cause.as_ref()),
+            Self::Io(cause) => Some(cause),
+            Self::Config(_) => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(err: std::io::Error) -> Self {
+        Self::Io(err)
+    }
+}
+
+/// For the command line and start-up, where every failure is an `io::Error`.
+impl From<StoreError> for std::io::Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Io(err) => err,
+            StoreError::Config(why) => std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+            other => std::io::Error::other(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_settings_parse_without_echoing_what_was_typed() {
+        assert_eq!("files".parse(), Ok(StoreKind::Files));
+        assert_eq!(
+            "redis://127.0.0.1:6379/0".parse(),
+            Ok(StoreKind::Redis("redis://127.0.0.1:6379/0".into()))
+        );
+        let refused = "postgres://me:hunter2@x".parse::<StoreKind>().unwrap_err();
+        assert!(!refused.contains("hunter2"), "{refused}");
+        assert!(
+            "rediss://x".parse::<StoreKind>().is_err(),
+            "built without TLS"
+        );
+    }
+
+    #[test]
+    fn ids_are_64_lower_hex_and_unique() {
+        let a = SessionId::generate();
+        assert!(SessionId::parse(a.as_str()).is_some());
+        assert_ne!(a, SessionId::generate());
+        assert!(SessionId::parse(&a.as_str().to_uppercase()).is_none());
+        assert!(SessionId::parse(&a.as_str()[1..]).is_none());
+        assert_eq!(
+            format!("{a:?}"),
+            format!("SessionId({}…)", &a.as_str()[..8])
+        );
+    }
+
+    #[test]
+    fn user_records_read_the_old_field_name_and_hide_the_hash_from_debug() {
+        let old = r#"{"name":"Alice","password":"$scrypt$x","created":"2026-01-01T00:00:00Z"}"#;
+        let user: User = serde_json::from_str(old).unwrap();
+        assert_eq!(user.password_hash, "$scrypt$x");
+        let written = serde_json::to_string(&user).unwrap();
+        assert!(
+            written.contains(r#""password_hash":"$scrypt$x""#),
+            "{written}"
+        );
+        assert!(!format!("{user:?}").contains("$scrypt$x"));
+    }
+}
