@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use maud::{Markup, html};
-use poem::error::ResponseError;
 use poem::http::StatusCode;
 use poem::web::{Data, RemoteAddr};
 use poem::{IntoResponse, Response, Result, handler};
@@ -114,7 +113,7 @@ pub async fn submit(
                           now. Please log in.";
             let mut resp = hx
                 .page("Log in", login::view(&csrf, &user.name, Some(notice), None))
-                .with_status(err.status())
+                .with_status(StatusCode::SERVICE_UNAVAILABLE)
                 .into_response();
             resp.headers_mut().insert(
                 poem::http::header::RETRY_AFTER,

@@ -7,6 +7,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use wicket::app::Application;
 use wicket::config::Config;
+use wicket::store::Stores;
 
 /// A running Wicket and a browser-like client with its own cookie jar.
 pub struct TestApp {
@@ -54,8 +55,27 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     start(config, dir).await
 }
 
+/// Starts a fresh app on its real stores as wrapped by `wrap` (to stage races and faults).
+pub async fn spawn_app_wrapping(
+    change: impl FnOnce(&mut Config),
+    wrap: impl FnOnce(Stores) -> Stores,
+) -> TestApp {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut config = test_config(dir.path());
+    change(&mut config);
+    let stores = wrap(wicket::app::open_stores(&config).unwrap());
+    let app = Application::build_with(&config, stores)
+        .await
+        .expect("app builds");
+    serve(app, config, dir)
+}
+
 async fn start(config: Config, dir: std::sync::Arc<TempDir>) -> TestApp {
     let app = Application::build(&config).await.expect("app builds");
+    serve(app, config, dir)
+}
+
+fn serve(app: Application, config: Config, dir: std::sync::Arc<TempDir>) -> TestApp {
     let base = format!("http://{}", app.addr());
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -217,6 +237,64 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
+}
+
+/// The session file a `wicket_session=<id>.<mac>` cookie names.
+pub fn session_file(app: &TestApp, cookie: &str) -> PathBuf {
+    let id = cookie
+        .trim_start_matches("wicket_session=")
+        .split('.')
+        .next()
+        .unwrap();
+    app.config.sessions_dir.join(format!("{id}.json"))
+}
+
+/// Sets a field of a session file to a time `ago` in the past.
+pub fn set_session_time(file: &Path, field: &str, ago: time::Duration) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let then = (time::OffsetDateTime::now_utc() - ago)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    json[field] = serde_json::Value::String(then);
+    std::fs::write(file, serde_json::to_string(&json).unwrap()).unwrap();
+}
+
+/// Sets a file's mtime `ago` in the past.
+pub fn age_file(path: &Path, ago: Duration) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - ago)
+        .unwrap();
+}
+
+/// Makes `path` immutable (`chattr +i`, which stops even root) until dropped.
+/// `None` where the file system or the user cannot do that (the caller says so).
+pub struct Immutable(PathBuf);
+
+impl Immutable {
+    pub fn make(path: &Path) -> Option<Self> {
+        let done = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if done {
+            Some(Self(path.to_owned()))
+        } else {
+            eprintln!("cannot make {} immutable here (chattr +i)", path.display());
+            None
+        }
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
 }
 
 /// The `wicket_session=...` pair a response sets, e.g. to replay it elsewhere.

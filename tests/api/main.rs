@@ -2,6 +2,7 @@
 
 mod cabinet;
 mod cli;
+mod faults;
 mod helpers;
 mod login;
 mod logout;
