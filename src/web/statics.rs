@@ -33,7 +33,7 @@ impl StaticFiles {
     pub fn load(dir: &Path) -> io::Result<Self> {
         let mut assets = HashMap::new();
         load_dir(dir, "", &mut assets).map_err(|err| {
-            io::Error::new(err.kind(), format!("static dir {}: {err}", dir.display()))
+            io::Error::new(err.kind(), format!("--static-dir {}: {err}", dir.display()))
         })?;
         Ok(Self {
             assets: Arc::new(assets),

@@ -62,3 +62,55 @@ async fn the_command_line_refuses_bad_names_short_passwords_and_duplicates() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     assert_eq!(app.user_files().len(), 1);
 }
+
+/// Runs `wicket ARGS` against `app`'s directories and returns its stderr, expecting failure.
+fn refused(app: &TestApp, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_wicket"))
+        .env("WICKET_ADDR", "127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(&app.config.data_dir)
+        .arg("--sessions-dir")
+        .arg(&app.config.sessions_dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{args:?} was accepted");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn bad_settings_and_files_stop_start_up_with_a_message_naming_them() {
+    let app = spawn_app().await;
+    let key = app.config.data_dir.join("bad.key");
+    std::fs::write(&key, b"\xff\xfe not hex").unwrap();
+    let key_arg = key.to_str().unwrap();
+    let said = refused(&app, &["--secret-key-file", key_arg]);
+    assert!(
+        said.contains(&format!(
+            "secret key file {key_arg}: expected hex, at least 64 characters"
+        )),
+        "{said}"
+    );
+    for (flag, value) in [
+        ("--session-idle", "30"),
+        ("--throttle-login", "lots"),
+        ("--store", "postgres://db"),
+        ("--scrypt-log-n", "40"),
+    ] {
+        let said = refused(&app, &[flag, value]);
+        assert!(said.contains(flag), "{flag}: {said}");
+    }
+    let said = refused(&app, &["--static-dir", "/nonexistent/static"]);
+    assert!(
+        said.contains("--static-dir /nonexistent/static: "),
+        "{said}"
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let said = refused(&app, &["--addr", &addr]);
+    assert!(
+        said.contains(&format!("--addr {addr}: cannot listen")),
+        "{said}"
+    );
+}

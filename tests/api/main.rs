@@ -6,6 +6,7 @@ mod faults;
 mod helpers;
 mod login;
 mod logout;
+mod logs;
 mod redis;
 mod register;
 mod security;

@@ -27,7 +27,22 @@ impl RedisServer {
     }
 
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    /// A server that wants `password` (AUTH) from every client.
+    pub fn start_with_password(password: &str) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_with(port, &["--requirepass", password])
+    }
+
+    fn start_with(port: u16, extra: &[&str]) -> Self {
         let child = Command::new("redis-server")
+            .args(extra)
             .args([
                 "--port",
                 &port.to_string(),
@@ -55,7 +70,7 @@ impl RedisServer {
                 let mut reply = [0u8; 7];
                 if conn.write_all(b"PING\r\n").is_ok()
                     && conn.read_exact(&mut reply).is_ok()
-                    && &reply == b"+PONG\r\n"
+                    && (&reply == b"+PONG\r\n" || &reply == b"-NOAUTH")
                 {
                     return;
                 }
