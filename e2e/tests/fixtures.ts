@@ -20,9 +20,11 @@ type Fixtures = {
 
 /**
  * Every test's page is watched: a console error (CSP violations are reported there),
- * an uncaught exception, or any request to a host other than 127.0.0.1 fails the test.
- * Chromium also logs every 4xx answer as an error; those are the expected answers to
- * bad forms (401, 403, 404, 422, 429), so only they are let through.
+ * an uncaught exception, any request to a host other than 127.0.0.1, and any static
+ * file (script, style, image) that fails to load or answers 4xx/5xx fail the test.
+ * Chromium also logs every 4xx answer as a console error; a page's own 4xx are the
+ * expected answers to bad forms (401, 403, 404, 422, 429), so only those console lines
+ * are let through: a missing static file is caught by its response instead.
  */
 export const test = base.extend<Fixtures>({
   createUser: async ({ playwright, baseURL }, use) => {
@@ -48,6 +50,18 @@ export const test = base.extend<Fixtures>({
         }
       });
       page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      page.on('response', (resp) => {
+        if (new URL(resp.url()).pathname.startsWith('/static/') && resp.status() >= 400) {
+          problems.push(`static file ${resp.url()} answered ${resp.status()}`);
+        }
+      });
+      page.on('requestfailed', (req) => {
+        // ERR_ABORTED: the page navigated away while it loaded (Back, a redirect).
+        const aborted = req.failure()?.errorText === 'net::ERR_ABORTED';
+        if (new URL(req.url()).pathname.startsWith('/static/') && !aborted) {
+          problems.push(`static file ${req.url()} failed: ${req.failure()?.errorText}`);
+        }
+      });
       await page.route('**/*', (route) => {
         const url = new URL(route.request().url());
         if (url.hostname !== '127.0.0.1') {

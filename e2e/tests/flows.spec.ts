@@ -116,8 +116,7 @@ test.describe('log out', () => {
     await expect(page.getByRole('heading', { name: `Welcome, ${name}!` })).toHaveCount(0);
     await expect(page.getByText(name)).toHaveCount(0);
     await expect(page.getByRole('heading', { name: 'Log in' })).toBeVisible();
-    const cache = await page.evaluate(() => sessionStorage.getItem('htmx-history-cache') ?? '')
-      .catch(() => '');
+    const cache = await page.evaluate(() => sessionStorage.getItem('htmx-history-cache') ?? '');
     expect(cache).not.toContain('Welcome');
     expect(cache).not.toContain(name);
   });
