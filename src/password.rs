@@ -224,6 +224,30 @@ mod tests {
         assert_eq!(weak.work(), 0);
     }
 
+    #[tokio::test]
+    async fn hashes_with_a_larger_block_size_or_parallelism_are_refused() {
+        let hasher = Hasher::new(5, 1).unwrap();
+        let stored = hasher.hash(password("correct horse")).await.unwrap();
+        for to in ["r=16,p=1", "r=8,p=2"] {
+            let costlier = stored.replace("r=8,p=1", to);
+            let refused = hasher.verify("correct horse".into(), Some(costlier)).await;
+            assert!(
+                matches!(refused, Err(HashError::BadStoredHash(_))),
+                "{to}: {refused:?}"
+            );
+        }
+        assert!(
+            hasher
+                .verify("correct horse".into(), Some(stored))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            HashError::BadStoredHash("x".into()).to_string(),
+            "stored hash refused: x"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn when_every_slot_stays_busy_the_caller_gets_busy_not_a_queue() {
         let hasher = Hasher::new(4, 1).unwrap();

@@ -26,6 +26,15 @@ test('register, log out and log in again with the keyboard alone', async ({ page
   await page.keyboard.type(name);
   await page.keyboard.press('Tab');
   await page.keyboard.type(PASSWORD);
+  // Tick "Keep me logged in" with the space bar, then on to the button.
+  await page.keyboard.press('Tab');
+  await expect(page.getByLabel('Keep me logged in')).toBeFocused();
+  await page.keyboard.press('Space');
+  await expect(page.getByLabel('Keep me logged in')).toBeChecked();
+  await page.keyboard.press('Tab');
+  await expect(page.getByRole('button', { name: 'Log in' })).toBeFocused();
   await page.keyboard.press('Enter');
   await expect(page).toHaveURL(/\/cabinet$/);
+  const session = (await page.context().cookies()).find((c) => c.name === 'wicket_session');
+  expect(session?.expires, 'a remembered session outlives the browser').toBeGreaterThan(Date.now() / 1000);
 });

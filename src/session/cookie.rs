@@ -56,9 +56,9 @@ impl CookieCodec {
         Some(id)
     }
 
-    /// `Set-Cookie` for a new session lasting `max_age`.
-    pub fn set_cookie(&self, id: &SessionId, max_age: Duration) -> HeaderValue {
-        self.policy.set(&self.name, &self.sign(id), Some(max_age))
+    /// `Set-Cookie` for a new session lasting `max_age` (`None`: until the browser closes).
+    pub fn set_cookie(&self, id: &SessionId, max_age: Option<Duration>) -> HeaderValue {
+        self.policy.set(&self.name, &self.sign(id), max_age)
     }
 
     /// `Set-Cookie` that makes the browser forget the session cookie.
@@ -118,7 +118,7 @@ mod tests {
     #[test]
     fn the_cookie_carries_the_signed_id() {
         let id = SessionId::generate();
-        let header = codec(1).set_cookie(&id, Duration::from_secs(60));
+        let header = codec(1).set_cookie(&id, Some(Duration::from_secs(60)));
         let text = header.to_str().unwrap();
         assert!(text.starts_with(&format!("wicket_session={}", codec(1).sign(&id))));
     }

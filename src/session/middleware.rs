@@ -24,8 +24,15 @@ impl<'a> FromRequest<'a> for CurrentSession {
 /// The store is already written; the [`SessionLayer`] only sets the cookie.
 #[derive(Debug, Clone)]
 pub enum SessionChange {
-    /// A new session was started (login, registration): send its cookie.
-    Started(SessionId),
+    /// A new session was started (login, registration): send its cookie, lasting the
+    /// session's lifetime if the member asked to be remembered, else only until the
+    /// browser closes (the server's idle and absolute limits apply either way).
+    Started {
+        /// The new session.
+        id: SessionId,
+        /// "Keep me logged in" was ticked.
+        remember: bool,
+    },
     /// The session was deleted (logout): make the browser forget the cookie.
     Ended,
 }
@@ -76,8 +83,9 @@ impl<E: Endpoint> Endpoint for SessionEndpoint<E> {
             Err(err) => return Err(err),
         };
         let cookie = match resp.extensions().get::<SessionChange>() {
-            Some(SessionChange::Started(id)) => {
-                Some(codec.set_cookie(id, self.sessions.lifetime()))
+            Some(SessionChange::Started { id, remember }) => {
+                let max_age = remember.then(|| self.sessions.lifetime());
+                Some(codec.set_cookie(id, max_age))
             }
             Some(SessionChange::Ended) => Some(codec.clear_cookie()),
             None => stale.then(|| codec.clear_cookie()),

@@ -10,21 +10,25 @@ use crate::session::{Session, SessionChange};
 use crate::store::StoreError;
 
 /// Logs `user` in and sends the browser to `to`: a brand-new session (the browser's
-/// `current` one, if any, is deleted), its cookie (set by the session layer) and a
-/// fresh CSRF cookie, so no token from before the login works after it.
+/// `current` one, if any, is deleted), its cookie (set by the session layer; kept past
+/// the browser's closing only if `remember`) and a fresh CSRF cookie, so no token from
+/// before the login works after it.
 pub async fn log_in(
     state: &AppState,
     current: Option<&Session>,
     csrf: &Csrf,
     hx: Hx,
     user: &str,
+    remember: bool,
     to: &str,
 ) -> Result<Response, StoreError> {
     let session = state.sessions.start(user, current).await?;
     tracing::info!(user, "logged in");
     let mut resp = hx.redirect(to);
-    resp.extensions_mut()
-        .insert(SessionChange::Started(session.id));
+    resp.extensions_mut().insert(SessionChange::Started {
+        id: session.id,
+        remember,
+    });
     resp.headers_mut().append(SET_COOKIE, csrf.rotate());
     Ok(resp)
 }
@@ -46,6 +50,12 @@ pub async fn log_out(
     tracing::info!(user = %session.record.user, "logged out");
     let mut resp = hx.redirect("/");
     resp.extensions_mut().insert(SessionChange::Ended);
+    // What the browser kept of the member's pages goes too; not "cookies": the site's
+    // other cookies are not the session's to drop.
+    resp.headers_mut().insert(
+        "clear-site-data",
+        poem::http::HeaderValue::from_static(r#""cache", "storage""#),
+    );
     resp.headers_mut().append(SET_COOKIE, csrf.rotate());
     Ok(resp)
 }

@@ -30,6 +30,8 @@ pub struct LoginForm {
     username: String,
     password: String,
     next: String,
+    /// The "Keep me logged in" checkbox: present (`on`) only when ticked.
+    remember: String,
 }
 
 /// `GET /`: the login form, or the cabinet for someone already logged in.
@@ -44,7 +46,7 @@ pub fn page(
     if current.0.is_some() {
         return hx.redirect(next.unwrap_or(CABINET));
     }
-    hx.page("Log in", view(&csrf, "", None, next))
+    hx.page("Log in", view(&csrf, Filled::default(), None, next))
         .into_response()
 }
 
@@ -65,8 +67,12 @@ pub async fn submit(
     Form(form): Form<LoginForm>,
 ) -> Result<Response> {
     let next = safe_next(&form.next);
-    let refuse =
-        |message: &str| hx.page("Log in", view(&csrf, &form.username, Some(message), next));
+    // A refused form comes back as it was typed (never the password).
+    let filled = Filled {
+        username: &form.username,
+        remember: !form.remember.is_empty(),
+    };
+    let refuse = |message: &str| hx.page("Log in", view(&csrf, filled, Some(message), next));
 
     // Throttle before any scrypt work. The account key is what was typed, so a
     // malformed name is throttled like any other.
@@ -103,25 +109,39 @@ pub async fn submit(
     };
     state.login_throttle.succeeded(&account, &address);
     let to = next.unwrap_or(CABINET);
-    Ok(auth::log_in(&state, current.0.as_ref(), &csrf, hx, &user.name, to).await?)
+    let current = current.0.as_ref();
+    Ok(auth::log_in(&state, current, &csrf, hx, &user.name, filled.remember, to).await?)
+}
+
+/// What the login form is refilled with.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Filled<'a> {
+    /// The name as typed.
+    pub username: &'a str,
+    /// Whether "Keep me logged in" was ticked.
+    pub remember: bool,
 }
 
 /// The login card: the fragment htmx swaps, and the body of `GET /`; `error` is an
 /// alert above the fields.
-pub fn view(csrf: &Csrf, username: &str, error: Option<&str>, next: Option<&str>) -> Markup {
+pub fn view(csrf: &Csrf, filled: Filled, error: Option<&str>, next: Option<&str>) -> Markup {
     let fields = html! {
         @if let Some(error) = error {
             p.alert role="alert" { (error) }
         }
         (Field {
             name: "username", label: "Username", kind: "text", autocomplete: "username",
-            value: username, error: None, autofocus: true, hint: None,
+            value: filled.username, error: None, autofocus: true, hint: None,
         }.render())
         (Field {
             name: "password", label: "Password", kind: "password",
             autocomplete: "current-password", value: "", error: None,
             autofocus: false, hint: None,
         }.render())
+        div.check {
+            input id="remember" name="remember" type="checkbox" checked[filled.remember];
+            label for="remember" { "Keep me logged in" }
+        }
         @if let Some(next) = next {
             input type="hidden" name="next" value=(next);
         }

@@ -102,17 +102,31 @@ pub async fn submit(
         return Ok(taken());
     }
     tracing::info!(user = %user.name, "registered");
-    match auth::log_in(&state, current.0.as_ref(), &csrf, hx, &user.name, CABINET).await {
+    // "Keep me logged in" is a login choice: a new account's session ends with the browser.
+    let logged_in = auth::log_in(
+        &state,
+        current.0.as_ref(),
+        &csrf,
+        hx,
+        &user.name,
+        false,
+        CABINET,
+    );
+    match logged_in.await {
         Ok(resp) => Ok(resp),
         // The account exists; only the session could not be started. Say exactly that
         // and offer the login form, rather than a 500 that hides a half-done state.
         Err(err) => {
             let err = AppError::from(err);
             tracing::error!(user = %user.name, error = %chain(&err), "registered, but the session could not be started");
+            let filled = login::Filled {
+                username: &user.name,
+                remember: false,
+            };
             let notice = "Your account was created, but you could not be logged in just \
                           now. Please log in.";
             let mut resp = hx
-                .page("Log in", login::view(&csrf, &user.name, Some(notice), None))
+                .page("Log in", login::view(&csrf, filled, Some(notice), None))
                 .with_status(StatusCode::SERVICE_UNAVAILABLE)
                 .into_response();
             resp.headers_mut().insert(

@@ -143,3 +143,56 @@ async fn get_login_sends_people_to_the_form() {
     let app = spawn_app().await;
     assert_see_other(&app.get("/login").await, "/");
 }
+
+#[tokio::test]
+async fn keep_me_logged_in_decides_whether_the_cookie_outlives_the_browser() {
+    let app = spawn_app().await;
+    let registered = app.register("alice", PASSWORD).await;
+    let cookie = session_set_cookie(&registered).unwrap();
+    assert!(
+        !cookie.contains("Max-Age"),
+        "a new account's session ends with the browser: {cookie}"
+    );
+    app.logout().await;
+
+    let resp = app
+        .post_form("/login", &[("username", "alice"), ("password", PASSWORD)])
+        .await;
+    let cookie = session_set_cookie(&resp).unwrap();
+    assert!(
+        !cookie.contains("Max-Age") && !cookie.contains("Expires"),
+        "{cookie}"
+    );
+    app.logout().await;
+
+    let form = [
+        ("username", "alice"),
+        ("password", PASSWORD),
+        ("remember", "on"),
+    ];
+    let resp = app.post_form("/login", &form).await;
+    assert_see_other(&resp, "/cabinet");
+    let cookie = session_set_cookie(&resp).unwrap();
+    assert!(
+        cookie.contains("Max-Age=604800"),
+        "a week, the session's lifetime: {cookie}"
+    );
+}
+
+#[tokio::test]
+async fn the_login_form_offers_keep_me_logged_in_and_keeps_the_tick_after_a_failure() {
+    let app = spawn_app().await;
+    let body = app.get("/").await.text().await.unwrap();
+    assert!(
+        body.contains(r#"name="remember" type="checkbox""#),
+        "{body}"
+    );
+    assert!(!body.contains("checked"));
+    let form = [
+        ("username", "alice"),
+        ("password", "wrong guess!"),
+        ("remember", "on"),
+    ];
+    let body = app.post_form("/login", &form).await.text().await.unwrap();
+    assert!(body.contains(r#"type="checkbox" checked"#), "{body}");
+}

@@ -11,6 +11,11 @@ async fn logging_out_deletes_the_session_file_and_expires_the_cookie() {
     assert_see_other(&resp, "/");
     let set_cookie = session_set_cookie(&resp).unwrap();
     assert!(set_cookie.contains("Max-Age=0"), "{set_cookie}");
+    assert_eq!(
+        resp.headers()["clear-site-data"],
+        r#""cache", "storage""#,
+        "what the browser kept goes, but not the site's other cookies"
+    );
     assert!(app.session_files().is_empty());
     assert_see_other(&app.get("/cabinet").await, "/?next=/cabinet");
 }
