@@ -89,10 +89,11 @@ async fn a_logout_between_a_read_and_its_activity_write_stays_logged_out() {
             resp.unwrap().status()
         })
     };
-    reached
-        .recv()
-        .await
-        .expect("the reader's write reached the store");
+    let reached = tokio::time::timeout(Duration::from_secs(10), reached.recv()).await;
+    assert!(
+        matches!(reached, Ok(Some(()))),
+        "the reader's write never reached the store"
+    );
     assert_see_other(&app.logout().await, "/");
     assert!(!file.exists());
     release.add_permits(1);
