@@ -18,6 +18,10 @@ const PERMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// scrypt block size and parallelism; only `log_n` is configurable.
 const R: u32 = 8;
 const P: u32 = 1;
+/// The costliest stored hash this server verifies (1 GiB at r=8), whatever it is
+/// configured for, so lowering `--scrypt-log-n` locks nobody out: such hashes are
+/// verified and replaced at login. A costlier one is refused before any work.
+pub const MAX_LOG_N: u8 = 20;
 
 /// Why hashing or verifying failed. The web layer decides what people see.
 #[derive(Debug)]
@@ -51,7 +55,12 @@ impl std::error::Error for HashError {}
 pub struct Hasher {
     scrypt: Scrypt,
     log_n: u8,
+    /// One permit is the memory of one run at the configured cost; a costlier run
+    /// takes more (at most all of them), so memory stays bounded by
+    /// `max(permits × configured cost, one run at MAX_LOG_N)`.
     permits: Arc<Semaphore>,
+    /// How many permits there are.
+    total_permits: u32,
     /// A well-formed hash at this server's cost that no password matches, verified
     /// against when the user does not exist. Made at start-up from random bytes (no
     /// scrypt run needed), so even the first unknown-user login costs one run.
@@ -73,6 +82,7 @@ impl Hasher {
             scrypt: Scrypt::new_with_params(params),
             log_n,
             permits: Arc::new(Semaphore::new(permits.max(1))),
+            total_permits: u32::try_from(permits.max(1)).unwrap_or(u32::MAX),
             dummy: format!("$scrypt$ln={log_n},r={R},p={P}${salt}${output}").into(),
             work: Arc::default(),
         })
@@ -81,7 +91,7 @@ impl Hasher {
     /// Hashes a new password to a PHC string (`$scrypt$ln=17,r=8,p=1$salt$hash`).
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
         let this = self.clone();
-        self.run(move || {
+        self.run(self.log_n, move || {
             let hash = this
                 .scrypt
                 .hash_password(password.as_bytes())
@@ -108,7 +118,7 @@ impl Hasher {
         // Refuse a malformed or too costly hash before taking a permit.
         let log_n = self.check_cost(&parse_hash(&stored)?)?;
         let this = self.clone();
-        self.run(move || {
+        self.run(log_n, move || {
             let hash = parse_hash(&stored)?;
             let matches = this
                 .scrypt
@@ -120,12 +130,22 @@ impl Hasher {
         .await?
     }
 
-    /// Refuses hashes whose parameters cost more than this server is configured to spend,
-    /// so a tampered user file cannot make one login allocate gigabytes. Returns `log_n`.
+    /// Whether a stored hash (already verified) should be replaced by one at this
+    /// server's cost: it was made at another cost, or is not a hash this server makes.
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        let params = parse_hash(stored)
+            .ok()
+            .and_then(|hash| Params::try_from(&hash).ok());
+        params.is_none_or(|p| (p.log_n(), p.r(), p.p()) != (self.log_n, R, P))
+    }
+
+    /// Refuses hashes that cost more than the ceiling (or than this server's own cost,
+    /// if that is higher), so a tampered user file cannot make one login allocate
+    /// gigabytes. Returns `log_n`.
     fn check_cost(&self, hash: &PasswordHash) -> Result<u8, HashError> {
         let params = Params::try_from(hash)
             .map_err(|err| HashError::BadStoredHash(format!("parameters: {err}")))?;
-        if params.log_n() > self.log_n || params.r() > R || params.p() > P {
+        if params.log_n() > MAX_LOG_N.max(self.log_n) || params.r() > R || params.p() > P {
             return Err(HashError::BadStoredHash(format!(
                 "costs more than configured (ln={}, r={}, p={})",
                 params.log_n(),
@@ -151,14 +171,21 @@ impl Hasher {
         1 << self.log_n
     }
 
-    /// Runs `work` on the blocking pool while holding one of the permits.
+    /// Runs `work`, an scrypt run at `log_n`, on the blocking pool while holding the
+    /// permits its memory needs.
     async fn run<T: Send + 'static>(
         &self,
+        log_n: u8,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
+        let needed = 1u32
+            .checked_shl(u32::from(log_n.saturating_sub(self.log_n)))
+            .unwrap_or(u32::MAX)
+            .min(self.total_permits);
         // Past this wait the server is overloaded: say so (503) instead of queueing
         // without end while clients time out.
-        let permit = tokio::time::timeout(PERMIT_WAIT, Arc::clone(&self.permits).acquire_owned())
+        let permits = Arc::clone(&self.permits).acquire_many_owned(needed);
+        let permit = tokio::time::timeout(PERMIT_WAIT, permits)
             .await
             .map_err(|_| HashError::Busy)?
             .map_err(|_| HashError::Failed("semaphore closed".into()))?;
@@ -215,13 +242,53 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn hashes_costlier_than_configured_are_refused() {
-        let strong = Hasher::new(6, 1).unwrap();
-        let stored = strong.hash(password("correct horse")).await.unwrap();
-        let weak = Hasher::new(5, 1).unwrap();
-        let refused = weak.verify("correct horse".into(), Some(stored)).await;
-        assert!(matches!(refused, Err(HashError::BadStoredHash(_))));
-        assert_eq!(weak.work(), 0);
+    async fn hashes_at_another_cost_verify_and_ask_to_be_replaced() {
+        let weak = Hasher::new(5, 2).unwrap();
+        for other in [3, 7] {
+            let stored = Hasher::new(other, 1)
+                .unwrap()
+                .hash(password("correct horse"))
+                .await
+                .unwrap();
+            assert!(
+                weak.verify("correct horse".into(), Some(stored.clone()))
+                    .await
+                    .unwrap()
+            );
+            assert!(weak.needs_rehash(&stored), "ln={other}");
+        }
+        let own = weak.hash(password("correct horse")).await.unwrap();
+        assert!(!weak.needs_rehash(&own));
+        assert!(weak.needs_rehash("not a hash at all"));
+    }
+
+    #[tokio::test]
+    async fn hashes_costlier_than_the_ceiling_are_refused_before_any_work() {
+        let hasher = Hasher::new(4, 1).unwrap();
+        let stored = hasher.hash(password("correct horse")).await.unwrap();
+        let before = hasher.work();
+        let over = stored.replace("ln=4,", &format!("ln={},", MAX_LOG_N + 1));
+        let refused = hasher.verify("correct horse".into(), Some(over)).await;
+        assert!(
+            matches!(refused, Err(HashError::BadStoredHash(_))),
+            "{refused:?}"
+        );
+        assert_eq!(hasher.work(), before);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_costlier_run_takes_the_memory_of_several_permits() {
+        let hasher = Hasher::new(4, 4).unwrap();
+        let stored = Hasher::new(6, 1)
+            .unwrap()
+            .hash(password("correct horse"))
+            .await
+            .unwrap();
+        // One permit busy: a run at 4x the configured memory cannot start.
+        let _held = Arc::clone(&hasher.permits).acquire_owned().await.unwrap();
+        let result = hasher.verify("correct horse".into(), Some(stored)).await;
+        assert!(matches!(result, Err(HashError::Busy)), "{result:?}");
+        assert!(hasher.verify("anything at all".into(), None).await.is_ok());
     }
 
     #[tokio::test]

@@ -287,6 +287,8 @@ async fn blocking<T: Send + 'static>(
 #[derive(Clone, Debug)]
 pub struct FileUserStore {
     dir: Arc<PathBuf>,
+    /// Orders replacements with each other and with removals (rare writes: one lock).
+    writing: Arc<Mutex<()>>,
 }
 
 impl FileUserStore {
@@ -298,7 +300,10 @@ impl FileUserStore {
                 StoreError::Config(format!("data directory {}: {err}", dir.display()))
             })?;
         }
-        Ok(Self { dir: Arc::new(dir) })
+        Ok(Self {
+            dir: Arc::new(dir),
+            writing: Arc::default(),
+        })
     }
 
     /// The directory the files live in.
@@ -351,6 +356,21 @@ impl UserStore for FileUserStore {
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(Err(NameTaken)),
                 Err(err) => Err(err.into()),
             }
+        })
+    }
+
+    fn replace<'a>(&'a self, user: &'a User) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let (path, bytes) = (self.path(&user.key()), to_json(user)?);
+            let writing = self.writing.clone();
+            let replaced = blocking(move || {
+                let _guard = writing.lock().unwrap_or_else(|e| e.into_inner());
+                if !path.exists() {
+                    return Ok(false);
+                }
+                fsutil::write_atomic(&path, &bytes).map(|()| true)
+            });
+            Ok(replaced.await?)
         })
     }
 }

@@ -72,6 +72,10 @@ pub trait UserStore: fmt::Debug + Send + Sync {
     /// Stores a new user; `Ok(Err(NameTaken))` if the name exists in any case. Of two
     /// concurrent creations of one name exactly one wins, even across processes.
     fn create<'a>(&'a self, user: &'a User) -> StoreFuture<'a, Result<(), NameTaken>>;
+
+    /// Replaces an existing user's record (found by its name, in any case): `Ok(false)`
+    /// if there is no such user. Never recreates a user deleted meanwhile.
+    fn replace<'a>(&'a self, user: &'a User) -> StoreFuture<'a, bool>;
 }
 
 /// The stores a running Wicket uses.

@@ -180,4 +180,16 @@ impl UserStore for RedisStore {
             Ok(if created { Ok(()) } else { Err(NameTaken) })
         })
     }
+
+    fn replace<'a>(&'a self, user: &'a User) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let key = self.user_key(&user.key());
+            let json = serde_json::to_string(user).map_err(|err| StoreError::Io(err.into()))?;
+            let options = SetOptions::default().conditional_set(redis::ExistenceCheck::XX);
+            let written: Option<String> = self
+                .run(async |conn| conn.set_options(&key, json, options).await)
+                .await?;
+            Ok(written.is_some())
+        })
+    }
 }

@@ -12,8 +12,10 @@ use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
 use super::{AppState, CABINET, Hx, auth, client_ip, login_url, safe_next, too_many};
-use crate::domain::Username;
+use crate::domain::{Password, Username};
+use crate::error::{AppError, chain};
 use crate::session::CurrentSession;
+use crate::store::User;
 
 /// One message for every failure, so the form does not reveal which names exist.
 const INVALID: &str = "Invalid username or password.";
@@ -108,9 +110,35 @@ pub async fn submit(
             .into_response());
     };
     state.login_throttle.succeeded(&account, &address);
+    if state.hasher.needs_rehash(&user.password_hash) {
+        rehash(&state, user.clone(), form.password.clone()).await;
+    }
     let to = next.unwrap_or(CABINET);
     let current = current.0.as_ref();
     Ok(auth::log_in(&state, current, &csrf, hx, &user.name, filled.remember, to).await?)
+}
+
+/// Replaces a verified hash made at another cost (`--scrypt-log-n` changed since) by
+/// one at this server's cost. A failure is logged, never a reason to refuse the login.
+async fn rehash(state: &AppState, mut user: User, password: String) {
+    let password = match Password::parse(password) {
+        Ok(password) => password,
+        // A password accepted long ago that today's rules refuse keeps its old hash.
+        Err(_) => return,
+    };
+    let replaced = match state.hasher.hash(password).await {
+        Ok(hash) => {
+            user.password_hash = hash;
+            state.users.replace(&user).await.map_err(AppError::from)
+        }
+        Err(err) => Err(AppError::from(err)),
+    };
+    match replaced {
+        Ok(_) => tracing::info!(user = %user.name, "password rehashed at the configured cost"),
+        Err(err) => {
+            tracing::warn!(user = %user.name, error = %chain(&err), "could not rehash the password")
+        }
+    }
 }
 
 /// What the login form is refilled with.

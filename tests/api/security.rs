@@ -370,14 +370,14 @@ async fn overlong_passwords_are_refused_before_any_hashing() {
 }
 
 #[tokio::test]
-async fn a_stored_hash_costlier_than_configured_is_refused_before_hashing() {
+async fn a_stored_hash_costlier_than_the_ceiling_is_refused_before_hashing() {
     let app = spawn_app().await;
     app.register("alice", PASSWORD).await;
     app.logout().await;
     let file = app.user_files().pop().unwrap();
     let text = std::fs::read_to_string(&file)
         .unwrap()
-        .replace("ln=4,", "ln=20,");
+        .replace("ln=4,", "ln=21,");
     std::fs::write(&file, text).unwrap();
     let before = app.state.hasher.work();
     let resp = app.login("alice", PASSWORD).await;
@@ -385,7 +385,33 @@ async fn a_stored_hash_costlier_than_configured_is_refused_before_hashing() {
     assert!(session_cookie(&resp).is_none());
     assert_eq!(app.state.hasher.work(), before);
     let body = resp.text().await.unwrap();
-    assert!(body.contains("Something went wrong") && !body.contains("ln=20"));
+    assert!(body.contains("Something went wrong") && !body.contains("ln=21"));
+}
+
+#[tokio::test]
+async fn a_hash_made_at_another_cost_logs_in_and_is_replaced_at_the_configured_one() {
+    let app = spawn_app().await;
+    for (name, other) in [("older", 6), ("cheaper", 2)] {
+        app.register(name, PASSWORD).await;
+        app.logout().await;
+        let hash = wicket::password::Hasher::new(other, 1)
+            .unwrap()
+            .hash(wicket::domain::Password::parse(PASSWORD.into()).unwrap())
+            .await
+            .unwrap();
+        let file = app.config.data_dir.join(format!("users/{name}.json"));
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        json["password_hash"] = serde_json::Value::String(hash);
+        std::fs::write(&file, json.to_string()).unwrap();
+
+        assert_see_other(&app.login(name, PASSWORD).await, "/cabinet");
+        let stored = std::fs::read_to_string(&file).unwrap();
+        assert!(stored.contains("$scrypt$ln=4,r=8,p=1$"), "{name}: {stored}");
+        app.logout().await;
+        assert_see_other(&app.login(name, PASSWORD).await, "/cabinet");
+        app.logout().await;
+    }
 }
 
 // --- Headers and cookies ---------------------------------------------------------

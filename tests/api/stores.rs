@@ -92,6 +92,22 @@ async fn users_keep_the_contract(stores: &Stores) {
         winners += usize::from(racer.await.unwrap());
     }
     assert_eq!(winners, 1);
+
+    // A replacement keeps the name's one record; a missing user is not created.
+    let mut changed = users.get(&alice).await.unwrap().unwrap();
+    changed.password_hash = "$scrypt$changed".into();
+    assert!(users.replace(&changed).await.unwrap());
+    let found = users.get(&alice).await.unwrap().unwrap();
+    assert_eq!(
+        (found.name.as_str(), found.password_hash.as_str()),
+        ("Alice", "$scrypt$changed")
+    );
+    let ghost = user("ghost", "$scrypt$x");
+    assert!(!users.replace(&ghost).await.unwrap());
+    assert_eq!(
+        users.get(&Username::parse("ghost").unwrap()).await.unwrap(),
+        None
+    );
 }
 
 async fn sessions_keep_the_contract(stores: &Stores) {
