@@ -47,12 +47,7 @@ fn main() {
 
 fn write_session(dir: &Path, idle: Option<Duration>) {
     let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    let record = SessionRecord {
-        user: "seed_0".into(),
-        created: now,
-        last_seen: now,
-        expires: now + time::Duration::days(7),
-    };
+    let record = SessionRecord::new("seed_0", now, now + time::Duration::days(7));
     let path = dir.join(format!("{}.json", SessionId::generate().as_str()));
     std::fs::write(&path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
     if let Some(idle) = idle {

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::cookies::CookiePolicy;
 use crate::password::Hasher;
 use crate::secret::SecretKey;
-use crate::session::{CookieCodec, SessionLayer, Sessions};
+use crate::session::{CookieCodec, NoticeCodec, SessionLayer, Sessions};
 use crate::store::{self, Stores};
 use crate::throttle::{LoginThrottle, Throttle};
 use crate::web::csrf::{CsrfKeys, CsrfLayer};
@@ -166,6 +166,7 @@ fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
         users: stores.users,
         sessions: Sessions::new(
             codec,
+            NoticeCodec::new(key.derive("session-notice"), policy),
             stores.sessions,
             config.session_idle,
             config.session_lifetime,

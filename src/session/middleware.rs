@@ -6,9 +6,9 @@ use poem::{
     Endpoint, FromRequest, IntoResponse, Middleware, Request, RequestBody, Response, Result,
 };
 
-use super::{Session, Sessions};
+use super::{Resumed, Session, Sessions};
 use crate::error::AppError;
-use crate::store::SessionId;
+use crate::store::{EndReason, SessionId};
 
 /// The session of the request, if any: put in the request by [`SessionLayer`].
 #[derive(Debug, Clone, Default)]
@@ -19,6 +19,21 @@ impl<'a> FromRequest<'a> for CurrentSession {
         Ok(req.extensions().get::<Self>().cloned().unwrap_or_default())
     }
 }
+
+/// Why this browser's session ended, if it just did or a notice is waiting: for the
+/// login form to say so. Put in the request by [`SessionLayer`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Notice(pub Option<EndReason>);
+
+impl<'a> FromRequest<'a> for Notice {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> Result<Self> {
+        Ok(req.extensions().get::<Self>().copied().unwrap_or_default())
+    }
+}
+
+/// Put on a response that showed the [`Notice`]: it is dropped, told once.
+#[derive(Debug, Clone, Copy)]
+pub struct NoticeShown;
 
 /// What a handler did to the browser's session, put on its response as an extension.
 /// The store is already written; the [`SessionLayer`] only sets the cookie.
@@ -33,8 +48,9 @@ pub enum SessionChange {
         /// "Keep me logged in" was ticked.
         remember: bool,
     },
-    /// The session was deleted (logout): make the browser forget the cookie.
-    Ended,
+    /// The session was ended (logout, account deleted): make the browser forget the
+    /// cookie, and tell it why on the next page.
+    Ended(EndReason),
 }
 
 /// Maps the signed session cookie to its session before the handler runs.
@@ -65,14 +81,22 @@ impl<E: Endpoint> Endpoint for SessionEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Response> {
-        let codec = self.sessions.codec();
+        let (codec, notices) = (self.sessions.codec(), self.sessions.notices());
         let presented = crate::cookies::find(&req, codec.name());
-        let session = match &presented {
+        let resumed = match &presented {
             Some(value) => self.sessions.resume(value).await.map_err(AppError::from)?,
-            None => None,
+            None => Resumed::Unknown,
+        };
+        let (session, ended_now) = match resumed {
+            Resumed::Live(session) => (Some(session), None),
+            Resumed::Ended(reason) => (None, Some(reason)),
+            Resumed::Unknown => (None, None),
         };
         let stale = presented.is_some() && session.is_none();
+        let waiting = crate::cookies::find(&req, notices.name());
+        let notice = ended_now.or_else(|| waiting.as_deref().and_then(|v| notices.verify(v)));
         req.extensions_mut().insert(CurrentSession(session));
+        req.extensions_mut().insert(Notice(notice));
 
         let mut resp = match self.inner.call(req).await {
             Ok(resp) => resp.into_response(),
@@ -82,15 +106,23 @@ impl<E: Endpoint> Endpoint for SessionEndpoint<E> {
             Err(err) if err.is_from_response() => err.into_response(),
             Err(err) => return Err(err),
         };
-        let cookie = match resp.extensions().get::<SessionChange>() {
+        let (cookie, mut to_tell) = match resp.extensions().get::<SessionChange>() {
             Some(SessionChange::Started { id, remember }) => {
                 let max_age = remember.then(|| self.sessions.lifetime());
-                Some(codec.set_cookie(id, max_age))
+                (Some(codec.set_cookie(id, max_age)), None)
             }
-            Some(SessionChange::Ended) => Some(codec.clear_cookie()),
-            None => stale.then(|| codec.clear_cookie()),
+            Some(SessionChange::Ended(reason)) => (Some(codec.clear_cookie()), Some(*reason)),
+            None => (stale.then(|| codec.clear_cookie()), ended_now),
         };
-        if let Some(cookie) = cookie {
+        let shown = resp.extensions().get::<NoticeShown>().is_some();
+        if shown && to_tell == ended_now {
+            to_tell = None; // this very page said it
+        }
+        let notice_cookie = match to_tell {
+            Some(reason) => Some(notices.set_cookie(reason)),
+            None => (shown && waiting.is_some()).then(|| notices.clear_cookie()),
+        };
+        for cookie in [cookie, notice_cookie].into_iter().flatten() {
             resp.headers_mut().append(SET_COOKIE, cookie);
         }
         Ok(resp)

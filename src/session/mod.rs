@@ -11,6 +11,7 @@
 
 mod cookie;
 mod middleware;
+mod notice;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +19,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub use self::cookie::CookieCodec;
-pub use self::middleware::{CurrentSession, SessionChange, SessionLayer};
-use crate::store::{SessionId, SessionRecord, SessionStore, StoreError};
+pub use self::middleware::{CurrentSession, Notice, NoticeShown, SessionChange, SessionLayer};
+pub use self::notice::NoticeCodec;
+use crate::store::{EndReason, SessionId, SessionRecord, SessionStore, StoreError};
 
 /// Activity is recorded at most this often (each record is a file write); with short
 /// idle timeouts, more often: see [`Sessions::touch_every`].
@@ -36,10 +38,22 @@ pub struct Session {
     pub ends: OffsetDateTime,
 }
 
+/// What a presented cookie turned out to be.
+#[derive(Debug)]
+pub enum Resumed {
+    /// A live session.
+    Live(Session),
+    /// A session that has ended, and why (its browser is told once: the record goes).
+    Ended(EndReason),
+    /// Forged, unknown, or long gone.
+    Unknown,
+}
+
 /// Starts, resumes and ends sessions: the cookie codec, the store and the timeouts.
 #[derive(Clone)]
 pub struct Sessions {
     codec: CookieCodec,
+    notices: NoticeCodec,
     store: Arc<dyn SessionStore>,
     idle: Duration,
     lifetime: Duration,
@@ -50,12 +64,14 @@ impl Sessions {
     /// requests or `lifetime` after login.
     pub fn new(
         codec: CookieCodec,
+        notices: NoticeCodec,
         store: Arc<dyn SessionStore>,
         idle: Duration,
         lifetime: Duration,
     ) -> Self {
         Self {
             codec,
+            notices,
             store,
             idle,
             lifetime,
@@ -69,35 +85,42 @@ impl Sessions {
         TOUCH_AT_MOST_EVERY.min(self.idle / 4)
     }
 
-    /// The session a cookie value names, if it is genuine, known and unexpired.
-    /// The signature is checked first: a forged value never reaches the store. An
-    /// error means the store could not be asked (not "no session").
-    pub async fn resume(&self, cookie_value: &str) -> Result<Option<Session>, StoreError> {
+    /// What a cookie value names: a live session, one that has ended (and why), or
+    /// nothing. The signature is checked first: a forged value never reaches the store.
+    /// An error means the store could not be asked (not "no session").
+    pub async fn resume(&self, cookie_value: &str) -> Result<Resumed, StoreError> {
         let Some(id) = self.codec.verify(cookie_value) else {
-            return Ok(None);
+            return Ok(Resumed::Unknown);
         };
         let Some(record) = self.store.load(&id).await? else {
-            return Ok(None);
+            return Ok(Resumed::Unknown);
         };
         let now = now();
-        let ends = record.ends(self.idle);
-        if now >= ends {
-            tracing::info!(user = %record.user, "session expired");
+        if let Some(reason) = record.ended_by(self.idle, now) {
+            tracing::info!(user = %record.user, ?reason, "session over");
+            // Told once: the record goes now, the reason travels in a notice cookie.
             if let Err(err) = self.store.remove(&id).await {
-                tracing::warn!(error = %crate::error::chain(&err), "could not delete an expired session");
+                tracing::warn!(error = %crate::error::chain(&err), "could not delete an ended session");
             }
-            return Ok(None);
+            return Ok(Resumed::Ended(reason));
         }
+        let ends = record.ends(self.idle);
         let mut session = Session { id, record, ends };
         if now - session.record.last_seen >= self.touch_every() {
             session.record.last_seen = now;
             session.ends = session.record.ends(self.idle);
-            let ttl = ttl_until(session.ends);
+            let ttl = self.keep_until(session.ends);
             if let Err(err) = self.store.touch(&session.id, &session.record, ttl).await {
                 tracing::warn!(error = %crate::error::chain(&err), "could not record session activity");
             }
         }
-        Ok(Some(session))
+        Ok(Resumed::Live(session))
+    }
+
+    /// How long a store keeps a session that ends at `ends`: until then, and one
+    /// lifetime more, so a browser returning late can still be told why it ended.
+    fn keep_until(&self, ends: OffsetDateTime) -> Duration {
+        ttl_until(ends) + self.lifetime
     }
 
     /// Logs `user` in: a brand-new session (the `replacing` one, if any, is deleted
@@ -111,15 +134,14 @@ impl Sessions {
             self.store.remove(&old.id).await?;
         }
         let now = now();
-        let record = SessionRecord {
-            user: user.to_owned(),
-            created: now,
-            last_seen: now,
-            expires: now + self.lifetime,
-        };
+        let record = SessionRecord::new(user, now, now + self.lifetime);
         let id = SessionId::generate();
         let ends = record.ends(self.idle);
-        if !self.store.create(&id, &record, ttl_until(ends)).await? {
+        if !self
+            .store
+            .create(&id, &record, self.keep_until(ends))
+            .await?
+        {
             // 256 random bits do not collide; if they did, refuse rather than share.
             return Err(StoreError::Io(std::io::ErrorKind::AlreadyExists.into()));
         }
@@ -132,15 +154,28 @@ impl Sessions {
         self.store.remove(&session.id).await
     }
 
-    /// Deletes every stored session that has certainly ended, by either limit: nothing
-    /// has written it for the shorter of the idle timeout and the lifetime.
+    /// Ends every stored session that has certainly ended, by either limit: nothing
+    /// has written it for the shorter of the idle timeout and the lifetime. What is
+    /// left to tell its browser why is kept one lifetime more.
     pub async fn sweep(&self) -> Result<usize, StoreError> {
-        self.store.sweep(self.idle.min(self.lifetime)).await
+        self.store
+            .sweep(self.idle.min(self.lifetime), self.lifetime)
+            .await
     }
 
     /// The cookie codec (for the middleware).
     pub fn codec(&self) -> &CookieCodec {
         &self.codec
+    }
+
+    /// The notice codec (for the middleware).
+    pub fn notices(&self) -> &NoticeCodec {
+        &self.notices
+    }
+
+    /// The idle timeout.
+    pub fn idle(&self) -> Duration {
+        self.idle
     }
 
     /// How long a new session's cookie lasts.

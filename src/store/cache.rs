@@ -66,7 +66,8 @@ impl SessionStore for CachingSessionStore {
         Box::pin(async move {
             let Some(stamp) = self.files.stamp(id)? else {
                 self.forget(id);
-                return Ok(None);
+                // Swept: ended by time. Rare, so not cached.
+                return self.files.read_ended(id);
             };
             if let Some((seen, record)) = self.recent().get(id)
                 && *seen == stamp
@@ -110,9 +111,9 @@ impl SessionStore for CachingSessionStore {
         self.files.remove(id)
     }
 
-    fn sweep(&self, unused_for: Duration) -> StoreFuture<'_, usize> {
+    fn sweep(&self, unused_for: Duration, keep_for: Duration) -> StoreFuture<'_, usize> {
         // Swept ids may linger here; the stat on the next read finds them gone.
-        self.files.sweep(unused_for)
+        self.files.sweep(unused_for, keep_for)
     }
 }
 
@@ -128,12 +129,7 @@ mod tests {
         let store = CachingSessionStore::new(FileSessionStore::open(dir.path()).unwrap());
         let id = SessionId::generate();
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-        let record = SessionRecord {
-            user: "alice".into(),
-            created: now,
-            last_seen: now,
-            expires: now,
-        };
+        let record = SessionRecord::new("alice", now, now);
         store
             .create(&id, &record, Duration::from_secs(60))
             .await

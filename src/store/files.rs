@@ -1,5 +1,7 @@
 //! The file backend: `<sessions dir>/<id>.json` and `<data dir>/users/<name>.json`,
 //! one small JSON document per file, every write atomic (temp file, fsync, rename).
+//! The sweep renames a session that has ended by time to `<id>.ended`: it opens
+//! nothing any more, but tells its browser why until it is deleted in turn.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -59,6 +61,10 @@ impl FileSessionStore {
         self.dir.join(format!("{}.json", id.as_str()))
     }
 
+    fn ended_path(&self, id: &SessionId) -> PathBuf {
+        self.dir.join(format!("{}.ended", id.as_str()))
+    }
+
     /// Which version of `id`'s file is on disk: `None` if there is none.
     ///
     /// A stat, asked right here rather than on the blocking pool: from the page cache
@@ -77,7 +83,22 @@ impl FileSessionStore {
         &self,
         id: &SessionId,
     ) -> Result<Option<(FileStamp, SessionRecord)>, StoreError> {
-        let (stamp, bytes) = match read_small(&self.path(id)) {
+        self.read_at(id, &self.path(id))
+    }
+
+    /// Reads what the sweep left of `id` once it ended by time, if anything.
+    pub(super) fn read_ended(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self
+            .read_at(id, &self.ended_path(id))?
+            .map(|(_, record)| record))
+    }
+
+    fn read_at(
+        &self,
+        id: &SessionId,
+        path: &Path,
+    ) -> Result<Option<(FileStamp, SessionRecord)>, StoreError> {
+        let (stamp, bytes) = match read_small(path) {
             Ok(read) => read,
             Err(err) if err.kind() == io::ErrorKind::InvalidData => {
                 tracing::warn!(?id, %err, "corrupt session file");
@@ -110,13 +131,14 @@ impl FileSessionStore {
         Ok(ids)
     }
 
-    /// Deletes session files whose mtime is `unused_for` old or older, and stray temp
-    /// files. Blocking. Returns how many sessions went.
+    /// Ends session files whose mtime is `unused_for` old or older (renamed to
+    /// `<id>.ended`, mtime kept), deletes `.ended` files `keep_for` older still, and
+    /// stray temp files. Blocking. Returns how many sessions ended.
     ///
     /// It reads no file, only directory entries and mtimes, so it stays cheap at a
     /// million sessions. A session file is written at login and whenever activity is
     /// recorded: its mtime is its last recorded activity (or its login).
-    pub fn sweep_blocking(&self, unused_for: Duration) -> io::Result<usize> {
+    pub fn sweep_blocking(&self, unused_for: Duration, keep_for: Duration) -> io::Result<usize> {
         let now = SystemTime::now();
         let mut removed = 0;
         for entry in std::fs::read_dir(&*self.dir)? {
@@ -137,6 +159,13 @@ impl FileSessionStore {
                 }
                 continue;
             }
+            if let Some(id) = name.strip_suffix(".ended").and_then(SessionId::parse) {
+                if age >= unused_for + keep_for {
+                    let _guard = self.lock(&id);
+                    ignore_missing(std::fs::remove_file(entry.path()))?;
+                }
+                continue;
+            }
             let Some(id) = name.strip_suffix(".json").and_then(SessionId::parse) else {
                 continue; // not ours: leave it alone
             };
@@ -145,7 +174,7 @@ impl FileSessionStore {
                 continue;
             }
             let _guard = self.lock(&id);
-            match std::fs::remove_file(entry.path()) {
+            match std::fs::rename(entry.path(), self.ended_path(&id)) {
                 Ok(()) => removed += 1,
                 Err(err) if err.kind() == io::ErrorKind::NotFound => {}
                 Err(err) => return Err(err),
@@ -174,7 +203,12 @@ fn stripe_of(id: &SessionId) -> usize {
 
 impl SessionStore for FileSessionStore {
     fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<SessionRecord>> {
-        Box::pin(async move { Ok(self.read(id)?.map(|(_, record)| record)) })
+        Box::pin(async move {
+            match self.read(id)? {
+                Some((_, record)) => Ok(Some(record)),
+                None => self.read_ended(id),
+            }
+        })
     }
 
     fn create<'a>(
@@ -220,21 +254,30 @@ impl SessionStore for FileSessionStore {
         Box::pin(async move {
             let path = self.path(id);
             let (this, id) = (self.clone(), id.clone());
+            let ended = self.ended_path(&id);
             blocking(move || {
                 let _guard = this.lock(&id);
-                match std::fs::remove_file(&path) {
-                    Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
-                    _ => Ok(()),
-                }
+                ignore_missing(std::fs::remove_file(&path))?;
+                ignore_missing(std::fs::remove_file(&ended))
             })
             .await
             .map_err(StoreError::from)
         })
     }
 
-    fn sweep(&self, unused_for: Duration) -> StoreFuture<'_, usize> {
+    fn sweep(&self, unused_for: Duration, keep_for: Duration) -> StoreFuture<'_, usize> {
         let this = self.clone();
-        Box::pin(async move { Ok(blocking(move || this.sweep_blocking(unused_for)).await?) })
+        Box::pin(
+            async move { Ok(blocking(move || this.sweep_blocking(unused_for, keep_for)).await?) },
+        )
+    }
+}
+
+/// A removal of something already gone is not an error.
+fn ignore_missing(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 
@@ -386,12 +429,7 @@ mod tests {
 
     fn record() -> SessionRecord {
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-        SessionRecord {
-            user: "alice".into(),
-            created: now,
-            last_seen: now,
-            expires: now,
-        }
+        SessionRecord::new("alice", now, now)
     }
 
     const TTL: Duration = Duration::from_secs(60);
@@ -455,11 +493,41 @@ mod tests {
         std::fs::write(&foreign, "not a session").unwrap();
         age(&foreign, Duration::from_secs(3600));
 
-        assert_eq!(store.sweep_blocking(Duration::from_secs(1800)).unwrap(), 1);
+        let (unused, keep) = (Duration::from_secs(1800), Duration::from_secs(7200));
+        assert_eq!(store.sweep_blocking(unused, keep).unwrap(), 1);
         assert!(store.load(&live).await.unwrap().is_some());
-        assert!(store.load(&idle).await.unwrap().is_none());
+        assert!(!file_of(&dir, &idle).exists(), "the session is over");
+        let ended = dir.path().join(format!("{}.ended", idle.as_str()));
+        assert!(ended.exists(), "what tells its browser why is kept");
+        assert!(store.load(&idle).await.unwrap().is_some());
         assert!(!debris.exists());
         assert!(foreign.exists(), "foreign files are left alone");
+
+        // A touch cannot bring a swept session back.
+        store.touch(&idle, &record(), TTL).await.unwrap();
+        assert!(!file_of(&dir, &idle).exists());
+        // Kept for `keep` past the end, then deleted.
+        age(&ended, unused + keep - Duration::from_secs(60));
+        assert_eq!(store.sweep_blocking(unused, keep).unwrap(), 0);
+        assert!(ended.exists());
+        age(&ended, unused + keep);
+        store.sweep_blocking(unused, keep).unwrap();
+        assert!(!ended.exists());
+        assert_eq!(store.load(&idle).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn removing_a_session_removes_what_the_sweep_left_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSessionStore::open(dir.path()).unwrap();
+        let id = SessionId::generate();
+        store.create(&id, &record(), TTL).await.unwrap();
+        age(&file_of(&dir, &id), Duration::from_secs(3600));
+        store
+            .sweep_blocking(Duration::from_secs(60), Duration::from_secs(60))
+            .unwrap();
+        store.remove(&id).await.unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[tokio::test]
@@ -476,8 +544,14 @@ mod tests {
         let fresh_path = file_of(&dir, &fresh);
         std::fs::write(&fresh_path, "{ garbage").unwrap();
 
-        assert_eq!(store.sweep_blocking(Duration::from_secs(1800)).unwrap(), 1);
-        assert!(store.load(&quiet).await.unwrap().is_none());
+        let keep = Duration::from_secs(60);
+        assert_eq!(
+            store
+                .sweep_blocking(Duration::from_secs(1800), keep)
+                .unwrap(),
+            1
+        );
+        assert!(!file_of(&dir, &quiet).exists());
         assert!(fresh_path.exists());
     }
 

@@ -58,9 +58,10 @@ pub trait SessionStore: fmt::Debug + Send + Sync {
     /// Deletes a session; deleting one that is already gone is not an error.
     fn remove<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()>;
 
-    /// Deletes sessions nothing has written for `unused_for` (they have certainly
-    /// ended); returns how many. Backends that expire keys themselves return 0.
-    fn sweep(&self, unused_for: Duration) -> StoreFuture<'_, usize>;
+    /// Ends sessions nothing has written for `unused_for` (they have certainly ended),
+    /// keeping what tells their browsers why for `keep_for` more, then deleting it;
+    /// returns how many ended. Backends that expire keys themselves return 0.
+    fn sweep(&self, unused_for: Duration, keep_for: Duration) -> StoreFuture<'_, usize>;
 }
 
 /// Where users live. Names are case-insensitive: `Alice` and `alice` are one user.
@@ -182,9 +183,80 @@ pub struct SessionRecord {
     /// The absolute end of the session, however active it is.
     #[serde(with = "time::serde::rfc3339")]
     pub expires: OffsetDateTime,
+    /// The browser and system at login, in a few words (e.g. "Firefox on Linux").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    /// The client address at login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// "Keep me logged in" was ticked: the cookie outlives the browser.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remember: bool,
+    /// Set when the session was ended by an event (a tombstone): the next request of
+    /// its browser is told why, once. Files without it are live sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<Ending>,
+}
+
+/// Why and when a session was ended by an event rather than by time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ending {
+    /// Why.
+    pub reason: EndReason,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// Why a session ended, as its browser is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The member logged out.
+    LoggedOut,
+    /// The password was changed (every other session ends).
+    PasswordChanged,
+    /// Ended from another device (the sessions list on `/account`).
+    EndedElsewhere,
+    /// The account was deleted.
+    AccountDeleted,
+    /// No request for the idle timeout.
+    Idle,
+    /// The absolute lifetime was reached.
+    Lifetime,
 }
 
 impl SessionRecord {
+    /// A new session of `user`, logged in `at`, ending at `expires` at the latest.
+    pub fn new(user: &str, at: OffsetDateTime, expires: OffsetDateTime) -> Self {
+        Self {
+            user: user.to_owned(),
+            created: at,
+            last_seen: at,
+            expires,
+            browser: None,
+            address: None,
+            remember: false,
+            ended: None,
+        }
+    }
+
+    /// Why this session is over at `now` (with `idle` as the idle timeout), if it is:
+    /// a recorded event, else whichever limit came first.
+    pub fn ended_by(&self, idle: Duration, now: OffsetDateTime) -> Option<EndReason> {
+        if let Some(ending) = self.ended {
+            return Some(ending.reason);
+        }
+        let idle_end = self.last_seen + idle;
+        if now < self.expires.min(idle_end) {
+            None
+        } else if self.expires <= idle_end {
+            Some(EndReason::Lifetime)
+        } else {
+            Some(EndReason::Idle)
+        }
+    }
+
     /// When this session ends: `idle` after the last request, or at `expires`.
     pub fn ends(&self, idle: Duration) -> OffsetDateTime {
         self.expires.min(self.last_seen + idle)

@@ -155,7 +155,7 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn sweep(&self, _unused_for: Duration) -> StoreFuture<'_, usize> {
+    fn sweep(&self, _unused_for: Duration, _keep_for: Duration) -> StoreFuture<'_, usize> {
         // Every key carries a TTL at its session's end: Redis drops them itself.
         Box::pin(async { Ok(0) })
     }

@@ -7,7 +7,7 @@ use super::csrf::Csrf;
 use super::{AppState, Hx};
 use crate::error::AppError;
 use crate::session::{Session, SessionChange};
-use crate::store::StoreError;
+use crate::store::{EndReason, StoreError};
 
 /// Logs `user` in and sends the browser to `to`: a brand-new session (the browser's
 /// `current` one, if any, is deleted), its cookie (set by the session layer; kept past
@@ -49,7 +49,8 @@ pub async fn log_out(
         .map_err(AppError::LogoutFailed)?;
     tracing::info!(user = %session.record.user, "logged out");
     let mut resp = hx.redirect("/");
-    resp.extensions_mut().insert(SessionChange::Ended);
+    resp.extensions_mut()
+        .insert(SessionChange::Ended(EndReason::LoggedOut));
     // What the browser kept of the member's pages goes too; not "cookies": the site's
     // other cookies are not the session's to drop.
     resp.headers_mut().insert(

@@ -14,8 +14,8 @@ use super::layout::{Field, hx_form, wait_message};
 use super::{AppState, CABINET, Hx, auth, client_ip, login_url, safe_next, too_many};
 use crate::domain::{Password, Username};
 use crate::error::{AppError, chain};
-use crate::session::CurrentSession;
-use crate::store::User;
+use crate::session::{CurrentSession, Notice, NoticeShown, Sessions};
+use crate::store::{EndReason, User};
 
 /// One message for every failure, so the form does not reveal which names exist.
 const INVALID: &str = "Invalid username or password.";
@@ -39,7 +39,9 @@ pub struct LoginForm {
 /// `GET /`: the login form, or the cabinet for someone already logged in.
 #[handler]
 pub fn page(
+    state: Data<&Arc<AppState>>,
     current: CurrentSession,
+    notice: Notice,
     csrf: Csrf,
     hx: Hx,
     Query(query): Query<NextQuery>,
@@ -48,8 +50,55 @@ pub fn page(
     if current.0.is_some() {
         return hx.redirect(next.unwrap_or(CABINET));
     }
-    hx.page("Log in", view(&csrf, Filled::default(), None, next))
-        .into_response()
+    let said = notice.0.map(|reason| why_it_ended(reason, &state.sessions));
+    let form = LoginView {
+        notice: said.as_deref(),
+        next,
+        ..LoginView::default()
+    };
+    let mut resp = hx.page("Log in", view(&csrf, &form)).into_response();
+    if said.is_some() {
+        resp.extensions_mut().insert(NoticeShown);
+    }
+    resp
+}
+
+/// The one sentence a browser whose session ended is told.
+fn why_it_ended(reason: EndReason, sessions: &Sessions) -> String {
+    match reason {
+        EndReason::LoggedOut => "You are logged out.".into(),
+        EndReason::PasswordChanged => {
+            "You were logged out because your password was changed.".into()
+        }
+        EndReason::EndedElsewhere => {
+            "You were logged out because the session was ended from another device.".into()
+        }
+        EndReason::AccountDeleted => "You were logged out because the account was deleted.".into(),
+        EndReason::Idle => format!(
+            "You were logged out after {} without activity.",
+            spoken(sessions.idle())
+        ),
+        EndReason::Lifetime => format!(
+            "You were logged out because sessions last at most {}.",
+            spoken(sessions.lifetime())
+        ),
+    }
+}
+
+/// `30 minutes`, `1 hour`, `7 days`, `90 seconds`: a configured duration in words.
+fn spoken(duration: std::time::Duration) -> String {
+    let secs = duration.as_secs();
+    let (n, unit) = match secs {
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
 }
 
 /// `GET /login`: the form lives at `/`.
@@ -74,7 +123,15 @@ pub async fn submit(
         username: &form.username,
         remember: !form.remember.is_empty(),
     };
-    let refuse = |message: &str| hx.page("Log in", view(&csrf, filled, Some(message), next));
+    let refuse = |message: &str| {
+        let form = LoginView {
+            filled,
+            error: Some(message),
+            next,
+            notice: None,
+        };
+        hx.page("Log in", view(&csrf, &form))
+    };
 
     // Throttle before any scrypt work. The account key is what was typed, so a
     // malformed name is throttled like any other.
@@ -141,6 +198,19 @@ async fn rehash(state: &AppState, mut user: User, password: String) {
     }
 }
 
+/// What the login card shows besides its fields.
+#[derive(Debug, Default)]
+pub struct LoginView<'a> {
+    /// What the form is refilled with.
+    pub filled: Filled<'a>,
+    /// Why the login was refused (an alert).
+    pub error: Option<&'a str>,
+    /// Why the browser is here (e.g. its session ended), said politely.
+    pub notice: Option<&'a str>,
+    /// Where to go after logging in.
+    pub next: Option<&'a str>,
+}
+
 /// What the login form is refilled with.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Filled<'a> {
@@ -152,9 +222,10 @@ pub struct Filled<'a> {
 
 /// The login card: the fragment htmx swaps, and the body of `GET /`; `error` is an
 /// alert above the fields.
-pub fn view(csrf: &Csrf, filled: Filled, error: Option<&str>, next: Option<&str>) -> Markup {
+pub fn view(csrf: &Csrf, form: &LoginView) -> Markup {
+    let filled = form.filled;
     let fields = html! {
-        @if let Some(error) = error {
+        @if let Some(error) = form.error {
             p.alert role="alert" { (error) }
         }
         (Field {
@@ -170,7 +241,7 @@ pub fn view(csrf: &Csrf, filled: Filled, error: Option<&str>, next: Option<&str>
             input id="remember" name="remember" type="checkbox" checked[filled.remember];
             label for="remember" { "Keep me logged in" }
         }
-        @if let Some(next) = next {
+        @if let Some(next) = form.next {
             input type="hidden" name="next" value=(next);
         }
         button type="submit" { "Log in" }
@@ -178,6 +249,9 @@ pub fn view(csrf: &Csrf, filled: Filled, error: Option<&str>, next: Option<&str>
     html! {
         section.card id="login" {
             h1 { "Log in" }
+            @if let Some(notice) = form.notice {
+                p.notice role="status" { (notice) }
+            }
             p.lead { "Welcome back. Log in to open your cabinet." }
             (hx_form("/login", csrf, fields))
             p.switch { "New here? " a href="/register/" { "Create an account" } }

@@ -123,10 +123,16 @@ pub async fn submit(
                 username: &user.name,
                 remember: false,
             };
-            let notice = "Your account was created, but you could not be logged in just \
-                          now. Please log in.";
+            let form = login::LoginView {
+                filled,
+                notice: Some(
+                    "Your account was created, but you could not be logged in just now. \
+                     Please log in.",
+                ),
+                ..login::LoginView::default()
+            };
             let mut resp = hx
-                .page("Log in", login::view(&csrf, filled, Some(notice), None))
+                .page("Log in", login::view(&csrf, &form))
                 .with_status(StatusCode::SERVICE_UNAVAILABLE)
                 .into_response();
             resp.headers_mut().insert(

@@ -51,8 +51,8 @@ impl SessionStore for HoldFirstTouch {
     fn remove<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
         self.inner.remove(id)
     }
-    fn sweep(&self, unused_for: Duration) -> StoreFuture<'_, usize> {
-        self.inner.sweep(unused_for)
+    fn sweep(&self, unused_for: Duration, keep_for: Duration) -> StoreFuture<'_, usize> {
+        self.inner.sweep(unused_for, keep_for)
     }
 }
 

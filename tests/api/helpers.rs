@@ -203,8 +203,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The live session files (`<id>.json`; the sweep leaves `<id>.ended` behind).
     pub fn session_files(&self) -> Vec<PathBuf> {
-        files_in(&self.config.sessions_dir)
+        let mut files = files_in(&self.config.sessions_dir);
+        files.retain(|f| f.extension().is_some_and(|e| e == "json"));
+        files
     }
 
     pub fn user_files(&self) -> Vec<PathBuf> {

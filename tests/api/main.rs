@@ -7,6 +7,7 @@ mod helpers;
 mod login;
 mod logout;
 mod logs;
+mod reasons;
 mod redis;
 mod register;
 mod security;

@@ -11,12 +11,7 @@ use crate::redis::RedisServer;
 
 fn record(user: &str) -> SessionRecord {
     let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    SessionRecord {
-        user: user.into(),
-        created: now,
-        last_seen: now,
-        expires: now + time::Duration::days(1),
-    }
+    SessionRecord::new(user, now, now + time::Duration::days(1))
 }
 
 fn user(name: &str, hash: &str) -> User {
