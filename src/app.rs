@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::cookies::CookiePolicy;
 use crate::password::Hasher;
 use crate::secret::SecretKey;
-use crate::session::{CookieCodec, NoticeCodec, SessionLayer, Sessions};
+use crate::session::{SessionLayer, Sessions};
 use crate::store::{self, Stores};
 use crate::throttle::{LoginThrottle, Throttle};
 use crate::web::csrf::{CsrfKeys, CsrfLayer};
@@ -161,16 +161,16 @@ pub fn open_state(config: &Config) -> io::Result<AppState> {
 fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
     let key = SecretKey::load_or_create(&config.secret_key_path())?;
     let policy = CookiePolicy::new(config.secure_cookies);
-    let codec = CookieCodec::new(key.derive("session-cookie"), policy);
     Ok(AppState {
-        users: stores.users,
         sessions: Sessions::new(
-            codec,
-            NoticeCodec::new(key.derive("session-notice"), policy),
+            &key,
+            policy,
             stores.sessions,
+            stores.users.clone(),
             config.session_idle,
             config.session_lifetime,
         ),
+        users: stores.users,
         hasher: Hasher::new(config.scrypt_log_n, config.scrypt_permits())
             .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?,
         csrf: CsrfKeys::new(key.derive("csrf-token"), policy),

@@ -79,6 +79,11 @@ fn parent(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
+/// Flushes the removal (or creation) of `path`'s directory entry to disk.
+pub fn sync_dir_of(path: &Path) -> io::Result<()> {
+    sync_dir(parent(path))
+}
+
 /// Atomically replaces `path` with `bytes`: readers see the old or the new file, never half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = write_temp(path, bytes)?;

@@ -8,6 +8,10 @@
 //! Writes flow one way: handlers start or end sessions through [`Sessions`] (which
 //! writes the store) and say what they did with a [`SessionChange`] on the response;
 //! the [`SessionLayer`] alone turns that into `Set-Cookie`.
+//!
+//! A session ended by an event (password changed, ended from another device, account
+//! deleted) becomes a tombstone: its record with `ended` set, kept until it is told to
+//! its browser or swept. Ended by time, the record itself says why.
 
 mod cookie;
 mod middleware;
@@ -16,12 +20,19 @@ mod notice;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hmac::Mac;
 use time::OffsetDateTime;
 
 pub use self::cookie::CookieCodec;
 pub use self::middleware::{CurrentSession, Notice, NoticeShown, SessionChange, SessionLayer};
 pub use self::notice::NoticeCodec;
-use crate::store::{EndReason, SessionId, SessionRecord, SessionStore, StoreError};
+use crate::cookies::CookiePolicy;
+use crate::domain::Username;
+use crate::error::chain;
+use crate::secret::{SecretKey, SubKey, hex};
+use crate::store::{
+    EndReason, Ending, SessionId, SessionRecord, SessionStore, StoreError, UserStore,
+};
 
 /// Activity is recorded at most this often (each record is a file write); with short
 /// idle timeouts, more often: see [`Sessions::touch_every`].
@@ -49,30 +60,46 @@ pub enum Resumed {
     Unknown,
 }
 
-/// Starts, resumes and ends sessions: the cookie codec, the store and the timeouts.
+/// Where a login came from, kept with its session.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The browser and system, in a few words.
+    pub browser: String,
+    /// The client address.
+    pub address: String,
+    /// "Keep me logged in" was ticked.
+    pub remember: bool,
+}
+
+/// Starts, resumes and ends sessions: the cookie codecs, the stores and the timeouts.
 #[derive(Clone)]
 pub struct Sessions {
     codec: CookieCodec,
     notices: NoticeCodec,
+    handles: SubKey,
     store: Arc<dyn SessionStore>,
+    users: Arc<dyn UserStore>,
     idle: Duration,
     lifetime: Duration,
 }
 
 impl Sessions {
-    /// Sessions signed by `codec`, kept in `store`, ending after `idle` without
-    /// requests or `lifetime` after login.
+    /// Sessions signed with keys derived from `secret`, kept in `store` for users of
+    /// `users`, ending after `idle` without requests or `lifetime` after login.
     pub fn new(
-        codec: CookieCodec,
-        notices: NoticeCodec,
+        secret: &SecretKey,
+        policy: CookiePolicy,
         store: Arc<dyn SessionStore>,
+        users: Arc<dyn UserStore>,
         idle: Duration,
         lifetime: Duration,
     ) -> Self {
         Self {
-            codec,
-            notices,
+            codec: CookieCodec::new(secret.derive("session-cookie"), policy),
+            notices: NoticeCodec::new(secret.derive("session-notice"), policy),
+            handles: secret.derive("session-handle"),
             store,
+            users,
             idle,
             lifetime,
         }
@@ -96,11 +123,15 @@ impl Sessions {
             return Ok(Resumed::Unknown);
         };
         let now = now();
-        if let Some(reason) = record.ended_by(self.idle, now) {
+        let mut ended = record.ended_by(self.idle, now);
+        if ended.is_none() && !self.user_exists(&record.user).await? {
+            ended = Some(EndReason::AccountDeleted); // removed out of band
+        }
+        if let Some(reason) = ended {
             tracing::info!(user = %record.user, ?reason, "session over");
             // Told once: the record goes now, the reason travels in a notice cookie.
             if let Err(err) = self.store.remove(&id).await {
-                tracing::warn!(error = %crate::error::chain(&err), "could not delete an ended session");
+                tracing::warn!(error = %chain(&err), "could not delete an ended session");
             }
             return Ok(Resumed::Ended(reason));
         }
@@ -111,10 +142,17 @@ impl Sessions {
             session.ends = session.record.ends(self.idle);
             let ttl = self.keep_until(session.ends);
             if let Err(err) = self.store.touch(&session.id, &session.record, ttl).await {
-                tracing::warn!(error = %crate::error::chain(&err), "could not record session activity");
+                tracing::warn!(error = %chain(&err), "could not record session activity");
             }
         }
         Ok(Resumed::Live(session))
+    }
+
+    async fn user_exists(&self, name: &str) -> Result<bool, StoreError> {
+        match Username::parse(name) {
+            Ok(name) => self.users.exists(&name).await,
+            Err(_) => Ok(false),
+        }
     }
 
     /// How long a store keeps a session that ends at `ends`: until then, and one
@@ -123,18 +161,22 @@ impl Sessions {
         ttl_until(ends) + self.lifetime
     }
 
-    /// Logs `user` in: a brand-new session (the `replacing` one, if any, is deleted
-    /// first). The caller puts [`SessionChange::Started`] on its response.
+    /// Logs `user` in from `origin`: a brand-new session (the `replacing` one, if any,
+    /// is deleted first). The caller puts [`SessionChange::Started`] on its response.
     pub async fn start(
         &self,
         user: &str,
         replacing: Option<&Session>,
+        origin: Origin,
     ) -> Result<Session, StoreError> {
         if let Some(old) = replacing {
             self.store.remove(&old.id).await?;
         }
         let now = now();
-        let record = SessionRecord::new(user, now, now + self.lifetime);
+        let mut record = SessionRecord::new(user, now, now + self.lifetime);
+        record.browser = Some(origin.browser);
+        record.address = Some(origin.address);
+        record.remember = origin.remember;
         let id = SessionId::generate();
         let ends = record.ends(self.idle);
         if !self
@@ -152,6 +194,76 @@ impl Sessions {
     /// response; if this fails, the session is still valid and the cookie must stay.
     pub async fn end(&self, session: &Session) -> Result<(), StoreError> {
         self.store.remove(&session.id).await
+    }
+
+    /// The live sessions of `user`, most recently active first.
+    pub async fn of_user(&self, user: &str) -> Result<Vec<Session>, StoreError> {
+        let now = now();
+        let mut live: Vec<Session> = self
+            .store
+            .sessions_of(user)
+            .await?
+            .into_iter()
+            .filter(|(_, record)| record.ended_by(self.idle, now).is_none())
+            .map(|(id, record)| Session {
+                ends: record.ends(self.idle),
+                id,
+                record,
+            })
+            .collect();
+        live.sort_by_key(|s| std::cmp::Reverse(s.record.last_seen));
+        Ok(live)
+    }
+
+    /// Ends `user`'s live sessions but `except` for `reason`: each becomes a tombstone
+    /// that tells its browser why. Returns how many ended.
+    pub async fn end_all(
+        &self,
+        user: &str,
+        except: Option<&SessionId>,
+        reason: EndReason,
+    ) -> Result<usize, StoreError> {
+        let mut ended = 0;
+        for session in self.of_user(user).await? {
+            if Some(&session.id) != except {
+                self.end_for(session, reason).await?;
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Ends the live session of `user` whose handle is `handle`, if there is one.
+    pub async fn end_by_handle(
+        &self,
+        user: &str,
+        handle: &str,
+        reason: EndReason,
+    ) -> Result<bool, StoreError> {
+        let found = self
+            .of_user(user)
+            .await?
+            .into_iter()
+            .find(|s| self.handle(&s.id) == handle);
+        match found {
+            Some(session) => self.end_for(session, reason).await.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Turns a session into a tombstone for `reason` (never recreating one gone).
+    async fn end_for(&self, mut session: Session, reason: EndReason) -> Result<(), StoreError> {
+        session.record.ended = Some(Ending { reason, at: now() });
+        let keep = self.keep_until(session.ends);
+        self.store.touch(&session.id, &session.record, keep).await
+    }
+
+    /// A session's public handle: a keyed hash of its id, safe to show in a page and
+    /// to post back, and useless as a cookie.
+    pub fn handle(&self, id: &SessionId) -> String {
+        let mut mac = self.handles.mac();
+        mac.update(id.as_str().as_bytes());
+        hex(&mac.finalize().into_bytes()[..16])
     }
 
     /// Ends every stored session that has certainly ended, by either limit: nothing
@@ -178,7 +290,7 @@ impl Sessions {
         self.idle
     }
 
-    /// How long a new session's cookie lasts.
+    /// How long a session lasts at most (and a remembered cookie).
     pub fn lifetime(&self) -> Duration {
         self.lifetime
     }

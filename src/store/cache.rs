@@ -111,6 +111,13 @@ impl SessionStore for CachingSessionStore {
         self.files.remove(id)
     }
 
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> StoreFuture<'a, Vec<(SessionId, SessionRecord)>> {
+        self.files.sessions_of(user)
+    }
+
     fn sweep(&self, unused_for: Duration, keep_for: Duration) -> StoreFuture<'_, usize> {
         // Swept ids may linger here; the stat on the next read finds them gone.
         self.files.sweep(unused_for, keep_for)

@@ -2,12 +2,19 @@
 //! one small JSON document per file, every write atomic (temp file, fsync, rename).
 //! The sweep renames a session that has ended by time to `<id>.ended`: it opens
 //! nothing any more, but tells its browser why until it is deleted in turn.
+//!
+//! Each user's sessions are indexed as empty files `<sessions dir>/users/<name>/<id>`,
+//! written at login and refreshed (mtime) whenever activity is recorded, so listing a
+//! user's sessions costs that user's sessions, and the sweep drops stale entries by
+//! mtime exactly as it ends sessions. An entry whose session is gone is dropped when
+//! the list is read.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use super::UserChange;
 use super::{NameTaken, SessionId, SessionRecord, SessionStore, StoreError, StoreFuture, User};
 use super::{UserStore, cache::FileStamp};
 use crate::domain::Username;
@@ -63,6 +70,99 @@ impl FileSessionStore {
 
     fn ended_path(&self, id: &SessionId) -> PathBuf {
         self.dir.join(format!("{}.ended", id.as_str()))
+    }
+
+    /// The index directory of `user`, if the name is one a user can have.
+    fn index_dir(&self, user: &str) -> Option<PathBuf> {
+        // Only names a Username accepts: [a-z0-9_.-]{3,32}, never "." or "..".
+        let key = Username::parse(user).ok()?.key();
+        Some(self.dir.join("users").join(key))
+    }
+
+    /// Creates or refreshes `id`'s entry in `user`'s index. `durable`: fsync it (at
+    /// login); a refresh only moves the mtime.
+    fn index(&self, user: &str, id: &SessionId, durable: bool) -> io::Result<()> {
+        let Some(dir) = self.index_dir(user) else {
+            return Ok(());
+        };
+        let entry = dir.join(id.as_str());
+        if durable {
+            fsutil::private_dir(&dir)?;
+            return match fsutil::create_atomic(&entry, b"") {
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            };
+        }
+        let file = match std::fs::File::options().append(true).open(&entry) {
+            Ok(file) => file,
+            // A session from before the index: add it now.
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                return self.index(user, id, true);
+            }
+            Err(err) => return Err(err),
+        };
+        file.set_modified(SystemTime::now())
+    }
+
+    fn unindex(&self, user: &str, id: &SessionId) -> io::Result<()> {
+        match self.index_dir(user) {
+            Some(dir) => ignore_missing(std::fs::remove_file(dir.join(id.as_str()))),
+            None => Ok(()),
+        }
+    }
+
+    /// `user`'s sessions as the index lists them (blocking); stale entries are dropped.
+    fn sessions_of_blocking(&self, user: &str) -> io::Result<Vec<(SessionId, SessionRecord)>> {
+        let Some(dir) = self.index_dir(user) else {
+            return Ok(Vec::new());
+        };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(err),
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let Some(id) = entry.file_name().to_str().and_then(SessionId::parse) else {
+                continue;
+            };
+            let record = self.read(&id).map_err(io::Error::other)?;
+            match record {
+                Some((_, record)) if record.user.eq_ignore_ascii_case(user) => {
+                    found.push((id, record));
+                }
+                _ => ignore_missing(std::fs::remove_file(entry.path()))?,
+            }
+        }
+        Ok(found)
+    }
+
+    /// Drops index entries nothing has refreshed for `unused_for` (blocking).
+    fn sweep_index(&self, unused_for: Duration, now: SystemTime) -> io::Result<()> {
+        let users = match std::fs::read_dir(self.dir.join("users")) {
+            Ok(users) => users,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        for user in users {
+            let Ok(entries) = std::fs::read_dir(user?.path()) else {
+                continue; // removed meanwhile, or not a directory
+            };
+            for entry in entries {
+                let entry = entry?;
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| now.duration_since(m).ok())
+                    .is_some_and(|age| age >= unused_for);
+                if old {
+                    ignore_missing(std::fs::remove_file(entry.path()))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Which version of `id`'s file is on disk: `None` if there is none.
@@ -180,6 +280,7 @@ impl FileSessionStore {
                 Err(err) => return Err(err),
             }
         }
+        self.sweep_index(unused_for, now)?;
         Ok(removed)
     }
 
@@ -219,11 +320,21 @@ impl SessionStore for FileSessionStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let (path, bytes) = (self.path(id), to_json(record)?);
-            match blocking(move || fsutil::create_atomic(&path, &bytes)).await {
-                Ok(()) => Ok(true),
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-                Err(err) => Err(err.into()),
-            }
+            let (this, id, user) = (self.clone(), id.clone(), record.user.clone());
+            let created = blocking(move || {
+                match fsutil::create_atomic(&path, &bytes) {
+                    Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+                    other => other?,
+                }
+                // Listed, or not there at all: a session nobody can see or end is worse
+                // than a failed login.
+                if let Err(err) = this.index(&user, &id, true) {
+                    let _ = std::fs::remove_file(&path);
+                    return Err(err);
+                }
+                Ok(true)
+            });
+            Ok(created.await?)
         })
     }
 
@@ -235,7 +346,7 @@ impl SessionStore for FileSessionStore {
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let (path, bytes) = (self.path(id), to_json(record)?);
-            let (this, id) = (self.clone(), id.clone());
+            let (this, id, user) = (self.clone(), id.clone(), record.user.clone());
             blocking(move || {
                 // Under the id's lock, a removal cannot slip in between the check and
                 // the rename: a touch either sees the file gone or finishes first.
@@ -243,7 +354,8 @@ impl SessionStore for FileSessionStore {
                 if !path.exists() {
                     return Ok(());
                 }
-                fsutil::write_atomic(&path, &bytes)
+                fsutil::write_atomic(&path, &bytes)?;
+                this.index(&user, &id, false)
             })
             .await
             .map_err(StoreError::from)
@@ -257,8 +369,18 @@ impl SessionStore for FileSessionStore {
             let ended = self.ended_path(&id);
             blocking(move || {
                 let _guard = this.lock(&id);
+                // Whose it was, to drop the index entry too (a file gone or corrupt
+                // leaves the entry to be dropped when the list is read).
+                let owner = match this.read(&id) {
+                    Ok(Some((_, record))) => Some(record.user),
+                    _ => this.read_ended(&id).ok().flatten().map(|r| r.user),
+                };
                 ignore_missing(std::fs::remove_file(&path))?;
-                ignore_missing(std::fs::remove_file(&ended))
+                ignore_missing(std::fs::remove_file(&ended))?;
+                match owner {
+                    Some(user) => this.unindex(&user, &id),
+                    None => Ok(()),
+                }
             })
             .await
             .map_err(StoreError::from)
@@ -270,6 +392,14 @@ impl SessionStore for FileSessionStore {
         Box::pin(
             async move { Ok(blocking(move || this.sweep_blocking(unused_for, keep_for)).await?) },
         )
+    }
+
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> StoreFuture<'a, Vec<(SessionId, SessionRecord)>> {
+        let (this, user) = (self.clone(), user.to_owned());
+        Box::pin(async move { Ok(blocking(move || this.sessions_of_blocking(&user)).await?) })
     }
 }
 
@@ -402,18 +532,60 @@ impl UserStore for FileUserStore {
         })
     }
 
-    fn replace<'a>(&'a self, user: &'a User) -> StoreFuture<'a, bool> {
+    fn exists<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool> {
+        // A stat, asked right here: every member request asks (see FileSessionStore::stamp).
         Box::pin(async move {
-            let (path, bytes) = (self.path(&user.key()), to_json(user)?);
+            match std::fs::metadata(self.path(&name.key())) {
+                Ok(_) => Ok(true),
+                Err(err) => missing_or_unavailable::<()>(err).map(|_| false),
+            }
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        name: &'a Username,
+        change: &'a UserChange,
+    ) -> StoreFuture<'a, Option<User>> {
+        Box::pin(async move {
+            let path = self.path(&name.key());
+            // Read, change and write under the store's lock: a concurrent update or
+            // deletion comes wholly before or after. The change runs here, not on the
+            // blocking pool, so it need not be 'static; the I/O is a few hundred bytes.
+            let _guard = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+            let mut user: User = match std::fs::read(&path) {
+                Ok(bytes) => serde_json::from_slice(&bytes).map_err(StoreError::corrupt)?,
+                Err(err) => return missing_or_unavailable(err),
+            };
+            change(&mut user);
+            fsutil::write_atomic(&path, &to_json(&user)?)?;
+            Ok(Some(user))
+        })
+    }
+
+    fn delete<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let path = self.path(&name.key());
             let writing = self.writing.clone();
-            let replaced = blocking(move || {
+            let deleted = blocking(move || {
                 let _guard = writing.lock().unwrap_or_else(|e| e.into_inner());
-                if !path.exists() {
-                    return Ok(false);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => fsutil::sync_dir_of(&path).map(|()| true),
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+                    Err(err) => Err(err),
                 }
-                fsutil::write_atomic(&path, &bytes).map(|()| true)
             });
-            Ok(replaced.await?)
+            Ok(deleted.await?)
+        })
+    }
+
+    fn names(&self) -> StoreFuture<'_, Vec<String>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let users = blocking(move || this.all_blocking()).await?;
+            let mut names: Vec<String> = users.into_iter().map(|u| u.name).collect();
+            names.sort_by_key(|n| n.to_ascii_lowercase());
+            Ok(names)
         })
     }
 }
@@ -473,6 +645,20 @@ mod tests {
         );
     }
 
+    /// Every file under `dir`, as text.
+    fn walk(dir: &Path) -> Vec<String> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                found.extend(walk(&path));
+            } else {
+                found.push(path.display().to_string());
+            }
+        }
+        found
+    }
+
     fn age(path: &Path, by: Duration) {
         let file = std::fs::File::options().write(true).open(path).unwrap();
         file.set_modified(SystemTime::now() - by).unwrap();
@@ -527,7 +713,8 @@ mod tests {
             .sweep_blocking(Duration::from_secs(60), Duration::from_secs(60))
             .unwrap();
         store.remove(&id).await.unwrap();
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let left: Vec<_> = walk(dir.path());
+        assert!(left.iter().all(|p| !p.contains(id.as_str())), "{left:?}");
     }
 
     #[tokio::test]

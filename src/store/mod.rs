@@ -58,6 +58,12 @@ pub trait SessionStore: fmt::Debug + Send + Sync {
     /// Deletes a session; deleting one that is already gone is not an error.
     fn remove<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()>;
 
+    /// Every stored session of `user` (any case), live or ended, from a per-user
+    /// index: the cost is this user's sessions, never all sessions. Index entries
+    /// whose session is gone are dropped on the way.
+    fn sessions_of<'a>(&'a self, user: &'a str)
+    -> StoreFuture<'a, Vec<(SessionId, SessionRecord)>>;
+
     /// Ends sessions nothing has written for `unused_for` (they have certainly ended),
     /// keeping what tells their browsers why for `keep_for` more, then deleting it;
     /// returns how many ended. Backends that expire keys themselves return 0.
@@ -74,10 +80,28 @@ pub trait UserStore: fmt::Debug + Send + Sync {
     /// concurrent creations of one name exactly one wins, even across processes.
     fn create<'a>(&'a self, user: &'a User) -> StoreFuture<'a, Result<(), NameTaken>>;
 
-    /// Replaces an existing user's record (found by its name, in any case): `Ok(false)`
+    /// Whether a user called `name` (in any case) exists: cheaper than `get`.
+    fn exists<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool>;
+
+    /// Changes the user called `name` with `change`, atomically with respect to other
+    /// updates and deletions (read, change, write); returns the new record, or `None`
     /// if there is no such user. Never recreates a user deleted meanwhile.
-    fn replace<'a>(&'a self, user: &'a User) -> StoreFuture<'a, bool>;
+    fn update<'a>(
+        &'a self,
+        name: &'a Username,
+        change: &'a UserChange,
+    ) -> StoreFuture<'a, Option<User>>;
+
+    /// Deletes the user called `name`; `Ok(false)` if there was none.
+    fn delete<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool>;
+
+    /// Every user's name, as registered (for `wicket user list`).
+    fn names(&self) -> StoreFuture<'_, Vec<String>>;
 }
+
+/// A change to a user record, as [`UserStore::update`] applies it. It may run more
+/// than once (Redis retries when another write came first).
+pub type UserChange = dyn Fn(&mut User) + Send + Sync;
 
 /// The stores a running Wicket uses.
 #[derive(Debug, Clone)]
@@ -275,6 +299,28 @@ pub struct User {
     /// When the account was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
+    /// The last successful login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<LoginRecord>,
+    /// Failed logins since the last successful one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_logins: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// When, from which browser and address, a login happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRecord {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The browser and system, in a few words.
+    pub browser: String,
+    /// The client address.
+    pub address: String,
 }
 
 impl User {
@@ -284,6 +330,8 @@ impl User {
             name: name.to_string(),
             password_hash,
             created: OffsetDateTime::now_utc(),
+            last_login: None,
+            failed_logins: 0,
         }
     }
 

@@ -16,7 +16,7 @@ use deadpool_redis::redis::{self, AsyncCommands, SetExpiry, SetOptions};
 use deadpool_redis::{Config as PoolConfig, Pool, Runtime, Timeouts};
 
 use super::{NameTaken, SessionId, SessionRecord, SessionStore, StoreError, StoreFuture};
-use super::{User, UserStore};
+use super::{User, UserChange, UserStore};
 use crate::domain::Username;
 
 /// The longest any one Redis call may take before the request gets a 503.
@@ -68,6 +68,15 @@ impl RedisStore {
         format!("{}:user:{key}", self.prefix)
     }
 
+    /// The set of a user's session ids (the per-user index).
+    fn index_key(&self, user: &str) -> String {
+        format!(
+            "{}:user-sessions:{}",
+            self.prefix,
+            user.to_ascii_lowercase()
+        )
+    }
+
     /// Runs `command` on a pooled connection within the deadline.
     async fn run<T>(
         &self,
@@ -106,7 +115,41 @@ impl RedisStore {
         let written: Option<String> = self
             .run(async |conn| conn.set_options(&key, json, options).await)
             .await?;
+        if written.is_some() {
+            // The index lives as long as the user's longest session: NX gives a new set
+            // an expiry, GT only ever extends it.
+            let index = self.index_key(&record.user);
+            let secs = ttl.as_secs().max(1);
+            self.run(async |conn| {
+                redis::pipe()
+                    .sadd(&index, id.as_str())
+                    .ignore()
+                    .cmd("EXPIRE")
+                    .arg(&index)
+                    .arg(secs)
+                    .arg("NX")
+                    .ignore()
+                    .cmd("EXPIRE")
+                    .arg(&index)
+                    .arg(secs)
+                    .arg("GT")
+                    .ignore()
+                    .query_async::<()>(conn)
+                    .await
+            })
+            .await?;
+        }
         Ok(written.is_some())
+    }
+
+    fn parse_session(id: &SessionId, json: &str) -> Option<SessionRecord> {
+        match serde_json::from_str(json) {
+            Ok(record) => Some(record),
+            Err(err) => {
+                tracing::warn!(?id, %err, "corrupt session in redis");
+                None
+            }
+        }
     }
 }
 
@@ -115,13 +158,7 @@ impl SessionStore for RedisStore {
         Box::pin(async move {
             let key = self.session_key(id);
             let json: Option<String> = self.run(async |conn| conn.get(&key).await).await?;
-            Ok(json.and_then(|json| match serde_json::from_str(&json) {
-                Ok(record) => Some(record),
-                Err(err) => {
-                    tracing::warn!(?id, %err, "corrupt session in redis");
-                    None
-                }
-            }))
+            Ok(json.and_then(|json| Self::parse_session(id, &json)))
         })
     }
 
@@ -150,8 +187,52 @@ impl SessionStore for RedisStore {
 
     fn remove<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let key = self.session_key(id);
-            self.run(async |conn| conn.del::<_, ()>(&key).await).await
+            let Some(record) = self.load(id).await? else {
+                let key = self.session_key(id);
+                return self.run(async |conn| conn.del::<_, ()>(&key).await).await;
+            };
+            let (key, index) = (self.session_key(id), self.index_key(&record.user));
+            self.run(async |conn| {
+                redis::pipe()
+                    .del(&key)
+                    .ignore()
+                    .srem(&index, id.as_str())
+                    .ignore()
+                    .query_async::<()>(conn)
+                    .await
+            })
+            .await
+        })
+    }
+
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> StoreFuture<'a, Vec<(SessionId, SessionRecord)>> {
+        Box::pin(async move {
+            let index = self.index_key(user);
+            let members: Vec<String> = self.run(async |conn| conn.smembers(&index).await).await?;
+            let ids: Vec<SessionId> = members.iter().filter_map(|m| SessionId::parse(m)).collect();
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let keys: Vec<String> = ids.iter().map(|id| self.session_key(id)).collect();
+            let docs: Vec<Option<String>> = self.run(async |conn| conn.mget(&keys).await).await?;
+            let mut found = Vec::new();
+            let mut gone = Vec::new();
+            for (id, doc) in ids.into_iter().zip(docs) {
+                match doc.and_then(|json| Self::parse_session(&id, &json)) {
+                    Some(record) if record.user.eq_ignore_ascii_case(user) => {
+                        found.push((id, record))
+                    }
+                    _ => gone.push(id.as_str().to_owned()),
+                }
+            }
+            if !gone.is_empty() {
+                self.run(async |conn| conn.srem::<_, _, ()>(&index, &gone).await)
+                    .await?;
+            }
+            Ok(found)
         })
     }
 
@@ -181,15 +262,90 @@ impl UserStore for RedisStore {
         })
     }
 
-    fn replace<'a>(&'a self, user: &'a User) -> StoreFuture<'a, bool> {
+    fn exists<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let key = self.user_key(&user.key());
-            let json = serde_json::to_string(user).map_err(|err| StoreError::Io(err.into()))?;
-            let options = SetOptions::default().conditional_set(redis::ExistenceCheck::XX);
-            let written: Option<String> = self
-                .run(async |conn| conn.set_options(&key, json, options).await)
+            let key = self.user_key(&name.key());
+            self.run(async |conn| conn.exists(&key).await).await
+        })
+    }
+
+    /// An optimistic transaction: WATCH, read, change, MULTI/SET/EXEC, again if
+    /// another write came in between.
+    fn update<'a>(
+        &'a self,
+        name: &'a Username,
+        change: &'a UserChange,
+    ) -> StoreFuture<'a, Option<User>> {
+        Box::pin(async move {
+            let key = self.user_key(&name.key());
+            let outcome = self
+                .run(async |conn| {
+                    loop {
+                        redis::cmd("WATCH")
+                            .arg(&key)
+                            .query_async::<()>(&mut *conn)
+                            .await?;
+                        let Some(json) = conn.get::<_, Option<String>>(&key).await? else {
+                            redis::cmd("UNWATCH").query_async::<()>(&mut *conn).await?;
+                            return Ok(None);
+                        };
+                        let Ok(mut user) = serde_json::from_str::<User>(&json) else {
+                            redis::cmd("UNWATCH").query_async::<()>(&mut *conn).await?;
+                            return Ok(Some(Err(json)));
+                        };
+                        change(&mut user);
+                        let json = serde_json::to_string(&user).expect("a user serialises");
+                        let done: Option<(String,)> = redis::pipe()
+                            .atomic()
+                            .set(&key, json)
+                            .query_async(&mut *conn)
+                            .await?;
+                        if done.is_some() {
+                            return Ok(Some(Ok(user)));
+                        }
+                    }
+                })
                 .await?;
-            Ok(written.is_some())
+            match outcome {
+                None => Ok(None),
+                Some(Ok(user)) => Ok(Some(user)),
+                Some(Err(_corrupt)) => Err(StoreError::corrupt("corrupt user record in redis")),
+            }
+        })
+    }
+
+    fn delete<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let key = self.user_key(&name.key());
+            let deleted: u64 = self.run(async |conn| conn.del(&key).await).await?;
+            Ok(deleted > 0)
+        })
+    }
+
+    fn names(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            let pattern = self.user_key("*");
+            let keys: Vec<String> = self
+                .run(async |conn| {
+                    let mut keys = Vec::new();
+                    let mut iter = conn.scan_match::<_, String>(&pattern).await?;
+                    while let Some(key) = iter.next_item().await {
+                        keys.push(key?);
+                    }
+                    Ok(keys)
+                })
+                .await?;
+            let mut names = Vec::new();
+            for chunk in keys.chunks(500) {
+                let docs: Vec<Option<String>> =
+                    self.run(async |conn| conn.mget(chunk).await).await?;
+                for json in docs.into_iter().flatten() {
+                    let user: User = serde_json::from_str(&json).map_err(StoreError::corrupt)?;
+                    names.push(user.name);
+                }
+            }
+            names.sort_by_key(|n| n.to_ascii_lowercase());
+            Ok(names)
         })
     }
 }

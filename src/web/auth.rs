@@ -1,28 +1,153 @@
-//! Logging in and out: the one way a handler starts or ends a browser's session.
+//! Passwords checked like a login, and logging in and out: the one way a handler
+//! starts or ends a browser's session.
+
+use std::time::Duration;
 
 use poem::Response;
 use poem::http::header::SET_COOKIE;
+use time::OffsetDateTime;
 
+use super::client::Client;
 use super::csrf::Csrf;
 use super::{AppState, Hx};
-use crate::error::AppError;
-use crate::session::{Session, SessionChange};
-use crate::store::{EndReason, StoreError};
+use crate::domain::{Password, Username};
+use crate::error::{AppError, chain};
+use crate::session::{Origin, Session, SessionChange};
+use crate::store::{EndReason, LoginRecord, StoreError, User};
 
-/// Logs `user` in and sends the browser to `to`: a brand-new session (the browser's
-/// `current` one, if any, is deleted), its cookie (set by the session layer; kept past
-/// the browser's closing only if `remember`) and a fresh CSRF cookie, so no token from
-/// before the login works after it.
+/// What checking a password found.
+#[derive(Debug)]
+pub enum Checked {
+    /// The right password for this user.
+    Right(User),
+    /// No such user, or the wrong password (indistinguishable, on purpose).
+    Wrong,
+    /// Too many failures lately: wait this long.
+    Throttled(Duration),
+}
+
+/// Checks `password` for the account `typed` names, the way every form that asks for a
+/// password does: throttled per account and per address before any scrypt work, an
+/// unknown name costing what a wrong password costs, failures counted on the account
+/// (shown on `/account`), and a hash made at another cost replaced once it matched.
+pub async fn check_password(
+    state: &AppState,
+    typed: &str,
+    password: &str,
+    client: &Client,
+) -> Result<Checked, AppError> {
+    // The account key is what was typed, so a malformed name is throttled like any other.
+    let account: String = typed.trim().to_lowercase().chars().take(64).collect();
+    if let Err(wait) = state.login_throttle.attempt(&account, &client.address) {
+        tracing::warn!(username = ?typed, address = %client.address, "password check throttled");
+        return Ok(Checked::Throttled(wait));
+    }
+    // A malformed name cannot exist, but it still costs a (dummy) scrypt run.
+    let name = Username::parse(typed).ok();
+    let user = match &name {
+        Some(name) => state.users.get(name).await?,
+        None => None,
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let right = state.hasher.verify(password.to_owned(), stored).await?;
+    let (Some(name), Some(user)) = (name, user) else {
+        tracing::warn!(username = ?typed, address = %client.address, "password check failed");
+        return Ok(Checked::Wrong);
+    };
+    if !right {
+        tracing::warn!(username = ?typed, address = %client.address, "password check failed");
+        let counted = state.users.update(&name, &|u| u.failed_logins += 1).await;
+        if let Err(err) = counted {
+            tracing::warn!(error = %chain(&err), "could not count a failed login");
+        }
+        return Ok(Checked::Wrong);
+    }
+    state.login_throttle.succeeded(&account, &client.address);
+    if state.hasher.needs_rehash(&user.password_hash) {
+        rehash(state, &name, &user.password_hash, password).await;
+    }
+    Ok(Checked::Right(user))
+}
+
+/// Replaces a verified hash made at another cost (`--scrypt-log-n` changed since) by
+/// one at this server's cost, unless it changed meanwhile. A failure is logged, never
+/// a reason to refuse the login.
+async fn rehash(state: &AppState, name: &Username, old: &str, password: &str) {
+    // A password accepted long ago that today's rules refuse keeps its old hash.
+    let Ok(password) = Password::parse(password.to_owned()) else {
+        return;
+    };
+    let old = old.to_owned();
+    let replaced = match state.hasher.hash(password).await {
+        Ok(new) => {
+            let change = move |u: &mut User| {
+                if u.password_hash == old {
+                    u.password_hash.clone_from(&new);
+                }
+            };
+            state
+                .users
+                .update(name, &change)
+                .await
+                .map_err(AppError::from)
+        }
+        Err(err) => Err(AppError::from(err)),
+    };
+    match replaced {
+        Ok(_) => tracing::info!(user = %name, "password rehashed at the configured cost"),
+        Err(err) => tracing::warn!(user = %name, error = %chain(&err), "could not rehash"),
+    }
+}
+
+/// Who logs in, from where, and whether to be remembered.
+#[derive(Debug, Clone, Copy)]
+pub struct Login<'a> {
+    /// The user's name, as registered.
+    pub user: &'a str,
+    /// The browser logging in.
+    pub client: &'a Client,
+    /// "Keep me logged in" was ticked.
+    pub remember: bool,
+}
+
+/// Logs `user` in from `client` and sends the browser to `to`: a brand-new session
+/// (the browser's `current` one, if any, is deleted), its cookie (set by the session
+/// layer; kept past the browser's closing only if `remember`) and a fresh CSRF cookie,
+/// so no token from before the login works after it. The login is recorded on the
+/// account (shown on `/account`).
 pub async fn log_in(
     state: &AppState,
     current: Option<&Session>,
     csrf: &Csrf,
     hx: Hx,
-    user: &str,
-    remember: bool,
+    login: Login<'_>,
     to: &str,
 ) -> Result<Response, StoreError> {
-    let session = state.sessions.start(user, current).await?;
+    let Login {
+        user,
+        client,
+        remember,
+    } = login;
+    let origin = Origin {
+        browser: client.browser.clone(),
+        address: client.address.clone(),
+        remember,
+    };
+    let session = state.sessions.start(user, current, origin).await?;
+    if let Ok(name) = Username::parse(user) {
+        let login = LoginRecord {
+            at: OffsetDateTime::now_utc(),
+            browser: client.browser.clone(),
+            address: client.address.clone(),
+        };
+        let change = move |u: &mut User| {
+            u.last_login = Some(login.clone());
+            u.failed_logins = 0;
+        };
+        if let Err(err) = state.users.update(&name, &change).await {
+            tracing::warn!(error = %chain(&err), "could not record the login");
+        }
+    }
     tracing::info!(user, "logged in");
     let mut resp = hx.redirect(to);
     resp.extensions_mut().insert(SessionChange::Started {
@@ -33,24 +158,25 @@ pub async fn log_in(
     Ok(resp)
 }
 
-/// Logs out and sends the browser home: the session is deleted, the session layer
-/// clears its cookie, and the CSRF cookie is replaced. If the store cannot delete the
-/// session it is still valid, so the browser keeps its cookie and is told so.
+/// Ends the browser's session for `reason` and sends it home: the session is deleted,
+/// the session layer clears its cookie (and carries the reason to the login form), and
+/// the CSRF cookie is replaced. If the store cannot delete the session it is still
+/// valid, so the browser keeps its cookie and is told so.
 pub async fn log_out(
     state: &AppState,
     session: &Session,
     csrf: &Csrf,
     hx: Hx,
+    reason: EndReason,
 ) -> Result<Response, AppError> {
     state
         .sessions
         .end(session)
         .await
         .map_err(AppError::LogoutFailed)?;
-    tracing::info!(user = %session.record.user, "logged out");
+    tracing::info!(user = %session.record.user, ?reason, "logged out");
     let mut resp = hx.redirect("/");
-    resp.extensions_mut()
-        .insert(SessionChange::Ended(EndReason::LoggedOut));
+    resp.extensions_mut().insert(SessionChange::Ended(reason));
     // What the browser kept of the member's pages goes too; not "cookies": the site's
     // other cookies are not the session's to drop.
     resp.headers_mut().insert(

@@ -4,18 +4,18 @@ use std::sync::Arc;
 
 use maud::{Markup, html};
 use poem::http::StatusCode;
-use poem::web::{Data, Query, RemoteAddr};
+use poem::web::{Data, Query};
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
+use super::auth::{self, Checked, Login};
+use super::client::Client;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
-use super::{AppState, CABINET, Hx, auth, client_ip, login_url, safe_next, too_many};
-use crate::domain::{Password, Username};
-use crate::error::{AppError, chain};
+use super::{AppState, CABINET, Hx, login_url, safe_next, too_many};
 use crate::session::{CurrentSession, Notice, NoticeShown, Sessions};
-use crate::store::{EndReason, User};
+use crate::store::EndReason;
 
 /// One message for every failure, so the form does not reveal which names exist.
 const INVALID: &str = "Invalid username or password.";
@@ -114,7 +114,7 @@ pub async fn submit(
     current: CurrentSession,
     csrf: Csrf,
     hx: Hx,
-    remote: &RemoteAddr,
+    client: Client,
     Form(form): Form<LoginForm>,
 ) -> Result<Response> {
     let next = safe_next(&form.next);
@@ -133,69 +133,22 @@ pub async fn submit(
         hx.page("Log in", view(&csrf, &form))
     };
 
-    // Throttle before any scrypt work. The account key is what was typed, so a
-    // malformed name is throttled like any other.
-    let account: String = form
-        .username
-        .trim()
-        .to_lowercase()
-        .chars()
-        .take(64)
-        .collect();
-    let address = client_ip(remote);
-    if let Err(wait) = state.login_throttle.attempt(&account, &address) {
-        tracing::warn!(username = ?form.username, %address, "login throttled");
-        return Ok(too_many(refuse(&wait_message(wait)), wait));
-    }
-
-    // A malformed name cannot exist, but it still costs a (dummy) scrypt run.
-    let user = match Username::parse(&form.username) {
-        Ok(name) => state.users.get(&name).await?,
-        Err(_) => None,
+    let user = match auth::check_password(&state, &form.username, &form.password, &client).await? {
+        Checked::Right(user) => user,
+        Checked::Wrong => {
+            return Ok(refuse(INVALID)
+                .with_status(StatusCode::UNAUTHORIZED)
+                .into_response());
+        }
+        Checked::Throttled(wait) => return Ok(too_many(refuse(&wait_message(wait)), wait)),
     };
-    let verified = state
-        .hasher
-        .verify(
-            form.password.clone(),
-            user.as_ref().map(|u| u.password_hash.clone()),
-        )
-        .await?;
-    let Some(user) = user.filter(|_| verified) else {
-        tracing::warn!(username = ?form.username, %address, "login failed");
-        return Ok(refuse(INVALID)
-            .with_status(StatusCode::UNAUTHORIZED)
-            .into_response());
+    let login = Login {
+        user: &user.name,
+        client: &client,
+        remember: filled.remember,
     };
-    state.login_throttle.succeeded(&account, &address);
-    if state.hasher.needs_rehash(&user.password_hash) {
-        rehash(&state, user.clone(), form.password.clone()).await;
-    }
     let to = next.unwrap_or(CABINET);
-    let current = current.0.as_ref();
-    Ok(auth::log_in(&state, current, &csrf, hx, &user.name, filled.remember, to).await?)
-}
-
-/// Replaces a verified hash made at another cost (`--scrypt-log-n` changed since) by
-/// one at this server's cost. A failure is logged, never a reason to refuse the login.
-async fn rehash(state: &AppState, mut user: User, password: String) {
-    let password = match Password::parse(password) {
-        Ok(password) => password,
-        // A password accepted long ago that today's rules refuse keeps its old hash.
-        Err(_) => return,
-    };
-    let replaced = match state.hasher.hash(password).await {
-        Ok(hash) => {
-            user.password_hash = hash;
-            state.users.replace(&user).await.map_err(AppError::from)
-        }
-        Err(err) => Err(AppError::from(err)),
-    };
-    match replaced {
-        Ok(_) => tracing::info!(user = %user.name, "password rehashed at the configured cost"),
-        Err(err) => {
-            tracing::warn!(user = %user.name, error = %chain(&err), "could not rehash the password")
-        }
-    }
+    Ok(auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, to).await?)
 }
 
 /// What the login card shows besides its fields.

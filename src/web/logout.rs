@@ -12,6 +12,7 @@ use super::form::{Form, NoFields};
 use super::layout::hx_form;
 use super::{AppState, Hx, auth};
 use crate::session::CurrentSession;
+use crate::store::EndReason;
 
 /// `GET /logout`: asks for confirmation. A GET never logs out by itself, so a link
 /// or image on another site cannot end someone's session.
@@ -41,7 +42,9 @@ pub async fn submit(
     _checked: Form<NoFields>,
 ) -> Result<Response> {
     match current.0 {
-        Some(session) => Ok(auth::log_out(&state, &session, &csrf, hx).await?),
+        Some(session) => {
+            Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::LoggedOut).await?)
+        }
         None => Ok(hx.redirect("/")),
     }
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod cabinet;
+mod client;
 pub mod csrf;
 mod errors;
 mod form;
@@ -16,7 +17,7 @@ pub mod statics;
 use std::sync::Arc;
 
 use poem::http::{StatusCode, header};
-use poem::web::{Redirect, RemoteAddr};
+use poem::web::Redirect;
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response, Route, get};
 
 use crate::password::Hasher;
@@ -132,13 +133,6 @@ pub fn login_url(next: &str) -> String {
         }
         None => "/".to_owned(),
     }
-}
-
-/// The client's IP address, the key for per-address limits.
-pub fn client_ip(remote: &RemoteAddr) -> String {
-    remote
-        .as_socket_addr()
-        .map_or_else(|| remote.to_string(), |addr| addr.ip().to_string())
 }
 
 /// A `429 Too Many Requests` with `Retry-After`, around an inline explanation.

@@ -4,14 +4,16 @@ use std::sync::Arc;
 
 use maud::{Markup, html};
 use poem::http::StatusCode;
-use poem::web::{Data, RemoteAddr};
+use poem::web::Data;
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
+use super::auth::{self, Login};
+use super::client::Client;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
-use super::{AppState, CABINET, Hx, auth, client_ip, login, too_many};
+use super::{AppState, CABINET, Hx, login, too_many};
 use crate::domain::{Password, Username};
 use crate::error::{AppError, chain};
 use crate::session::CurrentSession;
@@ -54,7 +56,7 @@ pub async fn submit(
     current: CurrentSession,
     csrf: Csrf,
     hx: Hx,
-    remote: &RemoteAddr,
+    client: Client,
     Form(form): Form<RegisterForm>,
 ) -> Result<Response> {
     let render =
@@ -78,8 +80,8 @@ pub async fn submit(
         return Ok(refuse(errors));
     };
     // Count only attempts that would create an account (and cost scrypt work).
-    if let Err(wait) = state.register_throttle.hit(&client_ip(remote)) {
-        tracing::warn!(address = %client_ip(remote), "registration throttled");
+    if let Err(wait) = state.register_throttle.hit(&client.address) {
+        tracing::warn!(address = %client.address, "registration throttled");
         let errors = Errors {
             form: Some(wait_message(wait)),
             ..Errors::default()
@@ -103,15 +105,12 @@ pub async fn submit(
     }
     tracing::info!(user = %user.name, "registered");
     // "Keep me logged in" is a login choice: a new account's session ends with the browser.
-    let logged_in = auth::log_in(
-        &state,
-        current.0.as_ref(),
-        &csrf,
-        hx,
-        &user.name,
-        false,
-        CABINET,
-    );
+    let login = Login {
+        user: &user.name,
+        client: &client,
+        remember: false,
+    };
+    let logged_in = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, CABINET);
     match logged_in.await {
         Ok(resp) => Ok(resp),
         // The account exists; only the session could not be started. Say exactly that

@@ -51,6 +51,12 @@ impl SessionStore for HoldFirstTouch {
     fn remove<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
         self.inner.remove(id)
     }
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> StoreFuture<'a, Vec<(SessionId, SessionRecord)>> {
+        self.inner.sessions_of(user)
+    }
     fn sweep(&self, unused_for: Duration, keep_for: Duration) -> StoreFuture<'_, usize> {
         self.inner.sweep(unused_for, keep_for)
     }

@@ -181,14 +181,17 @@ async fn logs_follow_each_request_but_never_show_passwords_keys_cookies_or_redis
     // It did log: one line per request with an id, auth events inside their request's span.
     for expected in [
         "logged in",
-        "login failed",
+        "password check failed",
         "logged out",
         "store unavailable",
         "request{id=",
     ] {
         assert!(log.contains(expected), "no {expected:?} in:\n{log}");
     }
-    let failed_line = log.lines().find(|l| l.contains("login failed")).unwrap();
+    let failed_line = log
+        .lines()
+        .find(|l| l.contains("password check failed"))
+        .unwrap();
     assert!(
         failed_line.contains("path=/login") && failed_line.contains("id="),
         "{failed_line}"

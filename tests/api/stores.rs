@@ -88,21 +88,63 @@ async fn users_keep_the_contract(stores: &Stores) {
     }
     assert_eq!(winners, 1);
 
-    // A replacement keeps the name's one record; a missing user is not created.
-    let mut changed = users.get(&alice).await.unwrap().unwrap();
-    changed.password_hash = "$scrypt$changed".into();
-    assert!(users.replace(&changed).await.unwrap());
+    // An update changes the one record; a missing user is not created.
+    let changed = users
+        .update(&Username::parse("ALICE").unwrap(), &|u| {
+            u.password_hash = "$scrypt$changed".into()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.name, "Alice");
     let found = users.get(&alice).await.unwrap().unwrap();
+    assert_eq!(found.password_hash, "$scrypt$changed");
+    let ghost = Username::parse("ghost").unwrap();
     assert_eq!(
-        (found.name.as_str(), found.password_hash.as_str()),
-        ("Alice", "$scrypt$changed")
-    );
-    let ghost = user("ghost", "$scrypt$x");
-    assert!(!users.replace(&ghost).await.unwrap());
-    assert_eq!(
-        users.get(&Username::parse("ghost").unwrap()).await.unwrap(),
+        users
+            .update(&ghost, &|u| u.failed_logins = 9)
+            .await
+            .unwrap(),
         None
     );
+    assert_eq!(users.get(&ghost).await.unwrap(), None);
+    assert!(users.exists(&alice).await.unwrap());
+    assert!(!users.exists(&ghost).await.unwrap());
+
+    // Concurrent updates lose nothing: each one sees the others' changes.
+    let updates = (0..8).map(|_| {
+        let users = stores.users.clone();
+        tokio::spawn(async move {
+            let name = Username::parse("alice").unwrap();
+            users
+                .update(&name, &|u| u.failed_logins += 1)
+                .await
+                .unwrap();
+        })
+    });
+    for update in updates.collect::<Vec<_>>() {
+        update.await.unwrap();
+    }
+    assert_eq!(users.get(&alice).await.unwrap().unwrap().failed_logins, 8);
+
+    let names = users.names().await.unwrap();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"Alice".to_owned()), "{names:?}");
+
+    // A deleted name is free again.
+    assert!(
+        users
+            .delete(&Username::parse("aLiCe").unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(!users.delete(&alice).await.unwrap());
+    assert_eq!(users.get(&alice).await.unwrap(), None);
+    users
+        .create(&user("alice", "$scrypt$again"))
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 async fn sessions_keep_the_contract(stores: &Stores) {
@@ -132,6 +174,70 @@ async fn sessions_keep_the_contract(stores: &Stores) {
     );
     sessions.remove(&id).await.unwrap();
     assert_eq!(sessions.load(&SessionId::generate()).await.unwrap(), None);
+
+    // The per-user index: every session of a user, in any case, and only theirs.
+    let ids: Vec<SessionId> = (0..3).map(|_| SessionId::generate()).collect();
+    for id in &ids {
+        assert!(sessions.create(id, &record("Bob"), ttl).await.unwrap());
+    }
+    let carol = SessionId::generate();
+    sessions
+        .create(&carol, &record("carol"), ttl)
+        .await
+        .unwrap();
+    let listed = |list: Vec<(SessionId, SessionRecord)>| {
+        let mut ids: Vec<String> = list
+            .into_iter()
+            .map(|(id, _)| id.as_str().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut expected: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+    expected.sort();
+    assert_eq!(listed(sessions.sessions_of("bob").await.unwrap()), expected);
+    assert_eq!(sessions.sessions_of("carol").await.unwrap().len(), 1);
+    assert!(sessions.sessions_of("nobody").await.unwrap().is_empty());
+    // An ended session stays listed (as a tombstone) until removed; a removed one goes.
+    let mut tombstone = record("Bob");
+    tombstone.ended = Some(wicket::store::Ending {
+        reason: wicket::store::EndReason::EndedElsewhere,
+        at: OffsetDateTime::now_utc(),
+    });
+    sessions.touch(&ids[0], &tombstone, ttl).await.unwrap();
+    let now_listed = sessions.sessions_of("Bob").await.unwrap();
+    let ended = now_listed.iter().find(|(id, _)| id == &ids[0]).unwrap();
+    assert!(ended.1.ended.is_some());
+    sessions.remove(&ids[1]).await.unwrap();
+    assert_eq!(sessions.sessions_of("bob").await.unwrap().len(), 2);
+
+    // Logins, logouts and activity racing each other leave the index true.
+    let racers = (0..24).map(|i| {
+        let sessions = stores.sessions.clone();
+        tokio::spawn(async move {
+            let id = SessionId::generate();
+            sessions.create(&id, &record("dave"), ttl).await.unwrap();
+            match i % 3 {
+                0 => {
+                    sessions.remove(&id).await.unwrap();
+                    None
+                }
+                1 => {
+                    let mut later = record("dave");
+                    later.last_seen += time::Duration::seconds(1);
+                    sessions.touch(&id, &later, ttl).await.unwrap();
+                    Some(id)
+                }
+                _ => Some(id),
+            }
+        })
+    });
+    let mut kept = Vec::new();
+    for racer in racers.collect::<Vec<_>>() {
+        kept.extend(racer.await.unwrap().map(|id| id.as_str().to_owned()));
+    }
+    kept.sort();
+    assert_eq!(listed(sessions.sessions_of("dave").await.unwrap()), kept);
 }
 
 #[tokio::test]
