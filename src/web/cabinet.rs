@@ -18,7 +18,14 @@ impl<'a> FromRequest<'a> for Member {
             return Ok(Self(session));
         }
         let hx = Hx::from_request(req, body).await?;
-        let location = login_url(req.original_uri().path());
+        // After logging in, come back here; a form's target is no page to come back to.
+        let path = req.original_uri().path();
+        let back = match *req.method() {
+            poem::http::Method::GET | poem::http::Method::HEAD => path,
+            _ if path.starts_with("/account") => "/account",
+            _ => "/cabinet",
+        };
+        let location = login_url(back);
         Err(poem::Error::from_response(hx.redirect(&location)))
     }
 }
@@ -41,6 +48,7 @@ pub fn page(Member(session): Member, csrf: Csrf, hx: Hx) -> maud::Markup {
             }
             p.note { "Sessions end after a period without activity, and at the latest on "
                 (time(record.expires)) "." }
+            p { a.button href="/account" { "Your account" } }
             (hx_form("/logout", &csrf, html! { button.secondary type="submit" { "Log out" } }))
         }
     };

@@ -73,7 +73,18 @@ impl Csrf {
 
     /// A `Set-Cookie` with a fresh secret (at login and logout).
     pub fn rotate(&self) -> HeaderValue {
-        self.keys.new_cookie().1
+        self.rotated().1
+    }
+
+    /// A fresh secret: the state forms rendered in the same response must use, and
+    /// the `Set-Cookie` that gives it to the browser.
+    pub fn rotated(&self) -> (Self, HeaderValue) {
+        let (secret, header) = self.keys.new_cookie();
+        let fresh = Self {
+            keys: self.keys.clone(),
+            secret,
+        };
+        (fresh, header)
     }
 }
 

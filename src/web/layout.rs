@@ -78,7 +78,9 @@ pub fn error_page(hx: bool, title: &str, message: &str) -> Markup {
 
 /// A labelled input with its inline error (announced to screen readers).
 pub struct Field<'a> {
-    /// `name` and `id` of the input.
+    /// `id` of the input, when `name` is not unique on the page.
+    pub id: Option<&'a str>,
+    /// `name` (and, unless `id` is given, `id`) of the input.
     pub name: &'a str,
     /// Visible label.
     pub label: &'a str,
@@ -99,8 +101,9 @@ pub struct Field<'a> {
 impl Field<'_> {
     /// Renders the field.
     pub fn render(&self) -> Markup {
-        let error_id = format!("{}-error", self.name);
-        let hint_id = format!("{}-hint", self.name);
+        let id = self.id.unwrap_or(self.name);
+        let error_id = format!("{id}-error");
+        let hint_id = format!("{id}-hint");
         // An error replaces the hint: it says the same thing, more pointedly.
         let hint = self.hint.filter(|_| self.error.is_none());
         let described = match (self.error, hint) {
@@ -110,8 +113,8 @@ impl Field<'_> {
         };
         html! {
             div.field.invalid[self.error.is_some()] {
-                label for=(self.name) { (self.label) }
-                input id=(self.name) name=(self.name) type=(self.kind)
+                label for=(id) { (self.label) }
+                input id=(id) name=(self.name) type=(self.kind)
                     autocomplete=(self.autocomplete) value=(self.value) required
                     aria-invalid=[self.error.map(|_| "true")]
                     aria-describedby=[described]

@@ -182,10 +182,12 @@ pub fn view(csrf: &Csrf, form: &LoginView) -> Markup {
             p.alert role="alert" { (error) }
         }
         (Field {
+            id: None,
             name: "username", label: "Username", kind: "text", autocomplete: "username",
             value: filled.username, error: None, autofocus: true, hint: None,
         }.render())
         (Field {
+            id: None,
             name: "password", label: "Password", kind: "password",
             autocomplete: "current-password", value: "", error: None,
             autofocus: false, hint: None,

@@ -1,6 +1,7 @@
 //! Routes, handlers and views. Each flow owns its module; `layout` holds the page
 //! frame, `errors` the error pages and `respond` the layer around everything.
 
+mod account;
 mod auth;
 mod cabinet;
 mod client;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 use poem::http::{StatusCode, header};
 use poem::web::Redirect;
-use poem::{FromRequest, IntoResponse, Request, RequestBody, Response, Route, get};
+use poem::{FromRequest, IntoResponse, Request, RequestBody, Response, Route, get, post};
 
 use crate::password::Hasher;
 use crate::session::Sessions;
@@ -50,6 +51,10 @@ pub fn pages() -> Route {
         .at("/register", get(to_register).post(to_register))
         .at("/register/", get(register::page).post(register::submit))
         .at("/cabinet", get(cabinet::page))
+        .at("/account", get(account::page))
+        .at("/account/password", post(account::change_password))
+        .at("/account/sessions/end", post(account::end_session))
+        .at("/account/delete", post(account::delete))
         .at("/logout", get(logout::confirm).post(logout::submit))
 }
 

@@ -159,16 +159,19 @@ fn view(csrf: &Csrf, username: &str, errors: &Errors) -> Markup {
             p.alert role="alert" { (error) }
         }
         (Field {
+            id: None,
             name: "username", label: "Username", kind: "text", autocomplete: "username",
             value: username, error: errors.username.as_deref(), autofocus: first_bad == "username",
             hint: Some("3–32 letters, digits, dots, dashes or underscores."),
         }.render())
         (Field {
+            id: None,
             name: "password", label: "Password", kind: "password", autocomplete: "new-password",
             value: "", error: errors.password.as_deref(), autofocus: first_bad == "password",
             hint: Some("At least 8 characters."),
         }.render())
         (Field {
+            id: None,
             name: "confirm", label: "Password again", kind: "password",
             autocomplete: "new-password", value: "", error: errors.confirm.as_deref(),
             autofocus: first_bad == "confirm", hint: None,

@@ -1,0 +1,338 @@
+//! `/account`: who you are, where you are logged in, your password, and leaving.
+//!
+//! Every form is a plain POST that htmx enhances: with htmx the answer is the form's
+//! own section (and, when sessions change, the sessions list as an out-of-band swap);
+//! without it, a `303` back to `/account` or the whole page with the errors in place.
+
+mod view;
+
+use std::sync::Arc;
+
+use maud::{Markup, html};
+use poem::http::StatusCode;
+use poem::http::header::{RETRY_AFTER, SET_COOKIE};
+use poem::web::{Data, Query};
+use poem::{IntoResponse, Response, Result, handler};
+use serde::Deserialize;
+
+use self::view::{AccountView, FormState};
+use super::auth::{self, Checked};
+use super::cabinet::Member;
+use super::client::Client;
+use super::csrf::Csrf;
+use super::form::Form;
+use super::layout::wait_message;
+use super::{AppState, Hx};
+use crate::domain::Password;
+use crate::error::AppError;
+use crate::session::{Origin, Session, SessionChange};
+use crate::store::{EndReason, User};
+
+const WRONG_PASSWORD: &str = "That is not your current password.";
+const MISMATCH: &str = "The passwords do not match.";
+const SAME: &str = "Choose a password other than the current one.";
+
+/// What `?done=` says after a no-JS form succeeded.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Done {
+    done: String,
+}
+
+/// `GET /account`.
+#[handler]
+pub async fn page(
+    state: Data<&Arc<AppState>>,
+    Member(session): Member,
+    csrf: Csrf,
+    hx: Hx,
+    Query(done): Query<Done>,
+) -> Result<Markup> {
+    let mut shown = Shown::load(&state, &session).await?;
+    let mut password = FormState::default();
+    match done.done.as_str() {
+        "password" => password.notice = Some(PASSWORD_CHANGED),
+        "ended" => shown.sessions_notice = Some(ONE_ENDED),
+        "others" => shown.sessions_notice = Some(OTHERS_ENDED),
+        _ => {}
+    }
+    let view = shown.view(&state, &session, password, FormState::default());
+    Ok(hx.page("Your account", view::page(&csrf, &view)))
+}
+
+const PASSWORD_CHANGED: &str = "Your password was changed. Every other session was ended.";
+const ONE_ENDED: &str = "The session was ended.";
+const OTHERS_ENDED: &str = "Every other session was ended.";
+const ALREADY_ENDED: &str = "That session had already ended.";
+
+/// The account and its live sessions, read for one answer.
+struct Shown {
+    user: User,
+    sessions: Vec<Session>,
+    sessions_notice: Option<&'static str>,
+}
+
+impl Shown {
+    async fn load(state: &AppState, session: &Session) -> Result<Self, AppError> {
+        let name = crate::domain::Username::parse(&session.record.user)
+            .map_err(|_| AppError::internal("a session names an impossible user"))?;
+        let user = state
+            .users
+            .get(&name)
+            .await?
+            .ok_or_else(|| AppError::internal("the member's account is gone"))?;
+        let sessions = state.sessions.of_user(&user.name).await?;
+        Ok(Self {
+            user,
+            sessions,
+            sessions_notice: None,
+        })
+    }
+
+    fn view<'a>(
+        &'a self,
+        state: &AppState,
+        current: &'a Session,
+        password: FormState<'a>,
+        leaving: FormState<'a>,
+    ) -> AccountView<'a> {
+        AccountView {
+            user: &self.user,
+            handles: self
+                .sessions
+                .iter()
+                .map(|s| state.sessions.handle(&s.id))
+                .collect(),
+            sessions: &self.sessions,
+            current,
+            sessions_notice: self.sessions_notice,
+            password,
+            delete: leaving,
+        }
+    }
+}
+
+/// A form section's answer: the section alone for htmx, the page otherwise.
+fn section(hx: Hx, csrf: &Csrf, view: &AccountView, part: Markup, status: StatusCode) -> Response {
+    let body = if hx.0 {
+        part
+    } else {
+        super::layout::page("Your account", view::page(csrf, view))
+    };
+    body.with_status(status).into_response()
+}
+
+/// Adds `Retry-After` to a throttled answer.
+fn retry_after(mut resp: Response, wait: std::time::Duration) -> Response {
+    resp.headers_mut()
+        .insert(RETRY_AFTER, wait.as_secs().max(1).into());
+    resp
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct PasswordForm {
+    current_password: String,
+    password: String,
+    confirm: String,
+}
+
+/// `POST /account/password`: checks the current password like a login, sets the new
+/// one, ends every other session, and moves this browser to a new session id.
+#[handler]
+pub async fn change_password(
+    state: Data<&Arc<AppState>>,
+    Member(session): Member,
+    csrf: Csrf,
+    hx: Hx,
+    client: Client,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response> {
+    let shown = Shown::load(&state, &session).await?;
+    let refuse = |errors: FormState, status| {
+        let view = shown.view(&state, &session, errors, FormState::default());
+        section(hx, &csrf, &view, view::password(&csrf, &errors), status)
+    };
+    let mut errors = FormState::default();
+    let new = Password::parse(form.password.clone())
+        .map_err(|err| err.to_string())
+        .and_then(|new| {
+            if form.password == form.current_password {
+                Err(SAME.to_owned())
+            } else {
+                Ok(new)
+            }
+        });
+    let new_error = new.as_ref().err().cloned();
+    errors.password = new_error.as_deref();
+    if form.password != form.confirm {
+        errors.confirm = Some(MISMATCH);
+    }
+    if errors.password.is_some() || errors.confirm.is_some() {
+        return Ok(refuse(errors, StatusCode::UNPROCESSABLE_ENTITY));
+    }
+    let name = shown.user.name.clone();
+    match auth::check_password(&state, &name, &form.current_password, &client).await? {
+        Checked::Right(_) => {}
+        Checked::Wrong => {
+            errors.current = Some(WRONG_PASSWORD);
+            return Ok(refuse(errors, StatusCode::UNPROCESSABLE_ENTITY));
+        }
+        Checked::Throttled(wait) => {
+            let message = wait_message(wait);
+            errors.alert = Some(&message);
+            return Ok(retry_after(
+                refuse(errors, StatusCode::TOO_MANY_REQUESTS),
+                wait,
+            ));
+        }
+    }
+    let Ok(new) = new else {
+        unreachable!("checked above")
+    };
+    let hash = state.hasher.hash(new).await?;
+    let username = crate::domain::Username::parse(&name)
+        .map_err(|_| AppError::internal("impossible user name"))?;
+    state
+        .users
+        .update(&username, &move |u: &mut User| {
+            u.password_hash.clone_from(&hash)
+        })
+        .await?
+        .ok_or_else(|| AppError::internal("the member's account is gone"))?;
+    let ended = state
+        .sessions
+        .end_all(&name, Some(&session.id), EndReason::PasswordChanged)
+        .await?;
+    // This browser goes on under a new id; the old one is deleted.
+    let origin = Origin {
+        browser: client.browser.clone(),
+        address: client.address.clone(),
+        remember: session.record.remember,
+    };
+    let fresh = state.sessions.start(&name, Some(&session), origin).await?;
+    tracing::info!(user = %name, ended, "password changed");
+    let (csrf, csrf_cookie) = csrf.rotated();
+    let mut resp = if hx.0 {
+        let shown = Shown::load(&state, &fresh).await?;
+        let done = FormState {
+            notice: Some(PASSWORD_CHANGED),
+            ..FormState::default()
+        };
+        let view = shown.view(&state, &fresh, done, FormState::default());
+        // The sessions list changed too: swap it out of band.
+        html! {
+            (view::password(&csrf, &done))
+            div hx-swap-oob="outerHTML:#sessions" { (view::sessions(&csrf, &view)) }
+        }
+        .into_response()
+    } else {
+        Hx(false).redirect("/account?done=password")
+    };
+    resp.extensions_mut().insert(SessionChange::Started {
+        id: fresh.id,
+        remember: fresh.record.remember,
+    });
+    resp.headers_mut().append(SET_COOKIE, csrf_cookie);
+    Ok(resp)
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct EndForm {
+    session: String,
+}
+
+/// `POST /account/sessions/end`: ends one session (by its handle) or all others.
+#[handler]
+pub async fn end_session(
+    state: Data<&Arc<AppState>>,
+    Member(session): Member,
+    csrf: Csrf,
+    hx: Hx,
+    Form(form): Form<EndForm>,
+) -> Result<Response> {
+    let name = session.record.user.clone();
+    let (notice, done) = if form.session == "others" {
+        let ended = state
+            .sessions
+            .end_all(&name, Some(&session.id), EndReason::EndedElsewhere)
+            .await?;
+        tracing::info!(user = %name, ended, "ended every other session");
+        (OTHERS_ENDED, "others")
+    } else if form.session == state.sessions.handle(&session.id) {
+        // This browser's own session: that is a logout.
+        return Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::LoggedOut).await?);
+    } else if state
+        .sessions
+        .end_by_handle(&name, &form.session, EndReason::EndedElsewhere)
+        .await?
+    {
+        tracing::info!(user = %name, "ended a session from elsewhere");
+        (ONE_ENDED, "ended")
+    } else {
+        (ALREADY_ENDED, "ended")
+    };
+    if !hx.0 {
+        return Ok(Hx(false).redirect(&format!("/account?done={done}")));
+    }
+    let mut shown = Shown::load(&state, &session).await?;
+    shown.sessions_notice = Some(notice);
+    let view = shown.view(&state, &session, FormState::default(), FormState::default());
+    Ok(view::sessions(&csrf, &view).into_response())
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct DeleteForm {
+    current_password: String,
+}
+
+/// `POST /account/delete`: with the password, removes the user and every session;
+/// every browser that held one is told why.
+#[handler]
+pub async fn delete(
+    state: Data<&Arc<AppState>>,
+    Member(session): Member,
+    csrf: Csrf,
+    hx: Hx,
+    client: Client,
+    Form(form): Form<DeleteForm>,
+) -> Result<Response> {
+    let shown = Shown::load(&state, &session).await?;
+    let refuse = |errors: FormState, status| {
+        let view = shown.view(&state, &session, FormState::default(), errors);
+        section(hx, &csrf, &view, view::delete(&csrf, &errors), status)
+    };
+    let name = shown.user.name.clone();
+    match auth::check_password(&state, &name, &form.current_password, &client).await? {
+        Checked::Right(_) => {}
+        Checked::Wrong => {
+            let errors = FormState {
+                current: Some(WRONG_PASSWORD),
+                ..FormState::default()
+            };
+            return Ok(refuse(errors, StatusCode::UNPROCESSABLE_ENTITY));
+        }
+        Checked::Throttled(wait) => {
+            let message = wait_message(wait);
+            let errors = FormState {
+                alert: Some(&message),
+                ..FormState::default()
+            };
+            return Ok(retry_after(
+                refuse(errors, StatusCode::TOO_MANY_REQUESTS),
+                wait,
+            ));
+        }
+    }
+    let username = crate::domain::Username::parse(&name)
+        .map_err(|_| AppError::internal("impossible user name"))?;
+    state.users.delete(&username).await?;
+    let ended = state
+        .sessions
+        .end_all(&name, Some(&session.id), EndReason::AccountDeleted)
+        .await?;
+    tracing::info!(user = %name, ended, "account deleted");
+    Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::AccountDeleted).await?)
+}

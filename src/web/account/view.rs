@@ -1,0 +1,179 @@
+//! The account page's sections. Each is a `<section>` with its own id, rendered alone
+//! for htmx (the forms swap their own section) and together for the full page.
+
+use maud::{Markup, html};
+
+use crate::session::Session;
+use crate::store::User;
+use crate::web::csrf::Csrf;
+use crate::web::layout::{Field, hx_form, time};
+
+/// Everything the page shows, and what the last form said.
+pub struct AccountView<'a> {
+    /// The member.
+    pub user: &'a User,
+    /// Their live sessions, most recently active first.
+    pub sessions: &'a [Session],
+    /// This browser's session.
+    pub current: &'a Session,
+    /// Each session's handle, as `sessions` (the form value that ends it).
+    pub handles: Vec<String>,
+    /// A success notice for the sessions section.
+    pub sessions_notice: Option<&'a str>,
+    /// The password section's state.
+    pub password: FormState<'a>,
+    /// The delete section's state.
+    pub delete: FormState<'a>,
+}
+
+/// What a form section says after a submission.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FormState<'a> {
+    /// Success, said once.
+    pub notice: Option<&'a str>,
+    /// An error for the whole form (e.g. too many attempts).
+    pub alert: Option<&'a str>,
+    /// Inline errors: the current password, the new one, its confirmation.
+    pub current: Option<&'a str>,
+    /// The new password's error.
+    pub password: Option<&'a str>,
+    /// The confirmation's error.
+    pub confirm: Option<&'a str>,
+}
+
+/// The whole page body.
+pub fn page(csrf: &Csrf, view: &AccountView) -> Markup {
+    html! {
+        (overview(view.user))
+        (sessions(csrf, view))
+        (password(csrf, &view.password))
+        (delete(csrf, &view.delete))
+    }
+}
+
+fn overview(user: &User) -> Markup {
+    html! {
+        section.card.account id="account" hx-history="false" {
+            h1 { "Your account" }
+            dl.facts {
+                dt { "Name" } dd { (user.name) }
+                dt { "Member since" } dd { (time(user.created)) }
+                dt { "Last login" }
+                dd {
+                    @match &user.last_login {
+                        Some(login) => { (time(login.at)) br; (login.browser) " · " (login.address) }
+                        None => "—",
+                    }
+                }
+                dt { "Failed attempts since" } dd { (user.failed_logins) }
+            }
+            p.switch { a href="/cabinet" { "Back to your cabinet" } }
+        }
+    }
+}
+
+/// The sessions list: what htmx swaps after a session is ended.
+pub fn sessions(csrf: &Csrf, view: &AccountView) -> Markup {
+    html! {
+        section.card id="sessions" {
+            h2 { "Where you are logged in" }
+            @if let Some(notice) = view.sessions_notice {
+                p.notice role="status" { (notice) }
+            }
+            ul.sessions {
+                @for (session, handle) in view.sessions.iter().zip(&view.handles) {
+                    @let record = &session.record;
+                    li {
+                        div.who {
+                            strong { (record.browser.as_deref().unwrap_or("An unknown browser")) }
+                            @if session.id == view.current.id {
+                                " " span.badge { "This browser" }
+                            }
+                            br;
+                            small {
+                                (record.address.as_deref().unwrap_or("unknown address"))
+                                " · logged in " (time(record.created))
+                                " · last active " (time(record.last_seen))
+                            }
+                        }
+                        @if session.id != view.current.id {
+                            (hx_form("/account/sessions/end", csrf, html! {
+                                input type="hidden" name="session" value=(handle);
+                                button.secondary.small type="submit" { "End" span.visually-hidden { " this session" } }
+                            }))
+                        }
+                    }
+                }
+            }
+            @if view.sessions.len() > 1 {
+                (hx_form("/account/sessions/end", csrf, html! {
+                    input type="hidden" name="session" value="others";
+                    button.secondary type="submit" { "Log out everywhere else" }
+                }))
+            }
+        }
+    }
+}
+
+/// The password form.
+pub fn password(csrf: &Csrf, state: &FormState) -> Markup {
+    let first_bad = [
+        ("current_password", state.current),
+        ("password", state.password),
+        ("confirm", state.confirm),
+    ]
+    .into_iter()
+    .find(|(_, error)| error.is_some())
+    .map(|(name, _)| name);
+    let fields = html! {
+        @if let Some(notice) = state.notice { p.notice role="status" { (notice) } }
+        @if let Some(alert) = state.alert { p.alert role="alert" { (alert) } }
+        (Field {
+            id: None,
+            name: "current_password", label: "Current password", kind: "password",
+            autocomplete: "current-password", value: "", error: state.current,
+            autofocus: first_bad == Some("current_password"), hint: None,
+        }.render())
+        (Field {
+            id: None,
+            name: "password", label: "New password", kind: "password",
+            autocomplete: "new-password", value: "", error: state.password,
+            autofocus: first_bad == Some("password"), hint: Some("At least 8 characters."),
+        }.render())
+        (Field {
+            id: None,
+            name: "confirm", label: "New password again", kind: "password",
+            autocomplete: "new-password", value: "", error: state.confirm,
+            autofocus: first_bad == Some("confirm"), hint: None,
+        }.render())
+        button type="submit" { "Change password" }
+    };
+    html! {
+        section.card id="password" {
+            h2 { "Change your password" }
+            p.lead { "Your other sessions end; this browser stays logged in." }
+            (hx_form("/account/password", csrf, fields))
+        }
+    }
+}
+
+/// The delete form.
+pub fn delete(csrf: &Csrf, state: &FormState) -> Markup {
+    let fields = html! {
+        @if let Some(alert) = state.alert { p.alert role="alert" { (alert) } }
+        (Field {
+            id: Some("delete_password"),
+            name: "current_password", label: "Your password", kind: "password",
+            autocomplete: "current-password", value: "", error: state.current,
+            autofocus: state.current.is_some(), hint: None,
+        }.render())
+        button.danger type="submit" { "Delete my account" }
+    };
+    html! {
+        section.card id="delete" {
+            h2 { "Delete your account" }
+            p.lead { "Your name, your password and every session go, at once. The name can then be registered again." }
+            (hx_form("/account/delete", csrf, fields))
+        }
+    }
+}
