@@ -41,6 +41,10 @@ for (const [viewport, size] of Object.entries(viewports) as [keyof typeof viewpo
       await expectAccessible(page);
       await look(page, 'cabinet', viewport);
 
+      await page.goto('/account');
+      await expectAccessible(page);
+      await look(page, 'account', viewport);
+
       await page.goto('/logout');
       await expectAccessible(page);
       await look(page, 'logout', viewport);

@@ -116,7 +116,7 @@ async fn the_account_page_shows_the_member_and_the_last_login() {
         assert!(page.contains(expected), "{expected}: {page}");
     }
     assert!(
-        page.contains("<dt>Failed attempts since</dt><dd>1</dd>"),
+        page.contains("<dt>Failed logins since</dt><dd>1</dd>"),
         "{page}"
     );
 }
@@ -245,7 +245,7 @@ async fn with_htmx_a_password_change_swaps_its_section_and_the_sessions_list() {
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = resp.text().await.unwrap();
     assert!(
-        body.starts_with(r#"<section class="card" id="password">"#),
+        body.starts_with(r#"<section class="card" id="change-password">"#),
         "{body}"
     );
     let resp = app

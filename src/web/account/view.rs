@@ -65,7 +65,7 @@ fn overview(user: &User) -> Markup {
                         None => "—",
                     }
                 }
-                dt { "Failed attempts since" } dd { (user.failed_logins) }
+                dt { "Failed logins since" } dd { (user.failed_logins) }
             }
             p.switch { a href="/cabinet" { "Back to your cabinet" } }
         }
@@ -149,7 +149,7 @@ pub fn password(csrf: &Csrf, state: &FormState) -> Markup {
         button type="submit" { "Change password" }
     };
     html! {
-        section.card id="password" {
+        section.card id="change-password" {
             h2 { "Change your password" }
             p.lead { "Your other sessions end; this browser stays logged in." }
             (hx_form("/account/password", csrf, fields))
@@ -170,7 +170,7 @@ pub fn delete(csrf: &Csrf, state: &FormState) -> Markup {
         button.danger type="submit" { "Delete my account" }
     };
     html! {
-        section.card id="delete" {
+        section.card id="delete-account" {
             h2 { "Delete your account" }
             p.lead { "Your name, your password and every session go, at once. The name can then be registered again." }
             (hx_form("/account/delete", csrf, fields))
