@@ -5,15 +5,14 @@ use std::io::{self, BufRead, IsTerminal};
 use crate::app::{self, Application};
 use crate::config::{Command, Config, UserCommand};
 use crate::domain::{Password, Username};
-use crate::store::{StoreKind, User};
+use crate::store::{EndReason, StoreKind, User};
+use crate::web::AppState;
 
 /// Runs `command` (serving the site when there is none) until it is done.
 pub async fn run(config: &Config, command: Option<Command>) -> io::Result<()> {
     match command {
         None => serve(config).await,
-        Some(Command::User {
-            action: UserCommand::Add { name },
-        }) => add_user(config, &name).await,
+        Some(Command::User { action }) => user(config, action).await,
         Some(Command::Migrate { from, to }) => migrate(config, &from, &to).await,
     }
 }
@@ -55,25 +54,103 @@ async fn migrate(config: &Config, from: &StoreKind, to: &StoreKind) -> io::Resul
     }
 }
 
-/// `wicket user add NAME`: the password comes from a no-echo prompt, or stdin's first line.
-async fn add_user(config: &Config, name: &str) -> io::Result<()> {
-    let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
-    let name = Username::parse(name).map_err(|err| invalid(format!("username: {err}")))?;
-    let password = read_new_password(&name)?;
-    let password = Password::parse(password).map_err(|err| invalid(format!("password: {err}")))?;
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// `wicket user …`, on whichever store the flags name (files or Redis).
+async fn user(config: &Config, action: UserCommand) -> io::Result<()> {
     let state = app::open_state(config)?;
-    let hash = state
-        .hasher
-        .hash(password)
-        .await
-        .map_err(io::Error::other)?;
-    match state.users.create(&User::new(&name, hash)).await? {
-        Ok(()) => {
-            println!("created user {name}");
-            Ok(())
+    let sessions = &state.sessions;
+    match action {
+        UserCommand::List => {
+            for name in state.users.names().await? {
+                println!("{name}");
+            }
         }
-        Err(_) => Err(invalid(format!("a user called {name} already exists"))),
+        UserCommand::Add { name } => {
+            let name = parse(&name)?;
+            let hash = new_password_hash(&state, &name).await?;
+            if state.users.create(&User::new(&name, hash)).await?.is_err() {
+                return Err(invalid(format!("a user called {name} already exists")));
+            }
+            println!("created user {name}");
+        }
+        UserCommand::Sessions { name } => {
+            let (_, user) = existing(&state, &name).await?;
+            for session in sessions.of_user(&user.name).await? {
+                let record = &session.record;
+                println!(
+                    "started {}\tlast active {}\t{}\t{}",
+                    stamp(record.created),
+                    stamp(record.last_seen),
+                    record.browser.as_deref().unwrap_or("unknown browser"),
+                    record.address.as_deref().unwrap_or("unknown address"),
+                );
+            }
+        }
+        UserCommand::Logout { name } => {
+            let (_, user) = existing(&state, &name).await?;
+            let ended = sessions
+                .end_all(&user.name, None, EndReason::EndedElsewhere)
+                .await?;
+            println!("ended {ended} session(s) of {}", user.name);
+        }
+        UserCommand::Passwd { name } => {
+            let (name, user) = existing(&state, &name).await?;
+            let hash = new_password_hash(&state, &name).await?;
+            state
+                .users
+                .update(&name, &move |u: &mut User| {
+                    u.password_hash.clone_from(&hash)
+                })
+                .await?
+                .ok_or_else(|| invalid(format!("there is no user called {name}")))?;
+            let ended = sessions
+                .end_all(&user.name, None, EndReason::PasswordChanged)
+                .await?;
+            println!(
+                "changed the password of {}; ended {ended} session(s)",
+                user.name
+            );
+        }
+        UserCommand::Delete { name } => {
+            let (name, user) = existing(&state, &name).await?;
+            state.users.delete(&name).await?;
+            let ended = sessions
+                .end_all(&user.name, None, EndReason::AccountDeleted)
+                .await?;
+            println!("deleted {}; ended {ended} session(s)", user.name);
+        }
     }
+    Ok(())
+}
+
+fn parse(name: &str) -> io::Result<Username> {
+    Username::parse(name).map_err(|err| invalid(format!("username: {err}")))
+}
+
+/// The user called `name`, or an error saying there is none.
+async fn existing(state: &AppState, name: &str) -> io::Result<(Username, User)> {
+    let name = parse(name)?;
+    match state.users.get(&name).await? {
+        Some(user) => Ok((name, user)),
+        None => Err(invalid(format!("there is no user called {name}"))),
+    }
+}
+
+/// `2026-11-28 21:03 UTC`.
+fn stamp(at: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    at.format(&format).unwrap_or_default()
+}
+
+/// Reads a new password for `name` (no-echo prompt, or stdin's first line), checks it
+/// like registration does, and hashes it.
+async fn new_password_hash(state: &AppState, name: &Username) -> io::Result<String> {
+    let password = read_new_password(name)?;
+    let password = Password::parse(password).map_err(|err| invalid(format!("password: {err}")))?;
+    state.hasher.hash(password).await.map_err(io::Error::other)
 }
 
 /// Asks twice on a terminal (without echo); otherwise reads one line from stdin.

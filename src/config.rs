@@ -49,6 +49,28 @@ pub enum UserCommand {
         /// The new user's name.
         name: String,
     },
+    /// List every user's name.
+    List,
+    /// List a user's live sessions: started, last active, browser, address.
+    Sessions {
+        /// The user's name.
+        name: String,
+    },
+    /// End every session of a user (each browser is told why).
+    Logout {
+        /// The user's name.
+        name: String,
+    },
+    /// Set a user's password (read like `add`'s) and end every session of theirs.
+    Passwd {
+        /// The user's name.
+        name: String,
+    },
+    /// Delete a user and end every session of theirs; the name can be registered again.
+    Delete {
+        /// The user's name.
+        name: String,
+    },
 }
 
 /// Every setting of a running Wicket: flags, each with a `WICKET_*` environment fallback.

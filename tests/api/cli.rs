@@ -4,24 +4,7 @@ use std::process::{Command, Stdio};
 use crate::helpers::*;
 
 fn user_add(app: &TestApp, name: &str, stdin: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wicket"))
-        .args(["--scrypt-log-n", "4", "user", "add", name])
-        .arg("--data-dir")
-        .arg(&app.config.data_dir)
-        .arg("--sessions-dir")
-        .arg(&app.config.sessions_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    user_cmd(app, &["add", name], stdin)
 }
 
 #[tokio::test]
@@ -113,4 +96,141 @@ async fn bad_settings_and_files_stop_start_up_with_a_message_naming_them() {
         said.contains(&format!("--addr {addr}: cannot listen")),
         "{said}"
     );
+}
+
+/// Runs `wicket user ARGS…` against `app`'s store (files or Redis), feeding `stdin`.
+fn user_cmd(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wicket"));
+    command
+        .args(["--scrypt-log-n", "4"])
+        .arg("--data-dir")
+        .arg(&app.config.data_dir)
+        .arg("--sessions-dir")
+        .arg(&app.config.sessions_dir);
+    if let wicket::store::StoreKind::Redis(url) = &app.config.store {
+        command.args(["--store", url]);
+    }
+    let mut child = command
+        .arg("user")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn said(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Where a browser holding `cookie` lands now, and what the login form tells it.
+async fn told(app: &TestApp, cookie: &str) -> String {
+    let resp = app.get_with_cookie("/cabinet", cookie).await;
+    assert_see_other(&resp, "/?next=/cabinet");
+    let notice = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|v| v.starts_with("wicket_notice="))
+        .expect("a notice");
+    let page = app.get_with_cookie("/", &notice).await;
+    page.text().await.unwrap()
+}
+
+async fn operators_manage_users_from_the_command_line(app: TestApp) {
+    let alice = session_cookie(&app.register("alice", PASSWORD).await).unwrap();
+    app.post_form_by(
+        &client(),
+        "/register/",
+        &[
+            ("username", "Bob"),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ],
+    )
+    .await;
+    let listed = said(&user_cmd(&app, &["list"], ""));
+    assert_eq!(listed.lines().collect::<Vec<_>>(), ["alice", "Bob"]);
+
+    let sessions = said(&user_cmd(&app, &["sessions", "alice"], ""));
+    assert_eq!(sessions.lines().count(), 1, "{sessions}");
+    assert!(
+        sessions.contains("127.0.0.1") && sessions.contains("started "),
+        "{sessions}"
+    );
+
+    assert!(
+        said(&user_cmd(&app, &["logout", "ALICE"], "")).contains("ended 1 session(s) of alice")
+    );
+    assert!(
+        told(&app, &alice)
+            .await
+            .contains("ended from another device")
+    );
+
+    let alice = session_cookie(&app.login("alice", PASSWORD).await).unwrap();
+    let new = "operator chose this one";
+    let out = said(&user_cmd(&app, &["passwd", "alice"], &format!("{new}\n")));
+    assert!(
+        out.contains("changed the password of alice; ended 1 session(s)"),
+        "{out}"
+    );
+    assert!(
+        told(&app, &alice)
+            .await
+            .contains("your password was changed")
+    );
+    assert_eq!(
+        app.login("alice", PASSWORD).await.status(),
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+    let alice = session_cookie(&app.login("alice", new).await).unwrap();
+
+    assert!(
+        said(&user_cmd(&app, &["delete", "alice"], ""))
+            .contains("deleted alice; ended 1 session(s)")
+    );
+    assert!(told(&app, &alice).await.contains("the account was deleted"));
+    assert_eq!(said(&user_cmd(&app, &["list"], "")).trim(), "Bob");
+    assert_see_other(&app.register("alice", PASSWORD).await, "/cabinet");
+
+    for action in ["sessions", "logout", "passwd", "delete"] {
+        let out = user_cmd(&app, &[action, "nobody"], "whatever password\n");
+        assert!(!out.status.success(), "{action}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("there is no user called nobody"),
+            "{action}: {err}"
+        );
+    }
+    let weak = user_cmd(&app, &["passwd", "Bob"], "short\n");
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("password: Use at least 8 characters."));
+}
+
+#[tokio::test]
+async fn operators_manage_users_on_files() {
+    operators_manage_users_from_the_command_line(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn operators_manage_users_on_redis() {
+    let redis = crate::redis::RedisServer::start();
+    let url = redis.url();
+    let app = spawn_app_with(move |c| c.store = wicket::store::StoreKind::Redis(url)).await;
+    operators_manage_users_from_the_command_line(app).await;
 }
