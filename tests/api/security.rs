@@ -347,6 +347,15 @@ async fn very_common_passwords_are_refused_with_a_reason() {
 }
 
 #[tokio::test]
+async fn a_password_of_exactly_the_longest_length_works() {
+    let app = spawn_app().await;
+    let longest = "é".repeat(1024);
+    assert_see_other(&app.register("alice", &longest).await, "/cabinet");
+    app.logout().await;
+    assert_see_other(&app.login("alice", &longest).await, "/cabinet");
+}
+
+#[tokio::test]
 async fn overlong_passwords_are_refused_before_any_hashing() {
     let app = spawn_app().await;
     app.register("alice", PASSWORD).await;
@@ -519,6 +528,51 @@ async fn oversized_bodies_are_refused_with_413() {
         chunked_post_status(&app, "/login", padding.as_bytes()).await,
         413
     );
+}
+
+#[tokio::test]
+async fn a_body_of_exactly_the_limit_is_read() {
+    let app = spawn_app().await;
+    let token = app.csrf_token().await;
+    let head = format!("username=alice&csrf={token}&password=");
+    let body = format!("{head}{}", "x".repeat(16 * 1024 - head.len()));
+    assert_eq!(body.len(), 16 * 1024);
+    let resp = app
+        .client
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "read, and simply wrong"
+    );
+    // Chunked, without this browser's cookies: read in full, then refused for its token.
+    assert_eq!(
+        chunked_post_status(&app, "/login", body.as_bytes()).await,
+        403
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_csrf_cookie_is_replaced() {
+    let app = spawn_app().await;
+    for planted in ["abc", &"z".repeat(64), &"a".repeat(63)] {
+        let resp = app
+            .get_with_cookie("/", &format!("wicket_csrf={planted}"))
+            .await;
+        let fresh = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|v| v.starts_with("wicket_csrf="))
+            .unwrap_or_else(|| panic!("{planted:?} was kept"));
+        assert!(!fresh.contains(planted), "{fresh}");
+    }
 }
 
 #[tokio::test]
