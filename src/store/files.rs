@@ -742,6 +742,80 @@ mod tests {
         assert!(fresh_path.exists());
     }
 
+    fn index_entry(dir: &tempfile::TempDir, user: &str, id: &SessionId) -> PathBuf {
+        dir.path().join("users").join(user).join(id.as_str())
+    }
+
+    #[tokio::test]
+    async fn the_sweep_keeps_the_index_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSessionStore::open(dir.path()).unwrap();
+        let (quiet, busy) = (SessionId::generate(), SessionId::generate());
+        store.create(&quiet, &record(), TTL).await.unwrap();
+        store.create(&busy, &record(), TTL).await.unwrap();
+        for path in [file_of(&dir, &quiet), index_entry(&dir, "alice", &quiet)] {
+            age(&path, Duration::from_secs(3600));
+        }
+        // The busy one's entry is old too, but activity refreshes it.
+        age(&index_entry(&dir, "alice", &busy), Duration::from_secs(3600));
+        store.touch(&busy, &record(), TTL).await.unwrap();
+        let unused = Duration::from_secs(1800);
+        store.sweep_blocking(unused, unused).unwrap();
+        assert!(!index_entry(&dir, "alice", &quiet).exists());
+        assert!(index_entry(&dir, "alice", &busy).exists());
+        let listed = store.sessions_of("alice").await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].0, busy);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_index_stays_true_while_the_sweep_races_logins_and_logouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSessionStore::open(dir.path()).unwrap();
+        let unused = Duration::from_secs(1800);
+        let sweeper = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                for _ in 0..50 {
+                    store.sweep_blocking(unused, unused).unwrap();
+                }
+            })
+        };
+        let racers: Vec<_> = (0..40)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let id = SessionId::generate();
+                    store.create(&id, &record(), TTL).await.unwrap();
+                    if i % 2 == 0 {
+                        store.remove(&id).await.unwrap();
+                        None
+                    } else {
+                        store.touch(&id, &record(), TTL).await.unwrap();
+                        Some(id)
+                    }
+                })
+            })
+            .collect();
+        let mut kept = Vec::new();
+        for racer in racers {
+            kept.extend(racer.await.unwrap());
+        }
+        sweeper.await.unwrap();
+        let mut listed: Vec<SessionId> = store
+            .sessions_of("alice")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        listed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        kept.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        assert_eq!(listed, kept);
+        let entries = std::fs::read_dir(dir.path().join("users/alice")).unwrap().count();
+        assert_eq!(entries, kept.len(), "no entry outlives its session");
+    }
+
     #[test]
     fn every_lock_stripe_is_used() {
         let stripes: std::collections::HashSet<usize> = (0..2000)
