@@ -102,6 +102,12 @@ MEMBER_COOKIE=$(curl -fs -o /dev/null -D - -b "$CSRF_COOKIE" \
 read -r CSRF_COOKIE CSRF_TOKEN < <(csrf_pair)
 # What a logged-in browser sends: its session cookie and its CSRF cookie.
 BROWSER_COOKIE="$MEMBER_COOKIE; $CSRF_COOKIE"
+# The member is logged in on ten browsers, as a seeded user at the largest size is
+# (1M sessions / 100k users): the account page lists them all.
+for _ in $(seq 9); do
+  curl -fs -o /dev/null -b "$CSRF_COOKIE" --data-urlencode "username=member" \
+    --data-urlencode "password=$MEMBER_PASSWORD" --data-urlencode "csrf=$CSRF_TOKEN" "$BASE/login"
+done
 
 # --- Phase: the fast paths, default scrypt cost ------------------------------------
 log "static, anonymous and cabinet at $CONNECTIONS connections"
@@ -149,12 +155,15 @@ scale_phase() { # SESSIONS USERS
   reset_peak
   WRK_COOKIE=$BROWSER_COOKIE wrk_run "$BASE/cabinet" "$SECONDS_PER_PHASE" "$CONNECTIONS"
   local cab_rps=$RPS cab_p50=$P50 cab_p99=$P99 cab_bad=$BAD
+  WRK_COOKIE=$BROWSER_COOKIE wrk_run "$BASE/account" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+  local acct_rps=$RPS acct_p99=$P99 acct_bad=$BAD
   read -r CSRF_COOKIE CSRF_TOKEN < <(csrf_pair)
   WANT=303 WRK_REGISTER=1 WRK_RUN="u$1x" WRK_CSRF=$CSRF_TOKEN WRK_COOKIE=$CSRF_COOKIE \
     wrk_run "$BASE/register/" 3 4
-  SCALE_ROWS+=("| $(printf "%'d" "$1") | $(printf "%'d" "$2") | $cab_rps | $cab_p50 | $cab_p99 | $cab_bad | $RPS | $P50 | $BAD | $(mib "$(proc_kb VmHWM)") |")
-  [ "$1" = 1000 ] && BASE_CABINET_RPS=$cab_rps
+  SCALE_ROWS+=("| $(printf "%'d" "$1") | $(printf "%'d" "$2") | $cab_rps | $cab_p50 | $cab_p99 | $cab_bad | $acct_rps | $acct_p99 | $acct_bad | $RPS | $P50 | $BAD | $(mib "$(proc_kb VmHWM)") |")
+  [ "$1" = 1000 ] && BASE_CABINET_RPS=$cab_rps && BASE_ACCOUNT_RPS=$acct_rps
   LAST_CABINET_RPS=$cab_rps
+  LAST_ACCOUNT_RPS=$acct_rps
   LAST_CABINET_P99=$cab_p99
 }
 SCALE_ROWS=()
@@ -173,6 +182,7 @@ TOTAL_SESSIONS=$(find "$SESSIONS" -maxdepth 1 -name '*.json' | wc -l)
 TOTAL_USERS=$(find "$DATA/users" -maxdepth 1 -name '*.json' | wc -l)
 stop_server
 FLAT=$(awk -v a="$LAST_CABINET_RPS" -v b="$BASE_CABINET_RPS" 'BEGIN { printf "%.0f%%", 100 * a / b }')
+ACCOUNT_FLAT=$(awk -v a="$LAST_ACCOUNT_RPS" -v b="$BASE_ACCOUNT_RPS" 'BEGIN { printf "%.0f%%", 100 * a / b }')
 
 # --- Phase: start-up with all that data; then the sweep of the idle files ------------
 log "start-up with $TOTAL_SESSIONS sessions and $TOTAL_USERS users"
@@ -182,8 +192,8 @@ IDLE_BIG_KB=$(proc_kb VmRSS)
 reset_peak
 WRK_COOKIE=$BROWSER_COOKIE wrk_run "$BASE/cabinet" "$SECONDS_PER_PHASE" "$CONNECTIONS"
 SWEEP_P99=$P99 SWEEP_RPS=$RPS SWEEP_BAD=$BAD
-until grep -q "swept expired sessions" "$LOG"; do sleep 0.2; done
-SWEEP_LINE=$(grep "swept expired sessions" "$LOG" | head -1)
+until grep -q "swept ended sessions" "$LOG"; do sleep 0.2; done
+SWEEP_LINE=$(grep "swept ended sessions" "$LOG" | head -1)
 SWEPT=$(grep -o 'removed=[0-9]*' <<<"$SWEEP_LINE" | cut -d= -f2)
 SWEEP_MS=$(grep -o 'ms=[0-9]*' <<<"$SWEEP_LINE" | cut -d= -f2)
 LEFT=$(find "$SESSIONS" -maxdepth 1 -name '*.json' | wc -l)
@@ -206,11 +216,12 @@ $(printf '%s\n' "${ROWS[@]}")
 
 Scale (scrypt ln=1 so that a registration costs the store's work plus HTTP):
 
-| sessions on disk | users | cabinet req/s | p50 ms | p99 ms | non-200 (3 s count) | register req/s (4 conns) | register p50 ms | failed registers | peak RSS MiB |
-|---|---|---|---|---|---|---|---|---|---|
+| sessions on disk | users | cabinet req/s | p50 ms | p99 ms | non-200 (3 s count) | account req/s (10 sessions listed) | account p99 ms | non-200 | register req/s (4 conns) | register p50 ms | failed registers | peak RSS MiB |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
 $(printf '%s\n' "${SCALE_ROWS[@]}")
 
 - Cabinet throughput at the largest size vs 1k sessions / 100 users: **$FLAT** (target ≥ 90%).
+- Account page (the member's 10 sessions listed) at the largest size vs 1k / 100: **$ACCOUNT_FLAT** (target ≥ 90%).
 - Start-up to the first served request with $TOTAL_SESSIONS sessions and $TOTAL_USERS users: **${STARTUP_BIG_MS} ms** (target < 1 s; includes the polling interval of 5 ms).
-- Sweep of $SWEPT idle session files (starting 1 s after start-up): **${SWEEP_MS} ms**, $LEFT files left; cabinet meanwhile $SWEEP_RPS req/s, p99 **$SWEEP_P99 ms** (normal $LAST_CABINET_P99 ms; target < 2×), non-200: $SWEEP_BAD; peak RSS $SWEEP_HWM MiB.
+- Sweep ending $SWEPT idle session files (renamed to \`.ended\`, index entries dropped) (starting 1 s after start-up): **${SWEEP_MS} ms**, $LEFT files left; cabinet meanwhile $SWEEP_RPS req/s, p99 **$SWEEP_P99 ms** (normal $LAST_CABINET_P99 ms; target < 2×), non-200: $SWEEP_BAD; peak RSS $SWEEP_HWM MiB.
 EOF

@@ -1,10 +1,11 @@
 //! Fills the stores with throwaway data for the benchmark (`bench/run.sh`).
 //!
 //! `cargo run --release --example seed -- SESSIONS_DIR DATA_DIR SESSIONS USERS [IDLE_SECS]`
-//! adds SESSIONS session files (random ids, live for a week) and makes sure users
-//! `seed_0` .. `seed_{USERS-1}` exist (all sharing one password hash: the store's work,
-//! not scrypt's, is what is measured). With IDLE_SECS, the new session files look idle
-//! for that long (their mtime is set back), so the sweep will take them. Files are not
+//! adds SESSIONS session files (random ids, live for a week, dealt round-robin to the
+//! users, each with its per-user index entry) and makes sure users `seed_0` ..
+//! `seed_{USERS-1}` exist (all sharing one password hash: the store's work, not
+//! scrypt's, is what is measured). With IDLE_SECS, the new session files look idle for
+//! that long (their mtime is set back), so the sweep will take them. Files are not
 //! fsynced: this is test data.
 
 use std::path::{Path, PathBuf};
@@ -34,8 +35,8 @@ fn main() {
         for t in 0..threads {
             let (sessions_dir, users_dir) = (&sessions_dir, &users_dir);
             scope.spawn(move || {
-                for _ in (t..sessions).step_by(threads) {
-                    write_session(sessions_dir, idle);
+                for i in (t..sessions).step_by(threads) {
+                    write_session(sessions_dir, &format!("seed_{}", i % users.max(1)), idle);
                 }
                 for i in (t..users).step_by(threads) {
                     write_user(users_dir, i);
@@ -45,14 +46,21 @@ fn main() {
     });
 }
 
-fn write_session(dir: &Path, idle: Option<Duration>) {
+fn write_session(dir: &Path, owner: &str, idle: Option<Duration>) {
     let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    let record = SessionRecord::new("seed_0", now, now + time::Duration::days(7));
-    let path = dir.join(format!("{}.json", SessionId::generate().as_str()));
+    let record = SessionRecord::new(owner, now, now + time::Duration::days(7));
+    let id = SessionId::generate();
+    let path = dir.join(format!("{}.json", id.as_str()));
     std::fs::write(&path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    let index = dir.join("users").join(owner);
+    std::fs::create_dir_all(&index).unwrap();
+    let entry = index.join(id.as_str());
+    std::fs::write(&entry, b"").unwrap();
     if let Some(idle) = idle {
-        let file = std::fs::File::options().write(true).open(&path).unwrap();
-        file.set_modified(SystemTime::now() - idle).unwrap();
+        for path in [&path, &entry] {
+            let file = std::fs::File::options().write(true).open(path).unwrap();
+            file.set_modified(SystemTime::now() - idle).unwrap();
+        }
     }
 }
 
