@@ -461,7 +461,7 @@ async fn blocking<T: Send + 'static>(
 pub struct FileUserStore {
     dir: Arc<PathBuf>,
     /// Orders replacements with each other and with removals (rare writes: one lock).
-    writing: Arc<Mutex<()>>,
+    writing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl FileUserStore {
@@ -550,15 +550,16 @@ impl UserStore for FileUserStore {
         Box::pin(async move {
             let path = self.path(&name.key());
             // Read, change and write under the store's lock: a concurrent update or
-            // deletion comes wholly before or after. The change runs here, not on the
-            // blocking pool, so it need not be 'static; the I/O is a few hundred bytes.
-            let _guard = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+            // deletion comes wholly before or after. The read (a few hundred bytes) and
+            // the change run here; the write, which fsyncs, on the blocking pool.
+            let _guard = self.writing.lock().await;
             let mut user: User = match std::fs::read(&path) {
                 Ok(bytes) => serde_json::from_slice(&bytes).map_err(StoreError::corrupt)?,
                 Err(err) => return missing_or_unavailable(err),
             };
             change(&mut user);
-            fsutil::write_atomic(&path, &to_json(&user)?)?;
+            let bytes = to_json(&user)?;
+            blocking(move || fsutil::write_atomic(&path, &bytes)).await?;
             Ok(Some(user))
         })
     }
@@ -566,14 +567,11 @@ impl UserStore for FileUserStore {
     fn delete<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let path = self.path(&name.key());
-            let writing = self.writing.clone();
-            let deleted = blocking(move || {
-                let _guard = writing.lock().unwrap_or_else(|e| e.into_inner());
-                match std::fs::remove_file(&path) {
-                    Ok(()) => fsutil::sync_dir_of(&path).map(|()| true),
-                    Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
-                    Err(err) => Err(err),
-                }
+            let _guard = self.writing.lock().await;
+            let deleted = blocking(move || match std::fs::remove_file(&path) {
+                Ok(()) => fsutil::sync_dir_of(&path).map(|()| true),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+                Err(err) => Err(err),
             });
             Ok(deleted.await?)
         })
@@ -757,7 +755,10 @@ mod tests {
             age(&path, Duration::from_secs(3600));
         }
         // The busy one's entry is old too, but activity refreshes it.
-        age(&index_entry(&dir, "alice", &busy), Duration::from_secs(3600));
+        age(
+            &index_entry(&dir, "alice", &busy),
+            Duration::from_secs(3600),
+        );
         store.touch(&busy, &record(), TTL).await.unwrap();
         let unused = Duration::from_secs(1800);
         store.sweep_blocking(unused, unused).unwrap();
@@ -812,7 +813,9 @@ mod tests {
         listed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         kept.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         assert_eq!(listed, kept);
-        let entries = std::fs::read_dir(dir.path().join("users/alice")).unwrap().count();
+        let entries = std::fs::read_dir(dir.path().join("users/alice"))
+            .unwrap()
+            .count();
         assert_eq!(entries, kept.len(), "no entry outlives its session");
     }
 
