@@ -16,9 +16,22 @@ def modpath(p):
     if rel[-1] in ('mod','lib','main'): rel=rel[:-1]
     return rel
 bymod={tuple(modpath(p)):p for p in files}
+# Names a mod.rs re-exports from a child (`pub use self::child::{A, B}`): an import of
+# `parent::A` is an import of the child's file.
+reexports={}
+for p,src in files.items():
+    if p.endswith('mod.rs') or p.endswith('lib.rs'):
+        for m in re.finditer(r'pub use self::(\w+)::(\{[^}]*\}|\w+);', src):
+            child=bymod.get(tuple(modpath(p)+[m.group(1)]))
+            for name in re.findall(r'\w+', m.group(2)):
+                if child: reexports[(p,name)]=child
 def resolve(parts):
     for n in range(len(parts),-1,-1):
-        if tuple(parts[:n]) in bymod: return bymod[tuple(parts[:n])]
+        if tuple(parts[:n]) in bymod:
+            target=bymod[tuple(parts[:n])]
+            if n < len(parts) and (target, parts[n]) in reexports:
+                return reexports[(target, parts[n])]
+            return target
 edges={p:set() for p in files}
 for p,src in files.items():
     code=re.sub(r'//.*','',src)

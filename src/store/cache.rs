@@ -2,32 +2,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use super::files::FileStamp;
 use super::{FileSessionStore, SessionId, SessionRecord, SessionStore, StoreFuture};
 
 /// Records kept in memory at most (a few MiB).
 const CAPACITY: usize = 10_000;
-
-/// Which version of a file a record came from: inode, size and mtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct FileStamp {
-    inode: u64,
-    len: u64,
-    modified: Option<SystemTime>,
-}
-
-impl FileStamp {
-    /// The stamp of the file `meta` describes.
-    pub(super) fn of(meta: &std::fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
-        Self {
-            inode: meta.ino(),
-            len: meta.len(),
-            modified: meta.modified().ok(),
-        }
-    }
-}
 
 /// The file store with recently read records kept in memory, the way tower-sessions'
 /// `CachingSessionStore` wraps a store.

@@ -1,24 +1,14 @@
-//! The file backend: `<sessions dir>/<id>.json` and `<data dir>/users/<name>.json`,
-//! one small JSON document per file, every write atomic (temp file, fsync, rename).
-//! The sweep renames a session that has ended by time to `<id>.ended`: it opens
-//! nothing any more, but tells its browser why until it is deleted in turn.
-//!
-//! Each user's sessions are indexed as empty files `<sessions dir>/users/<name>/<id>`,
-//! written at login and refreshed (mtime) whenever activity is recorded, so listing a
-//! user's sessions costs that user's sessions, and the sweep drops stale entries by
-//! mtime exactly as it ends sessions. An entry whose session is gone is dropped when
-//! the list is read.
+//! Sessions as `<dir>/<id>.json`, with the per-user index beside them.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use super::UserChange;
-use super::{NameTaken, SessionId, SessionRecord, SessionStore, StoreError, StoreFuture, User};
-use super::{UserStore, cache::FileStamp};
+use super::{blocking, ignore_missing, missing_or_unavailable, to_json};
 use crate::domain::Username;
 use crate::fsutil;
+use crate::store::{SessionId, SessionRecord, SessionStore, StoreError, StoreFuture};
 
 /// Lock stripes: a touch and a removal of one id never interleave.
 const STRIPES: usize = 64;
@@ -26,6 +16,26 @@ const STRIPES: usize = 64;
 const MAX_SESSION_BYTES: u64 = 64 * 1024;
 /// A temp file this old is debris, not a write in flight.
 const STALE_TEMP: Duration = Duration::from_secs(60);
+
+/// Which version of a file a record came from: inode, size and mtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    inode: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileStamp {
+    /// The stamp of the file `meta` describes.
+    pub(in crate::store) fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            inode: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
 
 /// Sessions as `<dir>/<id>.json`, one file each.
 ///
@@ -170,7 +180,7 @@ impl FileSessionStore {
     /// A stat, asked right here rather than on the blocking pool: from the page cache
     /// it takes microseconds, less than the hand-off to another thread and back
     /// (measured with `bench/run.sh`). Writes, which fsync, go to the blocking pool.
-    pub(super) fn stamp(&self, id: &SessionId) -> Result<Option<FileStamp>, StoreError> {
+    pub(in crate::store) fn stamp(&self, id: &SessionId) -> Result<Option<FileStamp>, StoreError> {
         match std::fs::metadata(self.path(id)) {
             Ok(meta) => Ok(Some(FileStamp::of(&meta))),
             Err(err) => missing_or_unavailable(err),
@@ -179,7 +189,7 @@ impl FileSessionStore {
 
     /// Reads `id`'s file and the stamp of the version read. A missing file is
     /// `None`; a corrupt one is `None` too (logged): the member is simply not logged in.
-    pub(super) fn read(
+    pub(in crate::store) fn read(
         &self,
         id: &SessionId,
     ) -> Result<Option<(FileStamp, SessionRecord)>, StoreError> {
@@ -187,7 +197,10 @@ impl FileSessionStore {
     }
 
     /// Reads what the sweep left of `id` once it ended by time, if anything.
-    pub(super) fn read_ended(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+    pub(in crate::store) fn read_ended(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         Ok(self
             .read_at(id, &self.ended_path(id))?
             .map(|(_, record)| record))
@@ -302,6 +315,23 @@ fn stripe_of(id: &SessionId) -> usize {
     hash % STRIPES
 }
 
+/// Reads a file of at most `MAX_SESSION_BYTES` with the stamp of the version read
+/// (from the open file, so the two always match). More is `InvalidData`.
+fn read_small(path: &Path) -> io::Result<(FileStamp, Vec<u8>)> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let stamp = FileStamp::of(&file.metadata()?);
+    let mut bytes = Vec::with_capacity(512);
+    file.take(MAX_SESSION_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SESSION_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "session file too large",
+        ));
+    }
+    Ok((stamp, bytes))
+}
+
 impl SessionStore for FileSessionStore {
     fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<SessionRecord>> {
         Box::pin(async move {
@@ -400,191 +430,6 @@ impl SessionStore for FileSessionStore {
     ) -> StoreFuture<'a, Vec<(SessionId, SessionRecord)>> {
         let (this, user) = (self.clone(), user.to_owned());
         Box::pin(async move { Ok(blocking(move || this.sessions_of_blocking(&user)).await?) })
-    }
-}
-
-/// A removal of something already gone is not an error.
-fn ignore_missing(result: io::Result<()>) -> io::Result<()> {
-    match result {
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
-/// A file that is not there is no session; any other failure to look (permissions,
-/// I/O errors, a sessions "directory" that is a file) is an outage, not a logout.
-fn missing_or_unavailable<T>(err: io::Error) -> Result<Option<T>, StoreError> {
-    if err.kind() == io::ErrorKind::NotFound {
-        Ok(None)
-    } else {
-        Err(StoreError::unavailable(err))
-    }
-}
-
-/// Reads a file of at most `MAX_SESSION_BYTES` with the stamp of the version read
-/// (from the open file, so the two always match). More is `InvalidData`.
-fn read_small(path: &Path) -> io::Result<(FileStamp, Vec<u8>)> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let stamp = FileStamp::of(&file.metadata()?);
-    let mut bytes = Vec::with_capacity(512);
-    file.take(MAX_SESSION_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_SESSION_BYTES {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "session file too large",
-        ));
-    }
-    Ok((stamp, bytes))
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
-    bytes.push(b'\n');
-    Ok(bytes)
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(io::Error::other)?
-}
-
-/// Users as `<data dir>/users/<lower-case name>.json`, one file each.
-///
-/// One file per user makes registration O(1) whatever the number of users, and
-/// creating the file with a hard link makes uniqueness atomic: of two concurrent
-/// registrations of one name (even from two processes) exactly one wins.
-#[derive(Clone, Debug)]
-pub struct FileUserStore {
-    dir: Arc<PathBuf>,
-    /// Orders replacements with each other and with removals (rare writes: one lock).
-    writing: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl FileUserStore {
-    /// Opens `<data dir>/users`: created owner-only if missing, tightened if looser.
-    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let dir = data_dir.join("users");
-        for dir in [data_dir, &dir] {
-            fsutil::private_dir(dir).map_err(|err| {
-                StoreError::Config(format!("data directory {}: {err}", dir.display()))
-            })?;
-        }
-        Ok(Self {
-            dir: Arc::new(dir),
-            writing: Arc::default(),
-        })
-    }
-
-    /// The directory the files live in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Every stored user (for `wicket migrate`). Blocking.
-    pub fn all_blocking(&self) -> io::Result<Vec<User>> {
-        let mut users = Vec::new();
-        for entry in std::fs::read_dir(&*self.dir)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|ext| ext == "json") {
-                let bytes = std::fs::read(&path)?;
-                let user = serde_json::from_slice(&bytes).map_err(|err| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("{}: {err}", path.display()),
-                    )
-                })?;
-                users.push(user);
-            }
-        }
-        Ok(users)
-    }
-
-    fn path(&self, key: &str) -> PathBuf {
-        // Keys come from Username: [a-z0-9_.-]{3,32}, never a separator, "." or "..".
-        self.dir.join(format!("{key}.json"))
-    }
-}
-
-impl UserStore for FileUserStore {
-    fn get<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, Option<User>> {
-        Box::pin(async move {
-            match tokio::fs::read(self.path(&name.key())).await {
-                Ok(bytes) => serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(StoreError::corrupt),
-                Err(err) => missing_or_unavailable(err),
-            }
-        })
-    }
-
-    fn create<'a>(&'a self, user: &'a User) -> StoreFuture<'a, Result<(), NameTaken>> {
-        Box::pin(async move {
-            let (path, bytes) = (self.path(&user.key()), to_json(user)?);
-            match blocking(move || fsutil::create_atomic(&path, &bytes)).await {
-                Ok(()) => Ok(Ok(())),
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(Err(NameTaken)),
-                Err(err) => Err(err.into()),
-            }
-        })
-    }
-
-    fn exists<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool> {
-        // A stat, asked right here: every member request asks (see FileSessionStore::stamp).
-        Box::pin(async move {
-            match std::fs::metadata(self.path(&name.key())) {
-                Ok(_) => Ok(true),
-                Err(err) => missing_or_unavailable::<()>(err).map(|_| false),
-            }
-        })
-    }
-
-    fn update<'a>(
-        &'a self,
-        name: &'a Username,
-        change: &'a UserChange,
-    ) -> StoreFuture<'a, Option<User>> {
-        Box::pin(async move {
-            let path = self.path(&name.key());
-            // Read, change and write under the store's lock: a concurrent update or
-            // deletion comes wholly before or after. The read (a few hundred bytes) and
-            // the change run here; the write, which fsyncs, on the blocking pool.
-            let _guard = self.writing.lock().await;
-            let mut user: User = match std::fs::read(&path) {
-                Ok(bytes) => serde_json::from_slice(&bytes).map_err(StoreError::corrupt)?,
-                Err(err) => return missing_or_unavailable(err),
-            };
-            change(&mut user);
-            let bytes = to_json(&user)?;
-            blocking(move || fsutil::write_atomic(&path, &bytes)).await?;
-            Ok(Some(user))
-        })
-    }
-
-    fn delete<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let path = self.path(&name.key());
-            let _guard = self.writing.lock().await;
-            let deleted = blocking(move || match std::fs::remove_file(&path) {
-                Ok(()) => fsutil::sync_dir_of(&path).map(|()| true),
-                Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
-                Err(err) => Err(err),
-            });
-            Ok(deleted.await?)
-        })
-    }
-
-    fn names(&self) -> StoreFuture<'_, Vec<String>> {
-        let this = self.clone();
-        Box::pin(async move {
-            let users = blocking(move || this.all_blocking()).await?;
-            let mut names: Vec<String> = users.into_iter().map(|u| u.name).collect();
-            names.sort_by_key(|n| n.to_ascii_lowercase());
-            Ok(names)
-        })
     }
 }
 
@@ -852,18 +697,5 @@ mod tests {
         drop(guard);
         toucher.await.unwrap();
         assert!(!file_of(&dir, &id).exists(), "the touch brought it back");
-    }
-
-    #[tokio::test]
-    async fn users_are_found_in_any_case_and_corrupt_files_are_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileUserStore::open(dir.path()).unwrap();
-        let alice = User::new(&Username::parse("Alice").unwrap(), "$scrypt$x".into());
-        store.create(&alice).await.unwrap().unwrap();
-        let found = store.get(&Username::parse("aLiCe").unwrap()).await;
-        assert_eq!(found.unwrap().unwrap(), alice);
-        std::fs::write(dir.path().join("users/carol.json"), "{").unwrap();
-        let carol = store.get(&Username::parse("carol").unwrap()).await;
-        assert!(matches!(carol, Err(StoreError::Io(_))), "{carol:?}");
     }
 }

@@ -1,0 +1,51 @@
+//! The file backend: `<sessions dir>/<id>.json` and `<data dir>/users/<name>.json`,
+//! one small JSON document per file, every write atomic (temp file, fsync, rename).
+//! The sweep renames a session that has ended by time to `<id>.ended`: it opens
+//! nothing any more, but tells its browser why until it is deleted in turn.
+//!
+//! Each user's sessions are indexed as empty files `<sessions dir>/users/<name>/<id>`,
+//! written at login and refreshed (mtime) whenever activity is recorded, so listing a
+//! user's sessions costs that user's sessions, and the sweep drops stale entries by
+//! mtime exactly as it ends sessions. An entry whose session is gone is dropped when
+//! the list is read.
+
+mod sessions;
+mod users;
+
+use std::io;
+
+pub use self::sessions::{FileSessionStore, FileStamp};
+pub use self::users::FileUserStore;
+use super::StoreError;
+
+/// A removal of something already gone is not an error.
+pub(super) fn ignore_missing(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// A file that is not there is no session; any other failure to look (permissions,
+/// I/O errors, a sessions "directory" that is a file) is an outage, not a logout.
+pub(super) fn missing_or_unavailable<T>(err: io::Error) -> Result<Option<T>, StoreError> {
+    if err.kind() == io::ErrorKind::NotFound {
+        Ok(None)
+    } else {
+        Err(StoreError::unavailable(err))
+    }
+}
+
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(io::Error::other)?
+}
