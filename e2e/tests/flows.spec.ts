@@ -96,6 +96,7 @@ test.describe('log out', () => {
     await page.getByRole('button', { name: 'Log out' }).click();
     await expect(page).toHaveURL(/\/$/);
     await expect(page.getByRole('heading', { name: 'Log in' })).toBeVisible();
+    await expect(page.getByRole('status')).toHaveText('You are logged out.');
     await page.goto('/cabinet');
     await expect(page).toHaveURL(/\/\?next=\/cabinet$/);
   });
