@@ -122,11 +122,52 @@ fn section(hx: Hx, csrf: &Csrf, view: &AccountView, part: Markup, status: Status
     body.with_status(status).into_response()
 }
 
-/// Adds `Retry-After` to a throttled answer.
-fn retry_after(mut resp: Response, wait: std::time::Duration) -> Response {
-    resp.headers_mut()
-        .insert(RETRY_AFTER, wait.as_secs().max(1).into());
-    resp
+/// Why a form that asks for the current password was refused.
+enum Refused {
+    Wrong,
+    Throttled(std::time::Duration),
+}
+
+impl Refused {
+    /// The form's answer, drawn by `render` with the error in place.
+    fn answer(self, render: impl FnOnce(FormState, StatusCode) -> Response) -> Response {
+        match self {
+            Self::Wrong => {
+                let errors = FormState {
+                    current: Some(WRONG_PASSWORD),
+                    ..FormState::default()
+                };
+                render(errors, StatusCode::UNPROCESSABLE_ENTITY)
+            }
+            Self::Throttled(wait) => {
+                let message = wait_message(wait);
+                let errors = FormState {
+                    alert: Some(&message),
+                    ..FormState::default()
+                };
+                let mut resp = render(errors, StatusCode::TOO_MANY_REQUESTS);
+                resp.headers_mut()
+                    .insert(RETRY_AFTER, wait.as_secs().max(1).into());
+                resp
+            }
+        }
+    }
+}
+
+/// Checks the member's current password like a login; `Some` says why it was refused.
+async fn check_current(
+    state: &AppState,
+    name: &str,
+    typed: &str,
+    client: &Client,
+) -> Result<Option<Refused>, AppError> {
+    Ok(
+        match auth::check_password(state, name, typed, client).await? {
+            Checked::Right(_) => None,
+            Checked::Wrong => Some(Refused::Wrong),
+            Checked::Throttled(wait) => Some(Refused::Throttled(wait)),
+        },
+    )
 }
 
 #[derive(Default, Deserialize)]
@@ -153,43 +194,30 @@ pub async fn change_password(
         let view = shown.view(&state, &session, errors, FormState::default());
         section(hx, &csrf, &view, view::password(&csrf, &errors), status)
     };
-    let mut errors = FormState::default();
+    // The new password first: it costs no scrypt work to refuse.
     let new = Password::parse(form.password.clone())
         .map_err(|err| err.to_string())
-        .and_then(|new| {
-            if form.password == form.current_password {
-                Err(SAME.to_owned())
-            } else {
-                Ok(new)
-            }
+        .and_then(|new| match form.password == form.current_password {
+            true => Err(SAME.to_owned()),
+            false => Ok(new),
         });
-    let new_error = new.as_ref().err().cloned();
-    errors.password = new_error.as_deref();
-    if form.password != form.confirm {
-        errors.confirm = Some(MISMATCH);
-    }
-    if errors.password.is_some() || errors.confirm.is_some() {
-        return Ok(refuse(errors, StatusCode::UNPROCESSABLE_ENTITY));
-    }
-    let name = shown.user.name.clone();
-    match auth::check_password(&state, &name, &form.current_password, &client).await? {
-        Checked::Right(_) => {}
-        Checked::Wrong => {
-            errors.current = Some(WRONG_PASSWORD);
+    let mismatch = form.password != form.confirm;
+    let new = match (new, mismatch) {
+        (Ok(new), false) => new,
+        (new, mismatch) => {
+            let error = new.err();
+            let errors = FormState {
+                password: error.as_deref(),
+                confirm: mismatch.then_some(MISMATCH),
+                ..FormState::default()
+            };
             return Ok(refuse(errors, StatusCode::UNPROCESSABLE_ENTITY));
         }
-        Checked::Throttled(wait) => {
-            let message = wait_message(wait);
-            errors.alert = Some(&message);
-            return Ok(retry_after(
-                refuse(errors, StatusCode::TOO_MANY_REQUESTS),
-                wait,
-            ));
-        }
-    }
-    let Ok(new) = new else {
-        unreachable!("checked above")
     };
+    let name = shown.user.name.clone();
+    if let Some(refused) = check_current(&state, &name, &form.current_password, &client).await? {
+        return Ok(refused.answer(refuse));
+    }
     let hash = state.hasher.hash(new).await?;
     let username = crate::domain::Username::parse(&name)
         .map_err(|_| AppError::internal("impossible user name"))?;
@@ -305,26 +333,8 @@ pub async fn delete(
         section(hx, &csrf, &view, view::delete(&csrf, &errors), status)
     };
     let name = shown.user.name.clone();
-    match auth::check_password(&state, &name, &form.current_password, &client).await? {
-        Checked::Right(_) => {}
-        Checked::Wrong => {
-            let errors = FormState {
-                current: Some(WRONG_PASSWORD),
-                ..FormState::default()
-            };
-            return Ok(refuse(errors, StatusCode::UNPROCESSABLE_ENTITY));
-        }
-        Checked::Throttled(wait) => {
-            let message = wait_message(wait);
-            let errors = FormState {
-                alert: Some(&message),
-                ..FormState::default()
-            };
-            return Ok(retry_after(
-                refuse(errors, StatusCode::TOO_MANY_REQUESTS),
-                wait,
-            ));
-        }
+    if let Some(refused) = check_current(&state, &name, &form.current_password, &client).await? {
+        return Ok(refused.answer(refuse));
     }
     let username = crate::domain::Username::parse(&name)
         .map_err(|_| AppError::internal("impossible user name"))?;
