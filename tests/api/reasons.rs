@@ -61,6 +61,22 @@ async fn a_session_past_its_lifetime_says_so() {
         login_page(&app).await.contains(LIFETIME),
         "said on the very page"
     );
+    assert!(!login_page(&app).await.contains(LIFETIME), "and only there");
+}
+
+#[tokio::test]
+async fn the_reason_waits_for_the_login_form_while_the_browser_looks_elsewhere() {
+    let app = spawn_app().await;
+    let cookie = session_cookie(&app.register("alice", PASSWORD).await).unwrap();
+    let file = session_file(&app, &cookie);
+    set_session_time(&file, "last_seen", time::Duration::minutes(31));
+    assert_see_other(&app.get("/cabinet").await, "/?next=/cabinet");
+    let elsewhere = app.get("/register/").await.text().await.unwrap();
+    assert!(!elsewhere.contains(IDLE));
+    assert!(
+        login_page(&app).await.contains(IDLE),
+        "still waiting for the login form"
+    );
 }
 
 #[tokio::test]
