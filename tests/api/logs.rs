@@ -14,6 +14,7 @@ use crate::redis::RedisServer;
 struct Server {
     child: std::process::Child,
     log: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
     base: String,
 }
 
@@ -40,18 +41,19 @@ impl Server {
             .spawn()
             .unwrap();
         let log = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
         for out in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
             Box::new(child.stderr.take().unwrap()),
         ] {
             let log = log.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(out).lines() {
                     let mut log = log.lock().unwrap();
                     log.push_str(&line.unwrap());
                     log.push('\n');
                 }
-            });
+            }));
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         let base = loop {
@@ -63,7 +65,12 @@ impl Server {
             assert!(Instant::now() < deadline, "no listening line:\n{text}");
             std::thread::sleep(Duration::from_millis(10));
         };
-        Self { child, log, base }
+        Self {
+            child,
+            log,
+            readers,
+            base,
+        }
     }
 
     /// Stops the server and returns everything it logged.
@@ -72,8 +79,19 @@ impl Server {
             .arg(self.child.id().to_string())
             .status();
         self.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(50)); // let the readers drain the pipes
+        // The pipes close with the process: the readers end once they have read it all.
+        for reader in std::mem::take(&mut self.readers) {
+            reader.join().unwrap();
+        }
         self.log.lock().unwrap().clone()
+    }
+}
+
+/// A test that fails before `stop` still stops the server.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
