@@ -102,12 +102,6 @@ MEMBER_COOKIE=$(curl -fs -o /dev/null -D - -b "$CSRF_COOKIE" \
 read -r CSRF_COOKIE CSRF_TOKEN < <(csrf_pair)
 # What a logged-in browser sends: its session cookie and its CSRF cookie.
 BROWSER_COOKIE="$MEMBER_COOKIE; $CSRF_COOKIE"
-# The member is logged in on ten browsers, as a seeded user at the largest size is
-# (1M sessions / 100k users): the account page lists them all.
-for _ in $(seq 9); do
-  curl -fs -o /dev/null -b "$CSRF_COOKIE" --data-urlencode "username=member" \
-    --data-urlencode "password=$MEMBER_PASSWORD" --data-urlencode "csrf=$CSRF_TOKEN" "$BASE/login"
-done
 
 # --- Phase: the fast paths, default scrypt cost ------------------------------------
 log "static, anonymous and cabinet at $CONNECTIONS connections"
@@ -155,7 +149,7 @@ scale_phase() { # SESSIONS USERS
   reset_peak
   WRK_COOKIE=$BROWSER_COOKIE wrk_run "$BASE/cabinet" "$SECONDS_PER_PHASE" "$CONNECTIONS"
   local cab_rps=$RPS cab_p50=$P50 cab_p99=$P99 cab_bad=$BAD
-  WRK_COOKIE=$BROWSER_COOKIE wrk_run "$BASE/account" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+  WRK_COOKIE=$READER_COOKIE wrk_run "$BASE/account" "$SECONDS_PER_PHASE" "$CONNECTIONS"
   local acct_rps=$RPS acct_p99=$P99 acct_bad=$BAD
   read -r CSRF_COOKIE CSRF_TOKEN < <(csrf_pair)
   WANT=303 WRK_REGISTER=1 WRK_RUN="u$1x" WRK_CSRF=$CSRF_TOKEN WRK_COOKIE=$CSRF_COOKIE \
@@ -168,6 +162,17 @@ scale_phase() { # SESSIONS USERS
 }
 SCALE_ROWS=()
 start_server --scrypt-log-n 1 --sweep-interval 1h
+# A reader logged in on ten browsers, as a seeded user at the largest size is (1M
+# sessions / 100k users): the account page lists all ten.
+read -r CSRF_COOKIE CSRF_TOKEN < <(csrf_pair)
+login_as_reader() {
+  curl -fs -o /dev/null -D - -b "$CSRF_COOKIE" --data-urlencode "username=reader" \
+    --data-urlencode "password=$MEMBER_PASSWORD" --data-urlencode "confirm=$MEMBER_PASSWORD" \
+    --data-urlencode "csrf=$CSRF_TOKEN" "$BASE$1" |
+    awk -F'[ ;]' 'tolower($1) == "set-cookie:" && $2 ~ /^wicket_session=/ { print $2 }'
+}
+READER_COOKIE="$(login_as_reader /register/); $CSRF_COOKIE"
+for _ in $(seq 9); do login_as_reader /login >/dev/null; done
 scale_phase 1000 100
 for step in "100000 10000" "1000000 100000"; do
   read -r want_sessions want_users <<<"$step"
