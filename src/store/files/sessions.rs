@@ -37,36 +37,6 @@ impl FileStamp {
     }
 }
 
-/// Keeps a long sweep from holding a core: after each batch of entries it rests as
-/// long as the batch took, so requests get at least half the time of the thread's core.
-/// A million files take longer to sweep; nobody waits for the sweep.
-#[derive(Debug)]
-struct Pace {
-    batch_started: std::time::Instant,
-    in_batch: u32,
-}
-
-impl Default for Pace {
-    fn default() -> Self {
-        Self {
-            batch_started: std::time::Instant::now(),
-            in_batch: 0,
-        }
-    }
-}
-
-impl Pace {
-    const BATCH: u32 = 256;
-
-    fn step(&mut self) {
-        self.in_batch += 1;
-        if self.in_batch == Self::BATCH {
-            std::thread::sleep(self.batch_started.elapsed());
-            *self = Self::default();
-        }
-    }
-}
-
 /// Sessions as `<dir>/<id>.json`, one file each.
 ///
 /// The file is the truth: nothing about a session is kept anywhere else (the
@@ -180,7 +150,6 @@ impl FileSessionStore {
 
     /// Drops index entries nothing has refreshed for `unused_for` (blocking).
     fn sweep_index(&self, unused_for: Duration, now: SystemTime) -> io::Result<()> {
-        let mut pace = Pace::default();
         let users = match std::fs::read_dir(self.dir.join("users")) {
             Ok(users) => users,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -191,7 +160,6 @@ impl FileSessionStore {
                 continue; // removed meanwhile, or not a directory
             };
             for entry in entries {
-                pace.step();
                 let entry = entry?;
                 let old = entry
                     .metadata()
@@ -286,9 +254,7 @@ impl FileSessionStore {
     pub fn sweep_blocking(&self, unused_for: Duration, keep_for: Duration) -> io::Result<usize> {
         let now = SystemTime::now();
         let mut removed = 0;
-        let mut pace = Pace::default();
         for entry in std::fs::read_dir(&*self.dir)? {
-            pace.step();
             let entry = entry?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
