@@ -108,6 +108,8 @@ pub struct Login<'a> {
     pub client: &'a Client,
     /// "Keep me logged in" was ticked.
     pub remember: bool,
+    /// Record the login on the account (a new account was created with it already).
+    pub record: bool,
 }
 
 /// Logs `user` in from `client` and sends the browser to `to`: a brand-new session
@@ -127,6 +129,7 @@ pub async fn log_in(
         user,
         client,
         remember,
+        record,
     } = login;
     let origin = Origin {
         browser: client.browser.clone(),
@@ -134,12 +137,8 @@ pub async fn log_in(
         remember,
     };
     let session = state.sessions.start(user, current, origin).await?;
-    if let Ok(name) = Username::parse(user) {
-        let login = LoginRecord {
-            at: OffsetDateTime::now_utc(),
-            browser: client.browser.clone(),
-            address: client.address.clone(),
-        };
+    if let (true, Ok(name)) = (record, Username::parse(user)) {
+        let login = login_record(client);
         let change = move |u: &mut User| {
             u.last_login = Some(login.clone());
             u.failed_logins = 0;
@@ -156,6 +155,15 @@ pub async fn log_in(
     });
     resp.headers_mut().append(SET_COOKIE, csrf.rotate());
     Ok(resp)
+}
+
+/// A login happening now from `client`.
+pub fn login_record(client: &Client) -> LoginRecord {
+    LoginRecord {
+        at: OffsetDateTime::now_utc(),
+        browser: client.browser.clone(),
+        address: client.address.clone(),
+    }
 }
 
 /// Ends the browser's session for `reason` and sends it home: the session is deleted,

@@ -146,6 +146,7 @@ pub async fn submit(
         user: &user.name,
         client: &client,
         remember: filled.remember,
+        record: true,
     };
     let to = next.unwrap_or(CABINET);
     Ok(auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, to).await?)

@@ -99,7 +99,9 @@ pub async fn submit(
     if state.users.get(&name).await?.is_some() {
         return Ok(taken());
     }
-    let user = User::new(&name, state.hasher.hash(password).await?);
+    let mut user = User::new(&name, state.hasher.hash(password).await?);
+    // The account's first login is this one: recorded with it, not written again.
+    user.last_login = Some(auth::login_record(&client));
     if state.users.create(&user).await?.is_err() {
         return Ok(taken());
     }
@@ -109,6 +111,7 @@ pub async fn submit(
         user: &user.name,
         client: &client,
         remember: false,
+        record: false,
     };
     let logged_in = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, CABINET);
     match logged_in.await {

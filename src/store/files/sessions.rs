@@ -1,6 +1,7 @@
 //! Sessions as `<dir>/<id>.json`, with the per-user index beside them.
 
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -89,29 +90,32 @@ impl FileSessionStore {
         Some(self.dir.join("users").join(key))
     }
 
-    /// Creates or refreshes `id`'s entry in `user`'s index. `durable`: fsync it (at
-    /// login); a refresh only moves the mtime.
-    fn index(&self, user: &str, id: &SessionId, durable: bool) -> io::Result<()> {
+    /// Creates `id`'s entry in `user`'s index, or refreshes its mtime.
+    ///
+    /// Not fsynced: an entry lost in a crash costs nothing but a moment's listing, as
+    /// the next recorded activity of its session writes it again (this is also how
+    /// sessions from before the index join it). The session file itself is durable.
+    fn index(&self, user: &str, id: &SessionId) -> io::Result<()> {
         let Some(dir) = self.index_dir(user) else {
             return Ok(());
         };
         let entry = dir.join(id.as_str());
-        if durable {
-            fsutil::private_dir(&dir)?;
-            return match fsutil::create_atomic(&entry, b"") {
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-                other => other,
-            };
-        }
-        let file = match std::fs::File::options().append(true).open(&entry) {
-            Ok(file) => file,
-            // A session from before the index: add it now.
+        match std::fs::File::options().append(true).open(&entry) {
+            Ok(file) => file.set_modified(SystemTime::now()),
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                return self.index(user, id, true);
+                fsutil::private_dir(&dir)?;
+                let created = std::fs::File::options()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&entry);
+                match created {
+                    Err(err) if err.kind() != io::ErrorKind::AlreadyExists => Err(err),
+                    _ => Ok(()),
+                }
             }
-            Err(err) => return Err(err),
-        };
-        file.set_modified(SystemTime::now())
+            Err(err) => Err(err),
+        }
     }
 
     fn unindex(&self, user: &str, id: &SessionId) -> io::Result<()> {
@@ -358,7 +362,7 @@ impl SessionStore for FileSessionStore {
                 }
                 // Listed, or not there at all: a session nobody can see or end is worse
                 // than a failed login.
-                if let Err(err) = this.index(&user, &id, true) {
+                if let Err(err) = this.index(&user, &id) {
                     let _ = std::fs::remove_file(&path);
                     return Err(err);
                 }
@@ -385,7 +389,7 @@ impl SessionStore for FileSessionStore {
                     return Ok(());
                 }
                 fsutil::write_atomic(&path, &bytes)?;
-                this.index(&user, &id, false)
+                this.index(&user, &id)
             })
             .await
             .map_err(StoreError::from)
