@@ -44,6 +44,8 @@ test('success is one full load of the cabinet', async ({ page }) => {
 
 test('the history cache never holds the cabinet, even when htmx takes a snapshot', async ({ page }) => {
   const name = await registeredMember(page, 'cache');
+  // htmx is a deferred script: the page may be shown before it has run.
+  await page.waitForFunction(() => (window as any).htmx !== undefined);
   // Wicket itself never pushes a URL, so htmx never snapshots on its own. Make it:
   // a push from the cabinet is exactly when htmx would save the page it leaves.
   const pushed = page.evaluate(
