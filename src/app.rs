@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use poem::listener::TcpAcceptor;
-use poem::{EndpointExt, Response, Route, Server};
+use poem::{EndpointExt, Response, Route, get};
 
 use crate::config::Config;
 use crate::cookies::CookiePolicy;
@@ -21,7 +20,7 @@ use crate::web::{self, AppState};
 
 /// A bound, ready-to-run Wicket: the one way both `main` and the tests start it.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: tokio::net::TcpListener,
     state: AppState,
     config: Config,
     addr: SocketAddr,
@@ -39,9 +38,10 @@ impl Application {
     /// The same, on stores opened by the caller (tests wrap the real ones to stage
     /// races and failures).
     pub async fn build_with(config: &Config, stores: Stores) -> io::Result<Self> {
-        let state = state_with(config, stores)?;
-        let secure = config.secure_cookies;
-        // Static files skip the session and CSRF layers: they need neither.
+        let state = state_with(config, stores.clone())?;
+        let edge = Arc::new(web::respond::Edge::of(config));
+        // Static files skip the session and CSRF layers: they need neither. Nor do
+        // the health checks.
         let pages = web::pages()
             .with(CsrfLayer(state.csrf.clone()))
             .with(SessionLayer(state.sessions.clone()))
@@ -51,8 +51,10 @@ impl Application {
                 "/static",
                 web::statics::StaticFiles::load(&config.static_dir)?,
             )
+            .at("/healthz", get(web::health::live))
+            .at("/readyz", get(web::health::ready).data(stores))
             .nest("/", pages)
-            .around(move |ep, req| web::respond::outermost(ep, req, secure))
+            .around(move |ep, req| web::respond::outermost(ep, req, edge.clone()))
             .boxed();
         let listener = tokio::net::TcpListener::bind(&config.addr)
             .await
@@ -64,7 +66,7 @@ impl Application {
             })?;
         let addr = listener.local_addr()?;
         Ok(Self {
-            acceptor: TcpAcceptor::from_tokio(listener)?,
+            listener,
             state,
             config: config.clone(),
             addr,
@@ -86,15 +88,37 @@ impl Application {
     /// Meanwhile ended sessions are swept every `--sweep-interval`.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         tracing::info!(addr = %self.addr, "listening on http://{}", self.addr);
+        warn_about_exposure(&self.config, self.addr);
+        let limits = self.config.limits();
+        if let Some(descriptors) = crate::net::server::descriptor_limit()
+            && limits.max_connections as u64 + 64 > descriptors
+        {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                descriptors,
+                "--max-connections leaves no room under the descriptor limit; \
+                 accepts will back off when descriptors run out"
+            );
+        }
         let sweeper = tokio::spawn(sweep_forever(
             self.state.sessions,
             self.config.sweep_interval,
         ));
         let _stop_sweeping = AbortOnDrop(sweeper);
         tighten_files(&self.config);
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(Duration::from_secs(10)))
-            .await
+        crate::net::server::serve(self.listener, self.endpoint, limits, shutdown).await
+    }
+}
+
+/// Without `--public-url`, any `Host` is answered and forms are checked against it:
+/// fine on loopback, not on a network (DNS rebinding). Say so.
+fn warn_about_exposure(config: &Config, addr: SocketAddr) {
+    if config.public_url.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "listening beyond loopback without --public-url: any Host header is \
+             answered; set --public-url to the site's address"
+        );
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::duration::parse_duration;
+use crate::net::{ForwardedHeader, PublicUrl, TrustedProxies};
 use crate::store::StoreKind;
 use crate::throttle::LimitSetting;
 
@@ -168,6 +169,61 @@ pub struct Config {
     #[arg(long, global = true, env = "WICKET_SCRYPT_CONCURRENCY",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub scrypt_concurrency: Option<u16>,
+
+    /// Reverse proxies whose X-Forwarded-For / Forwarded headers are believed:
+    /// comma-separated addresses and networks, e.g. `127.0.0.1,10.0.0.0/8` [default: none].
+    #[arg(
+        long,
+        global = true,
+        env = "WICKET_TRUSTED_PROXIES",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub trusted_proxies: TrustedProxies,
+
+    /// Which header trusted proxies write the client's address into: `auto`
+    /// (X-Forwarded-For when present, else Forwarded), `x-forwarded-for` or `forwarded`.
+    #[arg(long, global = true, env = "WICKET_FORWARDED_HEADER", value_enum,
+          default_value_t = ForwardedHeader::Auto)]
+    pub forwarded_header: ForwardedHeader,
+
+    /// The site's address as visitors see it, e.g. `https://login.example.com`:
+    /// requests for another Host get 421, forms must come from this origin, and
+    /// links that leave the site use it.
+    #[arg(long, global = true, env = "WICKET_PUBLIC_URL")]
+    pub public_url: Option<PublicUrl>,
+
+    /// A request's head must arrive within this long of its first byte (a new
+    /// connection's, of its opening).
+    #[arg(long, global = true, env = "WICKET_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// A keep-alive connection waiting this long for its next request is closed.
+    #[arg(long, global = true, env = "WICKET_IDLE_TIMEOUT", default_value = "75s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// A request's body must arrive within this long of its head (else 408).
+    #[arg(long, global = true, env = "WICKET_BODY_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+
+    /// Open connections at most; more wait in the kernel's queue [default: half the
+    /// descriptor limit less a reserve of 64, so files can always be opened].
+    #[arg(long, global = true, env = "WICKET_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
+    /// Log lines as `text` or `json` (one object per line, for a log shipper).
+    #[arg(long, global = true, env = "WICKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per event.
+    Json,
 }
 
 impl Config {
@@ -176,6 +232,20 @@ impl Config {
         self.secret_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
+    /// The connection limits.
+    pub fn limits(&self) -> crate::net::Limits {
+        let max_connections = self.max_connections.map_or_else(
+            || crate::net::server::default_max_connections(crate::net::server::descriptor_limit()),
+            |max| max as usize,
+        );
+        crate::net::Limits {
+            header: self.header_timeout,
+            idle: self.idle_timeout,
+            body: self.body_timeout,
+            max_connections,
+        }
     }
 
     /// How many scrypt hashes may run at once.
@@ -205,5 +275,12 @@ mod tests {
         assert_eq!(config.sweep_interval, Duration::from_secs(60));
         assert!(!config.secure_cookies);
         assert_eq!(config.store, StoreKind::Files);
+        assert!(config.trusted_proxies.is_empty());
+        assert_eq!(config.forwarded_header, ForwardedHeader::Auto);
+        assert_eq!(config.public_url, None);
+        assert_eq!(config.header_timeout, Duration::from_secs(10));
+        assert_eq!(config.idle_timeout, Duration::from_secs(75));
+        assert_eq!(config.body_timeout, Duration::from_secs(15));
+        assert_eq!(config.log_format, LogFormat::Text);
     }
 }

@@ -23,6 +23,8 @@ pub mod error;
 pub mod fsutil;
 /// `wicket migrate`: copying users and sessions between stores.
 pub mod migrate;
+/// The accept loop and connection limits, proxies, the public address.
+pub mod net;
 /// scrypt hashing and verification off the async threads.
 pub mod password;
 /// The server's secret key and the sub-keys derived from it.

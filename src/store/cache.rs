@@ -103,6 +103,10 @@ impl SessionStore for CachingSessionStore {
         // Swept ids may linger here; the stat on the next read finds them gone.
         self.files.sweep(unused_for, keep_for)
     }
+
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        self.files.ready()
+    }
 }
 
 #[cfg(test)]

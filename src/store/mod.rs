@@ -68,6 +68,9 @@ pub trait SessionStore: fmt::Debug + Send + Sync {
     /// keeping what tells their browsers why for `keep_for` more, then deleting it;
     /// returns how many ended. Backends that expire keys themselves return 0.
     fn sweep(&self, unused_for: Duration, keep_for: Duration) -> StoreFuture<'_, usize>;
+
+    /// Whether the store answers now (for `/readyz`): cheap, changes nothing.
+    fn ready(&self) -> StoreFuture<'_, ()>;
 }
 
 /// Where users live. Names are case-insensitive: `Alice` and `alice` are one user.
@@ -97,6 +100,9 @@ pub trait UserStore: fmt::Debug + Send + Sync {
 
     /// Every user's name, as registered (for `wicket user list`).
     fn names(&self) -> StoreFuture<'_, Vec<String>>;
+
+    /// Whether the store answers now (for `/readyz`): cheap, changes nothing.
+    fn ready(&self) -> StoreFuture<'_, ()>;
 }
 
 /// A change to a user record, as [`UserStore::update`] applies it. It may run more

@@ -240,6 +240,10 @@ impl SessionStore for RedisStore {
         // Every key carries a TTL at its session's end: Redis drops them itself.
         Box::pin(async { Ok(0) })
     }
+
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        Box::pin(self.ping())
+    }
 }
 
 impl UserStore for RedisStore {
@@ -347,5 +351,9 @@ impl UserStore for RedisStore {
             names.sort_by_key(|n| n.to_ascii_lowercase());
             Ok(names)
         })
+    }
+
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        Box::pin(self.ping())
     }
 }

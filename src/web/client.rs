@@ -1,7 +1,14 @@
 //! Who is asking: the client's address and, in a few words, its browser.
 
+use std::net::IpAddr;
+
 use poem::web::RemoteAddr;
 use poem::{FromRequest, Request, RequestBody};
+
+/// The client's address as the outermost layer worked it out (through trusted
+/// proxies, see [`crate::net::proxies`]), set on every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
 
 /// The client of a request.
 #[derive(Debug, Clone)]
@@ -14,15 +21,19 @@ pub struct Client {
 
 impl<'a> FromRequest<'a> for Client {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let address = match req.extensions().get::<ClientAddr>() {
+            Some(ClientAddr(ip)) => ip.to_string(),
+            None => address_of(req.remote_addr()),
+        };
         Ok(Self {
-            address: address_of(req.remote_addr()),
+            address,
             browser: browser_of(req.header("user-agent").unwrap_or_default()),
         })
     }
 }
 
 /// The IP address of a peer (without the port).
-pub fn address_of(remote: &RemoteAddr) -> String {
+fn address_of(remote: &RemoteAddr) -> String {
     remote
         .as_socket_addr()
         .map_or_else(|| remote.to_string(), |addr| addr.ip().to_string())

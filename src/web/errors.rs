@@ -82,6 +82,14 @@ fn generic_text(status: StatusCode) -> (&'static str, &'static str) {
             "Unsupported form",
             "The form was sent in an unexpected format.",
         ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "Too slow",
+            "The form did not arrive in time, so nothing was changed. Please try again.",
+        ),
+        StatusCode::MISDIRECTED_REQUEST => (
+            "Wrong address",
+            "This server does not serve the site at that address.",
+        ),
         s if s.is_client_error() => ("Bad request", "The request could not be understood."),
         _ => (
             "Something went wrong",

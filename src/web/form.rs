@@ -1,5 +1,7 @@
 //! The strict form extractor every POST goes through: size, type, encoding, CSRF.
 
+use std::sync::Arc;
+
 use poem::http::{StatusCode, header};
 use poem::{FromRequest, Request, RequestBody};
 use serde::de::DeserializeOwned;
@@ -7,7 +9,9 @@ use serde_json::{Map, Value};
 use tokio::io::AsyncReadExt;
 
 use super::csrf::Csrf;
+use super::respond::Edge;
 use crate::error::AppError;
+use crate::net::BodyDeadline;
 
 /// The largest form body accepted. Ours are a few hundred bytes.
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -45,12 +49,20 @@ impl<'a, T: DeserializeOwned> FromRequest<'a> for Form<T> {
             return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
         }
         let mut bytes = Vec::new();
-        body.take()?
+        let mut reader = body
+            .take()?
             .into_async_read()
-            .take(MAX_FORM_BYTES as u64 + 1)
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
+            .take(MAX_FORM_BYTES as u64 + 1);
+        let read = reader.read_to_end(&mut bytes);
+        // A client sending its body a byte at a time holds a connection: it gets
+        // until the deadline the server set when the head arrived.
+        let read = match req.extensions().get::<BodyDeadline>() {
+            Some(BodyDeadline(at)) => tokio::time::timeout_at(*at, read)
+                .await
+                .map_err(|_| poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))?,
+            None => read.await,
+        };
+        read.map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
         if bytes.len() > MAX_FORM_BYTES {
             return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
         }
@@ -83,11 +95,23 @@ fn refuse_cross_site(req: &Request) -> Result<(), AppError> {
         return Err(AppError::Forbidden);
     }
     if let Some(origin) = req.header(header::ORIGIN) {
-        let host = req.header(header::HOST).unwrap_or_default();
-        let same = origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"))
-            .is_some_and(|rest| !host.is_empty() && rest.eq_ignore_ascii_case(host));
+        let public_url = req
+            .extensions()
+            .get::<Arc<Edge>>()
+            .and_then(|edge| edge.public_url.as_ref());
+        let same = match public_url {
+            // Pinned: scheme, host and port must be the configured ones.
+            Some(url) => url.is_origin(origin),
+            // Not pinned: the host the browser asked for (DNS rebinding gets past this,
+            // which is why deployments set --public-url).
+            None => {
+                let host = req.header(header::HOST).unwrap_or_default();
+                origin
+                    .strip_prefix("http://")
+                    .or_else(|| origin.strip_prefix("https://"))
+                    .is_some_and(|rest| !host.is_empty() && rest.eq_ignore_ascii_case(host))
+            }
+        };
         if !same {
             tracing::warn!(origin = ?origin, "refused a POST from another origin");
             return Err(AppError::Forbidden);

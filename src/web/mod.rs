@@ -8,6 +8,7 @@ mod client;
 pub mod csrf;
 mod errors;
 mod form;
+pub mod health;
 pub mod layout;
 mod login;
 mod logout;

@@ -1,15 +1,72 @@
-//! The outermost layer: every request runs in a span with an id, every error becomes
-//! a page here (and only here), every answer gets the security headers and one log line.
+//! The outermost layer: every request learns its client's address and is checked
+//! for the right `Host`, runs in a span with an id, every error becomes a page here
+//! (and only here), every answer gets the security headers and one log line.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use poem::http::{HeaderValue, header};
+use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
+use super::client::ClientAddr;
 use super::{errors, wants_fragment};
+use crate::config::Config;
+use crate::net::{ForwardedHeader, PublicUrl, TrustedProxies};
+
+/// What the outermost layer needs to know about where Wicket stands on the network.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    /// Served over TLS: send HSTS.
+    pub secure: bool,
+    /// Whose forwarding headers are believed, and which header.
+    pub proxies: TrustedProxies,
+    /// See [`ForwardedHeader`].
+    pub forwarded: ForwardedHeader,
+    /// The one site address answered, if pinned.
+    pub public_url: Option<PublicUrl>,
+}
+
+impl Edge {
+    /// The edge settings of `config`.
+    pub fn of(config: &Config) -> Self {
+        Self {
+            secure: config.secure_cookies,
+            proxies: config.trusted_proxies.clone(),
+            forwarded: config.forwarded_header,
+            public_url: config.public_url.clone(),
+        }
+    }
+
+    fn client_of(&self, req: &Request) -> Option<IpAddr> {
+        let peer = req.remote_addr().as_socket_addr()?.ip();
+        Some(self.proxies.client_of(peer, req.headers(), self.forwarded))
+    }
+
+    /// Whether the request is for another site than the pinned one: `400` without
+    /// any host, `421` for another.
+    fn misdirected(&self, req: &Request) -> Option<StatusCode> {
+        let url = self.public_url.as_ref()?;
+        // An absolute-form target (`GET http://host/ HTTP/1.1`) names the host itself.
+        let host = match req.uri().authority() {
+            Some(authority) => Some(authority.as_str()),
+            None => req.header(header::HOST),
+        };
+        match host {
+            None => Some(StatusCode::BAD_REQUEST),
+            Some(host) if url.is_host(host) => None,
+            Some(_) => Some(StatusCode::MISDIRECTED_REQUEST),
+        }
+    }
+}
+
+/// Health checks: answered for any `Host` (load balancers probe by address) and not
+/// logged at info (they come every few seconds).
+fn is_health_check(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz")
+}
 
 /// Security headers that every answer carries.
 const SECURITY_HEADERS: [(&str, &str); 4] = [
@@ -32,16 +89,28 @@ fn next_request_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Wraps every route: span, error page, headers, access log.
+/// Wraps every route: client address, host check, span, error page, headers, access log.
 pub async fn outermost<E: Endpoint>(
     inner: Arc<E>,
-    req: Request,
-    secure: bool,
+    mut req: Request,
+    edge: Arc<Edge>,
 ) -> poem::Result<Response> {
+    let client = edge.client_of(&req);
+    if let Some(ip) = client {
+        req.extensions_mut().insert(ClientAddr(ip));
+    }
+    let is_health = is_health_check(req.uri().path());
+    let misdirected = if is_health {
+        None
+    } else {
+        edge.misdirected(&req)
+    };
+    req.extensions_mut().insert(edge.clone());
+    let secure = edge.secure;
     let is_static = req.uri().path().starts_with("/static/");
     let hx = wants_fragment(&req);
     // The span and the log line cost something: build them only when they are written.
-    let logged = tracing::enabled!(target: "wicket::request", tracing::Level::INFO);
+    let logged = !is_health && tracing::enabled!(target: "wicket::request", tracing::Level::INFO);
     let span = if logged {
         tracing::info_span!(
             target: "wicket::request",
@@ -49,15 +118,19 @@ pub async fn outermost<E: Endpoint>(
             id = format_args!("{:016x}", next_request_id()),
             method = %req.method(),
             path = %req.uri().path().escape_debug(),
+            client = client.map(tracing::field::display),
         )
     } else {
         tracing::Span::none()
     };
     let started = Instant::now();
     let work = async move {
-        let mut resp = match inner.call(req).await {
-            Ok(resp) => resp.into_response(),
-            Err(err) => errors::render(err, hx),
+        let mut resp = match misdirected {
+            Some(status) => errors::render(poem::Error::from_status(status), hx),
+            None => match inner.call(req).await {
+                Ok(resp) => resp.into_response(),
+                Err(err) => errors::render(err, hx),
+            },
         };
         let headers = resp.headers_mut();
         for (name, value) in SECURITY_HEADERS {

@@ -60,6 +60,9 @@ impl SessionStore for HoldFirstTouch {
     fn sweep(&self, unused_for: Duration, keep_for: Duration) -> StoreFuture<'_, usize> {
         self.inner.sweep(unused_for, keep_for)
     }
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        self.inner.ready()
+    }
 }
 
 /// A request reads the session, then its activity write is held; meanwhile the member

@@ -20,26 +20,23 @@ pub struct TestApp {
     _dir: std::sync::Arc<TempDir>,
 }
 
-/// The settings every test starts from: port 0, temp dirs, a cheap scrypt.
+/// The settings every test starts from: the binary's defaults, with port 0, temp
+/// dirs and a cheap scrypt.
 pub fn test_config(dir: &Path) -> Config {
-    Config {
-        addr: "127.0.0.1:0".into(),
-        sessions_dir: dir.join("sessions"),
-        data_dir: dir.join("data"),
-        static_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static"),
-        secret_key_file: None,
-        session_idle: Duration::from_secs(30 * 60),
-        session_lifetime: Duration::from_secs(7 * 24 * 3600),
-        scrypt_log_n: 4,
-        scrypt_concurrency: Some(4),
-        throttle_login: "5/15m".parse().unwrap(),
-        // The tests register many users from 127.0.0.1; the limit has its own tests.
-        throttle_register: "off".parse().unwrap(),
-        sweep_interval: Duration::from_secs(3600),
-        secure_cookies: false,
-        store: wicket::store::StoreKind::Files,
-        store_prefix: "wicket".into(),
-    }
+    use clap::Parser;
+    let mut config = wicket::config::Cli::try_parse_from(["wicket"])
+        .expect("the defaults parse")
+        .config;
+    config.addr = "127.0.0.1:0".into();
+    config.sessions_dir = dir.join("sessions");
+    config.data_dir = dir.join("data");
+    config.static_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static");
+    config.scrypt_log_n = 4;
+    config.scrypt_concurrency = Some(4);
+    // The tests register many users from 127.0.0.1; the limit has its own tests.
+    config.throttle_register = "off".parse().unwrap();
+    config.sweep_interval = Duration::from_secs(3600);
+    config
 }
 
 /// Starts a fresh app.

@@ -49,3 +49,15 @@ pub(super) async fn blocking<T: Send + 'static>(
         .await
         .map_err(io::Error::other)?
 }
+
+/// Readiness of the file backend: the directory is there and writable by us. (A disk
+/// remounted read-only after errors is the usual way this store stops working.)
+pub(super) async fn directory_answers(
+    dir: std::sync::Arc<std::path::PathBuf>,
+) -> Result<(), StoreError> {
+    blocking(move || {
+        rustix::fs::access(dir.as_path(), rustix::fs::Access::WRITE_OK).map_err(io::Error::from)
+    })
+    .await
+    .map_err(StoreError::unavailable)
+}

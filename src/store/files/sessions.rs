@@ -435,6 +435,10 @@ impl SessionStore for FileSessionStore {
         let (this, user) = (self.clone(), user.to_owned());
         Box::pin(async move { Ok(blocking(move || this.sessions_of_blocking(&user)).await?) })
     }
+
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        Box::pin(super::directory_answers(self.dir.clone()))
+    }
 }
 
 #[cfg(test)]

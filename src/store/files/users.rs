@@ -143,6 +143,10 @@ impl UserStore for FileUserStore {
             Ok(names)
         })
     }
+
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        Box::pin(super::directory_answers(self.dir.clone()))
+    }
 }
 
 #[cfg(test)]

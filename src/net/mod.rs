@@ -1,0 +1,10 @@
+//! Wicket on the network: its own accept loop with connection limits, who the client
+//! is behind a reverse proxy, and the one public address the site answers to.
+
+pub mod proxies;
+pub mod public_url;
+pub mod server;
+
+pub use self::proxies::{ForwardedHeader, TrustedProxies};
+pub use self::public_url::PublicUrl;
+pub use self::server::{BodyDeadline, Limits};
