@@ -1,99 +1,10 @@
 //! What the server writes to its log: enough to follow a request, never a secret.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
 use reqwest::StatusCode;
 
+use crate::binary::Binary;
 use crate::helpers::*;
 use crate::redis::RedisServer;
-
-/// The `wicket` binary on Redis, its log (stdout and stderr) collected as it runs.
-struct Server {
-    child: std::process::Child,
-    log: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-    base: String,
-}
-
-impl Server {
-    fn start(dir: &std::path::Path, store: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wicket"))
-            .args([
-                "--addr",
-                "127.0.0.1:0",
-                "--scrypt-log-n",
-                "4",
-                "--store",
-                store,
-            ])
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .arg("--sessions-dir")
-            .arg(dir.join("sessions"))
-            .arg("--static-dir")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
-            .env("RUST_LOG", "info,wicket=trace")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut readers = Vec::new();
-        for out in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let log = log.clone();
-            readers.push(std::thread::spawn(move || {
-                for line in BufReader::new(out).lines() {
-                    let mut log = log.lock().unwrap();
-                    log.push_str(&line.unwrap());
-                    log.push('\n');
-                }
-            }));
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let base = loop {
-            let text = log.lock().unwrap().clone();
-            if let Some(at) = text.find("listening on http://") {
-                let rest = &text[at + "listening on ".len()..];
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-            assert!(Instant::now() < deadline, "no listening line:\n{text}");
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        Self {
-            child,
-            log,
-            readers,
-            base,
-        }
-    }
-
-    /// Stops the server and returns everything it logged.
-    fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        self.child.wait().unwrap();
-        // The pipes close with the process: the readers end once they have read it all.
-        for reader in std::mem::take(&mut self.readers) {
-            reader.join().unwrap();
-        }
-        self.log.lock().unwrap().clone()
-    }
-}
-
-/// A test that fails before `stop` still stops the server.
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn post(
     client: &reqwest::Client,
@@ -127,7 +38,7 @@ async fn logs_follow_each_request_but_never_show_passwords_keys_cookies_or_redis
     let mut redis = RedisServer::start_with_password(REDIS_PASSWORD);
     let url = format!("redis://:{REDIS_PASSWORD}@127.0.0.1:{}/0", redis.port);
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &url);
+    let server = Binary::start(dir.path(), &["--store", &url]);
     let base = server.base.clone();
     let browser = client();
 

@@ -1,8 +1,10 @@
 //! Black-box tests: each starts a real Wicket on a free port with throwaway dirs.
 
 mod account;
+mod binary;
 mod cabinet;
 mod cli;
+mod edge;
 mod faults;
 mod helpers;
 mod login;
