@@ -56,7 +56,7 @@ impl Application {
             .nest("/", pages)
             .around(move |ep, req| web::respond::outermost(ep, req, edge.clone()))
             .boxed();
-        let listener = tokio::net::TcpListener::bind(&config.addr)
+        let listener = crate::net::server::bind(&config.addr)
             .await
             .map_err(|err| {
                 io::Error::new(

@@ -74,6 +74,28 @@ pub fn default_max_connections(descriptors: Option<u64>) -> usize {
     })
 }
 
+/// How many connections the kernel queues for us while we are at the cap (mio's
+/// default of 128 would leave further clients retrying their SYN for minutes).
+const BACKLOG: u32 = 1024;
+
+/// Listens on `addr` (`host:port`; the first address it resolves to that binds).
+pub async fn bind(addr: &str) -> io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to listen on")))
+}
+
 /// Serves `endpoint` on `listener` until `shutdown` resolves, then lets requests in
 /// flight finish (for at most ten seconds).
 pub async fn serve<E>(

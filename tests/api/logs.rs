@@ -126,3 +126,54 @@ async fn logs_follow_each_request_but_never_show_passwords_keys_cookies_or_redis
         "{failed_line}"
     );
 }
+
+#[tokio::test]
+async fn json_logs_hold_one_object_per_line_with_the_request_fields_and_the_real_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Binary::start(
+        dir.path(),
+        &["--log-format", "json", "--trusted-proxies", "127.0.0.1"],
+    );
+    let browser = client();
+    let page = browser
+        .get(format!("{}/", server.base))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    for probe in ["/healthz", "/readyz"] {
+        let resp = browser
+            .get(format!("{}{probe}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let log = server.stop();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["timestamp"].is_string() && l["level"].is_string())
+    );
+    let request = lines
+        .iter()
+        .find(|l| l["message"] == "request" && l["span"]["path"] == "/")
+        .unwrap_or_else(|| panic!("no request line for /:\n{log}"));
+    assert_eq!(request["status"], 200);
+    assert_eq!(request["span"]["method"], "GET");
+    assert_eq!(request["span"]["client"], "203.0.113.9");
+    assert_eq!(request["span"]["id"].as_str().map(str::len), Some(16));
+    assert!(request["ms"].is_string(), "{request}");
+    // Health checks come every few seconds: not at info.
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l["span"]["path"] == "/healthz" || l["span"]["path"] == "/readyz"),
+        "{log}"
+    );
+}

@@ -7,6 +7,7 @@ mod cli;
 mod edge;
 mod faults;
 mod helpers;
+mod limits;
 mod login;
 mod logout;
 mod logs;
