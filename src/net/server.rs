@@ -271,6 +271,7 @@ impl<E: Endpoint<Output = Response> + 'static> Connection<E> {
                     }
                     break;
                 }
+                () = clock.began.notified() => {}
                 () = tokio::time::sleep_until(clock.next_check(&limits)) => {
                     if let Some(why) = clock.expired(&limits) {
                         tracing::debug!(peer = %self.peer, why, "closing a connection");
@@ -290,6 +291,9 @@ impl<E: Endpoint<Output = Response> + 'static> Connection<E> {
 /// Where a connection is in its request cycle, and since when.
 struct Clock {
     phase: AtomicU8,
+    /// Wakes the watchdog when a request begins on an idle connection: the head's
+    /// deadline is sooner than the idle one it was sleeping towards.
+    began: Notify,
     /// Milliseconds since `origin` when the phase began.
     since: AtomicU64,
     origin: Instant,
@@ -311,6 +315,7 @@ impl Clock {
     fn new() -> Self {
         Self {
             phase: AtomicU8::new(Phase::Head as u8),
+            began: Notify::new(),
             since: AtomicU64::new(0),
             origin: Instant::now(),
         }
@@ -374,6 +379,7 @@ impl AsyncRead for Watched {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before && self.clock.phase() == Phase::Idle {
             self.clock.set(Phase::Head);
+            self.clock.began.notify_one();
         }
         polled
     }

@@ -162,6 +162,30 @@ async fn an_idle_keep_alive_connection_closes_but_a_busy_one_stays_open() {
 }
 
 #[tokio::test]
+async fn a_head_begun_on_a_kept_alive_connection_has_the_header_deadline_not_the_idle_one() {
+    let app = spawn_app_with(|c| {
+        c.header_timeout = SHORT;
+        c.idle_timeout = SHORT * 8;
+    })
+    .await;
+    let mut conn = connect(&app).await;
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_response(&mut conn).await;
+    let begun = Instant::now();
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let took = closed_after(&mut conn, begun).await;
+    assert!(
+        took >= SHORT - Duration::from_millis(50),
+        "closed early: {took:?}"
+    );
+    assert!(took < SHORT * 3, "the idle deadline applied: {took:?}");
+}
+
+#[tokio::test]
 async fn a_body_that_does_not_arrive_in_time_gets_408_and_changes_nothing() {
     let app = spawn_with_short_deadlines().await;
     let mut slow = connect(&app).await;
