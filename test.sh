@@ -6,15 +6,34 @@ cd "$(dirname "$0")"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages: Chromium for the browser suite, redis-server for the Redis store's
-# tests (each test starts its own on a free loopback port and stops it).
+# Debian packages: Chromium for the browser suite; redis-server for the Redis store's
+# tests (each test starts its own on a free loopback port and stops it); nginx and
+# openssl for the browser suite's `tls` project (Wicket behind deploy/'s nginx site
+# with a throwaway certificate); systemd for checking deploy/'s unit.
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 missing=()
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+have chromium || missing+=(chromium)
+have redis-server || missing+=(redis-server)
+have nginx || missing+=(nginx)
+have openssl || missing+=(openssl)
+have systemd-analyze || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]} (Debian packages)"
   as_root apt-get update -q
+  # The tests start their own nginx and redis-server on free ports: keep the packages
+  # from starting system-wide ones on 80 and 6379 (which also fails where 80 is taken).
+  guard=/usr/sbin/policy-rc.d placed=""
+  if [ ! -e "$guard" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$guard" >/dev/null
+    as_root chmod 755 "$guard"
+    placed=yes
+    trap 'as_root rm -f "$guard"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
+  if [ -n "$placed" ]; then
+    as_root rm -f "$guard"
+    trap - EXIT
+  fi
 fi
 
 echo "== npm ci (e2e/)"
@@ -35,5 +54,8 @@ cargo test --locked
 echo "== cargo build --release"
 cargo build --release --locked
 
-echo "== playwright (e2e/)"
+echo "== deploy/: the systemd unit verifies and is sandboxed"
+deploy/verify-unit.sh
+
+echo "== playwright (e2e/: js, no-js, and tls through nginx)"
 (cd e2e && CI="${CI:-}" npx playwright test)

@@ -1,7 +1,24 @@
+import { execFileSync } from 'node:child_process';
 import { defineConfig } from '@playwright/test';
 
-const port = Number(process.env.WICKET_E2E_PORT ?? 5055);
+/** A free loopback port, asked of the OS once: workers inherit it through the env. */
+function freePort(variable: string, fallback?: number): number {
+  if (!process.env[variable]) {
+    process.env[variable] = fallback !== undefined ? String(fallback) : execFileSync('python3', [
+      '-c',
+      'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])',
+    ]).toString().trim();
+  }
+  return Number(process.env[variable]);
+}
+
+const port = freePort('WICKET_E2E_PORT', 5055);
 const baseURL = `http://127.0.0.1:${port}`;
+// Wicket behind nginx with TLS (serve-tls.sh, from deploy/): its own ports.
+const tlsPort = freePort('WICKET_E2E_TLS_PORT');
+freePort('WICKET_E2E_HTTP_PORT');
+freePort('WICKET_E2E_UPSTREAM_PORT');
+const tlsURL = `https://127.0.0.1:${tlsPort}`;
 
 export default defineConfig({
   testDir: './tests',
@@ -19,14 +36,27 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: 'js', use: { javaScriptEnabled: true } },
-    { name: 'no-js', use: { javaScriptEnabled: false } },
+    { name: 'js', testIgnore: /tls\.spec\.ts/, use: { javaScriptEnabled: true } },
+    { name: 'no-js', testIgnore: /tls\.spec\.ts/, use: { javaScriptEnabled: false } },
+    {
+      name: 'tls',
+      testMatch: /tls\.spec\.ts/,
+      use: { baseURL: tlsURL, ignoreHTTPSErrors: true, javaScriptEnabled: true },
+    },
   ],
-  webServer: {
-    command: './serve.sh',
-    url: `${baseURL}/`,
-    env: { WICKET_E2E_PORT: String(port) },
-    reuseExistingServer: !process.env.CI,
-    timeout: 30_000,
-  },
+  webServer: [
+    {
+      command: './serve.sh',
+      url: `${baseURL}/`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 30_000,
+    },
+    {
+      command: './serve-tls.sh',
+      url: `${tlsURL}/`,
+      ignoreHTTPSErrors: true,
+      reuseExistingServer: false,
+      timeout: 30_000,
+    },
+  ],
 });
