@@ -24,11 +24,12 @@ sed -e "s|listen 80;|listen 127.0.0.1:$http_port;|" \
     -e "s|/etc/letsencrypt/live/login.example.com/fullchain.pem|$dir/cert.pem|" \
     -e "s|/etc/letsencrypt/live/login.example.com/privkey.pem|$dir/key.pem|" \
     -e "s|/var/log/nginx/|$dir/|" \
+    -e "s|/var/www/html|$dir/www|" \
     "$site" > "$dir/site.conf"
 # Each change must have applied: a changed deploy file fails here, not silently.
 for expected in "listen 127.0.0.1:$http_port;" "listen 127.0.0.1:$tls_port ssl http2;" \
     "https://\$host:$tls_port\$request_uri" "server 127.0.0.1:$upstream_port;" \
-    "$dir/cert.pem" "$dir/key.pem" "$dir/wicket.access.log"; do
+    "$dir/cert.pem" "$dir/key.pem" "$dir/wicket.access.log" "root $dir/www;"; do
   grep -qF -- "$expected" "$dir/site.conf" || { echo "serve-tls: '$expected' missing from the templated $site" >&2; exit 1; }
 done
 if grep -v '^\s*#' "$dir/site.conf" | grep -qE 'listen (80|443)|/etc/|/var/'; then

@@ -110,9 +110,20 @@ impl Application {
     }
 }
 
-/// Without `--public-url`, any `Host` is answered and forms are checked against it:
-/// fine on loopback, not on a network (DNS rebinding). Say so.
+/// Settings that are fine on a laptop and unsafe in production: say so at start-up.
+/// Without `--public-url` any `Host` is answered and forms are checked against it
+/// (DNS rebinding); an https site without `--secure-cookies` sends plain cookies.
 fn warn_about_exposure(config: &Config, addr: SocketAddr) {
+    if config
+        .public_url
+        .as_ref()
+        .is_some_and(|url| url.is_https() && !config.secure_cookies)
+    {
+        tracing::warn!(
+            "--public-url is https but --secure-cookies is off: cookies go without \
+             Secure and __Host-, and no HSTS is sent"
+        );
+    }
     if config.public_url.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(
             %addr,
