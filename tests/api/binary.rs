@@ -34,8 +34,11 @@ impl Binary {
             }
             None => Command::new(env!("CARGO_BIN_EXE_wicket")),
         };
+        if !args.contains(&"--addr") {
+            command.args(["--addr", "127.0.0.1:0"]);
+        }
         let mut child = command
-            .args(["--addr", "127.0.0.1:0", "--scrypt-log-n", "4"])
+            .args(["--scrypt-log-n", "4"])
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--sessions-dir")

@@ -1,5 +1,7 @@
 //! What the server writes to its log: enough to follow a request, never a secret.
 
+use std::io::{Read, Write};
+
 use reqwest::StatusCode;
 
 use crate::binary::Binary;
@@ -176,4 +178,37 @@ async fn json_logs_hold_one_object_per_line_with_the_request_fields_and_the_real
             .any(|l| l["span"]["path"] == "/healthz" || l["span"]["path"] == "/readyz"),
         "{log}"
     );
+}
+
+/// Answers one request, so everything logged at start-up has been logged, then stops.
+fn served_then_stopped(server: Binary) -> String {
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    server.stop()
+}
+
+#[test]
+fn listening_beyond_loopback_without_a_public_url_is_warned_about() {
+    const WARNING: &str = "listening beyond loopback without --public-url";
+    let dir = tempfile::tempdir().unwrap();
+    let open = served_then_stopped(Binary::start(dir.path(), &["--addr", "0.0.0.0:0"]));
+    assert!(open.contains(WARNING), "{open}");
+    let loopback = served_then_stopped(Binary::start(dir.path(), &[]));
+    assert!(!loopback.contains(WARNING), "{loopback}");
+    let pinned = served_then_stopped(Binary::start(
+        dir.path(),
+        &[
+            "--addr",
+            "0.0.0.0:0",
+            "--public-url",
+            "http://login.example.com",
+        ],
+    ));
+    assert!(!pinned.contains(WARNING), "{pinned}");
 }
