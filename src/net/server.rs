@@ -234,6 +234,12 @@ struct Connection<E> {
 
 impl<E: Endpoint<Output = Response> + 'static> Connection<E> {
     async fn serve(mut self, stream: TcpStream) {
+        self.run(stream).await;
+        // The socket is closed by now: an accept waiting for a descriptor can go on.
+        self.closed.notify_one();
+    }
+
+    async fn run(&mut self, stream: TcpStream) {
         // Pages are small and written at once: do not wait for more to fill a packet.
         let _ = stream.set_nodelay(true);
         let clock = Arc::new(Clock::new());
@@ -284,7 +290,6 @@ impl<E: Endpoint<Output = Response> + 'static> Connection<E> {
                 }
             }
         }
-        self.closed.notify_one();
     }
 }
 

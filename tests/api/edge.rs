@@ -9,10 +9,14 @@ use reqwest::header::{HOST, ORIGIN};
 use crate::helpers::*;
 use crate::redis::RedisServer;
 
-/// Registers `name` with the request carrying `X-Forwarded-For: forwarded`.
-async fn register_via(app: &TestApp, name: &str, forwarded: &str) -> reqwest::Response {
-    let browser = client();
-    let token = csrf_token_of(&browser, app).await;
+/// Registers `name` from `browser`, the request carrying `X-Forwarded-For: forwarded`.
+async fn register_from(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    name: &str,
+    forwarded: &str,
+) -> reqwest::Response {
+    let token = csrf_token_of(browser, app).await;
     browser
         .post(app.url("/register/"))
         .header("x-forwarded-for", forwarded)
@@ -27,23 +31,14 @@ async fn register_via(app: &TestApp, name: &str, forwarded: &str) -> reqwest::Re
         .unwrap()
 }
 
+async fn register_via(app: &TestApp, name: &str, forwarded: &str) -> reqwest::Response {
+    register_from(app, &client(), name, forwarded).await
+}
+
 /// The address the account page shows for this browser's own session.
 async fn address_listed(app: &TestApp, name: &str, forwarded: &str) -> String {
     let browser = client();
-    let token = csrf_token_of(&browser, app).await;
-    let form = [
-        ("username", name),
-        ("password", PASSWORD),
-        ("confirm", PASSWORD),
-        ("csrf", &token),
-    ];
-    let resp = browser
-        .post(app.url("/register/"))
-        .header("x-forwarded-for", forwarded)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let resp = register_from(app, &browser, name, forwarded).await;
     assert_see_other(&resp, "/cabinet");
     let page = browser
         .get(app.url("/account"))
@@ -110,24 +105,29 @@ fn pinned() -> impl FnOnce(&mut wicket::config::Config) {
     |c| c.public_url = Some("https://login.example.com".parse().unwrap())
 }
 
+/// `GET path` with the `Host` header set to `host`.
+async fn get_on(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    path: &str,
+    host: &str,
+) -> reqwest::Response {
+    browser
+        .get(app.url(path))
+        .header(HOST, host)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn with_a_public_url_other_hosts_are_misdirected() {
     let app = spawn_app_with(pinned()).await;
     let browser = client();
-    let ours = browser
-        .get(app.url("/"))
-        .header(HOST, "login.example.com")
-        .send()
-        .await
-        .unwrap();
+    let ours = get_on(&app, &browser, "/", "login.example.com").await;
     assert_eq!(ours.status(), StatusCode::OK);
     for other in ["evil.example", "login.example.com:8443", "127.0.0.1"] {
-        let resp = browser
-            .get(app.url("/"))
-            .header(HOST, other)
-            .send()
-            .await
-            .unwrap();
+        let resp = get_on(&app, &browser, "/", other).await;
         assert_eq!(resp.status(), StatusCode::MISDIRECTED_REQUEST, "{other}");
         assert!(resp.headers().get("set-cookie").is_none(), "{other}");
     }
@@ -168,12 +168,8 @@ async fn with_a_public_url_a_request_without_a_host_or_naming_another_is_refused
 async fn with_a_public_url_forms_must_come_from_exactly_that_origin() {
     let app = spawn_app_with(pinned()).await;
     let browser = client();
-    let page = browser
-        .get(app.url("/register/"))
-        .header(HOST, "login.example.com")
-        .send()
+    let page = get_on(&app, &browser, "/register/", "login.example.com")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
