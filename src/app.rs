@@ -16,6 +16,7 @@ use crate::session::{SessionLayer, Sessions};
 use crate::store::{self, Stores};
 use crate::throttle::{LoginThrottle, Throttle};
 use crate::web::csrf::{CsrfKeys, CsrfLayer};
+use crate::web::device::DeviceCookies;
 use crate::web::{self, AppState};
 
 /// A bound, ready-to-run Wicket: the one way both `main` and the tests start it.
@@ -209,7 +210,16 @@ fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
         hasher: Hasher::new(config.scrypt_log_n, config.scrypt_permits())
             .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?,
         csrf: CsrfKeys::new(key.derive("csrf-token"), policy),
-        login_throttle: Arc::new(LoginThrottle::new(config.throttle_login.0)),
-        register_throttle: Arc::new(Throttle::new(config.throttle_register.0)),
+        login_throttle: Arc::new(LoginThrottle::new(
+            config.throttle_login.0,
+            stores.counters.clone(),
+        )),
+        register_throttle: Arc::new(Throttle::new(
+            "register",
+            config.throttle_register.0,
+            stores.counters,
+        )),
+        devices: DeviceCookies::new(key.derive("device"), policy),
+        ipv6_prefix: config.throttle_ipv6_prefix,
     })
 }

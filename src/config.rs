@@ -157,6 +157,12 @@ pub struct Config {
     )]
     pub throttle_register: LimitSetting,
 
+    /// IPv6 clients are limited per network of this many leading bits (one host is
+    /// usually given a whole /64); IPv4 clients per address.
+    #[arg(long, global = true, env = "WICKET_THROTTLE_IPV6_PREFIX", default_value_t = 64,
+          value_parser = clap::value_parser!(u8).range(16..=128))]
+    pub throttle_ipv6_prefix: u8,
+
     /// How often expired session files are deleted.
     #[arg(long, global = true, env = "WICKET_SWEEP_INTERVAL", default_value = "1m", value_parser = parse_duration)]
     pub sweep_interval: Duration,
@@ -282,5 +288,6 @@ mod tests {
         assert_eq!(config.idle_timeout, Duration::from_secs(75));
         assert_eq!(config.body_timeout, Duration::from_secs(15));
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.throttle_ipv6_prefix, 64);
     }
 }

@@ -74,6 +74,16 @@ impl fmt::Display for Username {
     }
 }
 
+/// What a typed username may show in a log line: the name itself when it is a valid
+/// one (so at most 32 characters), else only its length — a password typed into the
+/// name field, or kilobytes of junk, never reach the log.
+pub fn loggable(typed: &str) -> String {
+    match Username::parse(typed) {
+        Ok(name) => name.0,
+        Err(_) => format!("<not a name: {} characters>", typed.chars().count()),
+    }
+}
+
 /// A password of acceptable length, kept exactly as typed. `Debug` never shows it.
 pub struct Password(String);
 

@@ -1,12 +1,15 @@
-//! In-memory, bounded rate limits for logins and registrations.
+//! Rate limits for logins and registrations, counted in the store's counters (in
+//! memory beside the file store, in Redis for several instances): see
+//! [`crate::store::counters`] for what makes them hold under attack.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::duration::parse_duration;
+use crate::store::{Allowance, CounterStore, StoreError};
 
 /// At most `max` events per `window`, e.g. `5/15m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,104 +57,100 @@ impl fmt::Display for LimitSetting {
     }
 }
 
-/// Keys tracked at most; beyond that the entries whose windows started first go.
-const CAPACITY: usize = 100_000;
-
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: Instant,
-    count: u32,
-}
-
-/// Counts events per key (an account, a client address) in fixed windows.
-///
-/// Memory is bounded: expired windows are dropped when the map fills, and if it is
-/// still full the oldest windows go. Nothing is permanent: a key is free again when
-/// its window ends.
+/// Counts events per key against one limit, in the store's counters (in memory with
+/// the file store, in Redis when several instances share it).
 #[derive(Debug)]
 pub struct Throttle {
+    kind: &'static str,
     limit: Option<Limit>,
-    windows: Mutex<HashMap<String, Window>>,
+    counters: Arc<dyn CounterStore>,
 }
 
 impl Throttle {
-    /// A throttle enforcing `limit` (`None`: never throttles).
-    pub fn new(limit: Option<Limit>) -> Self {
+    /// A throttle of `kind` (the counters' key prefix) enforcing `limit` (`None`:
+    /// never throttles, stores nothing).
+    pub fn new(kind: &'static str, limit: Option<Limit>, counters: Arc<dyn CounterStore>) -> Self {
         Self {
+            kind,
             limit,
-            windows: Mutex::default(),
+            counters,
         }
     }
 
-    /// Counts one event for `key`; `Err(wait)` (counting nothing) if the key is at its limit.
-    pub fn hit(&self, key: &str) -> Result<(), Duration> {
-        self.hit_at(key, Instant::now())
+    fn key(&self, key: &str) -> String {
+        format!("{}:{key}", self.kind)
+    }
+
+    /// Counts one event for `key`; `Err(wait)` (counting nothing) if it is at its limit.
+    pub async fn hit(&self, key: &str) -> Result<Result<(), Duration>, StoreError> {
+        let Some(limit) = self.limit else {
+            return Ok(Ok(()));
+        };
+        let allowance = Allowance {
+            max: limit.max,
+            window: limit.window,
+        };
+        self.counters.hit(&self.key(key), allowance).await
     }
 
     /// Takes back one event for `key` (e.g. a login that turned out to be right).
-    pub fn forgive(&self, key: &str) {
-        if let Some(window) = self.lock().get_mut(key) {
-            window.count = window.count.saturating_sub(1);
+    pub async fn forgive(&self, key: &str) -> Result<(), StoreError> {
+        match self.limit {
+            Some(_) => self.counters.forgive(&self.key(key)).await,
+            None => Ok(()),
         }
     }
 
-    /// Forgets `key` entirely.
-    pub fn reset(&self, key: &str) {
-        self.lock().remove(key);
-    }
-
-    fn hit_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let Some(limit) = self.limit else {
-            return Ok(());
-        };
-        let mut windows = self.lock();
-        if windows.len() >= CAPACITY && !windows.contains_key(key) {
-            make_room(&mut windows, limit.window, now);
+    /// Forgets `key`.
+    pub async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        match self.limit {
+            Some(_) => self.counters.reset(&self.key(key)).await,
+            None => Ok(()),
         }
-        let window = windows.entry(key.to_owned()).or_insert(Window {
-            started: now,
-            count: 0,
-        });
-        let ends = window.started + limit.window;
-        if now >= ends {
-            *window = Window {
-                started: now,
-                count: 0,
-            };
-        } else if window.count >= limit.max {
-            return Err(ends - now);
-        }
-        window.count += 1;
-        Ok(())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
-        self.windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    #[cfg(test)]
-    fn tracked(&self) -> usize {
-        self.lock().len()
     }
 }
 
-fn make_room(windows: &mut HashMap<String, Window>, length: Duration, now: Instant) {
-    windows.retain(|_, w| now < w.started + length);
-    if windows.len() >= CAPACITY {
-        let mut starts: Vec<Instant> = windows.values().map(|w| w.started).collect();
-        let cut = CAPACITY / 10;
-        starts.select_nth_unstable(cut);
-        let threshold = starts[cut];
-        windows.retain(|_, w| w.started > threshold);
+/// The key of a client address: an IPv4 address as it is, an IPv6 address by its
+/// network (`/64` by default), since one IPv6 host is usually handed a whole /64.
+pub fn address_key(ip: IpAddr, ipv6_prefix: u8) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let bits = u32::from(ipv6_prefix.min(128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            let network = Ipv6Addr::from(u128::from(v6) & mask);
+            format!("{network}/{bits}")
+        }
     }
 }
 
-/// Failed-login limits: per account, and (several times looser) per client address.
+/// Who is trying a password.
+#[derive(Debug, Clone, Copy)]
+pub enum Attempt<'a> {
+    /// A browser without a device cookie for the account: counted against the
+    /// account's limit for unknown clients and against its address.
+    Untrusted {
+        /// The account typed (lower case, at most 64 characters).
+        account: &'a str,
+        /// The client's address key ([`address_key`]).
+        address: &'a str,
+    },
+    /// A browser with a genuine device cookie for the account (it logged in here
+    /// before): counted against that device alone, so an attack on the account from
+    /// elsewhere does not lock it out.
+    Device {
+        /// The device's id, from its cookie.
+        id: &'a str,
+    },
+}
+
+/// Failed-login limits (OWASP's device-cookie scheme): per account for unknown
+/// clients, per device for browsers the account has used, and (several times looser)
+/// per client address.
 #[derive(Debug)]
 pub struct LoginThrottle {
     accounts: Throttle,
+    devices: Throttle,
     addresses: Throttle,
 }
 
@@ -159,40 +158,56 @@ pub struct LoginThrottle {
 const ADDRESS_FACTOR: u32 = 4;
 
 impl LoginThrottle {
-    /// Per-account `limit`; per-address four times its count.
-    pub fn new(limit: Option<Limit>) -> Self {
+    /// Per-account and per-device `limit`; per-address four times its count.
+    pub fn new(limit: Option<Limit>, counters: Arc<dyn CounterStore>) -> Self {
         let per_address = limit.map(|l| Limit {
             max: l.max.saturating_mul(ADDRESS_FACTOR),
             ..l
         });
         Self {
-            accounts: Throttle::new(limit),
-            addresses: Throttle::new(per_address),
+            accounts: Throttle::new("account", limit, counters.clone()),
+            devices: Throttle::new("device", limit, counters.clone()),
+            addresses: Throttle::new("address", per_address, counters),
         }
     }
 
-    /// Counts an attempt before the password is checked; `Err(wait)` if either the
-    /// account or the address is at its limit (then nothing is counted).
-    pub fn attempt(&self, account: &str, address: &str) -> Result<(), Duration> {
-        self.accounts.hit(account)?;
-        if let Err(wait) = self.addresses.hit(address) {
-            self.accounts.forgive(account);
-            return Err(wait);
+    /// Counts an attempt before the password is checked; `Err(wait)` if a limit is
+    /// reached (then nothing is counted). The address is checked first: a client over
+    /// its limit cannot create account keys, however many names it tries.
+    pub async fn attempt(&self, who: Attempt<'_>) -> Result<Result<(), Duration>, StoreError> {
+        match who {
+            Attempt::Device { id } => self.devices.hit(id).await,
+            Attempt::Untrusted { account, address } => {
+                if let Err(wait) = self.addresses.hit(address).await? {
+                    return Ok(Err(wait));
+                }
+                if let Err(wait) = self.accounts.hit(account).await? {
+                    self.addresses.forgive(address).await?;
+                    return Ok(Err(wait));
+                }
+                Ok(Ok(()))
+            }
         }
-        Ok(())
     }
 
-    /// A successful login clears the account's failures and does not count against
-    /// the address.
-    pub fn succeeded(&self, account: &str, address: &str) {
-        self.accounts.reset(account);
-        self.addresses.forgive(address);
+    /// A successful login clears what its attempt was counted on (the account's
+    /// count for unknown clients, or the device's) and does not count against the
+    /// address.
+    pub async fn succeeded(&self, who: Attempt<'_>) -> Result<(), StoreError> {
+        match who {
+            Attempt::Device { id } => self.devices.reset(id).await,
+            Attempt::Untrusted { account, address } => {
+                self.accounts.reset(account).await?;
+                self.addresses.forgive(address).await
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MemoryCounters;
 
     fn limit(max: u32, secs: u64) -> Option<Limit> {
         Some(Limit {
@@ -211,76 +226,160 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_key_is_stopped_at_its_limit_until_the_window_ends() {
-        let throttle = Throttle::new(limit(3, 60));
-        let start = Instant::now();
-        for _ in 0..3 {
-            assert!(throttle.hit_at("a", start).is_ok());
+    fn throttle(max: u32) -> LoginThrottle {
+        LoginThrottle::new(limit(max, 60), Arc::new(MemoryCounters::new(1000)))
+    }
+
+    fn untrusted<'a>(account: &'a str, address: &'a str) -> Attempt<'a> {
+        Attempt::Untrusted { account, address }
+    }
+
+    #[tokio::test]
+    async fn off_never_throttles_nor_stores() {
+        let counters = Arc::new(MemoryCounters::new(10));
+        let throttle = Throttle::new("x", None, counters.clone());
+        for i in 0..100 {
+            assert!(throttle.hit(&format!("k{i}")).await.unwrap().is_ok());
         }
-        let wait = throttle
-            .hit_at("a", start + Duration::from_secs(10))
-            .unwrap_err();
-        assert_eq!(wait, Duration::from_secs(50));
+        assert!(counters.is_empty());
+    }
+
+    #[tokio::test]
+    async fn logins_are_limited_per_account_and_more_loosely_per_address() {
+        let throttle = throttle(2);
         assert!(
-            throttle.hit_at("b", start).is_ok(),
-            "other keys are unaffected"
+            throttle
+                .attempt(untrusted("alice", "ip"))
+                .await
+                .unwrap()
+                .is_ok()
         );
         assert!(
             throttle
-                .hit_at("a", start + Duration::from_secs(60))
+                .attempt(untrusted("alice", "ip"))
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        assert!(
+            throttle
+                .attempt(untrusted("alice", "ip"))
+                .await
+                .unwrap()
+                .is_err()
+        );
+        for account in ["b", "b", "c", "c", "d", "d"] {
+            assert!(
+                throttle
+                    .attempt(untrusted(account, "ip"))
+                    .await
+                    .unwrap()
+                    .is_ok()
+            );
+        }
+        let over = throttle.attempt(untrusted("e", "ip")).await.unwrap();
+        assert!(over.is_err(), "address limit is 4 x 2");
+        assert!(
+            throttle
+                .attempt(untrusted("e", "other-ip"))
+                .await
+                .unwrap()
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_address_over_its_limit_creates_no_account_keys() {
+        let counters = Arc::new(MemoryCounters::new(30));
+        let throttle = LoginThrottle::new(limit(1, 60), counters.clone());
+        for i in 0..4 {
+            let name = format!("n{i}");
+            throttle
+                .attempt(untrusted(&name, "ip"))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        // 4 account keys and the address: now thousands of new names change nothing.
+        for i in 0..5000 {
+            let name = format!("m{i}");
+            assert!(
+                throttle
+                    .attempt(untrusted(&name, "ip"))
+                    .await
+                    .unwrap()
+                    .is_err()
+            );
+        }
+        assert_eq!(counters.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_known_device_logs_in_while_the_account_is_locked_for_others() {
+        let throttle = throttle(2);
+        for _ in 0..2 {
+            throttle
+                .attempt(untrusted("alice", "attacker"))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        assert!(
+            throttle
+                .attempt(untrusted("alice", "owner-ip"))
+                .await
+                .unwrap()
+                .is_err()
+        );
+        let owner = Attempt::Device { id: "d1" };
+        assert!(throttle.attempt(owner).await.unwrap().is_ok());
+        throttle.succeeded(owner).await.unwrap();
+        // The device has a limit of its own.
+        for _ in 0..2 {
+            throttle.attempt(owner).await.unwrap().unwrap();
+        }
+        assert!(throttle.attempt(owner).await.unwrap().is_err());
+        assert!(
+            throttle
+                .attempt(Attempt::Device { id: "d2" })
+                .await
+                .unwrap()
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn success_clears_the_account_and_spares_the_address() {
+        let throttle = throttle(2);
+        throttle
+            .attempt(untrusted("alice", "ip"))
+            .await
+            .unwrap()
+            .unwrap();
+        throttle
+            .attempt(untrusted("alice", "ip"))
+            .await
+            .unwrap()
+            .unwrap();
+        throttle.succeeded(untrusted("alice", "ip")).await.unwrap();
+        assert!(
+            throttle
+                .attempt(untrusted("alice", "ip"))
+                .await
+                .unwrap()
                 .is_ok()
         );
     }
 
     #[test]
-    fn off_never_throttles() {
-        let throttle = Throttle::new(None);
-        for _ in 0..1000 {
-            assert!(throttle.hit("a").is_ok());
-        }
-        assert_eq!(throttle.tracked(), 0);
-    }
-
-    #[test]
-    fn memory_stays_bounded_under_many_keys() {
-        let throttle = Throttle::new(limit(1, 3600));
-        let now = Instant::now();
-        for i in 0..(CAPACITY + 5_000) {
-            let _ = throttle.hit_at(&format!("key{i}"), now + Duration::from_millis(i as u64));
-        }
-        assert!(throttle.tracked() <= CAPACITY);
-        // The newest key is still limited.
-        let last = format!("key{}", CAPACITY + 4_999);
-        assert!(
-            throttle
-                .hit_at(&last, now + Duration::from_secs(200))
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn logins_are_limited_per_account_and_more_loosely_per_address() {
-        let throttle = LoginThrottle::new(limit(2, 60));
-        assert!(throttle.attempt("alice", "ip").is_ok());
-        assert!(throttle.attempt("alice", "ip").is_ok());
-        assert!(throttle.attempt("alice", "ip").is_err());
-        for account in ["b", "b", "c", "c", "d", "d"] {
-            assert!(throttle.attempt(account, "ip").is_ok());
-        }
-        assert!(
-            throttle.attempt("e", "ip").is_err(),
-            "address limit is 4 x 2"
-        );
-        assert!(throttle.attempt("e", "other-ip").is_ok());
-    }
-
-    #[test]
-    fn success_clears_the_account_and_spares_the_address() {
-        let throttle = LoginThrottle::new(limit(2, 60));
-        throttle.attempt("alice", "ip").unwrap();
-        throttle.attempt("alice", "ip").unwrap();
-        throttle.succeeded("alice", "ip");
-        assert!(throttle.attempt("alice", "ip").is_ok());
+    fn ipv6_addresses_are_grouped_by_network_and_ipv4_kept_whole() {
+        let key = |ip: &str, bits| address_key(ip.parse().unwrap(), bits);
+        assert_eq!(key("203.0.113.9", 64), "203.0.113.9");
+        assert_eq!(key("::ffff:203.0.113.9", 64), "203.0.113.9");
+        assert_eq!(key("2001:db8:1:2:aaaa::1", 64), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff::9", 64), key("2001:db8:1:2::1", 64));
+        assert_ne!(key("2001:db8:1:3::1", 64), key("2001:db8:1:2::1", 64));
+        assert_eq!(key("2001:db8:1:2::1", 48), "2001:db8:1::/48");
+        assert_eq!(key("2001:db8::1", 128), "2001:db8::1/128");
     }
 }

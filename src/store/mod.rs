@@ -9,6 +9,7 @@
 //! [`crate::session::Sessions`]; a store only keeps records and deletes them.
 
 mod cache;
+pub mod counters;
 pub mod files;
 pub mod redis;
 
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use self::cache::CachingSessionStore;
+pub use self::counters::{Allowance, CounterStore, MemoryCounters};
 pub use self::files::{FileSessionStore, FileUserStore};
 pub use self::redis::RedisStore;
 use crate::domain::Username;
@@ -116,6 +118,8 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionStore>,
     /// Users.
     pub users: Arc<dyn UserStore>,
+    /// Rate-limit counters.
+    pub counters: Arc<dyn CounterStore>,
 }
 
 /// Where sessions and users live.
@@ -155,12 +159,14 @@ pub fn open(
                 sessions_dir,
             )?)),
             users: Arc::new(FileUserStore::open(data_dir)?),
+            counters: Arc::new(MemoryCounters::new(counters::MEMORY_CAPACITY)),
         },
         StoreKind::Redis(url) => {
             let redis = Arc::new(RedisStore::open(url, prefix)?);
             Stores {
                 sessions: redis.clone(),
-                users: redis,
+                users: redis.clone(),
+                counters: redis,
             }
         }
     })

@@ -5,6 +5,9 @@
 //!   with a TTL at the session's end, so Redis itself drops ended sessions.
 //! - `<prefix>:user:<lower-case name>`: the user's JSON document; created with `SET NX`,
 //!   so Redis decides which of two concurrent registrations wins.
+//! - `<prefix>:count:<key>`: a rate-limit counter, expiring with its window; one script
+//!   checks, increments and sets the expiry atomically, so every instance counts
+//!   towards one limit.
 //!
 //! Every call has a deadline: when Redis is unreachable or stalls, callers get
 //! [`StoreError::Unavailable`] (a 503) quickly, and the pool reconnects by itself once
@@ -15,9 +18,37 @@ use std::time::Duration;
 use deadpool_redis::redis::{self, AsyncCommands, SetExpiry, SetOptions};
 use deadpool_redis::{Config as PoolConfig, Pool, Runtime, Timeouts};
 
+use super::counters::{Allowance, CounterStore};
 use super::{NameTaken, SessionId, SessionRecord, SessionStore, StoreError, StoreFuture};
 use super::{User, UserChange, UserStore};
 use crate::domain::Username;
+
+/// Counts one event unless the counter is at its limit: returns -1 when counted, else
+/// the milliseconds until the window ends (and changes nothing). The window starts
+/// with the first event.
+const HIT: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[1]) then
+  local left = redis.call('PTTL', KEYS[1])
+  if left < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    left = tonumber(ARGV[2])
+  end
+  return left
+end
+if redis.call('INCR', KEYS[1]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return -1
+";
+
+/// Takes one event back; a counter at zero goes.
+const FORGIVE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('DECR', KEYS[1]) <= 0 then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+";
 
 /// The longest any one Redis call may take before the request gets a 503.
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -62,6 +93,10 @@ impl RedisStore {
 
     fn session_key(&self, id: &SessionId) -> String {
         format!("{}:session:{}", self.prefix, id.as_str())
+    }
+
+    fn count_key(&self, key: &str) -> String {
+        format!("{}:count:{key}", self.prefix)
     }
 
     fn user_key(&self, key: &str) -> String {
@@ -355,5 +390,59 @@ impl UserStore for RedisStore {
 
     fn ready(&self) -> StoreFuture<'_, ()> {
         Box::pin(self.ping())
+    }
+}
+
+impl CounterStore for RedisStore {
+    fn hit<'a>(
+        &'a self,
+        key: &'a str,
+        allowance: Allowance,
+    ) -> StoreFuture<'a, Result<(), Duration>> {
+        Box::pin(async move {
+            let key = self.count_key(key);
+            let window = u64::try_from(allowance.window.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            let left: i64 = self
+                .run(async |conn| {
+                    redis::cmd("EVAL")
+                        .arg(HIT)
+                        .arg(1)
+                        .arg(&key)
+                        .arg(allowance.max)
+                        .arg(window)
+                        .query_async(conn)
+                        .await
+                })
+                .await?;
+            Ok(match u64::try_from(left) {
+                Ok(millis) => Err(Duration::from_millis(millis)),
+                Err(_) => Ok(()),
+            })
+        })
+    }
+
+    fn forgive<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let key = self.count_key(key);
+            self.run(async |conn| {
+                redis::cmd("EVAL")
+                    .arg(FORGIVE)
+                    .arg(1)
+                    .arg(&key)
+                    .query_async::<i64>(conn)
+                    .await
+            })
+            .await
+            .map(drop)
+        })
+    }
+
+    fn reset<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let key = self.count_key(key);
+            self.run(async |conn| conn.del::<_, ()>(&key).await).await
+        })
     }
 }

@@ -10,10 +10,11 @@ use time::OffsetDateTime;
 use super::client::Client;
 use super::csrf::Csrf;
 use super::{AppState, Hx};
-use crate::domain::{Password, Username};
+use crate::domain::{Password, Username, loggable};
 use crate::error::{AppError, chain};
 use crate::session::{Origin, Session, SessionChange};
 use crate::store::{EndReason, LoginRecord, StoreError, User};
+use crate::throttle::Attempt;
 
 /// What checking a password found.
 #[derive(Debug)]
@@ -38,8 +39,19 @@ pub async fn check_password(
 ) -> Result<Checked, AppError> {
     // The account key is what was typed, so a malformed name is throttled like any other.
     let account: String = typed.trim().to_lowercase().chars().take(64).collect();
-    if let Err(wait) = state.login_throttle.attempt(&account, &client.address) {
-        tracing::warn!(username = ?typed, address = %client.address, "password check throttled");
+    let address = client.throttle_key(state.ipv6_prefix);
+    let device = state
+        .devices
+        .device_for(client.device_cookie.as_deref(), &account);
+    let attempt = match &device {
+        Some(id) => Attempt::Device { id },
+        None => Attempt::Untrusted {
+            account: &account,
+            address: &address,
+        },
+    };
+    if let Err(wait) = state.login_throttle.attempt(attempt).await? {
+        tracing::warn!(username = %loggable(typed), address = %client.address, known_device = device.is_some(), "password check throttled");
         return Ok(Checked::Throttled(wait));
     }
     // A malformed name cannot exist, but it still costs a (dummy) scrypt run.
@@ -51,18 +63,20 @@ pub async fn check_password(
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let right = state.hasher.verify(password.to_owned(), stored).await?;
     let (Some(name), Some(user)) = (name, user) else {
-        tracing::warn!(username = ?typed, address = %client.address, "password check failed");
+        tracing::warn!(username = %loggable(typed), address = %client.address, "password check failed");
         return Ok(Checked::Wrong);
     };
     if !right {
-        tracing::warn!(username = ?typed, address = %client.address, "password check failed");
+        tracing::warn!(username = %name, address = %client.address, "password check failed");
         let counted = state.users.update(&name, &|u| u.failed_logins += 1).await;
         if let Err(err) = counted {
             tracing::warn!(error = %chain(&err), "could not count a failed login");
         }
         return Ok(Checked::Wrong);
     }
-    state.login_throttle.succeeded(&account, &client.address);
+    if let Err(err) = state.login_throttle.succeeded(attempt).await {
+        tracing::warn!(error = %chain(&err), "could not clear the failed-login count");
+    }
     if state.hasher.needs_rehash(&user.password_hash) {
         rehash(state, &name, &user.password_hash, password).await;
     }
@@ -154,6 +168,12 @@ pub async fn log_in(
         remember,
     });
     resp.headers_mut().append(SET_COOKIE, csrf.rotate());
+    // This browser is now one the account has used: its failed logins count apart.
+    let account = user.to_ascii_lowercase();
+    let device = state
+        .devices
+        .remember(client.device_cookie.as_deref(), &account);
+    resp.headers_mut().append(SET_COOKIE, device);
     Ok(resp)
 }
 

@@ -1,9 +1,12 @@
 //! Who is asking: the client's address and, in a few words, its browser.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use poem::web::RemoteAddr;
 use poem::{FromRequest, Request, RequestBody};
+
+use super::AppState;
 
 /// The client's address as the outermost layer worked it out (through trusted
 /// proxies, see [`crate::net::proxies`]), set on every request.
@@ -15,20 +18,39 @@ pub struct ClientAddr(pub IpAddr);
 pub struct Client {
     /// The client's IP address, the key for per-address limits.
     pub address: String,
+    /// The same, parsed (absent only for peers without an IP address).
+    pub ip: Option<IpAddr>,
     /// The browser and system, e.g. "Firefox on Linux" (from `User-Agent`).
     pub browser: String,
+    /// The raw device cookie ([`super::device`]), checked where it is used.
+    pub device_cookie: Option<String>,
 }
 
 impl<'a> FromRequest<'a> for Client {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let address = match req.extensions().get::<ClientAddr>() {
-            Some(ClientAddr(ip)) => ip.to_string(),
-            None => address_of(req.remote_addr()),
+        let ip = match req.extensions().get::<ClientAddr>() {
+            Some(ClientAddr(ip)) => Some(*ip),
+            None => req.remote_addr().as_socket_addr().map(|addr| addr.ip()),
         };
+        let device_cookie = req
+            .data::<Arc<AppState>>()
+            .and_then(|state| crate::cookies::find(req, state.devices.name()));
         Ok(Self {
-            address,
+            address: ip.map_or_else(|| address_of(req.remote_addr()), |ip| ip.to_string()),
+            ip,
             browser: browser_of(req.header("user-agent").unwrap_or_default()),
+            device_cookie,
         })
+    }
+}
+
+impl Client {
+    /// The key this client's address is throttled under (IPv6 by network).
+    pub fn throttle_key(&self, ipv6_prefix: u8) -> String {
+        match self.ip {
+            Some(ip) => crate::throttle::address_key(ip, ipv6_prefix),
+            None => self.address.clone(),
+        }
     }
 }
 

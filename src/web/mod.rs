@@ -6,6 +6,7 @@ mod auth;
 mod cabinet;
 mod client;
 pub mod csrf;
+pub mod device;
 mod errors;
 mod form;
 pub mod health;
@@ -42,6 +43,10 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Registration limits per client address.
     pub register_throttle: Arc<Throttle>,
+    /// Device cookies: which browsers an account has logged in from.
+    pub devices: device::DeviceCookies,
+    /// IPv6 clients are throttled per network of this many bits.
+    pub ipv6_prefix: u8,
 }
 
 /// The pages: every route but `/static`.

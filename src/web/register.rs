@@ -80,7 +80,8 @@ pub async fn submit(
         return Ok(refuse(errors));
     };
     // Count only attempts that would create an account (and cost scrypt work).
-    if let Err(wait) = state.register_throttle.hit(&client.address) {
+    let address = client.throttle_key(state.ipv6_prefix);
+    if let Err(wait) = state.register_throttle.hit(&address).await? {
         tracing::warn!(address = %client.address, "registration throttled");
         let errors = Errors {
             form: Some(wait_message(wait)),

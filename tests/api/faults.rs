@@ -82,7 +82,7 @@ async fn a_logout_between_a_read_and_its_activity_write_stays_logged_out() {
                 reached: reached_tx,
                 release: gate,
             }),
-            users: stores.users,
+            ..stores
         },
     )
     .await;
