@@ -149,7 +149,8 @@ fn stamp(at: time::OffsetDateTime) -> String {
 /// like registration does, and hashes it.
 async fn new_password_hash(state: &AppState, name: &Username) -> io::Result<String> {
     let password = read_new_password(name)?;
-    let password = Password::parse(password).map_err(|err| invalid(format!("password: {err}")))?;
+    let password = Password::parse(password, name.as_str())
+        .map_err(|err| invalid(format!("password: {err}")))?;
     state.hasher.hash(password).await.map_err(io::Error::other)
 }
 

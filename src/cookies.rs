@@ -54,22 +54,33 @@ impl CookiePolicy {
     }
 }
 
-/// The raw value of cookie `name` in the request's `Cookie` headers, if any.
+/// The raw value of cookie `name` in the request's `Cookie` headers, if any (the
+/// first, if there are several).
 ///
 /// Read on every page request, so it only splits `a=1; b=2` text (no decoding, no
 /// allocation but the result). A value in double quotes is taken without them.
 pub fn find(req: &Request, name: &str) -> Option<String> {
+    values(req, name).next().map(str::to_owned)
+}
+
+/// Every value of cookie `name`, in the order sent (at most eight). A browser sends
+/// several when another site on the domain or a script planted its own beside ours.
+pub fn find_all(req: &Request, name: &str) -> Vec<String> {
+    values(req, name).take(8).map(str::to_owned).collect()
+}
+
+fn values<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = &'a str> {
     req.headers()
         .get_all(COOKIE)
         .iter()
         .filter_map(|header| header.to_str().ok())
         .flat_map(|header| header.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
+        .filter(move |(key, _)| *key == name)
         .map(|(_, value)| {
             let value = value.trim();
             let unquoted = value.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
-            unquoted.unwrap_or(value).to_owned()
+            unquoted.unwrap_or(value)
         })
 }
 
@@ -125,5 +136,10 @@ mod tests {
         let quoted = Request::builder().header(COOKIE, "a=\"q\"; b=").finish();
         assert_eq!(find(&quoted, "a").as_deref(), Some("q"));
         assert_eq!(find(&quoted, "b").as_deref(), Some(""));
+        let twice = Request::builder()
+            .header(COOKIE, "s=bogus; t=1")
+            .header(COOKIE, "s=\"real\"")
+            .finish();
+        assert_eq!(find_all(&twice, "s"), ["bogus", "real"]);
     }
 }

@@ -88,7 +88,7 @@ pub fn loggable(typed: &str) -> String {
 pub struct Password(String);
 
 /// Why a password was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordError {
     /// Fewer than 8 characters.
     TooShort,
@@ -96,6 +96,9 @@ pub enum PasswordError {
     TooLong,
     /// On the list of the most common passwords.
     Common,
+    /// Easy to guess by other means (repeats, sequences, the user's own name …):
+    /// the sentence says why and what would be better.
+    Weak(String),
 }
 
 impl fmt::Display for PasswordError {
@@ -107,6 +110,7 @@ impl fmt::Display for PasswordError {
                 "This password is one of the most commonly used, so it is among the first \
                  that attackers try. Please choose another.",
             ),
+            Self::Weak(why) => f.write_str(why),
         }
     }
 }
@@ -123,10 +127,42 @@ fn is_common(password: &str) -> bool {
     LINES.binary_search(&wanted.as_str()).is_ok()
 }
 
+/// The least zxcvbn score accepted: 3 of 4, "safely unguessable" (about 10^10
+/// guesses), enough against online guessing and a stolen slow hash alike.
+const MIN_STRENGTH: u8 = 3;
+
+/// Characters of a password the strength estimate looks at (its cost grows with
+/// length; a strong start makes a strong password).
+const ESTIMATED_CHARS: usize = 64;
+
+/// Why `password` would be easy to guess for the account `username`, if it would:
+/// a sentence for the person choosing it. No composition rules: length and
+/// unpredictability are what count.
+fn weakness(password: &str, username: &str) -> Option<String> {
+    let start: String = password.chars().take(ESTIMATED_CHARS).collect();
+    let estimate = zxcvbn::zxcvbn(&start, &[username, "wicket"]);
+    if u8::from(estimate.score()) >= MIN_STRENGTH {
+        return None;
+    }
+    let feedback = estimate.feedback();
+    let why = feedback
+        .and_then(|f| f.warning())
+        .map_or_else(|| "It follows a pattern.".to_owned(), |w| w.to_string());
+    let better = feedback.and_then(|f| f.suggestions().first()).map_or_else(
+        || "Add another word or two; uncommon words are better.".to_owned(),
+        ToString::to_string,
+    );
+    Some(format!(
+        "This password would be easy to guess. {why} {better}"
+    ))
+}
+
 impl Password {
-    /// Checks a new password: its length (in characters) and that it is not one of
-    /// the most common. Never trims, normalises or truncates what is kept.
-    pub fn parse(input: String) -> Result<Self, PasswordError> {
+    /// Checks a new password for the account `username`: its length (in
+    /// characters), that it is not one of the most common, and that it is not easy to
+    /// guess otherwise (repeats, sequences, keyboard walks, the name itself). Never
+    /// trims, normalises or truncates what is kept.
+    pub fn parse(input: String, username: &str) -> Result<Self, PasswordError> {
         let chars = input.chars().count();
         if chars < *PASSWORD_LEN.start() {
             Err(PasswordError::TooShort)
@@ -134,6 +170,8 @@ impl Password {
             Err(PasswordError::TooLong)
         } else if is_common(&input) {
             Err(PasswordError::Common)
+        } else if let Some(why) = weakness(&input, username) {
+            Err(PasswordError::Weak(why))
         } else {
             Ok(Self(input))
         }
@@ -204,26 +242,46 @@ mod tests {
         assert_eq!(Username::parse("mixedCASE").unwrap().key(), name.key());
     }
 
+    /// `len` characters that no estimate finds a pattern in.
+    fn unpredictable(len: usize, unit: &str) -> String {
+        let alphabet: Vec<char> = format!("{unit}q7Zk2Wm9Xr4Vp").chars().collect();
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                alphabet[(state % alphabet.len() as u64) as usize]
+            })
+            .collect()
+    }
+
     #[test]
     fn passwords_are_counted_in_characters_and_kept_exactly() {
         assert_eq!(
-            Password::parse("short".into()).err(),
+            Password::parse("short".into(), "alice").err(),
             Some(PasswordError::TooShort)
         );
-        // Eight characters but 24 bytes: long enough.
-        let unicode = "ключключ".to_string();
+        // Seven characters are too few, however many bytes they take.
         assert_eq!(
-            Password::parse(unicode.clone()).unwrap().as_bytes(),
+            Password::parse("жЯ3ф9Ъд".into(), "alice").err(),
+            Some(PasswordError::TooShort)
+        );
+        let unicode = "жЯ3ф9Ъд!щЮ".to_string();
+        assert_eq!(
+            Password::parse(unicode.clone(), "alice")
+                .unwrap()
+                .as_bytes(),
             unicode.as_bytes()
         );
         let spaced = "  spaces kept  ".to_string();
         assert_eq!(
-            Password::parse(spaced.clone()).unwrap().as_bytes(),
+            Password::parse(spaced.clone(), "alice").unwrap().as_bytes(),
             spaced.as_bytes()
         );
-        assert!(Password::parse("é".repeat(1024)).is_ok());
+        assert!(Password::parse(unpredictable(1024, "éü"), "alice").is_ok());
         assert_eq!(
-            Password::parse("é".repeat(1025)).err(),
+            Password::parse(unpredictable(1025, "éü"), "alice").err(),
             Some(PasswordError::TooLong)
         );
     }
@@ -232,12 +290,41 @@ mod tests {
     fn the_most_common_passwords_are_refused_in_any_case() {
         for common in ["password123", "PASSWORD1", "iloveyou", " qwertyuiop "] {
             assert_eq!(
-                Password::parse(common.into()).err(),
+                Password::parse(common.into(), "alice").err(),
                 Some(PasswordError::Common),
                 "{common}"
             );
         }
-        assert!(Password::parse("correct horse battery".into()).is_ok());
+        assert!(Password::parse("correct horse battery".into(), "alice").is_ok());
+    }
+
+    #[test]
+    fn easily_guessed_passwords_are_refused_with_a_reason_and_a_better_way() {
+        for (weak, name) in [
+            ("aaaaaaaaaaaa", "bob"),
+            ("alicealice", "alice"),
+            ("Alice2026!", "alice"),
+            ("wicketwicket1", "bob"),
+            ("mnbvcxzlkjhg", "bob"),
+            ("bob.smith.bob", "bob.smith"),
+            ("qwertyuiopasdf", "bob"),
+        ] {
+            match Password::parse(weak.into(), name) {
+                Err(PasswordError::Weak(why)) => {
+                    assert!(
+                        why.starts_with("This password would be easy to guess."),
+                        "{why}"
+                    );
+                    assert!(why.len() > 50, "{weak}: says why and what is better: {why}");
+                }
+                other => panic!("{weak} for {name}: {other:?}"),
+            }
+        }
+        assert!(
+            Password::parse("alicealice".into(), "bob").is_err(),
+            "a repeat anyway"
+        );
+        assert!(Password::parse("plum tiger violin".into(), "alice").is_ok());
     }
 
     #[test]
@@ -254,7 +341,7 @@ mod tests {
 
     #[test]
     fn password_debug_is_redacted() {
-        let password = Password::parse("correct horse".into()).unwrap();
+        let password = Password::parse("correct horse battery".into(), "alice").unwrap();
         assert_eq!(format!("{password:?}"), "Password(<redacted>)");
     }
 }

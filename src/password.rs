@@ -207,7 +207,7 @@ mod tests {
     use super::*;
 
     fn password(text: &str) -> Password {
-        Password::parse(text.to_owned()).unwrap()
+        Password::parse(text.to_owned(), "alice").unwrap()
     }
 
     #[tokio::test]

@@ -82,17 +82,26 @@ impl<E: Endpoint> Endpoint for SessionEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> Result<Response> {
         let (codec, notices) = (self.sessions.codec(), self.sessions.notices());
-        let presented = crate::cookies::find(&req, codec.name());
-        let resumed = match &presented {
-            Some(value) => self.sessions.resume(value).await.map_err(AppError::from)?,
-            None => Resumed::Unknown,
-        };
+        // Several session cookies (one planted beside ours, e.g. by a sibling
+        // subdomain): a live one wins, whatever its place.
+        let presented = crate::cookies::find_all(&req, codec.name());
+        let mut resumed = Resumed::Unknown;
+        for value in &presented {
+            match self.sessions.resume(value).await.map_err(AppError::from)? {
+                live @ Resumed::Live(_) => {
+                    resumed = live;
+                    break;
+                }
+                ended @ Resumed::Ended(_) => resumed = ended,
+                Resumed::Unknown => {}
+            }
+        }
         let (session, ended_now) = match resumed {
             Resumed::Live(session) => (Some(session), None),
             Resumed::Ended(reason) => (None, Some(reason)),
             Resumed::Unknown => (None, None),
         };
-        let stale = presented.is_some() && session.is_none();
+        let stale = !presented.is_empty() && session.is_none();
         let waiting = crate::cookies::find(&req, notices.name());
         let notice = ended_now.or_else(|| waiting.as_deref().and_then(|v| notices.verify(v)));
         req.extensions_mut().insert(CurrentSession(session));

@@ -88,7 +88,7 @@ pub async fn check_password(
 /// a reason to refuse the login.
 async fn rehash(state: &AppState, name: &Username, old: &str, password: &str) {
     // A password accepted long ago that today's rules refuse keeps its old hash.
-    let Ok(password) = Password::parse(password.to_owned()) else {
+    let Ok(password) = Password::parse(password.to_owned(), name.as_str()) else {
         return;
     };
     let old = old.to_owned();

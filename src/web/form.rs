@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::io::AsyncReadExt;
 
+use super::clipped;
 use super::csrf::Csrf;
 use super::respond::Edge;
 use crate::error::AppError;
@@ -76,7 +77,7 @@ impl<'a, T: DeserializeOwned> FromRequest<'a> for Form<T> {
             .is_some_and(|t| csrf.verify(t))
         {
             tracing::warn!(
-                path = req.uri().path(),
+                path = clipped(req.uri().path()),
                 "refused a POST without a valid CSRF token"
             );
             return Err(AppError::Forbidden.into());
@@ -113,7 +114,7 @@ fn refuse_cross_site(req: &Request) -> Result<(), AppError> {
             }
         };
         if !same {
-            tracing::warn!(origin = ?origin, "refused a POST from another origin");
+            tracing::warn!(origin = ?clipped(origin), "refused a POST from another origin");
             return Err(AppError::Forbidden);
         }
     }

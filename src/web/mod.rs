@@ -64,6 +64,15 @@ pub fn pages() -> Route {
         .at("/logout", get(logout::confirm).post(logout::submit))
 }
 
+/// Client-supplied text (a path, an `Origin`) cut for a log line: at most 200
+/// characters, so no request makes a line longer than about 1 KB.
+pub fn clipped(text: &str) -> &str {
+    match text.char_indices().nth(200) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
 /// `/register` (no slash): `308` keeps a POST a POST.
 #[poem::handler]
 fn to_register() -> Redirect {

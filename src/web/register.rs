@@ -70,7 +70,7 @@ pub async fn submit(
     let name = Username::parse(&form.username)
         .map_err(|err| errors.username = Some(err.to_string()))
         .ok();
-    let password = Password::parse(form.password.clone())
+    let password = Password::parse(form.password.clone(), form.username.trim())
         .map_err(|err| errors.password = Some(err.to_string()))
         .ok();
     if form.password != form.confirm {

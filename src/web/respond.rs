@@ -12,7 +12,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
 use super::client::ClientAddr;
-use super::{errors, wants_fragment};
+use super::{clipped, errors, wants_fragment};
 use crate::config::Config;
 use crate::net::{ForwardedHeader, PublicUrl, TrustedProxies};
 
@@ -117,7 +117,7 @@ pub async fn outermost<E: Endpoint>(
             "request",
             id = format_args!("{:016x}", next_request_id()),
             method = %req.method(),
-            path = %req.uri().path().escape_debug(),
+            path = %clipped(req.uri().path()).escape_debug(),
             client = client.map(tracing::field::display),
         )
     } else {

@@ -195,7 +195,7 @@ pub async fn change_password(
         section(hx, &csrf, &view, view::password(&csrf, &errors), status)
     };
     // The new password first: it costs no scrypt work to refuse.
-    let new = Password::parse(form.password.clone())
+    let new = Password::parse(form.password.clone(), &session.record.user)
         .map_err(|err| err.to_string())
         .and_then(|new| match form.password == form.current_password {
             true => Err(SAME.to_owned()),
