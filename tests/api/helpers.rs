@@ -179,6 +179,20 @@ impl TestApp {
         .await
     }
 
+    /// Registers `name` from another browser than the app's own.
+    pub async fn register_by(&self, client: &Client, name: &str, password: &str) -> Response {
+        self.post_form_by(
+            client,
+            "/register/",
+            &[
+                ("username", name),
+                ("password", password),
+                ("confirm", password),
+            ],
+        )
+        .await
+    }
+
     pub async fn login(&self, name: &str, password: &str) -> Response {
         self.post_form("/login", &[("username", name), ("password", password)])
             .await

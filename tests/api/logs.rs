@@ -212,3 +212,43 @@ fn listening_beyond_loopback_without_a_public_url_is_warned_about() {
     ));
     assert!(!pinned.contains(WARNING), "{pinned}");
 }
+
+#[tokio::test]
+async fn no_input_makes_a_log_line_long_or_puts_a_password_typed_as_a_name_in_it() {
+    const TYPED_AS_NAME: &str = "my secret passphrase";
+    let dir = tempfile::tempdir().unwrap();
+    let server = Binary::start(dir.path(), &[]);
+    let base = server.base.clone();
+    let browser = client();
+    let huge = "x".repeat(10_000);
+    for name in [huge.as_str(), TYPED_AS_NAME, "real.name"] {
+        let resp = post(
+            &browser,
+            &base,
+            "/login",
+            &[("username", name), ("password", "wrong guess here")],
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    let long_path = format!("{base}/{}", "p".repeat(10_000));
+    let missing = browser.get(long_path).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let huge_origin = browser
+        .post(format!("{base}/login"))
+        .header("origin", format!("http://{}", "o".repeat(8_000)))
+        .form(&[("username", "a")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge_origin.status(), StatusCode::FORBIDDEN);
+    let log = server.stop();
+    assert!(!log.contains(TYPED_AS_NAME), "{log}");
+    assert!(log.contains("<not a name: 10000 characters>"), "{log}");
+    assert!(
+        log.contains("username=real.name"),
+        "a valid name is logged as itself:\n{log}"
+    );
+    let longest = log.lines().map(str::len).max().unwrap();
+    assert!(longest <= 1024, "a log line of {longest} bytes");
+}

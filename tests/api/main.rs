@@ -6,6 +6,7 @@ mod cabinet;
 mod cli;
 mod edge;
 mod faults;
+mod guessing;
 mod helpers;
 mod limits;
 mod login;

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 use wicket::domain::Username;
-use wicket::store::{self, NameTaken, SessionId, SessionRecord, StoreKind, Stores, User};
+use wicket::store::{
+    self, Allowance, NameTaken, SessionId, SessionRecord, StoreKind, Stores, User,
+};
 
 use crate::helpers::test_config;
 use crate::redis::RedisServer;
@@ -34,6 +36,54 @@ fn open(kind: StoreKind, dir: &tempfile::TempDir) -> Stores {
 async fn stores_keep_the_contract(stores: Stores) {
     users_keep_the_contract(&stores).await;
     sessions_keep_the_contract(&stores).await;
+    counters_keep_the_contract(&stores).await;
+}
+
+async fn counters_keep_the_contract(stores: &Stores) {
+    let counters = &stores.counters;
+    let three = Allowance {
+        max: 3,
+        window: Duration::from_secs(600),
+    };
+    for _ in 0..3 {
+        assert_eq!(counters.hit("account:alice", three).await.unwrap(), Ok(()));
+    }
+    let wait = counters
+        .hit("account:alice", three)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        wait > Duration::from_secs(590) && wait <= Duration::from_secs(600),
+        "{wait:?}"
+    );
+    // A refused hit stored nothing: one event taken back makes room for exactly one.
+    for _ in 0..100 {
+        assert!(counters.hit("account:alice", three).await.unwrap().is_err());
+    }
+    counters.forgive("account:alice").await.unwrap();
+    assert_eq!(counters.hit("account:alice", three).await.unwrap(), Ok(()));
+    assert!(counters.hit("account:alice", three).await.unwrap().is_err());
+    // Keys are apart; a reset key starts again.
+    assert_eq!(counters.hit("account:bob", three).await.unwrap(), Ok(()));
+    counters.reset("account:alice").await.unwrap();
+    assert_eq!(counters.hit("account:alice", three).await.unwrap(), Ok(()));
+    // Taken back to zero, a counter is gone: a forgiveness too many changes nothing.
+    counters.forgive("account:bob").await.unwrap();
+    counters.forgive("account:bob").await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(counters.hit("account:bob", three).await.unwrap(), Ok(()));
+    }
+    assert!(counters.hit("account:bob", three).await.unwrap().is_err());
+    // A window ends by itself.
+    let brief = Allowance {
+        max: 1,
+        window: Duration::from_millis(300),
+    };
+    assert_eq!(counters.hit("brief", brief).await.unwrap(), Ok(()));
+    let wait = counters.hit("brief", brief).await.unwrap().unwrap_err();
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    assert_eq!(counters.hit("brief", brief).await.unwrap(), Ok(()));
 }
 
 async fn users_keep_the_contract(stores: &Stores) {
