@@ -56,7 +56,7 @@ test('register, log out and log in over TLS: __Host- cookies, Secure, HSTS', asy
   await expect(page.getByRole('heading', { name: `Welcome, ${name}!` })).toBeVisible();
 
   const cookies = await context.cookies();
-  expect(cookies.map((c) => c.name).sort()).toEqual(['__Host-wicket_csrf', '__Host-wicket_session']);
+  expect(cookies.map((c) => c.name).sort()).toEqual(['__Host-wicket_csrf', '__Host-wicket_device', '__Host-wicket_session']);
   for (const cookie of cookies) {
     expect(cookie.secure, cookie.name).toBe(true);
     expect(cookie.path, cookie.name).toBe('/');
