@@ -5,6 +5,7 @@ use poem::{FromRequest, Request, RequestBody, handler};
 
 use super::csrf::Csrf;
 use super::layout::{hx_form, time};
+use super::statics;
 use super::{Hx, login_url};
 use crate::session::{CurrentSession, Session};
 
@@ -37,7 +38,7 @@ pub fn page(Member(session): Member, csrf: Csrf, hx: Hx) -> maud::Markup {
     let content = html! {
         // hx-history="false": htmx must never keep a copy of this page.
         section.card.cabinet id="cabinet" hx-history="false" {
-            img.hero src="/static/cabinet.svg" alt="A cricket wicket: three stumps and two bails"
+            img.hero src=(statics::url("/cabinet.svg")) alt="A cricket wicket: three stumps and two bails"
                 width="160" height="120";
             h1 { "Welcome, " (record.user) "!" }
             p.lead { "You are logged in. This page is for members only." }

@@ -5,6 +5,7 @@ use std::sync::LazyLock;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::csrf::Csrf;
+use super::statics;
 
 /// htmx 2 settings (their defaults bite; see the README's design notes): swap 4xx fragments (our inline errors) and 503 (busy), keep no page
 /// snapshots (a members-only page must not outlive logout in sessionStorage), inject
@@ -37,6 +38,10 @@ pub fn page(title: &str, content: Markup) -> Markup {
 }
 
 /// The page frame, with `title` and `content` in place.
+/// What search engines show under the site's name.
+const DESCRIPTION: &str = "Wicket: a small, fast, secure login site. Log in or create an \
+     account to reach the members' cabinet and manage your sessions.";
+
 fn frame(title: &str, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -45,15 +50,16 @@ fn frame(title: &str, content: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (PreEscaped(title)) " · Wicket" }
+                meta name="description" content=(DESCRIPTION);
                 meta name="htmx-config" content=(HTMX_CONFIG);
-                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
-                link rel="stylesheet" href="/static/style.css";
-                script src="/static/htmx.min.js" defer {}
+                link rel="icon" href=(statics::url("/favicon.svg")) type="image/svg+xml";
+                link rel="stylesheet" href=(statics::url("/style.css"));
+                script src=(statics::url("/htmx.min.js")) defer {}
             }
             body {
                 header.site {
                     a.brand href="/" {
-                        img src="/static/favicon.svg" alt="" width="28" height="28";
+                        img src=(statics::url("/favicon.svg")) alt="" width="28" height="28";
                         span { "Wicket" }
                     }
                 }

@@ -27,7 +27,10 @@ async fn the_cabinet_greets_the_member_and_shows_the_session_times() {
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let body = resp.text().await.unwrap();
     assert!(body.contains("Welcome, Alice_99!"));
-    assert!(body.contains(r#"src="/static/cabinet.svg""#));
+    assert!(
+        body.contains(r#"src="/static/cabinet."#),
+        "the fingerprinted image"
+    );
     assert!(body.contains("Logged in") && body.contains("Session ends"));
     assert_eq!(body.matches("<time datetime=").count(), 4);
     assert!(body.contains(r#"action="/logout""#));

@@ -14,7 +14,7 @@ async fn the_login_form_has_labelled_fields_with_autocomplete_and_a_register_lin
     assert!(body.contains(r#"autocomplete="username""#));
     assert!(body.contains(r#"autocomplete="current-password""#));
     assert!(body.contains(r#"href="/register/""#));
-    assert!(body.contains(r#"<script src="/static/htmx.min.js""#));
+    assert!(body.contains(r#"<script src="/static/htmx.min."#));
 }
 
 #[tokio::test]
