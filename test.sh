@@ -59,3 +59,6 @@ deploy/verify-unit.sh
 
 echo "== playwright (e2e/: js, no-js, and tls through nginx)"
 (cd e2e && CI="${CI:-}" npx playwright test)
+
+echo "== lighthouse (e2e/lighthouse.mjs: 4 pages x mobile, desktop; reports in e2e/lighthouse-reports/)"
+(cd e2e && node lighthouse.mjs)
