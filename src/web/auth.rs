@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::client::Client;
 use super::csrf::Csrf;
 use super::{AppState, Hx};
-use crate::domain::{Password, Username, loggable};
+use crate::domain::{Password, PasswordError, Username, loggable};
 use crate::error::{AppError, chain};
 use crate::session::{Origin, Session, SessionChange};
 use crate::store::{EndReason, LoginRecord, StoreError, User};
@@ -81,6 +81,15 @@ pub async fn check_password(
         rehash(state, &name, &user.password_hash, password).await;
     }
     Ok(Checked::Right(user))
+}
+
+/// Checks a new password like [`Password::parse`], on the blocking pool: the strength
+/// estimate takes milliseconds of CPU, too long to hold an async worker.
+pub async fn new_password(text: String, username: &str) -> Result<Password, PasswordError> {
+    let username = username.to_owned();
+    tokio::task::spawn_blocking(move || Password::parse(text, &username))
+        .await
+        .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
 }
 
 /// Replaces a verified hash made at another cost (`--scrypt-log-n` changed since) by

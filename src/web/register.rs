@@ -14,7 +14,7 @@ use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
 use super::{AppState, CABINET, Hx, login, too_many};
-use crate::domain::{Password, Username};
+use crate::domain::Username;
 use crate::error::{AppError, chain};
 use crate::session::CurrentSession;
 use crate::store::User;
@@ -70,7 +70,8 @@ pub async fn submit(
     let name = Username::parse(&form.username)
         .map_err(|err| errors.username = Some(err.to_string()))
         .ok();
-    let password = Password::parse(form.password.clone(), form.username.trim())
+    let password = auth::new_password(form.password.clone(), form.username.trim())
+        .await
         .map_err(|err| errors.password = Some(err.to_string()))
         .ok();
     if form.password != form.confirm {

@@ -23,7 +23,6 @@ use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::wait_message;
 use super::{AppState, Hx};
-use crate::domain::Password;
 use crate::error::AppError;
 use crate::session::{Origin, Session, SessionChange};
 use crate::store::{EndReason, User};
@@ -195,7 +194,8 @@ pub async fn change_password(
         section(hx, &csrf, &view, view::password(&csrf, &errors), status)
     };
     // The new password first: it costs no scrypt work to refuse.
-    let new = Password::parse(form.password.clone(), &session.record.user)
+    let new = auth::new_password(form.password.clone(), &session.record.user)
+        .await
         .map_err(|err| err.to_string())
         .and_then(|new| match form.password == form.current_password {
             true => Err(SAME.to_owned()),
