@@ -9,28 +9,6 @@ use reqwest::header::{HOST, ORIGIN};
 use crate::helpers::*;
 use crate::redis::RedisServer;
 
-/// Registers `name` from `browser`, the request carrying `X-Forwarded-For: forwarded`.
-async fn register_from(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    name: &str,
-    forwarded: &str,
-) -> reqwest::Response {
-    let token = csrf_token_of(browser, app).await;
-    browser
-        .post(app.url("/register/"))
-        .header("x-forwarded-for", forwarded)
-        .form(&[
-            ("username", name),
-            ("password", PASSWORD),
-            ("confirm", PASSWORD),
-            ("csrf", &token),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn register_via(app: &TestApp, name: &str, forwarded: &str) -> reqwest::Response {
     register_from(app, &client(), name, forwarded).await
 }

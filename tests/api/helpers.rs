@@ -364,4 +364,27 @@ pub fn assert_hx_redirect(resp: &Response, to: &str) {
     );
 }
 
+/// Registers `name` from `browser`, the request carrying `X-Forwarded-For: forwarded`
+/// (as a trusted proxy would add it).
+pub async fn register_from(
+    app: &TestApp,
+    browser: &Client,
+    name: &str,
+    forwarded: &str,
+) -> Response {
+    let token = csrf_token_of(browser, app).await;
+    browser
+        .post(app.url("/register/"))
+        .header("x-forwarded-for", forwarded)
+        .form(&[
+            ("username", name),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+            ("csrf", &token),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 pub const PASSWORD: &str = "correct horse battery";
