@@ -231,6 +231,8 @@ mod tests {
             net.contains(ip("::ffff:10.1.2.3")),
             "IPv4-mapped counts as IPv4"
         );
+        let high: Cidr = "10.0.128.0/17".parse().unwrap();
+        assert!(high.contains(ip("10.0.200.1")) && !high.contains(ip("10.0.127.1")));
         let odd: Cidr = "192.168.0.0/23".parse().unwrap();
         assert!(odd.contains(ip("192.168.1.200")));
         assert!(!odd.contains(ip("192.168.2.1")));
@@ -247,6 +249,7 @@ mod tests {
         }
         let list: TrustedProxies = " 127.0.0.1 , 10.0.0.0/8,".parse().unwrap();
         assert_eq!(list.to_string(), "127.0.0.1/32,10.0.0.0/8");
+        assert!(!list.is_empty());
         assert!("".parse::<TrustedProxies>().unwrap().is_empty());
     }
 
@@ -285,7 +288,14 @@ mod tests {
     #[test]
     fn a_malformed_hop_stops_at_the_proxy_that_passed_it_on() {
         let trusted = "127.0.0.1,10.0.0.0/8";
-        for garbage in ["1.1.1.1, unknown", "1.1.1.1, , ", "1.1.1.1, 300.1.1.1"] {
+        for garbage in [
+            "1.1.1.1, unknown",
+            "1.1.1.1, , ",
+            "1.1.1.1, 300.1.1.1",
+            "1.1.1.1, 203.0.113.7:port",
+            "1.1.1.1, [2001:db8::1]:port",
+            "1.1.1.1, [2001:db8::1]x",
+        ] {
             let said = [("x-forwarded-for", garbage)];
             assert_eq!(
                 client(trusted, "127.0.0.1", &said),
