@@ -201,8 +201,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(wait, Duration::from_secs(50));
         assert!(counters.hit_at("b", allow(3, 60), start).is_ok());
+        // A new window, as long as the first.
         let later = start + Duration::from_secs(60);
-        assert!(counters.hit_at("a", allow(3, 60), later).is_ok());
+        for _ in 0..3 {
+            assert!(counters.hit_at("a", allow(3, 60), later).is_ok());
+        }
+        let wait = counters.hit_at("a", allow(3, 60), later + Duration::from_secs(1));
+        assert_eq!(wait, Err(Duration::from_secs(59)));
     }
 
     #[tokio::test]
@@ -210,6 +215,7 @@ mod tests {
         let counters = MemoryCounters::new(10);
         counters.hit("a", allow(3, 60)).await.unwrap().unwrap();
         counters.hit("a", allow(3, 60)).await.unwrap().unwrap();
+        assert!(!counters.is_empty());
         counters.forgive("a").await.unwrap();
         assert_eq!(counters.len(), 1);
         counters.forgive("a").await.unwrap();
@@ -238,6 +244,20 @@ mod tests {
             counters.hit_at("k499", allow(1, 3600), now).is_err(),
             "the newest stay"
         );
+    }
+
+    #[test]
+    fn room_is_made_a_tenth_of_the_table_at_a_time() {
+        let counters = MemoryCounters::new(100);
+        let now = Instant::now();
+        for i in 0..100 {
+            counters
+                .hit_at(&format!("k{i}"), allow(5, 3600), now)
+                .unwrap();
+        }
+        assert_eq!(counters.len(), 100);
+        counters.hit_at("one-more", allow(5, 3600), now).unwrap();
+        assert_eq!(counters.len(), 91, "ten dropped, one added");
     }
 
     #[test]
