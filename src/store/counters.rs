@@ -247,17 +247,24 @@ mod tests {
     }
 
     #[test]
-    fn room_is_made_a_tenth_of_the_table_at_a_time() {
+    fn room_is_made_a_tenth_of_the_table_at_a_time_oldest_first() {
         let counters = MemoryCounters::new(100);
         let now = Instant::now();
         for i in 0..100 {
+            let at = now + Duration::from_millis(i);
             counters
-                .hit_at(&format!("k{i}"), allow(5, 3600), now)
+                .hit_at(&format!("k{i}"), allow(5, 3600), at)
                 .unwrap();
         }
         assert_eq!(counters.len(), 100);
-        counters.hit_at("one-more", allow(5, 3600), now).unwrap();
+        let later = now + Duration::from_secs(1);
+        counters.hit_at("one-more", allow(5, 3600), later).unwrap();
         assert_eq!(counters.len(), 91, "ten dropped, one added");
+        let kept = counters.lock();
+        for i in 0..100 {
+            let oldest = i < 10;
+            assert_eq!(kept.contains_key(&format!("k{i}")), !oldest, "k{i}");
+        }
     }
 
     #[test]
