@@ -221,5 +221,6 @@ fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
         )),
         devices: DeviceCookies::new(key.derive("device"), policy),
         ipv6_prefix: config.throttle_ipv6_prefix,
+        public_url: config.public_url.clone(),
     })
 }

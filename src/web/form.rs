@@ -8,9 +8,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::io::AsyncReadExt;
 
+use super::AppState;
 use super::clipped;
 use super::csrf::Csrf;
-use super::respond::Edge;
 use crate::error::AppError;
 use crate::net::BodyDeadline;
 
@@ -97,9 +97,8 @@ fn refuse_cross_site(req: &Request) -> Result<(), AppError> {
     }
     if let Some(origin) = req.header(header::ORIGIN) {
         let public_url = req
-            .extensions()
-            .get::<Arc<Edge>>()
-            .and_then(|edge| edge.public_url.as_ref());
+            .data::<Arc<AppState>>()
+            .and_then(|state| state.public_url.as_ref());
         let same = match public_url {
             // Pinned: scheme, host and port must be the configured ones.
             Some(url) => url.is_origin(origin),

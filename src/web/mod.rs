@@ -47,6 +47,8 @@ pub struct AppState {
     pub devices: device::DeviceCookies,
     /// IPv6 clients are throttled per network of this many bits.
     pub ipv6_prefix: u8,
+    /// The site's one address, if pinned (`--public-url`): forms must come from it.
+    pub public_url: Option<crate::net::PublicUrl>,
 }
 
 /// The pages: every route but `/static`.

@@ -105,7 +105,6 @@ pub async fn outermost<E: Endpoint>(
     } else {
         edge.misdirected(&req)
     };
-    req.extensions_mut().insert(edge.clone());
     let secure = edge.secure;
     let is_static = req.uri().path().starts_with("/static/");
     let hx = wants_fragment(&req);
