@@ -18,6 +18,7 @@
 //! `Accept-Encoding`; each encoding has its own ETag and every answer says
 //! `Vary: Accept-Encoding`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::Path;
@@ -130,11 +131,11 @@ static URLS: OnceLock<HashMap<String, String>> = OnceLock::new();
 /// The URL pages use for the static file `name` (e.g. `/style.css`): its
 /// fingerprinted one, or `/static/<name>` if it was not loaded. The URLs are those of
 /// the first static directory loaded in this process (the binary loads one).
-pub fn url(name: &str) -> String {
-    URLS.get()
-        .and_then(|urls| urls.get(name))
-        .cloned()
-        .unwrap_or_else(|| format!("/static{name}"))
+pub fn url(name: &str) -> Cow<'static, str> {
+    match URLS.get().and_then(|urls| urls.get(name)) {
+        Some(url) => Cow::Borrowed(url.as_str()),
+        None => Cow::Owned(format!("/static{name}")),
+    }
 }
 
 impl StaticFiles {
