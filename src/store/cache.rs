@@ -1,10 +1,10 @@
 //! Recently read session records, kept in memory in front of the file store.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::files::FileStamp;
+use super::watch::Watched;
 use super::{FileSessionStore, SessionId, SessionRecord, SessionStore, StoreFuture};
 
 /// Records kept in memory at most (a few MiB).
@@ -13,57 +13,51 @@ const CAPACITY: usize = 10_000;
 /// The file store with recently read records kept in memory, the way tower-sessions'
 /// `CachingSessionStore` wraps a store.
 ///
-/// A read stats the file and reuses the record only if the file is unchanged (same
-/// inode, size and mtime), so the file stays the truth: edited, replaced or deleted by
-/// anyone, it is read afresh. A stat costs about a quarter of open + read + close.
+/// The file stays the truth: edited, replaced or deleted by anyone, it is read afresh
+/// on the next request. The sessions directory's change notifications say when (see
+/// [`Watched`]); without them, a read stats the file and reuses the record only if the
+/// file is unchanged (same inode, size and mtime). The notifications cost a quarter of
+/// the `stat` (which costs a quarter of open + read + close): see the README's bench.
 #[derive(Debug, Clone)]
 pub struct CachingSessionStore {
     files: FileSessionStore,
-    recent: Arc<Mutex<HashMap<SessionId, (FileStamp, SessionRecord)>>>,
+    recent: Arc<Watched<SessionId, (FileStamp, SessionRecord)>>,
 }
 
 impl CachingSessionStore {
     /// Caches records read from `files`.
     pub fn new(files: FileSessionStore) -> Self {
+        let recent = Watched::new(files.dir(), session_file, CAPACITY);
         Self {
             files,
-            recent: Arc::default(),
+            recent: Arc::new(recent),
         }
     }
+}
 
-    fn recent(&self) -> MutexGuard<'_, HashMap<SessionId, (FileStamp, SessionRecord)>> {
-        self.recent
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn forget(&self, id: &SessionId) {
-        self.recent().remove(id);
-    }
+/// The session a file name in the sessions directory is for: `<id>.json` only.
+fn session_file(name: &str) -> Option<SessionId> {
+    name.strip_suffix(".json").and_then(SessionId::parse)
 }
 
 impl SessionStore for CachingSessionStore {
     fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<SessionRecord>> {
         Box::pin(async move {
-            let Some(stamp) = self.files.stamp(id)? else {
-                self.forget(id);
+            let lookup = self.recent.get(id);
+            match lookup.value {
+                Some((_, record)) if lookup.ticket.watched() => return Ok(Some(record)),
+                Some((seen, record)) => match self.files.stamp(id)? {
+                    Some(stamp) if stamp == seen => return Ok(Some(record)),
+                    _ => self.recent.remove(id),
+                },
+                None => {}
+            }
+            let Some((stamp, record)) = self.files.read(id)? else {
                 // Swept: ended by time. Rare, so not cached.
                 return self.files.read_ended(id);
             };
-            if let Some((seen, record)) = self.recent().get(id)
-                && *seen == stamp
-            {
-                return Ok(Some(record.clone()));
-            }
-            let Some((stamp, record)) = self.files.read(id)? else {
-                self.forget(id);
-                return Ok(None);
-            };
-            let mut recent = self.recent();
-            if recent.len() >= CAPACITY {
-                recent.clear(); // crude but bounded; it refills from the hot sessions
-            }
-            recent.insert(id.clone(), (stamp, record.clone()));
+            self.recent
+                .insert(lookup.ticket, id.clone(), (stamp, record.clone()));
             Ok(Some(record))
         })
     }
@@ -83,12 +77,12 @@ impl SessionStore for CachingSessionStore {
         record: &'a SessionRecord,
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
-        self.forget(id);
+        self.recent.remove(id);
         self.files.touch(id, record, ttl)
     }
 
     fn remove<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
-        self.forget(id);
+        self.recent.remove(id);
         self.files.remove(id)
     }
 
@@ -100,7 +94,7 @@ impl SessionStore for CachingSessionStore {
     }
 
     fn sweep(&self, unused_for: Duration, keep_for: Duration) -> StoreFuture<'_, usize> {
-        // Swept ids may linger here; the stat on the next read finds them gone.
+        // Swept ids are dropped by their rename's notification (or the next stat).
         self.files.sweep(unused_for, keep_for)
     }
 
@@ -115,10 +109,9 @@ mod tests {
     use crate::fsutil;
     use time::OffsetDateTime;
 
-    #[tokio::test]
-    async fn a_file_changed_or_deleted_behind_the_stores_back_is_read_afresh() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = CachingSessionStore::new(FileSessionStore::open(dir.path()).unwrap());
+    /// Checks that edits, replacements and deletions from outside are read afresh.
+    async fn changes_behind_the_stores_back_are_read_afresh(store: CachingSessionStore) {
+        let dir = store.files.dir().to_owned();
         let id = SessionId::generate();
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
         let record = SessionRecord::new("alice", now, now);
@@ -127,8 +120,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.load(&id).await.unwrap().unwrap().user, "alice");
-        assert_eq!(store.recent().len(), 1, "the record is cached");
-        let path = dir.path().join(format!("{}.json", id.as_str()));
+        assert_eq!(store.recent.len(), 1, "the record is cached");
+        assert_eq!(store.load(&id).await.unwrap().unwrap().user, "alice");
+        let path = dir.join(format!("{}.json", id.as_str()));
         let mut other = record.clone();
         other.user = "mallory-was-here".into();
         fsutil::write_atomic(&path, &serde_json::to_vec(&other).unwrap()).unwrap();
@@ -138,6 +132,25 @@ mod tests {
         );
         std::fs::remove_file(&path).unwrap();
         assert_eq!(store.load(&id).await.unwrap(), None);
-        assert!(store.recent().is_empty());
+        assert!(store.recent.is_empty());
+    }
+
+    #[tokio::test]
+    async fn watched_a_file_changed_or_deleted_behind_the_stores_back_is_read_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CachingSessionStore::new(FileSessionStore::open(dir.path()).unwrap());
+        assert!(store.recent.is_watching());
+        changes_behind_the_stores_back_are_read_afresh(store).await;
+    }
+
+    #[tokio::test]
+    async fn unwatched_a_file_changed_or_deleted_behind_the_stores_back_is_read_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = FileSessionStore::open(dir.path()).unwrap();
+        let store = CachingSessionStore {
+            files,
+            recent: Arc::new(Watched::unwatched(session_file, CAPACITY)),
+        };
+        changes_behind_the_stores_back_are_read_afresh(store).await;
     }
 }

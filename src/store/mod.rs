@@ -5,13 +5,15 @@
 //! in its own module with the same methods and signatures: [`files`] (one JSON file
 //! per session and per user, the default) and [`redis`] (several instances sharing one
 //! Redis). Behaviour that is not storage is added by wrapping: [`CachingSessionStore`]
-//! keeps recent records in memory in front of the file store. Expiry policy belongs to
+//! keeps recent records in memory in front of the file store, trusted while the
+//! directory's change notifications say the file is unchanged (`watch`). Expiry policy belongs to
 //! [`crate::session::Sessions`]; a store only keeps records and deletes them.
 
 mod cache;
 pub mod counters;
 pub mod files;
 pub mod redis;
+mod watch;
 
 use std::fmt;
 use std::future::Future;

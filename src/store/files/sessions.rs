@@ -41,7 +41,7 @@ impl FileStamp {
 /// Sessions as `<dir>/<id>.json`, one file each.
 ///
 /// The file is the truth: nothing about a session is kept anywhere else (the
-/// [`super::CachingSessionStore`] in front of it checks the file on every read).
+/// [`super::CachingSessionStore`] in front of it notices every change to the file).
 #[derive(Clone)]
 pub struct FileSessionStore {
     dir: Arc<PathBuf>,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::{blocking, missing_or_unavailable, to_json};
 use crate::domain::Username;
 use crate::fsutil;
+use crate::store::watch::Watched;
 use crate::store::{NameTaken, StoreError, StoreFuture, User, UserChange, UserStore};
 
 /// Users as `<data dir>/users/<lower-case name>.json`, one file each.
@@ -19,6 +20,16 @@ pub struct FileUserStore {
     dir: Arc<PathBuf>,
     /// Orders replacements with each other and with removals (rare writes: one lock).
     writing: Arc<tokio::sync::Mutex<()>>,
+    /// Users known to exist, while the directory's change notifications say so.
+    known: Arc<Watched<String, ()>>,
+}
+
+/// Users remembered as existing (every member request asks; a few hundred KiB).
+const KNOWN_CAPACITY: usize = 10_000;
+
+/// The user key a file name in the users directory is for.
+fn user_file(name: &str) -> Option<String> {
+    name.strip_suffix(".json").map(str::to_owned)
 }
 
 impl FileUserStore {
@@ -31,6 +42,7 @@ impl FileUserStore {
             })?;
         }
         Ok(Self {
+            known: Arc::new(Watched::new(&dir, user_file, KNOWN_CAPACITY)),
             dir: Arc::new(dir),
             writing: Arc::default(),
         })
@@ -90,10 +102,19 @@ impl UserStore for FileUserStore {
     }
 
     fn exists<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool> {
-        // A stat, asked right here: every member request asks (see FileSessionStore::stamp).
+        // Every member request asks. Known while the watch says the file is still there;
+        // else a stat, asked right here (see FileSessionStore::stamp).
         Box::pin(async move {
-            match std::fs::metadata(self.path(&name.key())) {
-                Ok(_) => Ok(true),
+            let key = name.key();
+            let lookup = self.known.get(&key);
+            if lookup.value.is_some() && lookup.ticket.watched() {
+                return Ok(true);
+            }
+            match std::fs::metadata(self.path(&key)) {
+                Ok(_) => {
+                    self.known.insert(lookup.ticket, key, ());
+                    Ok(true)
+                }
                 Err(err) => missing_or_unavailable::<()>(err).map(|_| false),
             }
         })
