@@ -17,9 +17,10 @@ BASE="http://127.0.0.1:$PORT"
 CONNECTIONS=64
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
+if ! command -v wrk >/dev/null || ! command -v curl >/dev/null || ! python3 -m venv -h >/dev/null 2>&1; then
   as_root apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends wrk curl >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends \
+    wrk curl python3-venv >/dev/null
 fi
 
 # The byte counts drive Debian's Chromium through Playwright (e2e/).
@@ -33,7 +34,9 @@ DATA=$WORK/data
 SESSIONS=$WORK/sessions
 LOG=$WORK/server.log
 PID=
+ANCHOR_PID=
 cleanup() {
+  [ -n "$ANCHOR_PID" ] && kill "$ANCHOR_PID" 2>/dev/null
   [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
   rm -rf "$WORK"
 }
@@ -124,6 +127,32 @@ ROUNDS="$(IFS=/; echo "${RATIOS[*]}")"
 
 reset_peak; wrk_run "$BASE/" "$SECONDS_PER_PHASE" "$CONNECTIONS"
 row "\`GET /\` anonymous | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD | $(mib "$(proc_kb VmHWM)")"
+
+# --- Phase: the anchor, the same members page on Django + gunicorn -----------------
+# From PyPI (bench/anchors/requirements.txt) into a venv under target/; file sessions,
+# the stock middleware, 2 workers x 8 threads. Measured while Wicket idles.
+log "the Django anchor"
+VENV=target/anchors-venv
+if [ ! -x "$VENV/bin/gunicorn" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r bench/anchors/requirements.txt
+fi
+ANCHOR=$WORK/django
+mkdir -p "$ANCHOR"
+ANCHOR_COOKIE=$(DJANGO_ANCHOR_DIR=$ANCHOR "$VENV/bin/python" bench/anchors/django_anchor.py seed)
+DJANGO_ANCHOR_DIR=$ANCHOR "$VENV/bin/gunicorn" --chdir bench/anchors -w 2 --threads 8 -k gthread \
+  -b "127.0.0.1:$((PORT + 1))" django_anchor:application >>"$WORK/django.log" 2>&1 &
+ANCHOR_PID=$!
+until curl -fs -o /dev/null -b "$ANCHOR_COOKIE" "http://127.0.0.1:$((PORT + 1))/cabinet"; do
+  kill -0 "$ANCHOR_PID" 2>/dev/null || { cat "$WORK/django.log" >&2; exit 1; }
+  sleep 0.1
+done
+WRK_COOKIE=$ANCHOR_COOKIE wrk_run "http://127.0.0.1:$((PORT + 1))/cabinet" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+ANCHOR_KB=$(for pid in "$ANCHOR_PID" $(pgrep -P "$ANCHOR_PID"); do
+  awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status"; done | awk '{ n += $1 } END { print n }')
+kill "$ANCHOR_PID"; wait "$ANCHOR_PID" 2>/dev/null || true; ANCHOR_PID=
+row "\`GET /cabinet\` on Django $("$VENV/bin/python" -c 'import django; print(django.get_version())') + gunicorn 2×8, file sessions (anchor) | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD | $(mib "$ANCHOR_KB") (all processes)"
+ANCHOR_RPS=$RPS
 
 log "the login page on the wire (Chromium)"
 BYTES=$(node e2e/bytes.mjs "$BASE")
@@ -228,6 +257,7 @@ Machine: $(nproc) cores ($cpu), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM,
 |---|---|---|---|---|---|---|
 $(printf '%s\n' "${ROWS[@]}")
 
+- Wicket's cabinet against the same page on Django + gunicorn, in this run: **$(awk -v a="$CABINET_RPS" -v b="$ANCHOR_RPS" 'BEGIN { printf "%.0f", a / b }')×** the requests per second.
 - Cabinet / static throughput, median of three interleaved rounds: **$RATIO** (rounds $ROUNDS %; target ≥ 70%); cabinet p99 **$(IFS=/; echo "${P99S[*]}") ms** at $CONNECTIONS connections (target < 5 ms).
 - The login page on the wire (\`e2e/bytes.mjs\`, Chromium's own byte counts, headers included): first visit **$FIRST_BYTES B** in $FIRST_REQS requests, repeat visit **$REPEAT_BYTES B** in $REPEAT_REQS (fingerprinted assets come from the cache).
 - Login flood (200 connections, $((SECONDS_PER_PHASE * 2)) s, $PERMITS scrypt permits): answers $FLOOD_STATUSES; other than 303/429/503: **$FLOOD_BAD**; peak RSS **$FLOOD_HWM MiB** (limit $PERMITS × 128 + 64 = $LIMIT_MIB MiB).

@@ -10,8 +10,28 @@ use wicket::config::{Cli, LogFormat};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+fn main() -> ExitCode {
+    return_memory_promptly();
+    run()
+}
+
+/// mimalloc keeps freed memory committed for a while by default; Wicket's big
+/// allocations are brief (scrypt's 128 MiB, start-up compression), so it hands them
+/// back at once and commits arena memory only as it is used: the idle and flood
+/// RSS stay what they were with the system allocator.
+fn return_memory_promptly() {
+    // Option numbers from mimalloc.h (`mi_option_e`, the same in v2 and v3).
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: setting an option is a plain store into mimalloc's option table.
+    unsafe {
+        libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
+    }
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     match cli.config.log_format {
