@@ -10,6 +10,7 @@ use poem::{EndpointExt, Response, Route, get};
 
 use crate::config::Config;
 use crate::cookies::CookiePolicy;
+use crate::mail::{Destination, Outbox};
 use crate::password::Hasher;
 use crate::secret::SecretKey;
 use crate::session::{SessionLayer, Sessions};
@@ -17,6 +18,8 @@ use crate::store::{self, Stores};
 use crate::throttle::{LoginThrottle, Throttle};
 use crate::web::csrf::{CsrfKeys, CsrfLayer};
 use crate::web::device::DeviceCookies;
+use crate::web::email::Mailer;
+use crate::web::reset::{ForgotThrottle, LinkCookie};
 use crate::web::{self, AppState};
 
 /// A bound, ready-to-run Wicket: the one way both `main` and the tests start it.
@@ -103,6 +106,7 @@ impl Application {
         }
         let sweeper = tokio::spawn(sweep_forever(
             self.state.sessions,
+            self.state.tokens,
             self.config.sweep_interval,
         ));
         let _stop_sweeping = AbortOnDrop(sweeper);
@@ -134,7 +138,7 @@ fn warn_about_exposure(config: &Config, addr: SocketAddr) {
     }
 }
 
-async fn sweep_forever(sessions: Sessions, every: Duration) {
+async fn sweep_forever(sessions: Sessions, tokens: Arc<dyn store::TokenStore>, every: Duration) {
     // The first sweep waits one interval: start-up stays fast, and sessions that ended
     // while the server was down are refused when presented anyway.
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -149,6 +153,11 @@ async fn sweep_forever(sessions: Sessions, every: Duration) {
                 tracing::info!(removed, ms, "swept ended sessions");
             }
             Err(err) => tracing::warn!(error = %crate::error::chain(&err), "session sweep failed"),
+        }
+        match tokens.sweep_tokens(time::OffsetDateTime::now_utc()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "swept expired mailed tokens"),
+            Err(err) => tracing::warn!(error = %crate::error::chain(&err), "token sweep failed"),
         }
     }
 }
@@ -217,10 +226,62 @@ fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
         register_throttle: Arc::new(Throttle::new(
             "register",
             config.throttle_register.0,
+            stores.counters.clone(),
+        )),
+        forgot_throttle: Arc::new(ForgotThrottle::new(
+            config.throttle_forgot.0,
             stores.counters,
         )),
         devices: DeviceCookies::new(key.derive("device"), policy),
         ipv6_prefix: config.throttle_ipv6_prefix,
         public_url: config.public_url.clone(),
+        tokens: stores.tokens,
+        mail: mailer(config).map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?,
+        link_cookie: LinkCookie::new(policy),
     })
+}
+
+/// The outbox `config` asks for: SMTP (which needs `--public-url` for its links and
+/// `--mail-from`), a mail directory (links to `--public-url` or the listening
+/// address), or none.
+fn mailer(config: &Config) -> Result<Option<Mailer>, String> {
+    let destination = match (&config.smtp_url, &config.mail_dir) {
+        (Some(url), _) => {
+            if url.is_plain() && !smtp_is_local(url) {
+                tracing::warn!(%url, "mail goes to a remote SMTP server without TLS; use ?tls=required or smtps://");
+            }
+            Destination::Smtp(url.clone(), Destination::credentials_from_env()?)
+        }
+        (None, Some(dir)) => Destination::Directory(dir.clone()),
+        (None, None) => return Ok(None),
+    };
+    let site = match (&config.public_url, &destination) {
+        (Some(url), _) => url.origin().to_owned(),
+        (None, Destination::Directory(_)) => format!("http://{}", config.addr),
+        (None, Destination::Smtp(..)) => {
+            return Err("--smtp-url needs --public-url: the links in mails point there".into());
+        }
+    };
+    let from = match (&config.mail_from, &destination) {
+        (Some(from), _) => from.clone(),
+        (None, Destination::Directory(_)) => "Wicket <wicket@localhost>".to_owned(),
+        (None, Destination::Smtp(..)) => {
+            return Err(
+                "--smtp-url needs --mail-from, e.g. 'Wicket <no-reply@example.com>'".into(),
+            );
+        }
+    };
+    let outbox = Outbox::new(destination, &from)?;
+    Ok(Some(Mailer { outbox, site }))
+}
+
+/// Whether `url` names this machine (plain SMTP to a local relay is fine).
+fn smtp_is_local(url: &crate::mail::SmtpUrl) -> bool {
+    let text = url.to_string();
+    let host = text
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split([':', '/', '?']).next())
+        .unwrap_or_default();
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }

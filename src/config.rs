@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::duration::parse_duration;
+use crate::mail::SmtpUrl;
 use crate::net::{ForwardedHeader, PublicUrl, TrustedProxies};
 use crate::store::StoreKind;
 use crate::throttle::LimitSetting;
@@ -157,6 +158,16 @@ pub struct Config {
     )]
     pub throttle_register: LimitSetting,
 
+    /// Password-reset mails asked for per account (name or address typed) per
+    /// window (a client address gets 4x), or `off`.
+    #[arg(
+        long,
+        global = true,
+        env = "WICKET_THROTTLE_FORGOT",
+        default_value = "3/1h"
+    )]
+    pub throttle_forgot: LimitSetting,
+
     /// IPv6 clients are limited per network of this many leading bits (one host is
     /// usually given a whole /64); IPv4 clients per address.
     #[arg(long, global = true, env = "WICKET_THROTTLE_IPV6_PREFIX", default_value_t = 64,
@@ -221,6 +232,27 @@ pub struct Config {
     /// Log lines as `text` or `json` (one object per line, for a log shipper).
     #[arg(long, global = true, env = "WICKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// The SMTP server for verification, reset and notice mails: `smtp://HOST:PORT`
+    /// (plain), `smtp://HOST:PORT?tls=required` (STARTTLS) or `smtps://HOST:PORT`.
+    /// Credentials come from WICKET_SMTP_USER and WICKET_SMTP_PASSWORD_FILE. Needs
+    /// --mail-from and --public-url [default: no mail; no email fields or resets].
+    #[arg(
+        long,
+        global = true,
+        env = "WICKET_SMTP_URL",
+        conflicts_with = "mail_dir"
+    )]
+    pub smtp_url: Option<SmtpUrl>,
+
+    /// The sender of Wicket's mails, e.g. `Wicket <no-reply@example.com>`.
+    #[arg(long, global = true, env = "WICKET_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// For development: write each mail as a `.eml` file in this directory instead
+    /// of sending it.
+    #[arg(long, global = true, env = "WICKET_MAIL_DIR")]
+    pub mail_dir: Option<PathBuf>,
 }
 
 /// How log lines are written.

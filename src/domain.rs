@@ -84,6 +84,45 @@ pub fn loggable(typed: &str) -> String {
     }
 }
 
+/// An email address as typed (surrounding spaces dropped), checked by lettre's
+/// parser: `local@domain`, at most 254 characters, no display name, no spaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+/// Why an email address was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadEmail;
+
+impl fmt::Display for BadEmail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Enter an email address like name@example.com.")
+    }
+}
+
+impl EmailAddress {
+    /// The longest address SMTP carries (RFC 5321's 256-octet path less the brackets).
+    const MAX_LEN: usize = 254;
+
+    /// Checks `text` as an address.
+    pub fn parse(text: &str) -> Result<Self, BadEmail> {
+        let text = text.trim();
+        if text.len() > Self::MAX_LEN || text.contains(|c: char| c.is_whitespace() || c == '<') {
+            return Err(BadEmail);
+        }
+        let address: lettre::Address = text.parse().map_err(|_| BadEmail)?;
+        // A domain without a dot is not one mail can reach from the internet.
+        if !address.domain().contains('.') {
+            return Err(BadEmail);
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The address as typed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A password of acceptable length, kept exactly as typed. `Debug` never shows it.
 pub struct Password(String);
 

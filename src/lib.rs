@@ -21,6 +21,8 @@ pub mod duration;
 pub mod error;
 /// Durable, private file writes: temp file, fsync, rename; owner-only modes.
 pub mod fsutil;
+/// Mail: the outbox and its transports (SMTP, or a directory).
+pub mod mail;
 /// `wicket migrate`: copying users and sessions between stores.
 pub mod migrate;
 /// The accept loop and connection limits, proxies, the public address.

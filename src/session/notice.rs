@@ -76,6 +76,8 @@ fn code(reason: EndReason) -> &'static str {
     match reason {
         EndReason::LoggedOut => "logged-out",
         EndReason::PasswordChanged => "password-changed",
+        EndReason::PasswordReset => "password-reset",
+        EndReason::ReportedNotMe => "reported-not-me",
         EndReason::EndedElsewhere => "ended-elsewhere",
         EndReason::AccountDeleted => "account-deleted",
         EndReason::Idle => "idle",
@@ -87,6 +89,8 @@ fn from_code(code: &str) -> Option<EndReason> {
     [
         EndReason::LoggedOut,
         EndReason::PasswordChanged,
+        EndReason::PasswordReset,
+        EndReason::ReportedNotMe,
         EndReason::EndedElsewhere,
         EndReason::AccountDeleted,
         EndReason::Idle,

@@ -13,6 +13,7 @@ mod cache;
 pub mod counters;
 pub mod files;
 pub mod redis;
+pub mod tokens;
 mod watch;
 
 use std::fmt;
@@ -27,8 +28,9 @@ use time::OffsetDateTime;
 
 pub use self::cache::CachingSessionStore;
 pub use self::counters::{Allowance, CounterStore, MemoryCounters};
-pub use self::files::{FileSessionStore, FileUserStore};
+pub use self::files::{FileSessionStore, FileTokenStore, FileUserStore};
 pub use self::redis::RedisStore;
+pub use self::tokens::TokenStore;
 use crate::domain::Username;
 use crate::secret::{hex, random_bytes};
 
@@ -122,6 +124,8 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     /// Rate-limit counters.
     pub counters: Arc<dyn CounterStore>,
+    /// Mailed tokens and the verified-address index.
+    pub tokens: Arc<dyn TokenStore>,
 }
 
 /// Where sessions and users live.
@@ -162,13 +166,15 @@ pub fn open(
             )?)),
             users: Arc::new(FileUserStore::open(data_dir)?),
             counters: Arc::new(MemoryCounters::new(counters::MEMORY_CAPACITY)),
+            tokens: Arc::new(FileTokenStore::open(data_dir)?),
         },
         StoreKind::Redis(url) => {
             let redis = Arc::new(RedisStore::open(url, prefix)?);
             Stores {
                 sessions: redis.clone(),
                 users: redis.clone(),
-                counters: redis,
+                counters: redis.clone(),
+                tokens: redis,
             }
         }
     })
@@ -254,6 +260,10 @@ pub enum EndReason {
     LoggedOut,
     /// The password was changed (every other session ends).
     PasswordChanged,
+    /// The password was reset through a mailed link (every session ends).
+    PasswordReset,
+    /// Someone followed "This wasn't me" in a new-login notice (every session ends).
+    ReportedNotMe,
     /// Ended from another device (the sessions list on `/account`).
     EndedElsewhere,
     /// The account was deleted.
@@ -319,6 +329,19 @@ pub struct User {
     /// Failed logins since the last successful one.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failed_logins: u32,
+    /// The member's email address, if they gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+}
+
+/// A member's email address, as typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Email {
+    /// The address (compared case-insensitively).
+    pub address: String,
+    /// Whether a link mailed to it was opened. Only a verified address receives
+    /// password resets and is held against other accounts.
+    pub verified: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -346,12 +369,21 @@ impl User {
             created: OffsetDateTime::now_utc(),
             last_login: None,
             failed_logins: 0,
+            email: None,
         }
     }
 
     /// The case-insensitive key the user is stored under.
     pub fn key(&self) -> String {
         self.name.to_ascii_lowercase()
+    }
+
+    /// The address resets may go to: the member's, once verified.
+    pub fn verified_email(&self) -> Option<&str> {
+        self.email
+            .as_ref()
+            .filter(|email| email.verified)
+            .map(|email| email.address.as_str())
     }
 }
 

@@ -19,6 +19,7 @@ use deadpool_redis::redis::{self, AsyncCommands, SetExpiry, SetOptions};
 use deadpool_redis::{Config as PoolConfig, Pool, Runtime, Timeouts};
 
 use super::counters::{Allowance, CounterStore};
+use super::tokens::{EmailKey, TokenKey, TokenRecord, TokenStore};
 use super::{NameTaken, SessionId, SessionRecord, SessionStore, StoreError, StoreFuture};
 use super::{User, UserChange, UserStore};
 use crate::domain::Username;
@@ -51,6 +52,15 @@ return 0
 ";
 
 /// The longest any one Redis call may take before the request gets a 503.
+/// Frees an address only if the given user holds it (compared in lower case).
+const RELEASE_EMAIL: &str = r"
+local owner = redis.call('GET', KEYS[1])
+if owner and string.lower(owner) == string.lower(ARGV[1]) then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
 const DEADLINE: Duration = Duration::from_secs(2);
 
 /// A pool of Redis connections and the key prefix.
@@ -97,6 +107,14 @@ impl RedisStore {
 
     fn count_key(&self, key: &str) -> String {
         format!("{}:count:{key}", self.prefix)
+    }
+
+    fn token_key(&self, key: &TokenKey) -> String {
+        format!("{}:token:{}", self.prefix, key.as_str())
+    }
+
+    fn email_key(&self, key: &EmailKey) -> String {
+        format!("{}:email:{}", self.prefix, key.as_str())
     }
 
     fn user_key(&self, key: &str) -> String {
@@ -444,5 +462,85 @@ impl CounterStore for RedisStore {
             let key = self.count_key(key);
             self.run(async |conn| conn.del::<_, ()>(&key).await).await
         })
+    }
+}
+
+impl TokenStore for RedisStore {
+    /// `SET NX PX`: Redis deletes it when it expires.
+    fn put_token<'a>(&'a self, key: &'a TokenKey, record: &'a TokenRecord) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let key = self.token_key(key);
+            let json = serde_json::to_string(record).map_err(|err| StoreError::Io(err.into()))?;
+            let left = record.expires - time::OffsetDateTime::now_utc();
+            let millis = u64::try_from(left.whole_milliseconds()).unwrap_or(0).max(1);
+            let options = SetOptions::default()
+                .conditional_set(redis::ExistenceCheck::NX)
+                .with_expiration(SetExpiry::PX(millis));
+            self.run(async |conn| {
+                conn.set_options::<_, _, Option<String>>(&key, json, options)
+                    .await
+            })
+            .await
+            .map(drop)
+        })
+    }
+
+    fn peek_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<TokenRecord>> {
+        Box::pin(async move {
+            let key = self.token_key(key);
+            let json: Option<String> = self.run(async |conn| conn.get(&key).await).await?;
+            json.map(|json| serde_json::from_str(&json).map_err(StoreError::corrupt))
+                .transpose()
+        })
+    }
+
+    /// `GETDEL`: one command, so exactly one of two concurrent takes gets it.
+    fn take_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<TokenRecord>> {
+        Box::pin(async move {
+            let key = self.token_key(key);
+            let json: Option<String> = self.run(async |conn| conn.get_del(&key).await).await?;
+            json.map(|json| serde_json::from_str(&json).map_err(StoreError::corrupt))
+                .transpose()
+        })
+    }
+
+    fn claim_email<'a>(&'a self, key: &'a EmailKey, user: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let key = self.email_key(key);
+            let claimed: bool = self.run(async |conn| conn.set_nx(&key, user).await).await?;
+            if claimed {
+                return Ok(true);
+            }
+            let owner: Option<String> = self.run(async |conn| conn.get(&key).await).await?;
+            Ok(owner.is_some_and(|owner| owner.eq_ignore_ascii_case(user)))
+        })
+    }
+
+    fn email_owner<'a>(&'a self, key: &'a EmailKey) -> StoreFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let key = self.email_key(key);
+            self.run(async |conn| conn.get(&key).await).await
+        })
+    }
+
+    fn release_email<'a>(&'a self, key: &'a EmailKey, user: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let key = self.email_key(key);
+            self.run(async |conn| {
+                redis::cmd("EVAL")
+                    .arg(RELEASE_EMAIL)
+                    .arg(1)
+                    .arg(&key)
+                    .arg(user)
+                    .query_async::<i64>(conn)
+                    .await
+            })
+            .await
+            .map(drop)
+        })
+    }
+
+    fn sweep_tokens(&self, _now: time::OffsetDateTime) -> StoreFuture<'_, usize> {
+        Box::pin(async { Ok(0) })
     }
 }

@@ -102,6 +102,8 @@ pub struct Field<'a> {
     pub autofocus: bool,
     /// Help shown under the field.
     pub hint: Option<&'a str>,
+    /// May be left empty (no `required`).
+    pub optional: bool,
 }
 
 impl Field<'_> {
@@ -121,7 +123,7 @@ impl Field<'_> {
             div.field.invalid[self.error.is_some()] {
                 label for=(id) { (self.label) }
                 input id=(id) name=(self.name) type=(self.kind)
-                    autocomplete=(self.autocomplete) value=(self.value) required
+                    autocomplete=(self.autocomplete) value=(self.value) required[!self.optional]
                     aria-invalid=[self.error.map(|_| "true")]
                     aria-describedby=[described]
                     autofocus[self.autofocus];

@@ -54,6 +54,7 @@ pub fn page(
     let form = LoginView {
         notice: said.as_deref(),
         next,
+        forgot: state.mail.is_some(),
         ..LoginView::default()
     };
     let mut resp = hx.page("Log in", view(&csrf, &form)).into_response();
@@ -69,6 +70,12 @@ fn why_it_ended(reason: EndReason, sessions: &Sessions) -> String {
         EndReason::LoggedOut => "You are logged out.".into(),
         EndReason::PasswordChanged => {
             "You were logged out because your password was changed.".into()
+        }
+        EndReason::PasswordReset => "You were logged out because your password was reset.".into(),
+        EndReason::ReportedNotMe => {
+            "You were logged out because a login to this account was reported as not \
+             its owner's."
+                .into()
         }
         EndReason::EndedElsewhere => {
             "You were logged out because the session was ended from another device.".into()
@@ -129,10 +136,19 @@ pub async fn submit(
             error: Some(message),
             next,
             notice: None,
+            forgot: state.mail.is_some(),
         };
         hx.page("Log in", view(&csrf, &form))
     };
 
+    // Asked before the login sets this browser's device cookie for the account.
+    let known_browser = state
+        .devices
+        .device_for(
+            client.device_cookie.as_deref(),
+            &form.username.trim().to_lowercase(),
+        )
+        .is_some();
     let user = match auth::check_password(&state, &form.username, &form.password, &client).await? {
         Checked::Right(user) => user,
         Checked::Wrong => {
@@ -149,7 +165,11 @@ pub async fn submit(
         record: true,
     };
     let to = next.unwrap_or(CABINET);
-    Ok(auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, to).await?)
+    let resp = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, to).await?;
+    if !known_browser {
+        super::email::send_new_login_notice(&state, &user, &client).await;
+    }
+    Ok(resp)
 }
 
 /// What the login card shows besides its fields.
@@ -163,6 +183,8 @@ pub struct LoginView<'a> {
     pub notice: Option<&'a str>,
     /// Where to go after logging in.
     pub next: Option<&'a str>,
+    /// Offer "Forgot your password?" (the site sends mail).
+    pub forgot: bool,
 }
 
 /// What the login form is refilled with.
@@ -185,13 +207,13 @@ pub fn view(csrf: &Csrf, form: &LoginView) -> Markup {
         (Field {
             id: None,
             name: "username", label: "Username", kind: "text", autocomplete: "username",
-            value: filled.username, error: None, autofocus: true, hint: None,
+            value: filled.username, error: None, autofocus: true, hint: None, optional: false,
         }.render())
         (Field {
             id: None,
             name: "password", label: "Password", kind: "password",
             autocomplete: "current-password", value: "", error: None,
-            autofocus: false, hint: None,
+            autofocus: false, hint: None, optional: false,
         }.render())
         div.check {
             input id="remember" name="remember" type="checkbox" checked[filled.remember];
@@ -202,6 +224,7 @@ pub fn view(csrf: &Csrf, form: &LoginView) -> Markup {
         }
         button type="submit" { "Log in" }
     };
+    let forgot = form.forgot;
     html! {
         section.card id="login" {
             h1 { "Log in" }
@@ -210,6 +233,9 @@ pub fn view(csrf: &Csrf, form: &LoginView) -> Markup {
             }
             p.lead { "Welcome back. Log in to open your cabinet." }
             (hx_form("/login", csrf, fields))
+            @if forgot {
+                p.switch { a href="/forgot" { "Forgot your password?" } }
+            }
             p.switch { "New here? " a href="/register/" { "Create an account" } }
         }
     }

@@ -7,6 +7,7 @@ mod cabinet;
 mod client;
 pub mod csrf;
 pub mod device;
+pub mod email;
 mod errors;
 mod form;
 pub mod health;
@@ -14,6 +15,7 @@ pub mod layout;
 mod login;
 mod logout;
 mod register;
+pub mod reset;
 pub mod respond;
 pub mod statics;
 
@@ -49,6 +51,14 @@ pub struct AppState {
     pub ipv6_prefix: u8,
     /// The site's one address, if pinned (`--public-url`): forms must come from it.
     pub public_url: Option<crate::net::PublicUrl>,
+    /// Mailed tokens and the confirmed-address index.
+    pub tokens: Arc<dyn crate::store::TokenStore>,
+    /// Where mail goes, if anywhere (`--smtp-url`, `--mail-dir`).
+    pub mail: Option<email::Mailer>,
+    /// The cookie a mailed link's token waits in.
+    pub link_cookie: reset::LinkCookie,
+    /// Limits on reset mails.
+    pub forgot_throttle: Arc<reset::ForgotThrottle>,
 }
 
 /// The pages: every route but `/static`.
@@ -64,6 +74,19 @@ pub fn pages() -> Route {
         .at("/account/sessions/end", post(account::end_session))
         .at("/account/delete", post(account::delete))
         .at("/logout", get(logout::confirm).post(logout::submit))
+        .at("/account/email", post(account::change_email))
+        .at("/verify-email/:token", get(email::verify))
+        .at(
+            "/forgot",
+            get(reset::forgot_page).post(reset::forgot_submit),
+        )
+        .at("/reset/:token", get(reset::open_reset_link))
+        .at("/reset", get(reset::reset_page).post(reset::reset_submit))
+        .at("/not-me/:token", get(reset::open_not_me_link))
+        .at(
+            "/not-me",
+            get(reset::not_me_page).post(reset::not_me_submit),
+        )
 }
 
 /// Client-supplied text (a path, an `Origin`) cut for a log line: at most 200

@@ -14,10 +14,10 @@ use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
 use super::{AppState, CABINET, Hx, login, too_many};
-use crate::domain::Username;
+use crate::domain::{EmailAddress, Username};
 use crate::error::{AppError, chain};
 use crate::session::CurrentSession;
-use crate::store::User;
+use crate::store::{Email, User};
 
 const TAKEN: &str = "That name is taken. Please choose another.";
 const MISMATCH: &str = "The passwords do not match.";
@@ -28,6 +28,8 @@ pub struct RegisterForm {
     username: String,
     password: String,
     confirm: String,
+    /// Optional, and only offered when the site sends mail.
+    email: String,
 }
 
 /// Inline errors, one per field, and one for the whole form.
@@ -37,16 +39,33 @@ struct Errors {
     username: Option<String>,
     password: Option<String>,
     confirm: Option<String>,
+    email: Option<String>,
 }
 
 /// `GET /register/`: the registration form, or the cabinet for someone logged in.
 #[handler]
-pub fn page(current: CurrentSession, csrf: Csrf, hx: Hx) -> Response {
+pub fn page(state: Data<&Arc<AppState>>, current: CurrentSession, csrf: Csrf, hx: Hx) -> Response {
     if current.0.is_some() {
         return hx.redirect(CABINET);
     }
-    hx.page("Create an account", view(&csrf, "", &Errors::default()))
-        .into_response()
+    let filled = Filled {
+        mail: state.mail.is_some(),
+        ..Filled::default()
+    };
+    hx.page(
+        "Create an account",
+        view(&csrf, &filled, &Errors::default()),
+    )
+    .into_response()
+}
+
+/// What the form is refilled with (never the passwords), and whether it asks for an
+/// address.
+#[derive(Default)]
+struct Filled<'a> {
+    username: &'a str,
+    email: &'a str,
+    mail: bool,
 }
 
 /// `POST /register/`: creates the user and logs them in, or explains what to fix.
@@ -59,8 +78,12 @@ pub async fn submit(
     client: Client,
     Form(form): Form<RegisterForm>,
 ) -> Result<Response> {
-    let render =
-        |errors: Errors| hx.page("Create an account", view(&csrf, &form.username, &errors));
+    let filled = Filled {
+        username: &form.username,
+        email: &form.email,
+        mail: state.mail.is_some(),
+    };
+    let render = |errors: Errors| hx.page("Create an account", view(&csrf, &filled, &errors));
     let refuse = |errors: Errors| {
         render(errors)
             .with_status(StatusCode::UNPROCESSABLE_ENTITY)
@@ -77,7 +100,14 @@ pub async fn submit(
     if form.password != form.confirm {
         errors.confirm = Some(MISMATCH.into());
     }
-    let (Some(name), Some(password), None) = (name, password, &errors.confirm) else {
+    let email = match form.email.trim() {
+        typed if typed.is_empty() || !filled.mail => None,
+        typed => EmailAddress::parse(typed)
+            .map_err(|err| errors.email = Some(err.to_string()))
+            .ok(),
+    };
+    let (Some(name), Some(password), None, None) = (name, password, &errors.confirm, &errors.email)
+    else {
         return Ok(refuse(errors));
     };
     // Count only attempts that would create an account (and cost scrypt work).
@@ -104,10 +134,17 @@ pub async fn submit(
     let mut user = User::new(&name, state.hasher.hash(password).await?);
     // The account's first login is this one: recorded with it, not written again.
     user.last_login = Some(auth::login_record(&client));
+    user.email = email.as_ref().map(|address| Email {
+        address: address.as_str().to_owned(),
+        verified: false,
+    });
     if state.users.create(&user).await?.is_err() {
         return Ok(taken());
     }
-    tracing::info!(user = %user.name, "registered");
+    tracing::info!(user = %user.name, email = email.is_some(), "registered");
+    if let Some(address) = &email {
+        super::email::send_verification(&state, &user, address.as_str()).await;
+    }
     // "Keep me logged in" is a login choice: a new account's session ends with the browser.
     let login = Login {
         user: &user.name,
@@ -149,13 +186,15 @@ pub async fn submit(
 }
 
 /// The registration card: the fragment htmx swaps, and the body of `GET /register/`.
-fn view(csrf: &Csrf, username: &str, errors: &Errors) -> Markup {
+fn view(csrf: &Csrf, filled: &Filled, errors: &Errors) -> Markup {
     let first_bad = if errors.username.is_some() {
         "username"
     } else if errors.password.is_some() {
         "password"
     } else if errors.confirm.is_some() {
         "confirm"
+    } else if errors.email.is_some() {
+        "email"
     } else {
         "username"
     };
@@ -166,21 +205,31 @@ fn view(csrf: &Csrf, username: &str, errors: &Errors) -> Markup {
         (Field {
             id: None,
             name: "username", label: "Username", kind: "text", autocomplete: "username",
-            value: username, error: errors.username.as_deref(), autofocus: first_bad == "username",
-            hint: Some("3–32 letters, digits, dots, dashes or underscores."),
+            value: filled.username, error: errors.username.as_deref(), autofocus: first_bad == "username",
+            hint: Some("3–32 letters, digits, dots, dashes or underscores."), optional: false,
         }.render())
         (Field {
             id: None,
             name: "password", label: "Password", kind: "password", autocomplete: "new-password",
             value: "", error: errors.password.as_deref(), autofocus: first_bad == "password",
-            hint: Some("At least 8 characters."),
+            hint: Some("At least 8 characters."), optional: false,
         }.render())
         (Field {
             id: None,
             name: "confirm", label: "Password again", kind: "password",
             autocomplete: "new-password", value: "", error: errors.confirm.as_deref(),
-            autofocus: first_bad == "confirm", hint: None,
+            autofocus: first_bad == "confirm", hint: None, optional: false,
         }.render())
+        @if filled.mail {
+            (Field {
+                id: None,
+                name: "email", label: "Email address (optional)", kind: "email",
+                autocomplete: "email", value: filled.email, error: errors.email.as_deref(),
+                autofocus: first_bad == "email",
+                hint: Some("Only for resetting a forgotten password and for notices of new logins. We mail it a link to confirm it."),
+                optional: true,
+            }.render())
+        }
         button type="submit" { "Create account" }
     };
     html! {

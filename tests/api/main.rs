@@ -12,6 +12,7 @@ mod limits;
 mod login;
 mod logout;
 mod logs;
+mod mail;
 mod reasons;
 mod redis;
 mod register;

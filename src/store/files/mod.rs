@@ -1,5 +1,5 @@
-//! The file backend: `<sessions dir>/<id>.json` and `<data dir>/users/<name>.json`,
-//! one small JSON document per file, every write atomic (temp file, fsync, rename).
+//! The file backend: `<sessions dir>/<id>.json`, `<data dir>/users/<name>.json` and
+//! the mailed tokens and address index (`tokens.rs`), one small JSON document per file, every write atomic (temp file, fsync, rename).
 //! The sweep renames a session that has ended by time to `<id>.ended`: it opens
 //! nothing any more, but tells its browser why until it is deleted in turn.
 //!
@@ -10,11 +10,13 @@
 //! the list is read.
 
 mod sessions;
+mod tokens;
 mod users;
 
 use std::io;
 
 pub use self::sessions::{FileSessionStore, FileStamp};
+pub use self::tokens::FileTokenStore;
 pub use self::users::FileUserStore;
 use super::StoreError;
 

@@ -15,7 +15,7 @@ use poem::web::{Data, Query};
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
-use self::view::{AccountView, FormState};
+use self::view::{AccountView, EmailState, FormState};
 use super::auth::{self, Checked};
 use super::cabinet::Member;
 use super::client::Client;
@@ -49,13 +49,16 @@ pub async fn page(
 ) -> Result<Markup> {
     let mut shown = Shown::load(&state, &session).await?;
     let mut password = FormState::default();
+    let mut email = EmailState::default();
     match done.done.as_str() {
         "password" => password.notice = Some(PASSWORD_CHANGED),
+        "email" => email.notice = Some(email_saved(shown.user.email.as_ref())),
         "ended" => shown.sessions_notice = Some(ONE_ENDED),
         "others" => shown.sessions_notice = Some(OTHERS_ENDED),
         _ => {}
     }
-    let view = shown.view(&state, &session, password, FormState::default());
+    let mut view = shown.view(&state, &session, password, FormState::default());
+    view.email = view.email.map(|_| email);
     Ok(hx.page("Your account", view::page(&csrf, &view)))
 }
 
@@ -107,7 +110,17 @@ impl Shown {
             sessions_notice: self.sessions_notice,
             password,
             delete: leaving,
+            email: state.mail.as_ref().map(|_| EmailState::default()),
         }
+    }
+}
+
+/// What the email section says once an address was saved.
+fn email_saved(email: Option<&crate::store::Email>) -> &'static str {
+    match email {
+        Some(email) if email.verified => "The address is saved.",
+        Some(_) => "The address is saved. We mailed it a link: open it to confirm the address.",
+        None => "The address was removed.",
     }
 }
 
@@ -339,10 +352,104 @@ pub async fn delete(
     let username = crate::domain::Username::parse(&name)
         .map_err(|_| AppError::internal("impossible user name"))?;
     state.users.delete(&username).await?;
+    if let Some(address) = shown.user.verified_email() {
+        let key = crate::store::tokens::EmailKey::of(address);
+        state.tokens.release_email(&key, &name).await?;
+    }
     let ended = state
         .sessions
         .end_all(&name, Some(&session.id), EndReason::AccountDeleted)
         .await?;
     tracing::info!(user = %name, ended, "account deleted");
     Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::AccountDeleted).await?)
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct EmailForm {
+    email: String,
+    current_password: String,
+}
+
+/// `POST /account/email`: with the password, sets, changes or (empty) removes the
+/// address; a new address is mailed a link to confirm it.
+#[handler]
+pub async fn change_email(
+    state: Data<&Arc<AppState>>,
+    Member(session): Member,
+    csrf: Csrf,
+    hx: Hx,
+    client: Client,
+    Form(form): Form<EmailForm>,
+) -> Result<Response> {
+    if state.mail.is_none() {
+        return Err(poem::Error::from_status(StatusCode::NOT_FOUND));
+    }
+    let shown = Shown::load(&state, &session).await?;
+    let answer = |user: &User, email: EmailState, status| {
+        let mut view = shown.view(&state, &session, FormState::default(), FormState::default());
+        view.user = user;
+        view.email = Some(email);
+        section(hx, &csrf, &view, view::email(&csrf, user, &email), status)
+    };
+    let typed = form.email.trim();
+    let address = match typed {
+        "" => None,
+        typed => match crate::domain::EmailAddress::parse(typed) {
+            Ok(address) => Some(address),
+            Err(err) => {
+                let message = err.to_string();
+                let errors = EmailState {
+                    typed: Some(typed),
+                    email: Some(&message),
+                    ..EmailState::default()
+                };
+                return Ok(answer(
+                    &shown.user,
+                    errors,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ));
+            }
+        },
+    };
+    let name = shown.user.name.clone();
+    if let Some(refused) = check_current(&state, &name, &form.current_password, &client).await? {
+        return Ok(match refused {
+            Refused::Wrong => {
+                let errors = EmailState {
+                    typed: Some(typed),
+                    current: Some(WRONG_PASSWORD),
+                    ..EmailState::default()
+                };
+                answer(&shown.user, errors, StatusCode::UNPROCESSABLE_ENTITY)
+            }
+            Refused::Throttled(wait) => {
+                let message = wait_message(wait);
+                let errors = EmailState {
+                    typed: Some(typed),
+                    alert: Some(&message),
+                    ..EmailState::default()
+                };
+                let mut resp = answer(&shown.user, errors, StatusCode::TOO_MANY_REQUESTS);
+                resp.headers_mut()
+                    .insert(RETRY_AFTER, wait.as_secs().max(1).into());
+                resp
+            }
+        });
+    }
+    let username = crate::domain::Username::parse(&name)
+        .map_err(|_| AppError::internal("impossible user name"))?;
+    let address = address.as_ref().map(crate::domain::EmailAddress::as_str);
+    let user = super::email::change_address(&state, &username, address)
+        .await?
+        .ok_or_else(|| AppError::internal("the member's account is gone"))?;
+    tracing::info!(user = %name, removed = address.is_none(), "email address saved");
+    if !hx.0 {
+        return Ok(Hx(false).redirect("/account?done=email"));
+    }
+    let done = EmailState {
+        notice: Some(email_saved(user.email.as_ref())),
+        ..EmailState::default()
+    };
+    Ok(answer(&user, done, StatusCode::OK))
 }

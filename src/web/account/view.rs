@@ -24,6 +24,23 @@ pub struct AccountView<'a> {
     pub password: FormState<'a>,
     /// The delete section's state.
     pub delete: FormState<'a>,
+    /// The email section's state; `None` when the site sends no mail (no section).
+    pub email: Option<EmailState<'a>>,
+}
+
+/// What the email section says after a submission.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EmailState<'a> {
+    /// Success, said once.
+    pub notice: Option<&'a str>,
+    /// An error for the whole form (e.g. too many attempts).
+    pub alert: Option<&'a str>,
+    /// The address as typed, when refused.
+    pub typed: Option<&'a str>,
+    /// The address's error.
+    pub email: Option<&'a str>,
+    /// The password's error.
+    pub current: Option<&'a str>,
 }
 
 /// What a form section says after a submission.
@@ -46,6 +63,7 @@ pub fn page(csrf: &Csrf, view: &AccountView) -> Markup {
     html! {
         (overview(view.user))
         (sessions(csrf, view))
+        @if let Some(state) = &view.email { (email(csrf, view.user, state)) }
         (password(csrf, &view.password))
         (delete(csrf, &view.delete))
     }
@@ -115,6 +133,53 @@ pub fn sessions(csrf: &Csrf, view: &AccountView) -> Markup {
     }
 }
 
+/// The email form: add, change or remove the address resets go to.
+pub fn email(csrf: &Csrf, user: &User, state: &EmailState) -> Markup {
+    let current = user.email.as_ref();
+    let value = state
+        .typed
+        .or(current.map(|e| e.address.as_str()))
+        .unwrap_or_default();
+    let fields = html! {
+        @if let Some(notice) = state.notice { p.notice role="status" { (notice) } }
+        @if let Some(alert) = state.alert { p.alert role="alert" { (alert) } }
+        (Field {
+            id: None,
+            name: "email", label: "Email address", kind: "email",
+            autocomplete: "email", value, error: state.email,
+            autofocus: state.email.is_some(), hint: Some("Leave it empty to remove the address."), optional: true,
+        }.render())
+        (Field {
+            id: Some("email_password"),
+            name: "current_password", label: "Your password", kind: "password",
+            autocomplete: "current-password", value: "", error: state.current,
+            autofocus: state.email.is_none() && state.current.is_some(), hint: None, optional: false,
+        }.render())
+        button type="submit" { "Save the address" }
+    };
+    html! {
+        section.card id="email" {
+            h2 { "Email address" }
+            @match current {
+                Some(email) if email.verified => p.lead {
+                    strong { (email.address) } " is confirmed. If you forget your password, "
+                    "a link to choose a new one can be sent there; so are notices of logins "
+                    "from new browsers."
+                },
+                Some(email) => p.lead {
+                    strong { (email.address) } " is waiting for confirmation: open the link "
+                    "we mailed to it. Saving it again sends a new link."
+                },
+                None => p.lead {
+                    "No address yet. With a confirmed address you can reset a forgotten "
+                    "password, and you hear of logins from new browsers."
+                },
+            }
+            (hx_form("/account/email", csrf, fields))
+        }
+    }
+}
+
 /// The password form.
 pub fn password(csrf: &Csrf, state: &FormState) -> Markup {
     let first_bad = [
@@ -132,19 +197,19 @@ pub fn password(csrf: &Csrf, state: &FormState) -> Markup {
             id: None,
             name: "current_password", label: "Current password", kind: "password",
             autocomplete: "current-password", value: "", error: state.current,
-            autofocus: first_bad == Some("current_password"), hint: None,
+            autofocus: first_bad == Some("current_password"), hint: None, optional: false,
         }.render())
         (Field {
             id: None,
             name: "password", label: "New password", kind: "password",
             autocomplete: "new-password", value: "", error: state.password,
-            autofocus: first_bad == Some("password"), hint: Some("At least 8 characters."),
+            autofocus: first_bad == Some("password"), hint: Some("At least 8 characters."), optional: false,
         }.render())
         (Field {
             id: None,
             name: "confirm", label: "New password again", kind: "password",
             autocomplete: "new-password", value: "", error: state.confirm,
-            autofocus: first_bad == Some("confirm"), hint: None,
+            autofocus: first_bad == Some("confirm"), hint: None, optional: false,
         }.render())
         button type="submit" { "Change password" }
     };
@@ -165,7 +230,7 @@ pub fn delete(csrf: &Csrf, state: &FormState) -> Markup {
             id: Some("delete_password"),
             name: "current_password", label: "Your password", kind: "password",
             autocomplete: "current-password", value: "", error: state.current,
-            autofocus: state.current.is_some(), hint: None,
+            autofocus: state.current.is_some(), hint: None, optional: false,
         }.render())
         button.danger type="submit" { "Delete my account" }
     };

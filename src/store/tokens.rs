@@ -1,0 +1,181 @@
+//! Single-use secrets sent by mail (verify an address, reset a password, "this wasn't
+//! me"), and which account each verified address belongs to.
+//!
+//! A store never holds a token itself, only its SHA-256 ([`TokenKey`]): a copy of the
+//! store (a backup, a leaked Redis dump) opens nothing. Addresses are indexed by the
+//! SHA-256 of their lower-case form, which also makes them safe file names.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::StoreFuture;
+use crate::secret::{hex, random_bytes};
+
+/// What a mailed token lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Purpose {
+    /// Confirm that the address in the record is the user's.
+    VerifyEmail,
+    /// Choose a new password.
+    ResetPassword,
+    /// Report a login as not one's own: end every session, then reset.
+    NotMe,
+}
+
+/// What a token stands for, stored under its [`TokenKey`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// What it is for.
+    pub purpose: Purpose,
+    /// The account, as registered.
+    pub user: String,
+    /// The address it was mailed to (for [`Purpose::VerifyEmail`], the one confirmed).
+    pub email: String,
+    /// [`password_mark`] of the account's password when the token was made: a
+    /// password changed since voids the token.
+    pub password: String,
+    /// When it stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+}
+
+impl TokenRecord {
+    /// Whether it still works at `now` for `purpose`.
+    pub fn is_live(&self, purpose: Purpose, now: OffsetDateTime) -> bool {
+        self.purpose == purpose && now < self.expires
+    }
+}
+
+/// A short, non-reversible mark of a password hash: equal marks, same password hash.
+pub fn password_mark(password_hash: &str) -> String {
+    hex(&Sha256::digest(password_hash.as_bytes())[..16])
+}
+
+/// A token as mailed: 256 random bits as 64 hex characters.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// A new token from the OS CSPRNG.
+    pub fn generate() -> Self {
+        Self(hex(&random_bytes::<32>()))
+    }
+
+    /// Accepts exactly 64 lower-case hex characters.
+    pub fn parse(text: &str) -> Option<Self> {
+        let well_formed =
+            text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        well_formed.then(|| Self(text.to_owned()))
+    }
+
+    /// The token as text (for the link).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What the store keeps instead of the token.
+    pub fn key(&self) -> TokenKey {
+        TokenKey(hex(&Sha256::digest(self.0.as_bytes())))
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// The SHA-256 of a token, in hex: how stores name it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenKey(String);
+
+impl TokenKey {
+    /// The key as text (64 hex characters).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The SHA-256 of an address's lower-case form, in hex: how stores index it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EmailKey(String);
+
+impl EmailKey {
+    /// The key of `address` (compared case-insensitively).
+    pub fn of(address: &str) -> Self {
+        Self(hex(&Sha256::digest(address.to_lowercase().as_bytes())))
+    }
+
+    /// The key as text (64 hex characters).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where tokens and the address index live. Every method has the same meaning on
+/// every backend.
+pub trait TokenStore: fmt::Debug + Send + Sync {
+    /// Stores `record` under `key` until `record.expires`.
+    fn put_token<'a>(&'a self, key: &'a TokenKey, record: &'a TokenRecord) -> StoreFuture<'a, ()>;
+
+    /// The record under `key`, if any, left in place (it may have expired: check).
+    fn peek_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<TokenRecord>>;
+
+    /// Removes the record under `key` and returns it: of two concurrent takes of one
+    /// token exactly one gets it.
+    fn take_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<TokenRecord>>;
+
+    /// Records that the address `key` belongs to `user`; `Ok(false)` if it belongs to
+    /// another account (names compared case-insensitively). Of two concurrent claims
+    /// exactly one wins.
+    fn claim_email<'a>(&'a self, key: &'a EmailKey, user: &'a str) -> StoreFuture<'a, bool>;
+
+    /// The account the address `key` belongs to, if any.
+    fn email_owner<'a>(&'a self, key: &'a EmailKey) -> StoreFuture<'a, Option<String>>;
+
+    /// Frees the address `key` if `user` holds it.
+    fn release_email<'a>(&'a self, key: &'a EmailKey, user: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Deletes expired tokens; returns how many. Backends that expire keys themselves
+    /// return 0.
+    fn sweep_tokens(&self, now: OffsetDateTime) -> StoreFuture<'_, usize>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_stored_only_as_hashes() {
+        let (a, b) = (Token::generate(), Token::generate());
+        assert_ne!(a, b);
+        assert_eq!(Token::parse(a.as_str()), Some(a.clone()));
+        assert_ne!(a.key().as_str(), a.as_str());
+        assert_eq!(a.key(), Token::parse(a.as_str()).unwrap().key());
+        for bad in [
+            "",
+            "../etc/passwd",
+            &a.as_str().to_uppercase(),
+            &a.as_str()[1..],
+        ] {
+            assert_eq!(Token::parse(bad), None, "{bad:?}");
+        }
+        assert!(!format!("{a:?}").contains(a.as_str()));
+    }
+
+    #[test]
+    fn addresses_are_indexed_case_insensitively() {
+        assert_eq!(
+            EmailKey::of("Ann@Example.COM"),
+            EmailKey::of("ann@example.com")
+        );
+        assert_ne!(
+            EmailKey::of("ann@example.com"),
+            EmailKey::of("bob@example.com")
+        );
+    }
+}

@@ -1,0 +1,507 @@
+//! A forgotten password: `GET`/`POST /forgot` mails a link, `GET /reset/<token>`
+//! opens it, `GET`/`POST /reset` sets the new password. And `GET /not-me/<token>`,
+//! from a new-login notice: confirm, every session ends, then the same reset form.
+//!
+//! The token leaves the address bar at once: the link's page moves it into an
+//! HttpOnly cookie (`wicket_link`, 30 minutes, `SameSite=Lax` so that the click from a
+//! mail carries it) and redirects to `/reset`, whose links and Referer never hold it.
+//! Opening a link changes nothing (mail scanners open links too); a form does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use maud::{Markup, html};
+use poem::http::StatusCode;
+use poem::http::header::SET_COOKIE;
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Request, Response, Result, handler};
+use serde::Deserialize;
+
+use super::auth::{self, Login};
+use super::client::Client;
+use super::csrf::Csrf;
+use super::email::{self, unusable};
+use super::form::Form;
+use super::layout::{Field, hx_form, wait_message};
+use super::{AppState, CABINET, Hx, too_many};
+use crate::cookies::CookiePolicy;
+use crate::domain::{Username, loggable};
+use crate::error::{AppError, chain};
+use crate::mail::{Kind, Mail};
+use crate::session::CurrentSession;
+use crate::store::tokens::{EmailKey, Purpose, Token};
+use crate::store::{EndReason, StoreError, User};
+use crate::throttle::{Limit, Throttle};
+
+/// What `/forgot` always answers, whoever was asked for.
+const ASKED: &str = "If that is the name or the confirmed email address of an account, a \
+                     link to choose a new password is on its way to the account's address. \
+                     It works once, for 30 minutes. No mail? Check the spam folder, or ask \
+                     again in a few minutes.";
+const MISMATCH: &str = "The passwords do not match.";
+
+/// The cookie a mailed link's token waits in while its form is open.
+#[derive(Debug, Clone)]
+pub struct LinkCookie {
+    policy: CookiePolicy,
+    name: String,
+}
+
+impl LinkCookie {
+    /// Named and flagged by `policy` (`__Host-wicket_link` behind TLS).
+    pub fn new(policy: CookiePolicy) -> Self {
+        Self {
+            name: policy.name("wicket_link"),
+            policy,
+        }
+    }
+
+    fn set(&self, token: &Token) -> poem::http::HeaderValue {
+        self.policy.set(
+            &self.name,
+            token.as_str(),
+            Some(Duration::from_secs(30 * 60)),
+        )
+    }
+
+    fn clear(&self) -> poem::http::HeaderValue {
+        self.policy.clear(&self.name)
+    }
+
+    fn of(&self, req: &Request) -> Option<Token> {
+        crate::cookies::find(req, &self.name).and_then(|value| Token::parse(&value))
+    }
+}
+
+/// Limits on reset mails: per account asked for, and (four times looser) per client.
+#[derive(Debug)]
+pub struct ForgotThrottle {
+    accounts: Throttle,
+    addresses: Throttle,
+}
+
+impl ForgotThrottle {
+    /// `limit` per account; four times its count per client address.
+    pub fn new(limit: Option<Limit>, counters: Arc<dyn crate::store::CounterStore>) -> Self {
+        let per_address = limit.map(|l| Limit {
+            max: l.max.saturating_mul(4),
+            ..l
+        });
+        Self {
+            accounts: Throttle::new("forgot-account", limit, counters.clone()),
+            addresses: Throttle::new("forgot-address", per_address, counters),
+        }
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct ForgotForm {
+    username: String,
+}
+
+/// `GET /forgot`: asks for a name or an address.
+#[handler]
+pub fn forgot_page(state: Data<&Arc<AppState>>, csrf: Csrf, hx: Hx) -> Response {
+    if state.mail.is_none() {
+        return no_mail(hx);
+    }
+    hx.page("Forgot your password?", forgot_view(&csrf, "", None, None))
+        .into_response()
+}
+
+/// Without mail there is no reset: say whom to ask.
+fn no_mail(hx: Hx) -> Response {
+    let body = email::message_card(
+        "Forgot your password?",
+        "This site sends no mail, so passwords cannot be reset by email. Please ask \
+         the site's administrator (`wicket user passwd`).",
+        "/",
+        "Back to the login form",
+    );
+    hx.page("Forgot your password?", body)
+        .with_status(StatusCode::NOT_FOUND)
+        .into_response()
+}
+
+/// `POST /forgot`: always the same sentence and status, known or unknown; the lookup
+/// and the mail happen after the answer, off the request.
+#[handler]
+pub async fn forgot_submit(
+    state: Data<&Arc<AppState>>,
+    csrf: Csrf,
+    hx: Hx,
+    client: Client,
+    Form(form): Form<ForgotForm>,
+) -> Result<Response> {
+    if state.mail.is_none() {
+        return Ok(no_mail(hx));
+    }
+    let typed: String = form.username.trim().chars().take(254).collect();
+    if typed.is_empty() {
+        let body = forgot_view(
+            &csrf,
+            "",
+            Some("Enter your username or email address."),
+            None,
+        );
+        return Ok(hx
+            .page("Forgot your password?", body)
+            .with_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .into_response());
+    }
+    // The address first: a client over its limit touches no account's count.
+    let address = client.throttle_key(state.ipv6_prefix);
+    let account = typed.to_lowercase();
+    let throttle = &state.forgot_throttle;
+    let allowed = match throttle.addresses.hit(&address).await? {
+        Ok(()) => throttle.accounts.hit(&account).await?,
+        refused => refused,
+    };
+    if let Err(wait) = allowed {
+        tracing::warn!(username = %loggable(&typed), address = %client.address, "reset request throttled");
+        let body = forgot_view(&csrf, &typed, None, Some(&wait_message(wait)));
+        return Ok(too_many(hx.page("Forgot your password?", body), wait));
+    }
+    let state = Arc::clone(&state);
+    let who = client.clone();
+    tokio::spawn(async move {
+        if let Err(err) = mail_reset_link(&state, &typed, &who).await {
+            tracing::error!(error = %chain(&err), "could not handle a reset request");
+        }
+    });
+    let body = email::message_card("Check your mail", ASKED, "/", "Back to the login form");
+    Ok(hx.page("Check your mail", body).into_response())
+}
+
+/// Finds the account `typed` names (a username, or a confirmed address) and mails a
+/// reset link to its confirmed address, if it has one.
+async fn mail_reset_link(state: &AppState, typed: &str, client: &Client) -> Result<(), StoreError> {
+    let by_address = typed.contains('@');
+    let name = if by_address {
+        state.tokens.email_owner(&EmailKey::of(typed)).await?
+    } else {
+        Some(typed.to_owned())
+    };
+    let user = match name.as_deref().map(Username::parse) {
+        Some(Ok(name)) => state.users.get(&name).await?,
+        _ => None,
+    };
+    let Some((user, address)) = user.as_ref().and_then(|u| Some((u, u.verified_email()?))) else {
+        tracing::info!(username = %loggable(typed), "reset asked for; no account with a confirmed address");
+        return Ok(());
+    };
+    if by_address && !address.eq_ignore_ascii_case(typed) {
+        return Ok(()); // the index is stale: the account has another address now
+    }
+    let token = email::issue(state, Purpose::ResetPassword, user, address).await?;
+    let Some(mailer) = &state.mail else {
+        return Ok(());
+    };
+    let link = format!("{}/reset/{}", mailer.site, token.as_str());
+    tracing::info!(user = %user.name, "reset link issued");
+    mailer.outbox.send(Mail {
+        kind: Kind::Reset,
+        to: address.to_owned(),
+        subject: "Reset your Wicket password".into(),
+        body: format!(
+            "Hello {name},\n\n\
+             someone (we hope you) asked to reset the password of your Wicket account \
+             from {browser} ({client}). To choose a new password, open this link:\n\n\
+             {link}\n\n\
+             It works once, within 30 minutes. If you did not ask, ignore this message: \
+             your password stays as it is.\n",
+            name = user.name,
+            browser = client.browser,
+            client = client.address,
+        ),
+        useless_after: Some(tokio::time::Instant::now() + email::valid_for(Purpose::ResetPassword)),
+    });
+    Ok(())
+}
+
+fn forgot_view(csrf: &Csrf, typed: &str, error: Option<&str>, alert: Option<&str>) -> Markup {
+    let fields = html! {
+        @if let Some(alert) = alert { p.alert role="alert" { (alert) } }
+        (Field {
+            id: None,
+            name: "username", label: "Username or email address", kind: "text",
+            autocomplete: "username", value: typed, error, autofocus: true,
+            hint: Some("The link goes to the account's confirmed email address."), optional: false,
+        }.render())
+        button type="submit" { "Send me a link" }
+    };
+    html! {
+        section.card id="forgot" {
+            h1 { "Forgot your password?" }
+            p.lead { "We can mail you a link to choose a new one." }
+            (hx_form("/forgot", csrf, fields))
+            p.switch { "Remembered it? " a href="/" { "Log in" } }
+        }
+    }
+}
+
+/// `GET /reset/<token>`: if the link is good, its token moves into a cookie and the
+/// browser to `/reset`; else the one page for unusable links.
+#[handler]
+pub async fn open_reset_link(
+    state: Data<&Arc<AppState>>,
+    hx: Hx,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    open_link(&state, hx, &token, Purpose::ResetPassword, "/reset").await
+}
+
+/// `GET /not-me/<token>`: as [`open_reset_link`], for the new-login notice's link.
+#[handler]
+pub async fn open_not_me_link(
+    state: Data<&Arc<AppState>>,
+    hx: Hx,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    open_link(&state, hx, &token, Purpose::NotMe, "/not-me").await
+}
+
+async fn open_link(
+    state: &AppState,
+    hx: Hx,
+    token: &str,
+    purpose: Purpose,
+    to: &str,
+) -> Result<Response> {
+    match Token::parse(token) {
+        Some(token) if pending(state, &token, purpose).await?.is_some() => {
+            let mut resp = Hx(false).redirect(to);
+            resp.headers_mut()
+                .append(SET_COOKIE, state.link_cookie.set(&token));
+            Ok(resp)
+        }
+        _ => Ok(unusable(hx, "/forgot", "Ask for a new link")),
+    }
+}
+
+/// The account `token` opens for `purpose`, if the token is still good.
+async fn pending(
+    state: &AppState,
+    token: &Token,
+    purpose: Purpose,
+) -> Result<Option<User>, StoreError> {
+    let Some(record) = state.tokens.peek_token(&token.key()).await? else {
+        return Ok(None);
+    };
+    let user = email::user_of(state, &record).await?;
+    Ok(user.filter(|user| email::still_good(&record, purpose, user)))
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct ResetForm {
+    password: String,
+    confirm: String,
+}
+
+/// `GET /reset`: the new-password form, for the token in the link cookie.
+#[handler]
+pub async fn reset_page(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    csrf: Csrf,
+    hx: Hx,
+) -> Result<Response> {
+    let Some(token) = state.link_cookie.of(req) else {
+        return Ok(Hx(false).redirect("/forgot"));
+    };
+    match pending(&state, &token, Purpose::ResetPassword).await? {
+        Some(user) => Ok(hx
+            .page(
+                "Choose a new password",
+                reset_view(&csrf, &user.name, &FormErrors::default()),
+            )
+            .into_response()),
+        None => Ok(unusable(hx, "/forgot", "Ask for a new link")),
+    }
+}
+
+#[derive(Default)]
+struct FormErrors<'a> {
+    password: Option<&'a str>,
+    confirm: Option<&'a str>,
+}
+
+/// `POST /reset`: sets the new password, ends every session of the account, logs this
+/// browser in, and tells the account's address.
+#[handler]
+pub async fn reset_submit(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    current: CurrentSession,
+    csrf: Csrf,
+    hx: Hx,
+    client: Client,
+    Form(form): Form<ResetForm>,
+) -> Result<Response> {
+    let Some(token) = state.link_cookie.of(req) else {
+        return Ok(unusable(hx, "/forgot", "Ask for a new link"));
+    };
+    let Some(user) = pending(&state, &token, Purpose::ResetPassword).await? else {
+        return Ok(unusable(hx, "/forgot", "Ask for a new link"));
+    };
+    let new = auth::new_password(form.password.clone(), &user.name).await;
+    let mismatch = form.password != form.confirm;
+    let new = match (new, mismatch) {
+        (Ok(new), false) => new,
+        (new, mismatch) => {
+            let error = new.err().map(|err| err.to_string());
+            let errors = FormErrors {
+                password: error.as_deref(),
+                confirm: mismatch.then_some(MISMATCH),
+            };
+            return Ok(hx
+                .page(
+                    "Choose a new password",
+                    reset_view(&csrf, &user.name, &errors),
+                )
+                .with_status(StatusCode::UNPROCESSABLE_ENTITY)
+                .into_response());
+        }
+    };
+    let hash = state.hasher.hash(new).await?;
+    // Taking the token is what makes it single use; checked again after the wait for
+    // scrypt, in case the password changed meanwhile.
+    let record = state.tokens.take_token(&token.key()).await?;
+    let Some(record) = record.filter(|r| email::still_good(r, Purpose::ResetPassword, &user))
+    else {
+        return Ok(unusable(hx, "/forgot", "Ask for a new link"));
+    };
+    let name = Username::parse(&user.name).map_err(|_| AppError::internal("impossible name"))?;
+    let mark = record.password.clone();
+    let set = move |u: &mut User| {
+        // Only over the password the link was issued under.
+        if crate::store::tokens::password_mark(&u.password_hash) == mark {
+            u.password_hash.clone_from(&hash);
+        }
+    };
+    let updated = state.users.update(&name, &set).await?;
+    let Some(updated) = updated.filter(|u| u.password_hash != user.password_hash) else {
+        return Ok(unusable(hx, "/forgot", "Ask for a new link"));
+    };
+    let ended = state
+        .sessions
+        .end_all(&updated.name, None, EndReason::PasswordReset)
+        .await?;
+    tracing::info!(user = %updated.name, ended, "password reset by mailed link");
+    email::send_password_changed(&state, &updated, &client, "reset");
+    let login = Login {
+        user: &updated.name,
+        client: &client,
+        remember: false,
+        record: true,
+    };
+    let mut resp = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, CABINET).await?;
+    resp.headers_mut()
+        .append(SET_COOKIE, state.link_cookie.clear());
+    Ok(resp)
+}
+
+fn reset_view(csrf: &Csrf, name: &str, errors: &FormErrors) -> Markup {
+    let first_bad = if errors.password.is_some() {
+        Some("password")
+    } else {
+        errors.confirm.map(|_| "confirm")
+    };
+    let fields = html! {
+        // For password managers: which account the new password is for.
+        input type="hidden" name="username" autocomplete="username" value=(name);
+        (Field {
+            id: None,
+            name: "password", label: "New password", kind: "password",
+            autocomplete: "new-password", value: "", error: errors.password,
+            autofocus: first_bad != Some("confirm"), hint: Some("At least 8 characters."), optional: false,
+        }.render())
+        (Field {
+            id: None,
+            name: "confirm", label: "New password again", kind: "password",
+            autocomplete: "new-password", value: "", error: errors.confirm,
+            autofocus: first_bad == Some("confirm"), hint: None, optional: false,
+        }.render())
+        button type="submit" { "Set the new password" }
+    };
+    html! {
+        section.card id="reset" {
+            h1 { "Choose a new password" }
+            p.lead { "For " strong { (name) } ". Every session of the account ends; this browser is then logged in." }
+            (hx_form("/reset", csrf, fields))
+        }
+    }
+}
+
+/// `GET /not-me`: asks before ending every session.
+#[handler]
+pub async fn not_me_page(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    csrf: Csrf,
+    hx: Hx,
+) -> Result<Response> {
+    let Some(token) = state.link_cookie.of(req) else {
+        return Ok(Hx(false).redirect("/"));
+    };
+    let Some(user) = pending(&state, &token, Purpose::NotMe).await? else {
+        return Ok(unusable(hx, "/forgot", "Reset your password"));
+    };
+    let fields = html! {
+        button.danger type="submit" { "End every session and choose a new password" }
+    };
+    let body = html! {
+        section.card id="not-me" {
+            h1 { "Not you?" }
+            p.lead {
+                "Someone logged in to " strong { (user.name) } " from a browser the account "
+                "had not used before. If it was not you, end every session of the account "
+                "now (whoever it was is logged out) and choose a new password."
+            }
+            (hx_form("/not-me", &csrf, fields))
+            p.switch { "It was me after all? " a href="/" { "Back to the login form" } }
+        }
+    };
+    Ok(hx.page("Not you?", body).into_response())
+}
+
+/// `POST /not-me`: ends every session of the account, then opens the reset form with
+/// a fresh reset token.
+#[handler]
+pub async fn not_me_submit(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    hx: Hx,
+    Form(_): Form<NoFields>,
+) -> Result<Response> {
+    let Some(token) = state.link_cookie.of(req) else {
+        return Ok(unusable(hx, "/forgot", "Reset your password"));
+    };
+    let record = state.tokens.take_token(&token.key()).await?;
+    let user = match &record {
+        Some(record) => email::user_of(&state, record).await?,
+        None => None,
+    };
+    let (Some(record), Some(user)) = (record, user) else {
+        return Ok(unusable(hx, "/forgot", "Reset your password"));
+    };
+    if !email::still_good(&record, Purpose::NotMe, &user) {
+        return Ok(unusable(hx, "/forgot", "Reset your password"));
+    }
+    let ended = state
+        .sessions
+        .end_all(&user.name, None, EndReason::ReportedNotMe)
+        .await?;
+    tracing::warn!(user = %user.name, ended, "a login was reported as not the owner's; every session ended");
+    let reset = email::issue(&state, Purpose::ResetPassword, &user, &record.email).await?;
+    let mut resp = hx.redirect("/reset");
+    resp.headers_mut()
+        .append(SET_COOKIE, state.link_cookie.set(&reset));
+    Ok(resp)
+}
+
+/// A form with nothing in it but the CSRF token.
+#[derive(Default, Deserialize)]
+pub struct NoFields {}

@@ -1,0 +1,680 @@
+//! Email: verification, password reset, new-login notices, against a real SMTP server
+//! (Debian's python3-aiosmtpd writing each message into a Maildir) on a free loopback
+//! port, stopped when the test ends.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use tempfile::TempDir;
+
+use crate::helpers::*;
+
+/// A throwaway SMTP server that keeps every message it accepts.
+pub struct SmtpSink {
+    pub port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl SmtpSink {
+    pub fn start() -> Self {
+        let port = free_port();
+        let mut sink = Self {
+            port,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        sink.resume();
+        sink
+    }
+
+    pub fn resume(&mut self) {
+        let maildir = self.dir.path();
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(maildir.join(sub)).unwrap();
+        }
+        // Debian's interpreter: the one with the python3-aiosmtpd package.
+        let child = Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3-aiosmtpd is installed (the test command installs it)");
+        self.child = Some(child);
+        self.wait_until_ready();
+    }
+
+    fn wait_until_ready(&self) {
+        use std::io::Read;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let mut greeting = [0u8; 3];
+                if conn.read_exact(&mut greeting).is_ok() && &greeting == b"220" {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "the SMTP server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far, oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> =
+            std::fs::read_dir(self.dir.path().join("new"))
+                .map(|dir| {
+                    dir.map(|e| e.unwrap())
+                        .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
+                        .collect()
+                })
+                .unwrap_or_default();
+        files.sort();
+        files
+            .into_iter()
+            .map(|(_, path)| std::fs::read_to_string(path).unwrap())
+            .collect()
+    }
+
+    /// Waits (up to `within`) until more than `seen` messages arrived; returns the
+    /// newest.
+    pub async fn message_after(&self, seen: usize, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let messages = self.messages();
+            if messages.len() > seen {
+                return messages.into_iter().next_back().unwrap();
+            }
+            assert!(Instant::now() < deadline, "no mail arrived ({seen} before)");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The next message (the first after `seen`) to `to`.
+    pub async fn next_to(&self, seen: usize, to: &str) -> String {
+        let message = self.message_after(seen, Duration::from_secs(10)).await;
+        assert!(message.contains(&format!("To: {to}")), "{message}");
+        message
+    }
+
+    /// Waits for a message with `subject`; returns the first.
+    pub async fn with_subject(&self, subject: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let header = format!("Subject: {subject}");
+            if let Some(found) = self.messages().into_iter().find(|m| m.contains(&header)) {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "no mail {subject:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The first link in `message` whose path starts with `path`.
+pub fn link(message: &str, path: &str) -> String {
+    let start = message
+        .find("http://")
+        .filter(|_| message.contains(path))
+        .unwrap_or_else(|| panic!("no {path} link in {message}"));
+    let from = &message[start..];
+    let found = from
+        .split_whitespace()
+        .find(|word| word.contains(path))
+        .unwrap_or_else(|| panic!("no {path} link in {message}"));
+    found.to_owned()
+}
+
+/// The path of a link (what the test client asks its app for).
+pub fn path_of(link: &str) -> &str {
+    let rest = link.strip_prefix("http://").unwrap();
+    &rest[rest.find('/').unwrap()..]
+}
+
+/// An app mailing through `sink`, its public URL (where links point) its own address.
+pub async fn mail_app(sink: &SmtpSink) -> TestApp {
+    let url = sink.url().parse().unwrap();
+    let port = free_port();
+    spawn_app_with(move |c| {
+        c.addr = format!("127.0.0.1:{port}");
+        c.public_url = Some(format!("http://127.0.0.1:{port}").parse().unwrap());
+        c.smtp_url = Some(url);
+        c.mail_from = Some("Wicket <wicket@example.com>".into());
+    })
+    .await
+}
+
+/// Registers `name` with `email` and confirms the address through the mailed link.
+pub async fn register_confirmed(app: &TestApp, sink: &SmtpSink, name: &str, email: &str) {
+    let seen = sink.messages().len();
+    let resp = app
+        .post_form(
+            "/register/",
+            &[
+                ("username", name),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+                ("email", email),
+            ],
+        )
+        .await;
+    assert_see_other(&resp, "/cabinet");
+    let message = sink.next_to(seen, email).await;
+    assert!(
+        message.contains("Subject: Confirm your email address"),
+        "{message}"
+    );
+    let verify = link(&message, "/verify-email/");
+    let page = app.get(path_of(&verify)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let text = page.text().await.unwrap();
+    assert!(text.contains("is now confirmed"), "{text}");
+}
+
+#[tokio::test]
+async fn a_registered_address_is_confirmed_by_its_mailed_link_once() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    let form = app.get("/register/").await.text().await.unwrap();
+    assert!(form.contains(r#"name="email""#) && form.contains(r#"autocomplete="email""#));
+    register_confirmed(&app, &sink, "ann", "Ann@Example.com").await;
+    let account = app.get("/account").await.text().await.unwrap();
+    assert!(
+        account.contains("Ann@Example.com</strong> is confirmed"),
+        "{account}"
+    );
+    // The link worked once.
+    let message = sink.messages().pop().unwrap();
+    let again = app.get(path_of(&link(&message, "/verify-email/"))).await;
+    assert_eq!(again.status(), StatusCode::GONE);
+    // Stored as typed; the token only as its hash.
+    let user = std::fs::read_to_string(app.config.data_dir.join("users/ann.json")).unwrap();
+    assert!(
+        user.contains("Ann@Example.com") && user.contains("\"verified\": true"),
+        "{user}"
+    );
+}
+
+#[tokio::test]
+async fn without_mail_there_is_no_email_field_and_no_reset() {
+    let app = spawn_app().await;
+    let form = app.get("/register/").await.text().await.unwrap();
+    assert!(!form.contains(r#"name="email""#));
+    let login = app.get("/").await.text().await.unwrap();
+    assert!(!login.contains("/forgot"));
+    assert_eq!(app.get("/forgot").await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_through_the_mailed_link() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "bob", "bob@example.com").await;
+    // Logged in elsewhere too: that session must end.
+    let elsewhere = client();
+    assert_see_other(
+        &app.post_form_by(
+            &elsewhere,
+            "/login",
+            &[("username", "bob"), ("password", PASSWORD)],
+        )
+        .await,
+        "/cabinet",
+    );
+    let browser = client();
+    let asked = app
+        .post_form_by(&browser, "/forgot", &[("username", "bob")])
+        .await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    // (The login from `elsewhere` mailed a new-login notice first.)
+    let message = sink.with_subject("Reset your Wicket password").await;
+    let reset = link(&message, "/reset/");
+    // Opening the link moves the token out of the address bar.
+    let opened = browser.get(app.url(path_of(&reset))).send().await.unwrap();
+    assert_see_other(&opened, "/reset");
+    let form = browser.get(app.url("/reset")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let form = form.text().await.unwrap();
+    assert!(form.contains("Choose a new password") && !form.contains(&reset[reset.len() - 64..]));
+    // Same rules as registration.
+    let weak = app
+        .post_form_by(
+            &browser,
+            "/reset",
+            &[("password", "aaaaaaaa"), ("confirm", "aaaaaaaa")],
+        )
+        .await;
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let new = "a fresh correct horse 42";
+    let done = app
+        .post_form_by(&browser, "/reset", &[("password", new), ("confirm", new)])
+        .await;
+    assert_see_other(&done, "/cabinet");
+    assert_eq!(
+        browser
+            .get(app.url("/cabinet"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    // Every other session ended, with the reason.
+    let ended = elsewhere.get(app.url("/cabinet")).send().await.unwrap();
+    assert_see_other(&ended, "/?next=/cabinet");
+    let told = elsewhere
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(told.contains("because your password was reset"), "{told}");
+    // Old password refused, new one works.
+    let other = client();
+    let old = app
+        .post_form_by(
+            &other,
+            "/login",
+            &[("username", "bob"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    assert_see_other(
+        &app.post_form_by(&other, "/login", &[("username", "bob"), ("password", new)])
+            .await,
+        "/cabinet",
+    );
+    // The link worked once.
+    let again = client().get(app.url(path_of(&reset))).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::GONE);
+    assert!(again.text().await.unwrap().contains("/forgot"));
+    // And the address was told.
+    let told = sink.with_subject("Your Wicket password was changed").await;
+    assert!(
+        told.contains("To: bob@example.com") && told.contains("was reset"),
+        "{told}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_names_and_unconfirmed_addresses_get_the_same_answer_and_no_mail() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "cat", "cat@example.com").await;
+    app.post_form(
+        "/register/",
+        &[
+            ("username", "dan"),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+            ("email", "dan@example.com"),
+        ],
+    )
+    .await;
+    sink.message_after(1, Duration::from_secs(10)).await; // dan's confirmation
+    let seen = sink.messages().len();
+    let mut answers = Vec::new();
+    for typed in [
+        "cat",
+        "CAT@example.com",
+        "nobody",
+        "nobody@example.com",
+        "dan",
+        "dan@example.com",
+        "<script>",
+    ] {
+        let resp = app
+            .post_form_by(&client(), "/forgot", &[("username", typed)])
+            .await;
+        answers.push((resp.status(), resp.text().await.unwrap()));
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    assert_eq!(answers[0].0, StatusCode::OK);
+    // Exactly the two for cat (by name and by address), none for the others.
+    sink.message_after(seen + 1, Duration::from_secs(10)).await;
+    let resets: Vec<_> = sink.messages()[seen..].to_vec();
+    assert_eq!(resets.len(), 2, "{resets:?}");
+    assert!(resets.iter().all(|m| m.contains("To: cat@example.com")));
+}
+
+#[tokio::test]
+async fn a_reset_link_dies_when_the_password_changes_by_another_route() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "eve", "eve@example.com").await;
+    let seen = sink.messages().len();
+    app.post_form_by(&client(), "/forgot", &[("username", "eve")])
+        .await;
+    let reset = link(&sink.next_to(seen, "eve@example.com").await, "/reset/");
+    let new = "another correct horse 7";
+    let changed = app
+        .post_form(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", new),
+                ("confirm", new),
+            ],
+        )
+        .await;
+    assert_see_other(&changed, "/account?done=password");
+    let opened = client().get(app.url(path_of(&reset))).send().await.unwrap();
+    assert_eq!(opened.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn a_login_from_a_new_browser_mails_a_notice_whose_link_ends_every_session() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "fay", "fay@example.com").await;
+    // The registering browser is known: logging in again there mails nothing.
+    app.logout().await;
+    let seen = sink.messages().len();
+    assert_see_other(&app.login("fay", PASSWORD).await, "/cabinet");
+    // A new browser: one notice; the same browser again: none.
+    let intruder = client();
+    assert_see_other(
+        &app.post_form_by(
+            &intruder,
+            "/login",
+            &[("username", "fay"), ("password", PASSWORD)],
+        )
+        .await,
+        "/cabinet",
+    );
+    let notice = sink.next_to(seen, "fay@example.com").await;
+    assert!(
+        notice.contains("Subject: New login to your Wicket account"),
+        "{notice}"
+    );
+    assert_eq!(
+        sink.messages().len(),
+        seen + 1,
+        "the known browser got no notice"
+    );
+    intruder.post(app.url("/logout")).send().await.unwrap();
+    assert_see_other(
+        &app.post_form_by(
+            &intruder,
+            "/login",
+            &[("username", "fay"), ("password", PASSWORD)],
+        )
+        .await,
+        "/cabinet",
+    );
+    // "This wasn't me": confirm, every session ends, the reset form opens.
+    let owner = client();
+    let opened = owner
+        .get(app.url(path_of(&link(&notice, "/not-me/"))))
+        .send()
+        .await
+        .unwrap();
+    assert_see_other(&opened, "/not-me");
+    let page = owner
+        .get(app.url("/not-me"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("End every session"), "{page}");
+    let ended = app.post_form_by(&owner, "/not-me", &[]).await;
+    assert_see_other(&ended, "/reset");
+    assert_see_other(
+        &intruder.get(app.url("/cabinet")).send().await.unwrap(),
+        "/?next=/cabinet",
+    );
+    assert_see_other(&app.get("/cabinet").await, "/?next=/cabinet");
+    let form = owner.get(app.url("/reset")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    assert_eq!(sink.messages().len(), seen + 1, "still the one notice");
+}
+
+#[tokio::test]
+async fn a_confirmed_address_belongs_to_one_account() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "gil", "same@example.com").await;
+    let other = client();
+    let seen = sink.messages().len();
+    app.post_form_by(
+        &other,
+        "/register/",
+        &[
+            ("username", "hal"),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+            ("email", "SAME@example.com"),
+        ],
+    )
+    .await;
+    let message = sink.next_to(seen, "SAME@example.com").await;
+    let taken = other
+        .get(app.url(path_of(&link(&message, "/verify-email/"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    let account = other
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(account.contains("waiting for confirmation"), "{account}");
+}
+
+#[tokio::test]
+async fn the_account_page_changes_the_address_with_the_password() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "ida", "ida@example.com").await;
+    let wrong = app
+        .post_form(
+            "/account/email",
+            &[("email", "new@example.com"), ("current_password", "nope")],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = app
+        .post_form(
+            "/account/email",
+            &[("email", "not an address"), ("current_password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.text()
+            .await
+            .unwrap()
+            .contains("Enter an email address like")
+    );
+    let seen = sink.messages().len();
+    let saved = app
+        .post_form(
+            "/account/email",
+            &[("email", "new@example.com"), ("current_password", PASSWORD)],
+        )
+        .await;
+    assert_see_other(&saved, "/account?done=email");
+    let message = sink.next_to(seen, "new@example.com").await;
+    // The old address is free at once; the new one waits for its link.
+    let page = app.get("/account?done=email").await.text().await.unwrap();
+    assert!(
+        page.contains("new@example.com</strong> is waiting for confirmation"),
+        "{page}"
+    );
+    app.get(path_of(&link(&message, "/verify-email/"))).await;
+    let page = app.get("/account").await.text().await.unwrap();
+    assert!(
+        page.contains("new@example.com</strong> is confirmed"),
+        "{page}"
+    );
+    // Removing it.
+    let removed = app
+        .post_form_hx(
+            "/account/email",
+            &[("email", ""), ("current_password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(removed.status(), StatusCode::OK);
+    assert!(
+        removed
+            .text()
+            .await
+            .unwrap()
+            .contains("The address was removed.")
+    );
+}
+
+#[tokio::test]
+async fn reset_requests_are_throttled_per_account_with_the_same_answer_for_all() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    for _ in 0..3 {
+        let resp = app
+            .post_form_by(&client(), "/forgot", &[("username", "nobody")])
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let fourth = app
+        .post_form_by(&client(), "/forgot", &[("username", "NOBODY")])
+        .await;
+    assert_eq!(fourth.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(fourth.headers().contains_key("retry-after"));
+    let other = app
+        .post_form_by(&client(), "/forgot", &[("username", "somebody")])
+        .await;
+    assert_eq!(other.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn with_the_smtp_server_down_the_visitor_sees_the_same_and_the_mail_goes_later() {
+    let mut sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (addr, public) = (
+        format!("127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{port}"),
+    );
+    let server = crate::binary::Binary::start(
+        dir.path(),
+        &[
+            "--addr",
+            &addr,
+            "--public-url",
+            &public,
+            "--smtp-url",
+            &sink.url(),
+            "--mail-from",
+            "Wicket <wicket@example.com>",
+            "--throttle-forgot",
+            "off",
+        ],
+    );
+    let browser = client();
+    let post = async |path: &str, form: &[(&str, &str)]| {
+        let page = browser
+            .get(format!("{public}/forgot"))
+            .send()
+            .await
+            .unwrap();
+        let text = page.text().await.unwrap();
+        let token = hidden_csrf(&text);
+        let mut form = form.to_vec();
+        form.push(("csrf", &token));
+        browser
+            .post(format!("{public}{path}"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    };
+    let registered = post(
+        "/register/",
+        &[
+            ("username", "joe"),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+            ("email", "joe@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(registered.status(), StatusCode::SEE_OTHER);
+    let message = sink.next_to(0, "joe@example.com").await;
+    let confirmed = browser
+        .get(format!(
+            "{public}{}",
+            path_of(&link(&message, "/verify-email/"))
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK);
+
+    sink.stop();
+    let known = post("/forgot", &[("username", "joe")]).await;
+    let (status, text) = (known.status(), known.text().await.unwrap());
+    let unknown = post("/forgot", &[("username", "nobody")]).await;
+    assert_eq!(
+        (status, text),
+        (unknown.status(), unknown.text().await.unwrap())
+    );
+    assert_eq!(status, StatusCode::OK);
+    let log = server.wait_for_log("could not send mail; will retry", Duration::from_secs(10));
+    let line = log
+        .lines()
+        .find(|l| l.contains("could not send mail"))
+        .unwrap();
+    assert!(
+        line.contains("kind=Reset") && line.contains("domain=example.com"),
+        "{line}"
+    );
+    assert!(!line.contains("joe@"), "no addresses in the log: {line}");
+
+    let seen = sink.messages().len();
+    sink.resume();
+    let reset = sink.message_after(seen, Duration::from_secs(20)).await;
+    assert!(
+        reset.contains("Subject: Reset your Wicket password"),
+        "{reset}"
+    );
+    server.wait_for_log("mail sent", Duration::from_secs(5));
+    server.stop();
+}
