@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from '@playwright/test';
 
 /** A free loopback port, asked of the OS once: workers inherit it through the env. */
@@ -14,6 +17,11 @@ function freePort(variable: string, fallback?: number): number {
 
 const port = freePort('WICKET_E2E_PORT', 5055);
 const baseURL = `http://127.0.0.1:${port}`;
+// The SMTP server serve.sh starts, and the Maildir the tests read mail from.
+freePort('WICKET_E2E_SMTP_PORT');
+if (!process.env.WICKET_E2E_MAILDIR) {
+  process.env.WICKET_E2E_MAILDIR = mkdtempSync(join(tmpdir(), 'wicket-e2e-mail-'));
+}
 // Wicket behind nginx with TLS (serve-tls.sh, from deploy/): its own ports.
 const tlsPort = freePort('WICKET_E2E_TLS_PORT');
 freePort('WICKET_E2E_HTTP_PORT');

@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # Starts the release binary for the browser tests: throwaway dirs, a cheap scrypt,
-# and throttles loose enough for one address driving many accounts.
+# throttles loose enough for one address driving many accounts, and mail through a
+# real SMTP server (Debian's python3-aiosmtpd) into the Maildir $WICKET_E2E_MAILDIR,
+# where the tests read the links.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
+port=${WICKET_E2E_PORT:-5055}
+smtp_port=${WICKET_E2E_SMTP_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+maildir=${WICKET_E2E_MAILDIR:-$dir/mail}
+mkdir -p "$maildir/tmp" "$maildir/new" "$maildir/cur"
+/usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$maildir" &
+smtpd=$!
 "$root/target/release/wicket" \
-  --addr "127.0.0.1:${WICKET_E2E_PORT:-5055}" \
+  --addr "127.0.0.1:$port" \
+  --public-url "http://127.0.0.1:$port" \
+  --smtp-url "smtp://127.0.0.1:$smtp_port" \
+  --mail-from "Wicket <wicket@example.com>" \
+  --throttle-forgot 1000/1h \
   --data-dir "$dir/data" \
   --sessions-dir "$dir/sessions" \
   --static-dir "$root/static" \
@@ -14,5 +26,5 @@ trap 'rm -rf "$dir"' EXIT
   --throttle-login 50/15m \
   --throttle-register 1000/1h &
 server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir"' EXIT INT TERM
+trap 'kill "$server" "$smtpd" 2>/dev/null; wait "$server" "$smtpd" 2>/dev/null; rm -rf "$dir"' EXIT INT TERM
 wait "$server"

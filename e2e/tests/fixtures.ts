@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test as base, type Page } from '@playwright/test';
 
@@ -119,4 +121,30 @@ export function countLoads(page: Page) {
   });
   page.on('load', () => counts.loads++);
   return counts;
+}
+
+/**
+ * The newest mail to `address` whose subject contains `subject`, from the Maildir the
+ * test server's SMTP server (python3-aiosmtpd, started by serve.sh) writes; waits for it.
+ */
+export async function mailTo(address: string, subject: string): Promise<string> {
+  const dir = join(process.env.WICKET_E2E_MAILDIR ?? '', 'new');
+  let found = '';
+  await expect
+    .poll(() => {
+      const mails = readdirSync(dir)
+        .map((name) => readFileSync(join(dir, name), 'utf8'))
+        .filter((mail) => mail.includes(`To: ${address}`) && mail.includes(`Subject: ${subject}`));
+      found = mails.at(-1) ?? '';
+      return found !== '';
+    }, { message: `a mail "${subject}" to ${address}`, timeout: 10_000 })
+    .toBe(true);
+  return found;
+}
+
+/** The path of the first link in `mail` under `prefix` (e.g. `/reset/`). */
+export function linkIn(mail: string, prefix: string): string {
+  const match = new RegExp(`https?://[^/\\s]+(${prefix}[0-9a-f]+)`).exec(mail);
+  expect(match, `a ${prefix} link in the mail`).not.toBeNull();
+  return match![1];
 }

@@ -158,7 +158,7 @@ pub fn email(csrf: &Csrf, user: &User, state: &EmailState) -> Markup {
         button type="submit" { "Save the address" }
     };
     html! {
-        section.card id="email" {
+        section.card id="email-address" {
             h2 { "Email address" }
             @match current {
                 Some(email) if email.verified => p.lead {
