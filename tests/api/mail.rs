@@ -678,3 +678,103 @@ async fn with_the_smtp_server_down_the_visitor_sees_the_same_and_the_mail_goes_l
     server.wait_for_log("mail sent", Duration::from_secs(5));
     server.stop();
 }
+
+#[tokio::test]
+async fn on_redis_tokens_are_hashed_keys_with_a_ttl_and_the_reset_works_once() {
+    use redis_client::*;
+    let redis = crate::redis::RedisServer::start();
+    let sink = SmtpSink::start();
+    let (smtp, port, store) = (sink.url().parse().unwrap(), free_port(), redis.url());
+    let app = spawn_app_with(move |c| {
+        c.addr = format!("127.0.0.1:{port}");
+        c.public_url = Some(format!("http://127.0.0.1:{port}").parse().unwrap());
+        c.smtp_url = Some(smtp);
+        c.mail_from = Some("Wicket <wicket@example.com>".into());
+        c.store = wicket::store::StoreKind::Redis(store);
+        c.store_prefix = "mail".into();
+    })
+    .await;
+    register_confirmed(&app, &sink, "kim", "kim@example.com").await;
+    assert!(
+        !app.config.data_dir.join("tokens").exists(),
+        "no token files on Redis"
+    );
+    app.post_form_by(&client(), "/forgot", &[("username", "kim@example.com")])
+        .await;
+    let reset = link(
+        &sink.with_subject("Reset your Wicket password").await,
+        "/reset/",
+    );
+    let token = &reset[reset.len() - 64..];
+    let keys = keys(&redis, "mail:token:*");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(!keys[0].contains(token), "stored by its hash");
+    let ttl = ttl(&redis, &keys[0]);
+    assert!(
+        (1..=1800).contains(&ttl),
+        "expires within 30 minutes: {ttl}"
+    );
+    assert_eq!(
+        keys_of(&redis, "mail:email:*"),
+        1,
+        "the confirmed address is indexed"
+    );
+
+    let browser = client();
+    assert_see_other(
+        &browser.get(app.url(path_of(&reset))).send().await.unwrap(),
+        "/reset",
+    );
+    let new = "a redis correct horse 9";
+    let done = app
+        .post_form_by(&browser, "/reset", &[("password", new), ("confirm", new)])
+        .await;
+    assert_see_other(&done, "/cabinet");
+    assert!(keys_of(&redis, "mail:token:*") == 0, "used up");
+    let again = client().get(app.url(path_of(&reset))).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::GONE);
+}
+
+/// Just enough RESP to look at keys (the test does not trust the app's own client).
+mod redis_client {
+    use std::io::{BufRead, BufReader, Write};
+
+    fn command(redis: &crate::redis::RedisServer, args: &[&str]) -> Vec<String> {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
+        let mut out = format!("*{}\r\n", args.len());
+        for arg in args {
+            out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        conn.write_all(out.as_bytes()).unwrap();
+        let mut reader = BufReader::new(conn);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let read_bulk = |reader: &mut BufReader<std::net::TcpStream>| {
+            let mut head = String::new();
+            reader.read_line(&mut head).unwrap();
+            let mut value = String::new();
+            reader.read_line(&mut value).unwrap();
+            value.trim_end().to_owned()
+        };
+        match line.as_bytes()[0] {
+            b'*' => {
+                let n: usize = line[1..].trim().parse().unwrap();
+                (0..n).map(|_| read_bulk(&mut reader)).collect()
+            }
+            b':' => vec![line[1..].trim().to_owned()],
+            _ => panic!("unexpected reply {line:?}"),
+        }
+    }
+
+    pub fn keys(redis: &crate::redis::RedisServer, pattern: &str) -> Vec<String> {
+        command(redis, &["KEYS", pattern])
+    }
+
+    pub fn keys_of(redis: &crate::redis::RedisServer, pattern: &str) -> usize {
+        keys(redis, pattern).len()
+    }
+
+    pub fn ttl(redis: &crate::redis::RedisServer, key: &str) -> i64 {
+        command(redis, &["TTL", key])[0].parse().unwrap()
+    }
+}
