@@ -778,3 +778,59 @@ mod redis_client {
         command(redis, &["TTL", key])[0].parse().unwrap()
     }
 }
+
+#[tokio::test]
+async fn an_expired_reset_link_gets_the_one_page_and_a_password_change_is_told() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "lea", "lea@example.com").await;
+    app.post_form_by(&client(), "/forgot", &[("username", "lea")])
+        .await;
+    let reset = link(
+        &sink.with_subject("Reset your Wicket password").await,
+        "/reset/",
+    );
+    // Age the stored token past its 30 minutes (the file holds its expiry).
+    let dir = app.config.data_dir.join("tokens");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut record: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    record["expires"] = past
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .into();
+    std::fs::write(&file, record.to_string()).unwrap();
+    let opened = client().get(app.url(path_of(&reset))).send().await.unwrap();
+    assert_eq!(opened.status(), StatusCode::GONE);
+    assert!(
+        opened
+            .text()
+            .await
+            .unwrap()
+            .contains("This link cannot be used")
+    );
+
+    let new = "yet another correct horse";
+    let changed = app
+        .post_form(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", new),
+                ("confirm", new),
+            ],
+        )
+        .await;
+    assert_see_other(&changed, "/account?done=password");
+    let told = sink.with_subject("Your Wicket password was changed").await;
+    assert!(
+        told.contains("was changed at") && told.contains("To: lea@example.com"),
+        "{told}"
+    );
+}

@@ -234,13 +234,14 @@ pub async fn change_password(
     let hash = state.hasher.hash(new).await?;
     let username = crate::domain::Username::parse(&name)
         .map_err(|_| AppError::internal("impossible user name"))?;
-    state
+    let updated = state
         .users
         .update(&username, &move |u: &mut User| {
             u.password_hash.clone_from(&hash)
         })
         .await?
         .ok_or_else(|| AppError::internal("the member's account is gone"))?;
+    super::email::send_password_changed(&state, &updated, &client, "changed");
     let ended = state
         .sessions
         .end_all(&name, Some(&session.id), EndReason::PasswordChanged)
