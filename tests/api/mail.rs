@@ -202,6 +202,27 @@ pub async fn register_confirmed(app: &TestApp, sink: &SmtpSink, name: &str, emai
     assert!(text.contains("is now confirmed"), "{text}");
 }
 
+/// Changes the app's member's password from [`PASSWORD`] to `new` on `/account`.
+async fn change_password(app: &TestApp, new: &str) {
+    let form = [
+        ("current_password", PASSWORD),
+        ("password", new),
+        ("confirm", new),
+    ];
+    let changed = app.post_form("/account/password", &form).await;
+    assert_see_other(&changed, "/account?done=password");
+}
+
+/// Asks `/forgot` for `who` from a fresh browser; returns the mailed reset link.
+async fn reset_link(app: &TestApp, sink: &SmtpSink, who: &str) -> String {
+    app.post_form_by(&client(), "/forgot", &[("username", who)])
+        .await;
+    link(
+        &sink.with_subject("Reset your Wicket password").await,
+        "/reset/",
+    )
+}
+
 #[tokio::test]
 async fn a_registered_address_is_confirmed_by_its_mailed_link_once() {
     let sink = SmtpSink::start();
@@ -375,22 +396,9 @@ async fn a_reset_link_dies_when_the_password_changes_by_another_route() {
     let sink = SmtpSink::start();
     let app = mail_app(&sink).await;
     register_confirmed(&app, &sink, "eve", "eve@example.com").await;
-    let seen = sink.messages().len();
-    app.post_form_by(&client(), "/forgot", &[("username", "eve")])
-        .await;
-    let reset = link(&sink.next_to(seen, "eve@example.com").await, "/reset/");
+    let reset = reset_link(&app, &sink, "eve").await;
     let new = "another correct horse 7";
-    let changed = app
-        .post_form(
-            "/account/password",
-            &[
-                ("current_password", PASSWORD),
-                ("password", new),
-                ("confirm", new),
-            ],
-        )
-        .await;
-    assert_see_other(&changed, "/account?done=password");
+    change_password(&app, new).await;
     let opened = client().get(app.url(path_of(&reset))).send().await.unwrap();
     assert_eq!(opened.status(), StatusCode::GONE);
 }
@@ -699,12 +707,7 @@ async fn on_redis_tokens_are_hashed_keys_with_a_ttl_and_the_reset_works_once() {
         !app.config.data_dir.join("tokens").exists(),
         "no token files on Redis"
     );
-    app.post_form_by(&client(), "/forgot", &[("username", "kim@example.com")])
-        .await;
-    let reset = link(
-        &sink.with_subject("Reset your Wicket password").await,
-        "/reset/",
-    );
+    let reset = reset_link(&app, &sink, "kim@example.com").await;
     let token = &reset[reset.len() - 64..];
     let keys = keys(&redis, "mail:token:*");
     assert_eq!(keys.len(), 1, "{keys:?}");
@@ -784,12 +787,7 @@ async fn an_expired_reset_link_gets_the_one_page_and_a_password_change_is_told()
     let sink = SmtpSink::start();
     let app = mail_app(&sink).await;
     register_confirmed(&app, &sink, "lea", "lea@example.com").await;
-    app.post_form_by(&client(), "/forgot", &[("username", "lea")])
-        .await;
-    let reset = link(
-        &sink.with_subject("Reset your Wicket password").await,
-        "/reset/",
-    );
+    let reset = reset_link(&app, &sink, "lea").await;
     // Age the stored token past its 30 minutes (the file holds its expiry).
     let dir = app.config.data_dir.join("tokens");
     let file = std::fs::read_dir(&dir)
@@ -817,17 +815,7 @@ async fn an_expired_reset_link_gets_the_one_page_and_a_password_change_is_told()
     );
 
     let new = "yet another correct horse";
-    let changed = app
-        .post_form(
-            "/account/password",
-            &[
-                ("current_password", PASSWORD),
-                ("password", new),
-                ("confirm", new),
-            ],
-        )
-        .await;
-    assert_see_other(&changed, "/account?done=password");
+    change_password(&app, new).await;
     let told = sink.with_subject("Your Wicket password was changed").await;
     assert!(
         told.contains("was changed at") && told.contains("To: lea@example.com"),
