@@ -37,5 +37,7 @@ pub mod session;
 pub mod store;
 /// In-memory, bounded rate limits for logins and registrations.
 pub mod throttle;
+/// Authenticator-app codes (TOTP).
+pub mod totp;
 /// Routes, handlers and views.
 pub mod web;

@@ -7,6 +7,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use chacha20poly1305::ChaCha20Poly1305;
+use chacha20poly1305::aead::{Aead, Payload};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -71,6 +73,53 @@ impl fmt::Debug for SubKey {
     }
 }
 
+/// Encrypts small secrets for storage (ChaCha20-Poly1305 under a key derived from the
+/// server's secret): a copy of the store alone does not reveal them, and a sealed value
+/// opens only with the context it was sealed for (e.g. the account's name), so it
+/// cannot be moved to another account.
+#[derive(Clone)]
+pub struct Sealer(ChaCha20Poly1305);
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealer(<redacted>)")
+    }
+}
+
+impl Sealer {
+    /// `plaintext` sealed for `context`: hex of a random 96-bit nonce and the ciphertext.
+    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> String {
+        let nonce = random_bytes::<12>();
+        let payload = Payload {
+            msg: plaintext,
+            aad: context,
+        };
+        let sealed = self
+            .0
+            .encrypt(&nonce.into(), payload)
+            .expect("encrypting a small buffer cannot fail");
+        let mut out = hex(&nonce);
+        out.push_str(&hex(&sealed));
+        out
+    }
+
+    /// What [`Sealer::seal`] sealed for `context`; `None` if it was altered, sealed for
+    /// another context or under another key.
+    pub fn open(&self, sealed: &str, context: &[u8]) -> Option<Vec<u8>> {
+        let bytes = unhex(sealed)?;
+        if bytes.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().ok()?;
+        let payload = Payload {
+            msg: ciphertext,
+            aad: context,
+        };
+        self.0.decrypt(&nonce.into(), payload).ok()
+    }
+}
+
 /// The server's master secret. Its `Debug` never shows the bytes.
 #[derive(Clone)]
 pub struct SecretKey(Vec<u8>);
@@ -89,11 +138,22 @@ impl SecretKey {
 
     /// Derives an independent key for one purpose, so a leak of one use reveals no other.
     pub fn derive(&self, purpose: &str) -> SubKey {
+        SubKey::new(&self.derive_bytes(purpose))
+    }
+
+    /// 256 bits for `purpose`: HMAC-SHA256 of `wicket/<purpose>` under the master key.
+    fn derive_bytes(&self, purpose: &str) -> [u8; 32] {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
             .expect("HMAC takes keys of any size");
         mac.update(b"wicket/");
         mac.update(purpose.as_bytes());
-        SubKey::new(&mac.finalize().into_bytes())
+        mac.finalize().into_bytes().into()
+    }
+
+    /// A [`Sealer`] for `purpose`, keyed from this key.
+    pub fn sealer(&self, purpose: &str) -> Sealer {
+        let key = self.derive_bytes(purpose);
+        Sealer(ChaCha20Poly1305::new(&key.into()))
     }
 
     /// Reads the key file, or creates it (mode 0600, 64 random bytes as hex) if missing.
@@ -202,5 +262,38 @@ mod tests {
         let key = SecretKey::new(vec![0xab; 32]).unwrap();
         assert_eq!(format!("{key:?}"), "SecretKey(<redacted>)");
         assert_eq!(format!("{:?}", key.derive("x")), "SubKey(<redacted>)");
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_with_their_key_and_context() {
+        let key = SecretKey::new(vec![3; 32]).unwrap();
+        let sealer = key.sealer("totp");
+        let sealed = sealer.seal(b"the secret", b"ann");
+        assert!(!sealed.contains(&hex(b"the secret")));
+        assert_ne!(
+            sealed,
+            sealer.seal(b"the secret", b"ann"),
+            "a fresh nonce each time"
+        );
+        assert_eq!(
+            sealer.open(&sealed, b"ann").as_deref(),
+            Some(&b"the secret"[..])
+        );
+        assert_eq!(sealer.open(&sealed, b"bob"), None, "another account");
+        assert_eq!(
+            key.sealer("other").open(&sealed, b"ann"),
+            None,
+            "another purpose"
+        );
+        let other_key = SecretKey::new(vec![4; 32]).unwrap().sealer("totp");
+        assert_eq!(other_key.open(&sealed, b"ann"), None, "another server key");
+        let mut altered = sealed.clone().into_bytes();
+        let last = altered.len() - 1;
+        altered[last] = if altered[last] == b'0' { b'1' } else { b'0' };
+        assert_eq!(
+            sealer.open(&String::from_utf8(altered).unwrap(), b"ann"),
+            None
+        );
+        assert_eq!(sealer.open("zz", b"ann"), None);
     }
 }
