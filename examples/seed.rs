@@ -73,6 +73,7 @@ fn write_user(dir: &Path, i: usize) {
         last_login: None,
         failed_logins: 0,
         email: None,
+        totp: None,
         name: format!("seed_{i}"),
         // scrypt ln=4 of "seed password": never used to log in.
         password_hash: "$scrypt$ln=4,r=8,p=1$c2VlZHNhbHRzZWVkc2FsdA$Yxq3R7sM2xkqjQ1tS6m0u8b2cJ5r3pQ9aT1vW4yZ6nE".into(),

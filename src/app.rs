@@ -20,6 +20,7 @@ use crate::web::csrf::{CsrfKeys, CsrfLayer};
 use crate::web::device::DeviceCookies;
 use crate::web::email::Mailer;
 use crate::web::reset::{ForgotThrottle, LinkCookie};
+use crate::web::two_step::TwoStep;
 use crate::web::{self, AppState};
 
 /// A bound, ready-to-run Wicket: the one way both `main` and the tests start it.
@@ -230,8 +231,14 @@ fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
         )),
         forgot_throttle: Arc::new(ForgotThrottle::new(
             config.throttle_forgot.0,
-            stores.counters,
+            stores.counters.clone(),
         )),
+        two_step: TwoStep::new(
+            key.sealer("totp-key"),
+            key.derive("recovery-code"),
+            policy,
+            stores.counters,
+        ),
         devices: DeviceCookies::new(key.derive("device"), policy),
         ipv6_prefix: config.throttle_ipv6_prefix,
         public_url: config.public_url.clone(),

@@ -332,6 +332,24 @@ pub struct User {
     /// The member's email address, if they gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Email>,
+    /// Two-step login with an authenticator app, when turned on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<TotpSetting>,
+}
+
+/// An account's authenticator-app setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpSetting {
+    /// The TOTP key, sealed (`secret::Sealer`, bound to the account's name): the
+    /// store alone does not reveal it.
+    pub key: String,
+    /// The step of the last code used: that code, and any older one, is refused.
+    pub last_step: u64,
+    /// Keyed hashes of the recovery codes not yet used.
+    pub recovery: Vec<String>,
+    /// When it was turned on.
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
 }
 
 /// A member's email address, as typed.
@@ -370,6 +388,7 @@ impl User {
             last_login: None,
             failed_logins: 0,
             email: None,
+            totp: None,
         }
     }
 

@@ -24,6 +24,8 @@ pub enum Purpose {
     ResetPassword,
     /// Report a login as not one's own: end every session, then reset.
     NotMe,
+    /// A login whose password was right, waiting for the second factor.
+    PendingLogin,
 }
 
 /// What a token stands for, stored under its [`TokenKey`].
@@ -41,6 +43,12 @@ pub struct TokenRecord {
     /// When it stops working.
     #[serde(with = "time::serde::rfc3339")]
     pub expires: OffsetDateTime,
+    /// For a pending login: "Keep me logged in" was ticked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remember: bool,
+    /// For a pending login: where to go once logged in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 impl TokenRecord {

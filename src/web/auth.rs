@@ -20,7 +20,7 @@ use crate::throttle::Attempt;
 #[derive(Debug)]
 pub enum Checked {
     /// The right password for this user.
-    Right(User),
+    Right(Box<User>),
     /// No such user, or the wrong password (indistinguishable, on purpose).
     Wrong,
     /// Too many failures lately: wait this long.
@@ -80,7 +80,7 @@ pub async fn check_password(
     if state.hasher.needs_rehash(&user.password_hash) {
         rehash(state, &name, &user.password_hash, password).await;
     }
-    Ok(Checked::Right(user))
+    Ok(Checked::Right(Box::new(user)))
 }
 
 /// Checks a new password like [`Password::parse`], on the blocking pool: the strength

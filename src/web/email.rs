@@ -25,6 +25,7 @@ use crate::store::{Email, StoreError, User};
 pub fn valid_for(purpose: Purpose) -> Duration {
     match purpose {
         Purpose::ResetPassword => Duration::from_secs(30 * 60),
+        Purpose::PendingLogin => Duration::from_secs(5 * 60),
         Purpose::VerifyEmail | Purpose::NotMe => Duration::from_secs(24 * 60 * 60),
     }
 }
@@ -58,6 +59,8 @@ pub async fn issue(
         email: email.to_owned(),
         password: password_mark(&user.password_hash),
         expires: OffsetDateTime::now_utc() + valid_for(purpose),
+        remember: false,
+        next: None,
     };
     state.tokens.put_token(&token.key(), &record).await?;
     Ok(token)

@@ -158,6 +158,10 @@ pub async fn submit(
         }
         Checked::Throttled(wait) => return Ok(too_many(refuse(&wait_message(wait)), wait)),
     };
+    if user.totp.is_some() {
+        let begun = super::two_step::begin(&state, &user, filled.remember, next, &csrf, hx);
+        return Ok(begun.await?);
+    }
     let login = Login {
         user: &user.name,
         client: &client,

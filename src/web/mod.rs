@@ -18,6 +18,7 @@ mod register;
 pub mod reset;
 pub mod respond;
 pub mod statics;
+pub mod two_step;
 
 use std::sync::Arc;
 
@@ -59,6 +60,8 @@ pub struct AppState {
     pub link_cookie: reset::LinkCookie,
     /// Limits on reset mails.
     pub forgot_throttle: Arc<reset::ForgotThrottle>,
+    /// Two-step login's keys and cookie.
+    pub two_step: two_step::TwoStep,
 }
 
 /// The pages: every route but `/static`.
@@ -87,6 +90,13 @@ pub fn pages() -> Route {
             "/not-me",
             get(reset::not_me_page).post(reset::not_me_submit),
         )
+        .at(
+            "/login/code",
+            get(two_step::code_page).post(two_step::code_submit),
+        )
+        .at("/account/totp", post(two_step::enable))
+        .at("/account/totp/recovery", post(two_step::regenerate))
+        .at("/account/totp/off", post(two_step::disable))
 }
 
 /// Client-supplied text (a path, an `Origin`) cut for a log line: at most 200

@@ -391,6 +391,13 @@ pub async fn reset_submit(
         .await?;
     tracing::info!(user = %updated.name, ended, "password reset by mailed link");
     email::send_password_changed(&state, &updated, &client, "reset");
+    // A reset proves the mailbox, not the second factor: that is still asked for.
+    if updated.totp.is_some() {
+        let mut resp = super::two_step::begin(&state, &updated, false, None, &csrf, hx).await?;
+        resp.headers_mut()
+            .append(SET_COOKIE, state.link_cookie.clear());
+        return Ok(resp);
+    }
     let login = Login {
         user: &updated.name,
         client: &client,

@@ -20,3 +20,4 @@ mod security;
 mod sessions;
 mod statics;
 mod stores;
+mod two_step;

@@ -172,6 +172,8 @@ mod tests {
             email: "ann@example.com".into(),
             password: "mark".into(),
             expires,
+            remember: false,
+            next: None,
         }
     }
 

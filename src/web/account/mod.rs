@@ -53,15 +53,18 @@ pub async fn page(
     match done.done.as_str() {
         "password" => password.notice = Some(PASSWORD_CHANGED),
         "email" => email.notice = Some(email_saved(shown.user.email.as_ref())),
+        "recovery" => shown.two_step_notice = Some(RECOVERY_USED),
         "ended" => shown.sessions_notice = Some(ONE_ENDED),
         "others" => shown.sessions_notice = Some(OTHERS_ENDED),
         _ => {}
     }
-    let mut view = shown.view(&state, &session, password, FormState::default());
+    let mut view = shown.view(&state, &csrf, &session, password, FormState::default());
     view.email = view.email.map(|_| email);
     Ok(hx.page("Your account", view::page(&csrf, &view)))
 }
 
+const RECOVERY_USED: &str = "You logged in with a recovery code; it no longer works. \
+                             Make new codes below if few are left.";
 const PASSWORD_CHANGED: &str = "Your password was changed. Every other session was ended.";
 const ONE_ENDED: &str = "The session was ended.";
 const OTHERS_ENDED: &str = "Every other session was ended.";
@@ -72,6 +75,7 @@ struct Shown {
     user: User,
     sessions: Vec<Session>,
     sessions_notice: Option<&'static str>,
+    two_step_notice: Option<&'static str>,
 }
 
 impl Shown {
@@ -88,12 +92,14 @@ impl Shown {
             user,
             sessions,
             sessions_notice: None,
+            two_step_notice: None,
         })
     }
 
     fn view<'a>(
         &'a self,
         state: &AppState,
+        csrf: &Csrf,
         current: &'a Session,
         password: FormState<'a>,
         leaving: FormState<'a>,
@@ -111,6 +117,15 @@ impl Shown {
             password,
             delete: leaving,
             email: state.mail.as_ref().map(|_| EmailState::default()),
+            two_step: super::two_step::section(
+                state,
+                csrf,
+                &self.user,
+                &super::two_step::SectionState {
+                    notice: self.two_step_notice,
+                    ..Default::default()
+                },
+            ),
         }
     }
 }
@@ -182,6 +197,44 @@ async fn check_current(
     )
 }
 
+/// Checks `user`'s current password like a login, for another module's form; `Some`
+/// says why it was refused.
+pub(super) async fn check_password(
+    state: &AppState,
+    user: &User,
+    typed: &str,
+    client: &Client,
+) -> Result<Option<PasswordRefused>, AppError> {
+    Ok(check_current(state, &user.name, typed, client)
+        .await?
+        .map(|refused| match refused {
+            Refused::Wrong => PasswordRefused::Wrong,
+            Refused::Throttled(wait) => PasswordRefused::Throttled(wait),
+        }))
+}
+
+/// Why [`check_password`] refused.
+pub(super) enum PasswordRefused {
+    Wrong,
+    Throttled(std::time::Duration),
+}
+
+impl PasswordRefused {
+    /// What the two-step section says.
+    pub(super) fn state(self) -> super::two_step::SectionState {
+        match self {
+            Self::Wrong => super::two_step::SectionState {
+                current: Some(WRONG_PASSWORD),
+                ..Default::default()
+            },
+            Self::Throttled(wait) => super::two_step::SectionState {
+                alert: Some(wait_message(wait)),
+                ..Default::default()
+            },
+        }
+    }
+}
+
 #[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct PasswordForm {
@@ -203,7 +256,7 @@ pub async fn change_password(
 ) -> Result<Response> {
     let shown = Shown::load(&state, &session).await?;
     let refuse = |errors: FormState, status| {
-        let view = shown.view(&state, &session, errors, FormState::default());
+        let view = shown.view(&state, &csrf, &session, errors, FormState::default());
         section(hx, &csrf, &view, view::password(&csrf, &errors), status)
     };
     // The new password first: it costs no scrypt work to refuse.
@@ -261,7 +314,7 @@ pub async fn change_password(
             notice: Some(PASSWORD_CHANGED),
             ..FormState::default()
         };
-        let view = shown.view(&state, &fresh, done, FormState::default());
+        let view = shown.view(&state, &csrf, &fresh, done, FormState::default());
         // The sessions list changed too: swap it out of band.
         html! {
             (view::password(&csrf, &done))
@@ -320,7 +373,13 @@ pub async fn end_session(
     }
     let mut shown = Shown::load(&state, &session).await?;
     shown.sessions_notice = Some(notice);
-    let view = shown.view(&state, &session, FormState::default(), FormState::default());
+    let view = shown.view(
+        &state,
+        &csrf,
+        &session,
+        FormState::default(),
+        FormState::default(),
+    );
     Ok(view::sessions(&csrf, &view).into_response())
 }
 
@@ -343,7 +402,7 @@ pub async fn delete(
 ) -> Result<Response> {
     let shown = Shown::load(&state, &session).await?;
     let refuse = |errors: FormState, status| {
-        let view = shown.view(&state, &session, FormState::default(), errors);
+        let view = shown.view(&state, &csrf, &session, FormState::default(), errors);
         section(hx, &csrf, &view, view::delete(&csrf, &errors), status)
     };
     let name = shown.user.name.clone();
@@ -388,7 +447,13 @@ pub async fn change_email(
     }
     let shown = Shown::load(&state, &session).await?;
     let answer = |user: &User, email: EmailState, status| {
-        let mut view = shown.view(&state, &session, FormState::default(), FormState::default());
+        let mut view = shown.view(
+            &state,
+            &csrf,
+            &session,
+            FormState::default(),
+            FormState::default(),
+        );
         view.user = user;
         view.email = Some(email);
         section(hx, &csrf, &view, view::email(&csrf, user, &email), status)

@@ -26,6 +26,8 @@ pub struct AccountView<'a> {
     pub delete: FormState<'a>,
     /// The email section's state; `None` when the site sends no mail (no section).
     pub email: Option<EmailState<'a>>,
+    /// The two-step login section, drawn by `web::two_step`.
+    pub two_step: Markup,
 }
 
 /// What the email section says after a submission.
@@ -64,6 +66,7 @@ pub fn page(csrf: &Csrf, view: &AccountView) -> Markup {
         (overview(view.user))
         (sessions(csrf, view))
         @if let Some(state) = &view.email { (email(csrf, view.user, state)) }
+        (view.two_step)
         (password(csrf, &view.password))
         (delete(csrf, &view.delete))
     }

@@ -1,0 +1,750 @@
+//! Two-step login with an authenticator app (TOTP) and recovery codes.
+//!
+//! - `/account`'s "Two-step login" section: a QR code (SVG drawn here) and the key as
+//!   text; `POST /account/totp` (`code`, `current_password`, and the sealed key the
+//!   page carried) turns it on and shows ten recovery codes once;
+//!   `POST /account/totp/recovery` replaces them; `POST /account/totp/off` (password
+//!   and a code) turns it off.
+//! - Login: a right password for such an account logs nothing in. The browser gets a
+//!   pending login (a 256-bit token in an HttpOnly cookie, stored as its hash, five
+//!   minutes, single use) and the code form; `POST /login/code` (`code`: an app's code
+//!   or a recovery code) finishes the login.
+//!
+//! Keys are stored sealed (`secret::Sealer`, bound to the account's name), recovery
+//! codes as keyed hashes. A code works once: the step of the last one used is kept,
+//! and a code of that step or older is refused.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::Mac;
+use maud::{Markup, PreEscaped, html};
+use poem::http::StatusCode;
+use poem::http::header::SET_COOKIE;
+use poem::web::Data;
+use poem::{IntoResponse, Request, Response, Result, handler};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::auth::{self, Login};
+use super::client::Client;
+use super::csrf::Csrf;
+use super::form::Form;
+use super::layout::{hx_form, wait_message};
+use super::{AppState, CABINET, Hx, safe_next, too_many};
+use crate::cookies::CookiePolicy;
+use crate::domain::Username;
+use crate::error::AppError;
+use crate::secret::{Sealer, SubKey, hex};
+use crate::session::CurrentSession;
+use crate::store::tokens::{Purpose, Token, TokenRecord, password_mark};
+use crate::store::{StoreError, TotpSetting, User};
+use crate::throttle::{Attempt, Limit, Throttle};
+use crate::totp::TotpKey;
+
+/// Recovery codes made at a time.
+const RECOVERY_CODES: usize = 10;
+/// Wrong codes one pending login may try.
+const PENDING_TRIES: u32 = 5;
+const WRONG_CODE: &str = "That code is not right. Codes change every 30 seconds; each works once.";
+
+/// What two-step login needs: the keys for its secrets and its cookie.
+#[derive(Debug, Clone)]
+pub struct TwoStep {
+    sealer: Sealer,
+    recovery: SubKey,
+    policy: CookiePolicy,
+    cookie: String,
+    /// Wrong codes per pending login.
+    tries: Arc<Throttle>,
+}
+
+impl TwoStep {
+    /// Keyed from the server secret.
+    pub fn new(
+        sealer: Sealer,
+        recovery: SubKey,
+        policy: CookiePolicy,
+        counters: Arc<dyn crate::store::CounterStore>,
+    ) -> Self {
+        let limit = Some(Limit {
+            max: PENDING_TRIES,
+            window: Duration::from_secs(5 * 60),
+        });
+        Self {
+            sealer,
+            recovery,
+            cookie: policy.name("wicket_pending"),
+            policy,
+            tries: Arc::new(Throttle::new("pending", limit, counters)),
+        }
+    }
+
+    /// The account's key, if it has two-step login on (and its key opens).
+    pub fn key_of(&self, user: &User) -> Option<TotpKey> {
+        let setting = user.totp.as_ref()?;
+        let bytes = self.sealer.open(&setting.key, user.key().as_bytes())?;
+        Some(TotpKey::from_bytes(bytes))
+    }
+
+    fn seal_key(&self, key: &TotpKey, context: &str) -> String {
+        self.sealer.seal(key.as_bytes(), context.as_bytes())
+    }
+
+    /// The keyed hash a recovery code is stored as (typed in any case, with or
+    /// without dashes and spaces).
+    fn recovery_hash(&self, code: &str) -> String {
+        let normal: String = code
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let mut mac = self.recovery.mac();
+        mac.update(normal.as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// Ten new recovery codes (80 bits each, `xxxx-xxxx-xxxx-xxxx`) and their hashes.
+    fn new_recovery_codes(&self) -> (Vec<String>, Vec<String>) {
+        const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+        let codes: Vec<String> = (0..RECOVERY_CODES)
+            .map(|_| {
+                let bytes = crate::secret::random_bytes::<16>();
+                let chars: Vec<char> = bytes
+                    .iter()
+                    .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
+                    .collect();
+                chars
+                    .chunks(4)
+                    .map(|chunk| chunk.iter().collect::<String>())
+                    .collect::<Vec<_>>()
+                    .join("-")
+            })
+            .collect();
+        let hashes = codes.iter().map(|c| self.recovery_hash(c)).collect();
+        (codes, hashes)
+    }
+}
+
+/// What a second factor typed turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Used {
+    /// An app's code (its step is now used up).
+    AppCode,
+    /// A recovery code (now used up); this many are left.
+    RecoveryCode(usize),
+}
+
+/// Checks `typed` (an app's code or a recovery code) for `user` and uses it up, in one
+/// update of the account: of two concurrent uses of one code, one wins.
+pub async fn use_second_factor(
+    state: &AppState,
+    user: &User,
+    typed: &str,
+) -> Result<Option<Used>, StoreError> {
+    let Some(key) = state.two_step.key_of(user) else {
+        return Ok(None);
+    };
+    let now = OffsetDateTime::now_utc()
+        .unix_timestamp()
+        .max(0)
+        .unsigned_abs();
+    let hash = state.two_step.recovery_hash(typed);
+    let typed = typed.to_owned();
+    let outcome = Arc::new(std::sync::Mutex::new(None));
+    let seen = outcome.clone();
+    let change = move |u: &mut User| {
+        let mut found = None;
+        if let Some(setting) = u.totp.as_mut() {
+            if let Some(step) = key.check(&typed, now, Some(setting.last_step)) {
+                setting.last_step = step;
+                found = Some(Used::AppCode);
+            } else if let Some(at) = setting.recovery.iter().position(|h| *h == hash) {
+                setting.recovery.remove(at);
+                found = Some(Used::RecoveryCode(setting.recovery.len()));
+            }
+        }
+        *seen.lock().unwrap_or_else(|p| p.into_inner()) = found;
+    };
+    let name = Username::parse(&user.name)
+        .map_err(|_| StoreError::Unavailable("impossible name".into()))?;
+    state.users.update(&name, &change).await?;
+    let found = *outcome.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(found)
+}
+
+/// After the right password for an account with two-step login: a pending login and
+/// the code form, instead of a session.
+pub async fn begin(
+    state: &AppState,
+    user: &User,
+    remember: bool,
+    next: Option<&str>,
+    csrf: &Csrf,
+    hx: Hx,
+) -> Result<Response, StoreError> {
+    let token = Token::generate();
+    let record = TokenRecord {
+        purpose: Purpose::PendingLogin,
+        user: user.name.clone(),
+        email: String::new(),
+        password: password_mark(&user.password_hash),
+        expires: OffsetDateTime::now_utc() + super::email::valid_for(Purpose::PendingLogin),
+        remember,
+        next: next.map(str::to_owned),
+    };
+    state.tokens.put_token(&token.key(), &record).await?;
+    tracing::info!(user = %user.name, "password right; waiting for the second factor");
+    let mut resp = hx
+        .page("Two-step login", code_view(csrf, None, None))
+        .into_response();
+    let cookie = state.two_step.policy.set(
+        &state.two_step.cookie,
+        token.as_str(),
+        Some(super::email::valid_for(Purpose::PendingLogin)),
+    );
+    resp.headers_mut().append(SET_COOKIE, cookie);
+    Ok(resp)
+}
+
+/// The pending login of this browser, if it is still good.
+async fn pending(
+    state: &AppState,
+    req: &Request,
+) -> Result<Option<(Token, TokenRecord, User)>, StoreError> {
+    let Some(token) =
+        crate::cookies::find(req, &state.two_step.cookie).and_then(|v| Token::parse(&v))
+    else {
+        return Ok(None);
+    };
+    let Some(record) = state.tokens.peek_token(&token.key()).await? else {
+        return Ok(None);
+    };
+    let Some(user) = super::email::user_of(state, &record).await? else {
+        return Ok(None);
+    };
+    if !super::email::still_good(&record, Purpose::PendingLogin, &user) {
+        return Ok(None);
+    }
+    Ok(Some((token, record, user)))
+}
+
+/// The code form.
+fn code_view(csrf: &Csrf, error: Option<&str>, alert: Option<&str>) -> Markup {
+    let fields = html! {
+        @if let Some(alert) = alert { p.alert role="alert" { (alert) } }
+        div.field.invalid[error.is_some()] {
+            label for="code" { "Code" }
+            input id="code" name="code" type="text" inputmode="numeric"
+                autocomplete="one-time-code" required autofocus
+                aria-invalid=[error.map(|_| "true")]
+                aria-describedby=(if error.is_some() { "code-error" } else { "code-hint" });
+            @match error {
+                Some(error) => p.error id="code-error" role="alert" { (error) },
+                None => small.hint id="code-hint" {
+                    "The 6-digit code from your authenticator app, or one of your recovery codes."
+                },
+            }
+        }
+        button type="submit" { "Log in" }
+    };
+    html! {
+        section.card id="two-step" {
+            h1 { "Two-step login" }
+            p.lead { "Your password was right. Now enter a code to finish logging in." }
+            (hx_form("/login/code", csrf, fields))
+            p.switch { a href="/" { "Start again" } }
+        }
+    }
+}
+
+/// `GET /login/code`: the code form, while a pending login lasts.
+#[handler]
+pub async fn code_page(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    csrf: Csrf,
+    hx: Hx,
+) -> Result<Response> {
+    if pending(&state, req).await?.is_none() {
+        return Ok(Hx(false).redirect("/"));
+    }
+    Ok(hx
+        .page("Two-step login", code_view(&csrf, None, None))
+        .into_response())
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct CodeForm {
+    code: String,
+}
+
+/// `POST /login/code`: checks the code and finishes the login.
+#[handler]
+pub async fn code_submit(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    current: CurrentSession,
+    csrf: Csrf,
+    hx: Hx,
+    client: Client,
+    Form(form): Form<CodeForm>,
+) -> Result<Response> {
+    let Some((token, record, user)) = pending(&state, req).await? else {
+        let body = super::email::message_card(
+            "Please log in again",
+            "This login waited too long for its code (five minutes), or it was finished \
+             or replaced. Log in again to get a new one.",
+            "/",
+            "Log in",
+        );
+        return Ok(hx
+            .page("Please log in again", body)
+            .with_status(StatusCode::GONE)
+            .into_response());
+    };
+    let refuse = |error: Option<&str>, alert: Option<&str>, status: StatusCode| {
+        hx.page("Two-step login", code_view(&csrf, error, alert))
+            .with_status(status)
+            .into_response()
+    };
+    // Counted like passwords: per pending login, and per account or known device.
+    let account = user.key();
+    let address = client.throttle_key(state.ipv6_prefix);
+    let device = state
+        .devices
+        .device_for(client.device_cookie.as_deref(), &account);
+    let attempt = match &device {
+        Some(id) => Attempt::Device { id },
+        None => Attempt::Untrusted {
+            account: &account,
+            address: &address,
+        },
+    };
+    let tries = state.two_step.tries.hit(token.key().as_str()).await?;
+    let allowed = match tries {
+        Ok(()) => state.login_throttle.attempt(attempt).await?,
+        refused => refused,
+    };
+    if let Err(wait) = allowed {
+        tracing::warn!(user = %user.name, address = %client.address, "second factor throttled");
+        return Ok(too_many(
+            hx.page(
+                "Two-step login",
+                code_view(&csrf, None, Some(&wait_message(wait))),
+            ),
+            wait,
+        ));
+    }
+    let Some(used) = use_second_factor(&state, &user, &form.code).await? else {
+        tracing::warn!(user = %user.name, address = %client.address, "second factor wrong");
+        return Ok(refuse(Some(WRONG_CODE), None, StatusCode::UNAUTHORIZED));
+    };
+    // Single use: whoever takes the token finishes the login.
+    if state.tokens.take_token(&token.key()).await?.is_none() {
+        return Ok(refuse(
+            None,
+            Some("This login was already finished."),
+            StatusCode::GONE,
+        ));
+    }
+    if let Err(err) = state.login_throttle.succeeded(attempt).await {
+        tracing::warn!(error = %crate::error::chain(&err), "could not clear the failed-login count");
+    }
+    let known_browser = device.is_some();
+    let login = Login {
+        user: &user.name,
+        client: &client,
+        remember: record.remember,
+        record: true,
+    };
+    let to = match used {
+        Used::AppCode => record
+            .next
+            .as_deref()
+            .and_then(safe_next)
+            .unwrap_or(CABINET),
+        Used::RecoveryCode(_) => "/account?done=recovery",
+    };
+    tracing::info!(user = %user.name, ?used, "second factor right");
+    let mut resp = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, to).await?;
+    resp.headers_mut().append(
+        SET_COOKIE,
+        state.two_step.policy.clear(&state.two_step.cookie),
+    );
+    if !known_browser {
+        super::email::send_new_login_notice(&state, &user, &client).await;
+    }
+    Ok(resp)
+}
+
+/// What the account page's two-step section says.
+#[derive(Debug, Default, Clone)]
+pub struct SectionState {
+    /// Success, said once.
+    pub notice: Option<&'static str>,
+    /// An error for the whole form.
+    pub alert: Option<String>,
+    /// The code's error.
+    pub code: Option<&'static str>,
+    /// The password's error.
+    pub current: Option<&'static str>,
+    /// New recovery codes, shown this once.
+    pub recovery_codes: Vec<String>,
+}
+
+/// The account page's "Two-step login" section for `user`.
+pub fn section(state: &AppState, csrf: &Csrf, user: &User, shown: &SectionState) -> Markup {
+    let messages = html! {
+        @if let Some(notice) = shown.notice { p.notice role="status" { (notice) } }
+        @if let Some(alert) = &shown.alert { p.alert role="alert" { (alert) } }
+    };
+    let body = match &user.totp {
+        Some(setting) => on_view(csrf, setting, shown),
+        None => off_view(state, csrf, user, shown),
+    };
+    html! {
+        section.card id="two-step-login" {
+            h2 { "Two-step login" }
+            (messages)
+            (body)
+        }
+    }
+}
+
+fn code_and_password(shown: &SectionState, code_id: &str, password_id: &str) -> Markup {
+    html! {
+        div.field.invalid[shown.code.is_some()] {
+            label for=(code_id) { "Code from your app" }
+            input id=(code_id) name="code" type="text" inputmode="numeric"
+                autocomplete="one-time-code" required
+                aria-invalid=[shown.code.map(|_| "true")];
+            @if let Some(error) = shown.code { p.error role="alert" { (error) } }
+        }
+        div.field.invalid[shown.current.is_some()] {
+            label for=(password_id) { "Your password" }
+            input id=(password_id) name="current_password" type="password"
+                autocomplete="current-password" required
+                aria-invalid=[shown.current.map(|_| "true")];
+            @if let Some(error) = shown.current { p.error role="alert" { (error) } }
+        }
+    }
+}
+
+fn off_view(state: &AppState, csrf: &Csrf, user: &User, shown: &SectionState) -> Markup {
+    // A fresh key on every view; the page carries it sealed to the confirming post.
+    let key = TotpKey::generate();
+    let sealed = state.two_step.seal_key(&key, &setup_context(user));
+    let svg = qr_svg(&key.uri("Wicket", &user.name));
+    let fields = html! {
+        input type="hidden" name="setup" value=(sealed);
+        (code_and_password(shown, "totp_code", "totp_password"))
+        button type="submit" { "Turn on two-step login" }
+    };
+    html! {
+        p.lead {
+            "Off. With it on, logging in also asks for a code from an authenticator app "
+            "on your phone, so a stolen password alone opens nothing."
+        }
+        ol.steps {
+            li { "Scan this code with an authenticator app (or type the key below)." }
+            li { "Enter the 6-digit code the app shows, and your password." }
+        }
+        figure.qr { (PreEscaped(svg)) figcaption { "Key: " code.key { (spaced(&key.base32())) } } }
+        (hx_form("/account/totp", csrf, fields))
+    }
+}
+
+fn on_view(csrf: &Csrf, setting: &TotpSetting, shown: &SectionState) -> Markup {
+    let left = setting.recovery.len();
+    html! {
+        p.lead { "On since " (super::layout::time(setting.since)) ". Logging in asks for a code from your app." }
+        @if !shown.recovery_codes.is_empty() {
+            div.recovery {
+                p { strong { "Your recovery codes." } " Each works once, instead of a code from the app, if you lose your phone. Save them somewhere safe now: they are not shown again." }
+                ul.codes { @for code in &shown.recovery_codes { li { code { (code) } } } }
+            }
+        } @else {
+            p { (left) " unused recovery code" @if left != 1 { "s" } " left." }
+        }
+        details {
+            summary { "New recovery codes" }
+            (hx_form("/account/totp/recovery", csrf, html! {
+                p.hint { "The old codes stop working." }
+                (code_and_password(shown, "recovery_code", "recovery_password"))
+                button.secondary type="submit" { "Make new recovery codes" }
+            }))
+        }
+        details {
+            summary { "Turn off two-step login" }
+            (hx_form("/account/totp/off", csrf, html! {
+                (code_and_password(shown, "off_code", "off_password"))
+                button.danger type="submit" { "Turn off two-step login" }
+            }))
+        }
+    }
+}
+
+/// What a setup key is sealed for: this account, and setting up only.
+fn setup_context(user: &User) -> String {
+    format!("setup:{}", user.key())
+}
+
+/// `ABCD EFGH …`: a key in groups of four, for typing.
+fn spaced(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `uri` as a QR code in SVG (black on white, with a quiet zone), no inline style.
+fn qr_svg(uri: &str) -> String {
+    use qrcode::render::svg;
+    match qrcode::QrCode::new(uri.as_bytes()) {
+        Ok(code) => code
+            .render::<svg::Color>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .dark_color(svg::Color("#000000"))
+            .light_color(svg::Color("#ffffff"))
+            .build()
+            .replacen(
+                "<svg ",
+                r#"<svg role="img" aria-label="QR code for your authenticator app" "#,
+                1,
+            ),
+        Err(_) => String::new(), // an otpauth URI always fits
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct EnableForm {
+    setup: String,
+    code: String,
+    current_password: String,
+}
+
+/// `POST /account/totp`: turns two-step login on, with the key the page showed.
+#[handler]
+pub async fn enable(
+    state: Data<&Arc<AppState>>,
+    super::cabinet::Member(session): super::cabinet::Member,
+    csrf: Csrf,
+    hx: Hx,
+    client: Client,
+    Form(form): Form<EnableForm>,
+) -> Result<Response> {
+    let user = member(&state, &session.record.user).await?;
+    if user.totp.is_some() {
+        return Ok(Hx(false).redirect("/account"));
+    }
+    let key = state
+        .two_step
+        .sealer
+        .open(&form.setup, setup_context(&user).as_bytes())
+        .map(TotpKey::from_bytes);
+    let now = OffsetDateTime::now_utc()
+        .unix_timestamp()
+        .max(0)
+        .unsigned_abs();
+    let step = key.as_ref().and_then(|k| k.check(&form.code, now, None));
+    if let Some(refused) =
+        super::account::check_password(&state, &user, &form.current_password, &client).await?
+    {
+        return Ok(answer(
+            &state,
+            hx,
+            &csrf,
+            &user,
+            refused.state(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
+    }
+    let (Some(key), Some(step)) = (key, step) else {
+        let shown = SectionState {
+            code: Some(WRONG_CODE),
+            ..SectionState::default()
+        };
+        return Ok(answer(
+            &state,
+            hx,
+            &csrf,
+            &user,
+            shown,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
+    };
+    let (codes, hashes) = state.two_step.new_recovery_codes();
+    let setting = TotpSetting {
+        key: state.two_step.seal_key(&key, &user.key()),
+        last_step: step,
+        recovery: hashes,
+        since: OffsetDateTime::now_utc(),
+    };
+    let turn_on = move |u: &mut User| {
+        if u.totp.is_none() {
+            u.totp = Some(setting.clone());
+        }
+    };
+    let updated = update(&state, &user, &turn_on).await?;
+    tracing::info!(user = %user.name, "two-step login turned on");
+    let shown = SectionState {
+        notice: Some("Two-step login is on."),
+        recovery_codes: codes,
+        ..SectionState::default()
+    };
+    Ok(answer(&state, hx, &csrf, &updated, shown, StatusCode::OK))
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct CodeAndPassword {
+    code: String,
+    current_password: String,
+}
+
+/// `POST /account/totp/recovery`: ten new recovery codes; the old ones die.
+#[handler]
+pub async fn regenerate(
+    state: Data<&Arc<AppState>>,
+    super::cabinet::Member(session): super::cabinet::Member,
+    csrf: Csrf,
+    hx: Hx,
+    client: Client,
+    Form(form): Form<CodeAndPassword>,
+) -> Result<Response> {
+    let user = member(&state, &session.record.user).await?;
+    if let Some(refused) = confirm(&state, &user, &form, &client).await? {
+        return Ok(answer(
+            &state,
+            hx,
+            &csrf,
+            &user,
+            refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
+    }
+    let (codes, hashes) = state.two_step.new_recovery_codes();
+    let replace = move |u: &mut User| {
+        if let Some(setting) = u.totp.as_mut() {
+            setting.recovery.clone_from(&hashes);
+        }
+    };
+    let updated = update(&state, &user, &replace).await?;
+    tracing::info!(user = %user.name, "recovery codes replaced");
+    let shown = SectionState {
+        notice: Some("New recovery codes made; the old ones no longer work."),
+        recovery_codes: codes,
+        ..SectionState::default()
+    };
+    Ok(answer(&state, hx, &csrf, &updated, shown, StatusCode::OK))
+}
+
+/// `POST /account/totp/off`: with the password and a code, turns it off.
+#[handler]
+pub async fn disable(
+    state: Data<&Arc<AppState>>,
+    super::cabinet::Member(session): super::cabinet::Member,
+    csrf: Csrf,
+    hx: Hx,
+    client: Client,
+    Form(form): Form<CodeAndPassword>,
+) -> Result<Response> {
+    let user = member(&state, &session.record.user).await?;
+    if let Some(refused) = confirm(&state, &user, &form, &client).await? {
+        return Ok(answer(
+            &state,
+            hx,
+            &csrf,
+            &user,
+            refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
+    }
+    let turn_off = |u: &mut User| u.totp = None;
+    let updated = update(&state, &user, &turn_off).await?;
+    tracing::info!(user = %user.name, "two-step login turned off");
+    let shown = SectionState {
+        notice: Some("Two-step login is off."),
+        ..SectionState::default()
+    };
+    Ok(answer(&state, hx, &csrf, &updated, shown, StatusCode::OK))
+}
+
+/// Checks the password and then a second factor (used up); what to say if either
+/// is wrong.
+async fn confirm(
+    state: &AppState,
+    user: &User,
+    form: &CodeAndPassword,
+    client: &Client,
+) -> Result<Option<SectionState>, AppError> {
+    if user.totp.is_none() {
+        return Ok(Some(SectionState {
+            alert: Some("Two-step login is off.".into()),
+            ..SectionState::default()
+        }));
+    }
+    if let Some(refused) =
+        super::account::check_password(state, user, &form.current_password, client).await?
+    {
+        return Ok(Some(refused.state()));
+    }
+    if use_second_factor(state, user, &form.code).await?.is_none() {
+        return Ok(Some(SectionState {
+            code: Some(WRONG_CODE),
+            ..SectionState::default()
+        }));
+    }
+    Ok(None)
+}
+
+async fn member(state: &AppState, name: &str) -> Result<User, AppError> {
+    let name = Username::parse(name).map_err(|_| AppError::internal("impossible user name"))?;
+    state
+        .users
+        .get(&name)
+        .await?
+        .ok_or_else(|| AppError::internal("the member's account is gone"))
+}
+
+async fn update(
+    state: &AppState,
+    user: &User,
+    change: &crate::store::UserChange,
+) -> Result<User, AppError> {
+    let name =
+        Username::parse(&user.name).map_err(|_| AppError::internal("impossible user name"))?;
+    state
+        .users
+        .update(&name, change)
+        .await?
+        .ok_or_else(|| AppError::internal("the member's account is gone"))
+}
+
+/// The section for htmx, the account page (with the section in this state) without.
+fn answer(
+    state: &AppState,
+    hx: Hx,
+    csrf: &Csrf,
+    user: &User,
+    shown: SectionState,
+    status: StatusCode,
+) -> Response {
+    let part = section(state, csrf, user, &shown);
+    if hx.0 {
+        return part.with_status(status).into_response();
+    }
+    let body = html! {
+        (part)
+        p.switch { a href="/account" { "Back to your account" } }
+    };
+    super::layout::page("Two-step login", body)
+        .with_status(status)
+        .into_response()
+}

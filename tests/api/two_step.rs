@@ -1,0 +1,352 @@
+//! Two-step login: authenticator-app codes (computed here by a TOTP of the test's own,
+//! checked against RFC 6238's vectors) and recovery codes.
+
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::{Client, StatusCode};
+use sha1::Sha1;
+
+use crate::helpers::*;
+
+/// RFC 6238 TOTP with SHA-1: the code of `digits` digits for `step`.
+fn totp(key: &[u8], step: u64, digits: u32) -> String {
+    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(key).unwrap();
+    mac.update(&step.to_be_bytes());
+    let hash = mac.finalize().into_bytes();
+    let at = (hash[19] & 0xf) as usize;
+    let value = u32::from_be_bytes([hash[at] & 0x7f, hash[at + 1], hash[at + 2], hash[at + 3]]);
+    format!(
+        "{:0width$}",
+        value % 10u32.pow(digits),
+        width = digits as usize
+    )
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0);
+    for c in text.chars().filter(|c| !c.is_whitespace()) {
+        buffer = (buffer << 5) | ALPHABET.find(c).unwrap() as u32;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn step_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 30
+}
+
+#[test]
+fn the_tests_own_totp_matches_rfc_6238() {
+    let key = b"12345678901234567890";
+    for (time, code) in [
+        (59, "94287082"),
+        (1111111109, "07081804"),
+        (1111111111, "14050471"),
+        (1234567890, "89005924"),
+        (2000000000, "69279037"),
+        (20000000000, "65353130"),
+    ] {
+        assert_eq!(totp(key, time / 30, 8), code);
+    }
+    assert_eq!(base32_decode("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"), key);
+}
+
+/// What turning two-step login on gave the member.
+struct Enabled {
+    key: Vec<u8>,
+    recovery: Vec<String>,
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in {text}"))
+        + start.len();
+    &text[from..from + text[from..].find(end).unwrap()]
+}
+
+/// Turns two-step login on for the app's logged-in member, confirming with the code
+/// of `step` (the current one unless the test wants skew).
+async fn enable(app: &TestApp, step: u64) -> Enabled {
+    let page = app.get("/account").await.text().await.unwrap();
+    assert!(
+        page.contains("Two-step login") && page.contains("<svg"),
+        "a QR code on the page"
+    );
+    let key = base32_decode(between(&page, r#"<code class="key">"#, "</code>"));
+    let setup = between(&page, r#"name="setup" value=""#, r#"""#).to_owned();
+    let code = totp(&key, step, 6);
+    let resp = app
+        .post_form(
+            "/account/totp",
+            &[
+                ("setup", &setup),
+                ("code", &code),
+                ("current_password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("Two-step login is on."), "{text}");
+    let recovery: Vec<String> = text
+        .split("<li><code>")
+        .skip(1)
+        .map(|rest| rest[..rest.find("</code>").unwrap()].to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    Enabled { key, recovery }
+}
+
+/// Logs `name` in with the password from `client`; returns the answer (the code form).
+async fn password_step(app: &TestApp, client: &Client, name: &str) -> String {
+    let resp = app
+        .post_form_by(
+            client,
+            "/login",
+            &[("username", name), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "the code form, not a redirect"
+    );
+    assert!(session_cookie(&resp).is_none(), "no session yet");
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains(r#"autocomplete="one-time-code""#) && text.contains(r#"inputmode="numeric""#)
+    );
+    text
+}
+
+async fn code_step(app: &TestApp, client: &Client, code: &str) -> reqwest::Response {
+    app.post_form_by(client, "/login/code", &[("code", code)])
+        .await
+}
+
+#[tokio::test]
+async fn with_two_step_login_a_password_alone_opens_nothing_and_a_code_works_once() {
+    let app = spawn_app().await;
+    app.register("tia", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    // Stored sealed: neither the key nor its base32 is in the user's file.
+    let file = std::fs::read_to_string(app.config.data_dir.join("users/tia.json")).unwrap();
+    assert!(file.contains("\"totp\""));
+    let hex: String = on.key.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!file.contains(&hex));
+    assert!(!on.recovery.iter().any(|code| file.contains(code.as_str())));
+
+    let browser = client();
+    password_step(&app, &browser, "tia").await;
+    let cabinet = browser.get(app.url("/cabinet")).send().await.unwrap();
+    assert_see_other(&cabinet, "/?next=/cabinet");
+    let wrong = code_step(&app, &browser, "000000").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    // The enabling code's step is used: the next step's code (one step of skew) works.
+    let code = totp(&on.key, step_now() + 1, 6);
+    assert_see_other(&code_step(&app, &browser, &code).await, "/cabinet");
+    assert_eq!(
+        browser
+            .get(app.url("/cabinet"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    // A replay from another browser is refused.
+    let other = client();
+    password_step(&app, &other, "tia").await;
+    let replay = code_step(&app, &other, &code).await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+    // The pending login is single use: the finished one's cookie does nothing more.
+    let again = code_step(&app, &browser, &totp(&on.key, step_now() + 1, 6)).await;
+    assert_eq!(again.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn a_recovery_code_works_once_and_the_page_says_how_many_are_left() {
+    let app = spawn_app().await;
+    app.register("uma", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    let browser = client();
+    password_step(&app, &browser, "uma").await;
+    let used = code_step(&app, &browser, &on.recovery[3].to_uppercase()).await;
+    assert_see_other(&used, "/account?done=recovery");
+    let page = browser
+        .get(app.url("/account?done=recovery"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("You logged in with a recovery code")
+            && page.contains("9 unused recovery codes left."),
+        "{page}"
+    );
+    let other = client();
+    password_step(&app, &other, "uma").await;
+    assert_eq!(
+        code_step(&app, &other, &on.recovery[3]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn wrong_codes_are_throttled_per_pending_login() {
+    let app = spawn_app().await;
+    app.register("val", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    let browser = client();
+    password_step(&app, &browser, "val").await;
+    for _ in 0..5 {
+        assert_eq!(
+            code_step(&app, &browser, "123456").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let refused = code_step(&app, &browser, &totp(&on.key, step_now() + 1, 6)).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn skew_of_one_step_is_accepted_and_two_are_not() {
+    let app = spawn_app().await;
+    app.register("wes", PASSWORD).await;
+    let page = app.get("/account").await.text().await.unwrap();
+    let key = base32_decode(between(&page, r#"<code class="key">"#, "</code>"));
+    let setup = between(&page, r#"name="setup" value=""#, r#"""#).to_owned();
+    let far = totp(&key, step_now() - 2, 6);
+    let refused = app
+        .post_form(
+            "/account/totp",
+            &[
+                ("setup", &setup),
+                ("code", &far),
+                ("current_password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let near = totp(&key, step_now() - 1, 6);
+    let accepted = app
+        .post_form(
+            "/account/totp",
+            &[
+                ("setup", &setup),
+                ("code", &near),
+                ("current_password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(accepted.status(), StatusCode::OK);
+    // A key sealed for another account's setup does not open here.
+    let stranger = client();
+    app.register_by(&stranger, "xia", PASSWORD).await;
+    let stolen = app
+        .post_form_by(
+            &stranger,
+            "/account/totp",
+            &[
+                ("setup", &setup),
+                ("code", &totp(&key, step_now(), 6)),
+                ("current_password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(stolen.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn turning_it_off_needs_the_password_and_a_code() {
+    let app = spawn_app().await;
+    app.register("yan", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    let no_code = app
+        .post_form(
+            "/account/totp/off",
+            &[("code", "000000"), ("current_password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(no_code.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let off = app
+        .post_form(
+            "/account/totp/off",
+            &[("code", &on.recovery[0]), ("current_password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(off.status(), StatusCode::OK);
+    assert!(off.text().await.unwrap().contains("Two-step login is off."));
+    // Logging in is one step again.
+    let browser = client();
+    let resp = app
+        .post_form_by(
+            &browser,
+            "/login",
+            &[("username", "yan"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_see_other(&resp, "/cabinet");
+}
+
+#[tokio::test]
+async fn a_reset_by_mail_still_asks_for_the_code() {
+    use crate::mail::*;
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "zed", "zed@example.com").await;
+    let on = enable(&app, step_now()).await;
+    app.post_form_by(&client(), "/forgot", &[("username", "zed")])
+        .await;
+    let reset = link(
+        &sink.with_subject("Reset your Wicket password").await,
+        "/reset/",
+    );
+    let browser = client();
+    browser.get(app.url(path_of(&reset))).send().await.unwrap();
+    let new = "a second factor horse 5";
+    let done = app
+        .post_form_by(&browser, "/reset", &[("password", new), ("confirm", new)])
+        .await;
+    assert_eq!(
+        done.status(),
+        StatusCode::OK,
+        "the code form, not the cabinet"
+    );
+    assert!(session_cookie(&done).is_none());
+    assert_see_other(
+        &code_step(&app, &browser, &totp(&on.key, step_now() + 1, 6)).await,
+        "/cabinet",
+    );
+}
+
+#[tokio::test]
+async fn two_step_login_works_on_redis() {
+    let redis = crate::redis::RedisServer::start();
+    let url = redis.url();
+    let app = spawn_app_with(move |c| {
+        c.store = wicket::store::StoreKind::Redis(url);
+        c.store_prefix = "twostep".into();
+    })
+    .await;
+    app.register("ada", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    let browser = client();
+    password_step(&app, &browser, "ada").await;
+    assert_see_other(
+        &code_step(&app, &browser, &totp(&on.key, step_now() + 1, 6)).await,
+        "/cabinet",
+    );
+}
