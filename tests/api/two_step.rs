@@ -350,3 +350,63 @@ async fn two_step_login_works_on_redis() {
         "/cabinet",
     );
 }
+
+#[tokio::test]
+async fn ending_every_other_session_and_deleting_the_account_ask_for_a_code() {
+    let app = spawn_app().await;
+    app.register("bea", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    // Another session to end.
+    let other = client();
+    password_step(&app, &other, "bea").await;
+    assert_see_other(
+        &code_step(&app, &other, &on.recovery[0]).await,
+        "/account?done=recovery",
+    );
+    let page = app.get("/account").await.text().await.unwrap();
+    assert!(page.contains(r#"id="others_code""#) && page.contains(r#"id="delete_code""#));
+    let without = app
+        .post_form(
+            "/account/sessions/end",
+            &[("session", "others"), ("code", "")],
+        )
+        .await;
+    assert_eq!(without.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        other
+            .get(app.url("/cabinet"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let with = app
+        .post_form(
+            "/account/sessions/end",
+            &[("session", "others"), ("code", &on.recovery[1])],
+        )
+        .await;
+    assert_see_other(&with, "/account?done=others");
+    assert_see_other(
+        &other.get(app.url("/cabinet")).send().await.unwrap(),
+        "/?next=/cabinet",
+    );
+
+    let no_code = app
+        .post_form(
+            "/account/delete",
+            &[("current_password", PASSWORD), ("code", "999999")],
+        )
+        .await;
+    assert_eq!(no_code.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(app.config.data_dir.join("users/bea.json").exists());
+    let deleted = app
+        .post_form(
+            "/account/delete",
+            &[("current_password", PASSWORD), ("code", &on.recovery[2])],
+        )
+        .await;
+    assert_see_other(&deleted, "/");
+    assert!(!app.config.data_dir.join("users/bea.json").exists());
+}

@@ -63,6 +63,9 @@ pub async fn page(
     Ok(hx.page("Your account", view::page(&csrf, &view)))
 }
 
+const CODE_NEEDED: &str = "To end every other session, enter a code from your authenticator \
+                           app (or a recovery code): that code was not right.";
+const WRONG_CODE: &str = "That code is not right. Codes change every 30 seconds; each works once.";
 const RECOVERY_USED: &str = "You logged in with a recovery code; it no longer works. \
                              Make new codes below if few are left.";
 const PASSWORD_CHANGED: &str = "Your password was changed. Every other session was ended.";
@@ -336,6 +339,8 @@ pub async fn change_password(
 #[serde(default)]
 pub struct EndForm {
     session: String,
+    /// With two-step login on, ending every other session needs a code.
+    code: String,
 }
 
 /// `POST /account/sessions/end`: ends one session (by its handle) or all others.
@@ -349,6 +354,29 @@ pub async fn end_session(
 ) -> Result<Response> {
     let name = session.record.user.clone();
     let (notice, done) = if form.session == "others" {
+        let user = Shown::load(&state, &session).await?.user;
+        if user.totp.is_some()
+            && super::two_step::use_second_factor(&state, &user, &form.code)
+                .await?
+                .is_none()
+        {
+            let mut shown = Shown::load(&state, &session).await?;
+            shown.sessions_notice = Some(CODE_NEEDED);
+            let view = shown.view(
+                &state,
+                &csrf,
+                &session,
+                FormState::default(),
+                FormState::default(),
+            );
+            return Ok(section(
+                hx,
+                &csrf,
+                &view,
+                view::sessions(&csrf, &view),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ));
+        }
         let ended = state
             .sessions
             .end_all(&name, Some(&session.id), EndReason::EndedElsewhere)
@@ -387,6 +415,8 @@ pub async fn end_session(
 #[serde(default)]
 pub struct DeleteForm {
     current_password: String,
+    /// With two-step login on, deleting needs a code.
+    code: String,
 }
 
 /// `POST /account/delete`: with the password, removes the user and every session;
@@ -403,11 +433,28 @@ pub async fn delete(
     let shown = Shown::load(&state, &session).await?;
     let refuse = |errors: FormState, status| {
         let view = shown.view(&state, &csrf, &session, FormState::default(), errors);
-        section(hx, &csrf, &view, view::delete(&csrf, &errors), status)
+        section(
+            hx,
+            &csrf,
+            &view,
+            view::delete(&csrf, &errors, shown.user.totp.is_some()),
+            status,
+        )
     };
     let name = shown.user.name.clone();
     if let Some(refused) = check_current(&state, &name, &form.current_password, &client).await? {
         return Ok(refused.answer(refuse));
+    }
+    if shown.user.totp.is_some()
+        && super::two_step::use_second_factor(&state, &shown.user, &form.code)
+            .await?
+            .is_none()
+    {
+        let errors = FormState {
+            code: Some(WRONG_CODE),
+            ..FormState::default()
+        };
+        return Ok(refuse(errors, StatusCode::UNPROCESSABLE_ENTITY));
     }
     let username = crate::domain::Username::parse(&name)
         .map_err(|_| AppError::internal("impossible user name"))?;

@@ -58,6 +58,8 @@ pub struct FormState<'a> {
     pub password: Option<&'a str>,
     /// The confirmation's error.
     pub confirm: Option<&'a str>,
+    /// The second factor's error.
+    pub code: Option<&'a str>,
 }
 
 /// The whole page body.
@@ -68,7 +70,7 @@ pub fn page(csrf: &Csrf, view: &AccountView) -> Markup {
         @if let Some(state) = &view.email { (email(csrf, view.user, state)) }
         (view.two_step)
         (password(csrf, &view.password))
-        (delete(csrf, &view.delete))
+        (delete(csrf, &view.delete, view.user.totp.is_some()))
     }
 }
 
@@ -129,6 +131,7 @@ pub fn sessions(csrf: &Csrf, view: &AccountView) -> Markup {
             @if view.sessions.len() > 1 {
                 (hx_form("/account/sessions/end", csrf, html! {
                     input type="hidden" name="session" value="others";
+                    @if view.user.totp.is_some() { (code_field("others_code", None)) }
                     button.secondary type="submit" { "Log out everywhere else" }
                 }))
             }
@@ -225,8 +228,21 @@ pub fn password(csrf: &Csrf, state: &FormState) -> Markup {
     }
 }
 
-/// The delete form.
-pub fn delete(csrf: &Csrf, state: &FormState) -> Markup {
+/// A code field for forms that need the second factor too.
+fn code_field(id: &str, error: Option<&str>) -> Markup {
+    html! {
+        div.field.invalid[error.is_some()] {
+            label for=(id) { "Code from your authenticator app (or a recovery code)" }
+            input id=(id) name="code" type="text" inputmode="numeric"
+                autocomplete="one-time-code" required
+                aria-invalid=[error.map(|_| "true")];
+            @if let Some(error) = error { p.error role="alert" { (error) } }
+        }
+    }
+}
+
+/// The delete form (with a code field when two-step login is on).
+pub fn delete(csrf: &Csrf, state: &FormState, two_step: bool) -> Markup {
     let fields = html! {
         @if let Some(alert) = state.alert { p.alert role="alert" { (alert) } }
         (Field {
@@ -235,6 +251,7 @@ pub fn delete(csrf: &Csrf, state: &FormState) -> Markup {
             autocomplete: "current-password", value: "", error: state.current,
             autofocus: state.current.is_some(), hint: None, optional: false,
         }.render())
+        @if two_step { (code_field("delete_code", state.code)) }
         button.danger type="submit" { "Delete my account" }
     };
     html! {

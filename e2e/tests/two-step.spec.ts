@@ -1,0 +1,81 @@
+import { createHmac } from 'node:crypto';
+import * as path from 'node:path';
+import type { Page, TestInfo } from '@playwright/test';
+import { expect, expectAccessible, logIn, registeredMember, test } from './fixtures';
+
+// Runs in js and no-js: the setup, a login with the app's code, one with a recovery
+// code. The code is computed here from the key the page shows (RFC 6238, SHA-1).
+
+function base32Decode(text: string): Buffer {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out: number[] = [];
+  for (const c of text.replace(/\s+/g, '')) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((value >>> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+function totp(key: Buffer, step: number): string {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const hash = createHmac('sha1', key).update(counter).digest();
+  const at = hash[hash.length - 1] & 0xf;
+  const code = (hash.readUInt32BE(at) & 0x7fffffff) % 1_000_000;
+  return code.toString().padStart(6, '0');
+}
+
+const stepNow = () => Math.floor(Date.now() / 1000 / 30);
+
+async function shot(page: Page, testInfo: TestInfo, name: string) {
+  if (testInfo.project.name !== 'js') return;
+  await expectAccessible(page);
+  await page.screenshot({ path: path.join(__dirname, '..', 'screenshots', `${name}-desktop.png`), fullPage: true, caret: 'initial' });
+}
+
+test('two-step login: set up from the QR page, log in with a code, then with a recovery code', async ({ page }, testInfo) => {
+  const name = await registeredMember(page, 'totp');
+  await page.goto('/account');
+  const section = page.locator('#two-step-login');
+  await expect(section.getByRole('img', { name: 'QR code for your authenticator app' })).toBeVisible();
+  await shot(page, testInfo, 'two-step-setup');
+  const key = base32Decode(await section.locator('code.key').innerText());
+  await section.getByLabel('Code from your app').fill(totp(key, stepNow()));
+  await section.getByLabel('Your password').fill('correct horse battery');
+  await section.getByRole('button', { name: 'Turn on two-step login' }).click();
+  await expect(page.getByText('Two-step login is on.')).toBeVisible();
+  const recovery = await page.locator('.codes code').allInnerTexts();
+  expect(recovery).toHaveLength(10);
+  await shot(page, testInfo, 'two-step-recovery-codes');
+
+  // A password alone opens nothing; the app's code does.
+  await page.goto('/logout');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await logIn(page, name);
+  await expect(page.getByRole('heading', { name: 'Two-step login' })).toBeVisible();
+  const field = page.getByLabel('Code');
+  await expect(field).toHaveAttribute('autocomplete', 'one-time-code');
+  await expect(field).toHaveAttribute('inputmode', 'numeric');
+  await shot(page, testInfo, 'two-step-code');
+  await field.fill('000000');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByText('That code is not right.')).toBeVisible();
+  await page.getByLabel('Code').fill(totp(key, stepNow() + 1));
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page).toHaveURL(/\/cabinet$/);
+
+  // A recovery code, once; the account page counts what is left.
+  await page.goto('/logout');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await logIn(page, name);
+  await page.getByLabel('Code').fill(recovery[0]);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page).toHaveURL(/\/account\?done=recovery$/);
+  await expect(page.getByText('9 unused recovery codes left.')).toBeVisible();
+});
