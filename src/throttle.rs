@@ -144,6 +144,17 @@ pub enum Attempt<'a> {
     },
 }
 
+impl<'a> Attempt<'a> {
+    /// A known device's attempt if the browser has a device id for the account, else
+    /// an unknown client's on `account` from `address`.
+    pub fn of(device: Option<&'a str>, account: &'a str, address: &'a str) -> Self {
+        match device {
+            Some(id) => Self::Device { id },
+            None => Self::Untrusted { account, address },
+        }
+    }
+}
+
 /// Failed-login limits (OWASP's device-cookie scheme): per account for unknown
 /// clients, per device for browsers the account has used, and (several times looser)
 /// per client address.

@@ -43,13 +43,7 @@ pub async fn check_password(
     let device = state
         .devices
         .device_for(client.device_cookie.as_deref(), &account);
-    let attempt = match &device {
-        Some(id) => Attempt::Device { id },
-        None => Attempt::Untrusted {
-            account: &account,
-            address: &address,
-        },
-    };
+    let attempt = Attempt::of(device.as_deref(), &account, &address);
     if let Err(wait) = state.login_throttle.attempt(attempt).await? {
         tracing::warn!(username = %loggable(typed), address = %client.address, known_device = device.is_some(), "password check throttled");
         return Ok(Checked::Throttled(wait));

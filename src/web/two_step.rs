@@ -315,13 +315,7 @@ pub async fn code_submit(
     let device = state
         .devices
         .device_for(client.device_cookie.as_deref(), &account);
-    let attempt = match &device {
-        Some(id) => Attempt::Device { id },
-        None => Attempt::Untrusted {
-            account: &account,
-            address: &address,
-        },
-    };
+    let attempt = Attempt::of(device.as_deref(), &account, &address);
     let tries = state.two_step.tries.hit(token.key().as_str()).await?;
     let allowed = match tries {
         Ok(()) => state.login_throttle.attempt(attempt).await?,
@@ -618,31 +612,14 @@ pub async fn regenerate(
     client: Client,
     Form(form): Form<CodeAndPassword>,
 ) -> Result<Response> {
-    let user = member(&state, &session.record.user).await?;
-    if let Some(refused) = confirm(&state, &user, &form, &client).await? {
-        return Ok(answer(
-            &state,
-            hx,
-            &csrf,
-            &user,
-            refused,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ));
-    }
-    let (codes, hashes) = state.two_step.new_recovery_codes();
-    let replace = move |u: &mut User| {
-        if let Some(setting) = u.totp.as_mut() {
-            setting.recovery.clone_from(&hashes);
-        }
+    let asked = Asked {
+        session: &session,
+        csrf: &csrf,
+        hx,
+        client: &client,
+        form: &form,
     };
-    let updated = update(&state, &user, &replace).await?;
-    tracing::info!(user = %user.name, "recovery codes replaced");
-    let shown = SectionState {
-        notice: Some("New recovery codes made; the old ones no longer work."),
-        recovery_codes: codes,
-        ..SectionState::default()
-    };
-    Ok(answer(&state, hx, &csrf, &updated, shown, StatusCode::OK))
+    confirmed_change(&state, asked, Change::NewRecoveryCodes).await
 }
 
 /// `POST /account/totp/off`: with the password and a code, turns it off.
@@ -655,25 +632,72 @@ pub async fn disable(
     client: Client,
     Form(form): Form<CodeAndPassword>,
 ) -> Result<Response> {
-    let user = member(&state, &session.record.user).await?;
-    if let Some(refused) = confirm(&state, &user, &form, &client).await? {
-        return Ok(answer(
-            &state,
-            hx,
-            &csrf,
-            &user,
-            refused,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ));
-    }
-    let turn_off = |u: &mut User| u.totp = None;
-    let updated = update(&state, &user, &turn_off).await?;
-    tracing::info!(user = %user.name, "two-step login turned off");
-    let shown = SectionState {
-        notice: Some("Two-step login is off."),
-        ..SectionState::default()
+    let asked = Asked {
+        session: &session,
+        csrf: &csrf,
+        hx,
+        client: &client,
+        form: &form,
     };
-    Ok(answer(&state, hx, &csrf, &updated, shown, StatusCode::OK))
+    confirmed_change(&state, asked, Change::TurnOff).await
+}
+
+/// What a confirmed form changes.
+enum Change {
+    NewRecoveryCodes,
+    TurnOff,
+}
+
+/// One of the forms that need the password and a code, as posted.
+struct Asked<'a> {
+    session: &'a crate::session::Session,
+    csrf: &'a Csrf,
+    hx: Hx,
+    client: &'a Client,
+    form: &'a CodeAndPassword,
+}
+
+/// Checks the password and a code, then makes `change`.
+async fn confirmed_change(state: &AppState, asked: Asked<'_>, change: Change) -> Result<Response> {
+    let Asked {
+        session,
+        csrf,
+        hx,
+        client,
+        form,
+    } = asked;
+    let user = member(state, &session.record.user).await?;
+    if let Some(refused) = confirm(state, &user, form, client).await? {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(answer(state, hx, csrf, &user, refused, status));
+    }
+    let shown = match change {
+        Change::NewRecoveryCodes => {
+            let (codes, hashes) = state.two_step.new_recovery_codes();
+            let replace = move |u: &mut User| {
+                if let Some(setting) = u.totp.as_mut() {
+                    setting.recovery.clone_from(&hashes);
+                }
+            };
+            update(state, &user, &replace).await?;
+            tracing::info!(user = %user.name, "recovery codes replaced");
+            SectionState {
+                notice: Some("New recovery codes made; the old ones no longer work."),
+                recovery_codes: codes,
+                ..SectionState::default()
+            }
+        }
+        Change::TurnOff => {
+            update(state, &user, &|u: &mut User| u.totp = None).await?;
+            tracing::info!(user = %user.name, "two-step login turned off");
+            SectionState {
+                notice: Some("Two-step login is off."),
+                ..SectionState::default()
+            }
+        }
+    };
+    let updated = member(state, &user.name).await?;
+    Ok(answer(state, hx, csrf, &updated, shown, StatusCode::OK))
 }
 
 /// Checks the password and then a second factor (used up); what to say if either
