@@ -105,6 +105,7 @@ impl Application {
                  accepts will back off when descriptors run out"
             );
         }
+        let outbox = self.state.mail.as_ref().map(|mail| mail.outbox.clone());
         let sweeper = tokio::spawn(sweep_forever(
             self.state.sessions,
             self.state.tokens,
@@ -112,7 +113,28 @@ impl Application {
         ));
         let _stop_sweeping = AbortOnDrop(sweeper);
         tighten_files(&self.config);
-        crate::net::server::serve(self.listener, self.endpoint, limits, shutdown).await
+        let served =
+            crate::net::server::serve(self.listener, self.endpoint, limits, shutdown).await;
+        if let Some(outbox) = outbox {
+            finish_sending(&outbox).await;
+        }
+        served
+    }
+}
+
+/// At shutdown, gives queued mail a few seconds to go; what is still waiting then is
+/// lost, and the log says how much.
+async fn finish_sending(outbox: &Outbox) {
+    const GRACE: Duration = Duration::from_secs(5);
+    if outbox.waiting() == 0 {
+        return;
+    }
+    if tokio::time::timeout(GRACE, outbox.idle()).await.is_err() {
+        let waiting = outbox.waiting();
+        tracing::error!(
+            waiting,
+            "shutting down with mail not sent (the server did not accept it in time)"
+        );
     }
 }
 

@@ -77,6 +77,33 @@ pub async fn check_password(
     Ok(Checked::Right(Box::new(user)))
 }
 
+/// What a form asking for the current password says when it is wrong.
+pub const WRONG_PASSWORD: &str = "That is not your current password.";
+
+/// Why a member's current password was refused.
+#[derive(Debug, Clone, Copy)]
+pub enum PasswordRefused {
+    /// Not their password.
+    Wrong,
+    /// Too many failures lately: wait this long.
+    Throttled(Duration),
+}
+
+/// Checks a logged-in member's current password (named `name`) like a login, for the
+/// forms that ask for it; `Some` says why it was refused.
+pub async fn check_current_password(
+    state: &AppState,
+    name: &str,
+    typed: &str,
+    client: &Client,
+) -> Result<Option<PasswordRefused>, AppError> {
+    Ok(match check_password(state, name, typed, client).await? {
+        Checked::Right(_) => None,
+        Checked::Wrong => Some(PasswordRefused::Wrong),
+        Checked::Throttled(wait) => Some(PasswordRefused::Throttled(wait)),
+    })
+}
+
 /// Checks a new password like [`Password::parse`], on the blocking pool: the strength
 /// estimate takes milliseconds of CPU, too long to hold an async worker.
 pub async fn new_password(text: String, username: &str) -> Result<Password, PasswordError> {

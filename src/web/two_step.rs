@@ -548,14 +548,14 @@ pub async fn enable(
         .unsigned_abs();
     let step = key.as_ref().and_then(|k| k.check(&form.code, now, None));
     if let Some(refused) =
-        super::account::check_password(&state, &user, &form.current_password, &client).await?
+        auth::check_current_password(&state, &user.name, &form.current_password, &client).await?
     {
         return Ok(answer(
             &state,
             hx,
             &csrf,
             &user,
-            refused.state(),
+            refused_state(refused),
             StatusCode::UNPROCESSABLE_ENTITY,
         ));
     }
@@ -700,6 +700,20 @@ async fn confirmed_change(state: &AppState, asked: Asked<'_>, change: Change) ->
     Ok(answer(state, hx, csrf, &updated, shown, StatusCode::OK))
 }
 
+/// What the section says when the password was refused.
+fn refused_state(refused: auth::PasswordRefused) -> SectionState {
+    match refused {
+        auth::PasswordRefused::Wrong => SectionState {
+            current: Some(auth::WRONG_PASSWORD),
+            ..SectionState::default()
+        },
+        auth::PasswordRefused::Throttled(wait) => SectionState {
+            alert: Some(wait_message(wait)),
+            ..SectionState::default()
+        },
+    }
+}
+
 /// Checks the password and then a second factor (used up); what to say if either
 /// is wrong.
 async fn confirm(
@@ -715,9 +729,9 @@ async fn confirm(
         }));
     }
     if let Some(refused) =
-        super::account::check_password(state, user, &form.current_password, client).await?
+        auth::check_current_password(state, &user.name, &form.current_password, client).await?
     {
-        return Ok(Some(refused.state()));
+        return Ok(Some(refused_state(refused)));
     }
     if use_second_factor(state, user, &form.code).await?.is_none() {
         return Ok(Some(SectionState {

@@ -822,3 +822,54 @@ async fn an_expired_reset_link_gets_the_one_page_and_a_password_change_is_told()
         "{told}"
     );
 }
+
+#[tokio::test]
+async fn at_shutdown_unsent_mail_is_waited_for_and_then_counted_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let dead_smtp = format!("smtp://127.0.0.1:{}", free_port()); // nothing listens there
+    let (addr, public) = (
+        format!("127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{port}"),
+    );
+    let server = crate::binary::Binary::start(
+        dir.path(),
+        &[
+            "--addr",
+            &addr,
+            "--public-url",
+            &public,
+            "--smtp-url",
+            &dead_smtp,
+            "--mail-from",
+            "w@example.com",
+        ],
+    );
+    let browser = client();
+    let page = browser
+        .get(format!("{public}/register/"))
+        .send()
+        .await
+        .unwrap();
+    let token = hidden_csrf(&page.text().await.unwrap());
+    let form = [
+        ("username", "max"),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+        ("email", "max@example.com"),
+        ("csrf", &token),
+    ];
+    let registered = browser
+        .post(format!("{public}/register/"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::SEE_OTHER);
+    server.wait_for_log("could not send mail; will retry", Duration::from_secs(10));
+    let log = server.stop();
+    assert!(
+        log.contains("shutting down with mail not sent") && log.contains("waiting=1"),
+        "{log}"
+    );
+}

@@ -16,7 +16,7 @@ use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
 use self::view::{AccountView, EmailState, FormState};
-use super::auth::{self, Checked};
+use super::auth::{self, PasswordRefused};
 use super::cabinet::Member;
 use super::client::Client;
 use super::csrf::Csrf;
@@ -27,7 +27,7 @@ use crate::error::AppError;
 use crate::session::{Origin, Session, SessionChange};
 use crate::store::{EndReason, User};
 
-const WRONG_PASSWORD: &str = "That is not your current password.";
+use super::auth::WRONG_PASSWORD;
 const MISMATCH: &str = "The passwords do not match.";
 const SAME: &str = "Choose a password other than the current one.";
 
@@ -191,51 +191,12 @@ async fn check_current(
     typed: &str,
     client: &Client,
 ) -> Result<Option<Refused>, AppError> {
-    Ok(
-        match auth::check_password(state, name, typed, client).await? {
-            Checked::Right(_) => None,
-            Checked::Wrong => Some(Refused::Wrong),
-            Checked::Throttled(wait) => Some(Refused::Throttled(wait)),
-        },
-    )
-}
-
-/// Checks `user`'s current password like a login, for another module's form; `Some`
-/// says why it was refused.
-pub(super) async fn check_password(
-    state: &AppState,
-    user: &User,
-    typed: &str,
-    client: &Client,
-) -> Result<Option<PasswordRefused>, AppError> {
-    Ok(check_current(state, &user.name, typed, client)
+    Ok(auth::check_current_password(state, name, typed, client)
         .await?
         .map(|refused| match refused {
-            Refused::Wrong => PasswordRefused::Wrong,
-            Refused::Throttled(wait) => PasswordRefused::Throttled(wait),
+            PasswordRefused::Wrong => Refused::Wrong,
+            PasswordRefused::Throttled(wait) => Refused::Throttled(wait),
         }))
-}
-
-/// Why [`check_password`] refused.
-pub(super) enum PasswordRefused {
-    Wrong,
-    Throttled(std::time::Duration),
-}
-
-impl PasswordRefused {
-    /// What the two-step section says.
-    pub(super) fn state(self) -> super::two_step::SectionState {
-        match self {
-            Self::Wrong => super::two_step::SectionState {
-                current: Some(WRONG_PASSWORD),
-                ..Default::default()
-            },
-            Self::Throttled(wait) => super::two_step::SectionState {
-                alert: Some(wait_message(wait)),
-                ..Default::default()
-            },
-        }
-    }
 }
 
 #[derive(Default, Deserialize)]
