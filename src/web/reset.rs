@@ -21,7 +21,7 @@ use super::auth::{self, Login};
 use super::client::Client;
 use super::csrf::Csrf;
 use super::email::{self, unusable};
-use super::form::Form;
+use super::form::{Form, NoFields};
 use super::layout::{Field, hx_form, wait_message};
 use super::{AppState, CABINET, Hx, too_many};
 use crate::cookies::CookiePolicy;
@@ -508,7 +508,3 @@ pub async fn not_me_submit(
         .append(SET_COOKIE, state.link_cookie.set(&reset));
     Ok(resp)
 }
-
-/// A form with nothing in it but the CSRF token.
-#[derive(Default, Deserialize)]
-pub struct NoFields {}
