@@ -43,6 +43,7 @@ test('two-step login: set up from the QR page, log in with a code, then with a r
   const name = await registeredMember(page, 'totp');
   await page.goto('/account');
   const section = page.locator('#two-step-login');
+  await section.getByRole('button', { name: 'Set up two-step login' }).click();
   await expect(section.getByRole('img', { name: 'QR code for your authenticator app' })).toBeVisible();
   await shot(page, testInfo, 'two-step-setup');
   const key = base32Decode(await section.locator('code.key').innerText());

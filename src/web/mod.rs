@@ -94,6 +94,7 @@ pub fn pages() -> Route {
             "/login/code",
             get(two_step::code_page).post(two_step::code_submit),
         )
+        .at("/account/totp/setup", post(two_step::start_setup))
         .at("/account/totp", post(two_step::enable))
         .at("/account/totp/recovery", post(two_step::regenerate))
         .at("/account/totp/off", post(two_step::disable))

@@ -386,6 +386,8 @@ pub struct SectionState {
     pub current: Option<&'static str>,
     /// New recovery codes, shown this once.
     pub recovery_codes: Vec<String>,
+    /// A key being set up, sealed for this account's setup: its QR code is shown.
+    pub setup: Option<String>,
 }
 
 /// The account page's "Two-step login" section for `user`.
@@ -427,9 +429,26 @@ fn code_and_password(shown: &SectionState, code_id: &str, password_id: &str) -> 
 }
 
 fn off_view(state: &AppState, csrf: &Csrf, user: &User, shown: &SectionState) -> Markup {
-    // A fresh key on every view; the page carries it sealed to the confirming post.
-    let key = TotpKey::generate();
-    let sealed = state.two_step.seal_key(&key, &setup_context(user));
+    let lead = html! {
+        p.lead {
+            "Off. With it on, logging in also asks for a code from an authenticator app "
+            "on your phone, so a stolen password alone opens nothing."
+        }
+    };
+    let key = shown
+        .setup
+        .as_deref()
+        .and_then(|sealed| {
+            state
+                .two_step
+                .sealer
+                .open(sealed, setup_context(user).as_bytes())
+        })
+        .map(TotpKey::from_bytes);
+    let (Some(key), Some(sealed)) = (key, &shown.setup) else {
+        let start = html! { button.secondary type="submit" { "Set up two-step login" } };
+        return html! { (lead) (hx_form("/account/totp/setup", csrf, start)) };
+    };
     let svg = qr_svg(&key.uri("Wicket", &user.name));
     let fields = html! {
         input type="hidden" name="setup" value=(sealed);
@@ -437,10 +456,7 @@ fn off_view(state: &AppState, csrf: &Csrf, user: &User, shown: &SectionState) ->
         button type="submit" { "Turn on two-step login" }
     };
     html! {
-        p.lead {
-            "Off. With it on, logging in also asks for a code from an authenticator app "
-            "on your phone, so a stolen password alone opens nothing."
-        }
+        (lead)
         ol.steps {
             li { "Scan this code with an authenticator app (or type the key below)." }
             li { "Enter the 6-digit code the app shows, and your password." }
@@ -448,6 +464,28 @@ fn off_view(state: &AppState, csrf: &Csrf, user: &User, shown: &SectionState) ->
         figure.qr { (PreEscaped(svg)) figcaption { "Key: " code.key { (spaced(&key.base32())) } } }
         (hx_form("/account/totp", csrf, fields))
     }
+}
+
+/// `POST /account/totp/setup`: a new key, shown as a QR code and as text, for the
+/// form that turns two-step login on. Nothing is stored until a code confirms it.
+#[handler]
+pub async fn start_setup(
+    state: Data<&Arc<AppState>>,
+    super::cabinet::Member(session): super::cabinet::Member,
+    csrf: Csrf,
+    hx: Hx,
+    Form(_): Form<super::form::NoFields>,
+) -> Result<Response> {
+    let user = member(&state, &session.record.user).await?;
+    if user.totp.is_some() {
+        return Ok(Hx(false).redirect("/account"));
+    }
+    let key = TotpKey::generate();
+    let shown = SectionState {
+        setup: Some(state.two_step.seal_key(&key, &setup_context(&user))),
+        ..SectionState::default()
+    };
+    Ok(answer(&state, hx, &csrf, &user, shown, StatusCode::OK))
 }
 
 fn on_view(csrf: &Csrf, setting: &TotpSetting, shown: &SectionState) -> Markup {
@@ -550,18 +588,18 @@ pub async fn enable(
     if let Some(refused) =
         auth::check_current_password(&state, &user.name, &form.current_password, &client).await?
     {
-        return Ok(answer(
-            &state,
-            hx,
-            &csrf,
-            &user,
-            refused_state(refused),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ));
+        let shown = SectionState {
+            setup: key.as_ref().map(|_| form.setup.clone()),
+            ..refused_state(refused)
+        };
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(answer(&state, hx, &csrf, &user, shown, status));
     }
+    let opened = key.is_some();
     let (Some(key), Some(step)) = (key, step) else {
         let shown = SectionState {
             code: Some(WRONG_CODE),
+            setup: opened.then(|| form.setup.clone()),
             ..SectionState::default()
         };
         return Ok(answer(

@@ -73,10 +73,19 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
     &text[from..from + text[from..].find(end).unwrap()]
 }
 
+/// Asks for a new key to set up, as the account page's button does: the QR code page.
+async fn setup_page(app: &TestApp) -> String {
+    let account = app.get("/account").await.text().await.unwrap();
+    assert!(account.contains("Set up two-step login") && !account.contains("<svg"));
+    let resp = app.post_form("/account/totp/setup", &[]).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.text().await.unwrap()
+}
+
 /// Turns two-step login on for the app's logged-in member, confirming with the code
 /// of `step` (the current one unless the test wants skew).
 async fn enable(app: &TestApp, step: u64) -> Enabled {
-    let page = app.get("/account").await.text().await.unwrap();
+    let page = setup_page(app).await;
     assert!(
         page.contains("Two-step login") && page.contains("<svg"),
         "a QR code on the page"
@@ -225,7 +234,7 @@ async fn wrong_codes_are_throttled_per_pending_login() {
 async fn skew_of_one_step_is_accepted_and_two_are_not() {
     let app = spawn_app().await;
     app.register("wes", PASSWORD).await;
-    let page = app.get("/account").await.text().await.unwrap();
+    let page = setup_page(&app).await;
     let key = base32_decode(between(&page, r#"<code class="key">"#, "</code>"));
     let setup = between(&page, r#"name="setup" value=""#, r#"""#).to_owned();
     let far = totp(&key, step_now() - 2, 6);
@@ -240,6 +249,11 @@ async fn skew_of_one_step_is_accepted_and_two_are_not() {
         )
         .await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let again = refused.text().await.unwrap();
+    assert!(
+        again.contains(&setup) && again.contains("That code is not right."),
+        "the same key, to try again"
+    );
     let near = totp(&key, step_now() - 1, 6);
     let accepted = app
         .post_form(
