@@ -172,6 +172,26 @@ mod tests {
     }
 
     #[test]
+    fn only_six_plain_digits_are_a_code() {
+        let key = TotpKey::from_bytes(b"12345678901234567890".to_vec());
+        // A step whose code starts with 0: "+" and five digits would parse as it.
+        let step = (0..).find(|&s| key.code_at(s) < 100_000).unwrap();
+        let code = format!("{:06}", key.code_at(step));
+        let now = step * STEP;
+        assert_eq!(key.check(&code, now, None), Some(step));
+        assert_eq!(key.check(&format!("+{}", &code[1..]), now, None), None);
+    }
+
+    #[test]
+    fn a_key_keeps_its_bytes_and_never_shows_them() {
+        let key = TotpKey::generate();
+        let bytes = key.as_bytes().to_vec();
+        assert_eq!(bytes.len(), 20);
+        assert_eq!(TotpKey::from_bytes(bytes.clone()), key);
+        assert_eq!(format!("{key:?}"), "TotpKey(<redacted>)");
+    }
+
+    #[test]
     fn keys_are_shown_as_base32_and_otpauth_uris() {
         assert_eq!(
             base32(b"12345678901234567890"),
