@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Client, StatusCode};
 use tempfile::TempDir;
 
 use crate::helpers::*;
@@ -592,48 +592,58 @@ async fn reset_requests_are_throttled_per_account_with_the_same_answer_for_all()
     assert_eq!(other.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn with_the_smtp_server_down_the_visitor_sees_the_same_and_the_mail_goes_later() {
-    let mut sink = SmtpSink::start();
-    let dir = tempfile::tempdir().unwrap();
+/// The real binary mailing through `smtp_url` (anything after it as extra flags), its
+/// public URL its own address; returns it with that URL.
+fn mail_binary(
+    dir: &std::path::Path,
+    smtp_url: &str,
+    extra: &[&str],
+) -> (crate::binary::Binary, String) {
     let port = free_port();
     let (addr, public) = (
         format!("127.0.0.1:{port}"),
         format!("http://127.0.0.1:{port}"),
     );
-    let server = crate::binary::Binary::start(
-        dir.path(),
-        &[
-            "--addr",
-            &addr,
-            "--public-url",
-            &public,
-            "--smtp-url",
-            &sink.url(),
-            "--mail-from",
-            "Wicket <wicket@example.com>",
-            "--throttle-forgot",
-            "off",
-        ],
-    );
+    let mut args = vec![
+        "--addr",
+        &addr,
+        "--public-url",
+        &public,
+        "--smtp-url",
+        smtp_url,
+    ];
+    args.extend_from_slice(&["--mail-from", "Wicket <wicket@example.com>"]);
+    args.extend_from_slice(extra);
+    (crate::binary::Binary::start(dir, &args), public)
+}
+
+/// POSTs `form` to `base` + `path` from `browser`, with the CSRF token a form page gave it.
+async fn post_as(
+    browser: &Client,
+    base: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = browser.get(format!("{base}/forgot")).send().await.unwrap();
+    let token = hidden_csrf(&page.text().await.unwrap());
+    let mut form = form.to_vec();
+    form.push(("csrf", &token));
+    browser
+        .post(format!("{base}{path}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn with_the_smtp_server_down_the_visitor_sees_the_same_and_the_mail_goes_later() {
+    let mut sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, public) = mail_binary(dir.path(), &sink.url(), &["--throttle-forgot", "off"]);
     let browser = client();
-    let post = async |path: &str, form: &[(&str, &str)]| {
-        let page = browser
-            .get(format!("{public}/forgot"))
-            .send()
-            .await
-            .unwrap();
-        let text = page.text().await.unwrap();
-        let token = hidden_csrf(&text);
-        let mut form = form.to_vec();
-        form.push(("csrf", &token));
-        browser
-            .post(format!("{public}{path}"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-    };
+    let post =
+        async |path: &str, form: &[(&str, &str)]| post_as(&browser, &public, path, form).await;
     let registered = post(
         "/register/",
         &[
@@ -826,45 +836,15 @@ async fn an_expired_reset_link_gets_the_one_page_and_a_password_change_is_told()
 #[tokio::test]
 async fn at_shutdown_unsent_mail_is_waited_for_and_then_counted_in_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let dead_smtp = format!("smtp://127.0.0.1:{}", free_port()); // nothing listens there
-    let (addr, public) = (
-        format!("127.0.0.1:{port}"),
-        format!("http://127.0.0.1:{port}"),
-    );
-    let server = crate::binary::Binary::start(
-        dir.path(),
-        &[
-            "--addr",
-            &addr,
-            "--public-url",
-            &public,
-            "--smtp-url",
-            &dead_smtp,
-            "--mail-from",
-            "w@example.com",
-        ],
-    );
-    let browser = client();
-    let page = browser
-        .get(format!("{public}/register/"))
-        .send()
-        .await
-        .unwrap();
-    let token = hidden_csrf(&page.text().await.unwrap());
+    let (server, public) = mail_binary(dir.path(), &dead_smtp, &[]);
     let form = [
         ("username", "max"),
         ("password", PASSWORD),
         ("confirm", PASSWORD),
         ("email", "max@example.com"),
-        ("csrf", &token),
     ];
-    let registered = browser
-        .post(format!("{public}/register/"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let registered = post_as(&client(), &public, "/register/", &form).await;
     assert_eq!(registered.status(), StatusCode::SEE_OTHER);
     server.wait_for_log("could not send mail; will retry", Duration::from_secs(10));
     let log = server.stop();
