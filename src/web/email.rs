@@ -84,6 +84,22 @@ pub async fn user_of(state: &AppState, record: &TokenRecord) -> Result<Option<Us
     }
 }
 
+/// What `token` stands for and the account it opens, if it still works for `purpose`;
+/// the token stays in place (its use takes it).
+pub async fn peek_good(
+    state: &AppState,
+    token: &Token,
+    purpose: Purpose,
+) -> Result<Option<(TokenRecord, User)>, StoreError> {
+    let Some(record) = state.tokens.peek_token(&token.key()).await? else {
+        return Ok(None);
+    };
+    let user = user_of(state, &record).await?;
+    Ok(user
+        .filter(|user| still_good(&record, purpose, user))
+        .map(|user| (record, user)))
+}
+
 /// Sends `user` a link to confirm `address` (a new or changed address). Logged, never
 /// an error for the page: the address is saved either way, and can be sent again.
 pub async fn send_verification(state: &AppState, user: &User, address: &str) {

@@ -286,11 +286,9 @@ async fn pending(
     token: &Token,
     purpose: Purpose,
 ) -> Result<Option<User>, StoreError> {
-    let Some(record) = state.tokens.peek_token(&token.key()).await? else {
-        return Ok(None);
-    };
-    let user = email::user_of(state, &record).await?;
-    Ok(user.filter(|user| email::still_good(&record, purpose, user)))
+    Ok(email::peek_good(state, token, purpose)
+        .await?
+        .map(|(_, user)| user))
 }
 
 #[derive(Default, Deserialize)]

@@ -217,16 +217,8 @@ async fn pending(
     else {
         return Ok(None);
     };
-    let Some(record) = state.tokens.peek_token(&token.key()).await? else {
-        return Ok(None);
-    };
-    let Some(user) = super::email::user_of(state, &record).await? else {
-        return Ok(None);
-    };
-    if !super::email::still_good(&record, Purpose::PendingLogin, &user) {
-        return Ok(None);
-    }
-    Ok(Some((token, record, user)))
+    let good = super::email::peek_good(state, &token, Purpose::PendingLogin).await?;
+    Ok(good.map(|(record, user)| (token, record, user)))
 }
 
 /// The code form.

@@ -193,6 +193,13 @@ impl TestApp {
         .await
     }
 
+    /// Logs `name` in from another browser (`client`) and expects the cabinet.
+    pub async fn login_by(&self, client: &Client, name: &str) {
+        let form = [("username", name), ("password", PASSWORD)];
+        let resp = self.post_form_by(client, "/login", &form).await;
+        assert_see_other(&resp, "/cabinet");
+    }
+
     pub async fn login(&self, name: &str, password: &str) -> Response {
         self.post_form("/login", &[("username", name), ("password", password)])
             .await

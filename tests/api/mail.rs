@@ -264,15 +264,7 @@ async fn a_forgotten_password_is_reset_through_the_mailed_link() {
     register_confirmed(&app, &sink, "bob", "bob@example.com").await;
     // Logged in elsewhere too: that session must end.
     let elsewhere = client();
-    assert_see_other(
-        &app.post_form_by(
-            &elsewhere,
-            "/login",
-            &[("username", "bob"), ("password", PASSWORD)],
-        )
-        .await,
-        "/cabinet",
-    );
+    app.login_by(&elsewhere, "bob").await;
     let browser = client();
     let asked = app
         .post_form_by(&browser, "/forgot", &[("username", "bob")])
@@ -414,15 +406,7 @@ async fn a_login_from_a_new_browser_mails_a_notice_whose_link_ends_every_session
     assert_see_other(&app.login("fay", PASSWORD).await, "/cabinet");
     // A new browser: one notice; the same browser again: none.
     let intruder = client();
-    assert_see_other(
-        &app.post_form_by(
-            &intruder,
-            "/login",
-            &[("username", "fay"), ("password", PASSWORD)],
-        )
-        .await,
-        "/cabinet",
-    );
+    app.login_by(&intruder, "fay").await;
     let notice = sink.next_to(seen, "fay@example.com").await;
     assert!(
         notice.contains("Subject: New login to your Wicket account"),
@@ -434,15 +418,7 @@ async fn a_login_from_a_new_browser_mails_a_notice_whose_link_ends_every_session
         "the known browser got no notice"
     );
     intruder.post(app.url("/logout")).send().await.unwrap();
-    assert_see_other(
-        &app.post_form_by(
-            &intruder,
-            "/login",
-            &[("username", "fay"), ("password", PASSWORD)],
-        )
-        .await,
-        "/cabinet",
-    );
+    app.login_by(&intruder, "fay").await;
     // "This wasn't me": confirm, every session ends, the reset form opens.
     let owner = client();
     let opened = owner

@@ -93,16 +93,7 @@ async fn enable(app: &TestApp, step: u64) -> Enabled {
     let key = base32_decode(between(&page, r#"<code class="key">"#, "</code>"));
     let setup = between(&page, r#"name="setup" value=""#, r#"""#).to_owned();
     let code = totp(&key, step, 6);
-    let resp = app
-        .post_form(
-            "/account/totp",
-            &[
-                ("setup", &setup),
-                ("code", &code),
-                ("current_password", PASSWORD),
-            ],
-        )
-        .await;
+    let resp = turn_on(app, &setup, &code).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let text = resp.text().await.unwrap();
     assert!(text.contains("Two-step login is on."), "{text}");
@@ -113,6 +104,16 @@ async fn enable(app: &TestApp, step: u64) -> Enabled {
         .collect();
     assert_eq!(recovery.len(), 10);
     Enabled { key, recovery }
+}
+
+/// Posts the setup form: the sealed `setup` key, `code` and the password.
+async fn turn_on(app: &TestApp, setup: &str, code: &str) -> reqwest::Response {
+    let form = [
+        ("setup", setup),
+        ("code", code),
+        ("current_password", PASSWORD),
+    ];
+    app.post_form("/account/totp", &form).await
 }
 
 /// Logs `name` in with the password from `client`; returns the answer (the code form).
@@ -238,16 +239,7 @@ async fn skew_of_one_step_is_accepted_and_two_are_not() {
     let key = base32_decode(between(&page, r#"<code class="key">"#, "</code>"));
     let setup = between(&page, r#"name="setup" value=""#, r#"""#).to_owned();
     let far = totp(&key, step_now() - 2, 6);
-    let refused = app
-        .post_form(
-            "/account/totp",
-            &[
-                ("setup", &setup),
-                ("code", &far),
-                ("current_password", PASSWORD),
-            ],
-        )
-        .await;
+    let refused = turn_on(&app, &setup, &far).await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let again = refused.text().await.unwrap();
     assert!(
@@ -255,16 +247,7 @@ async fn skew_of_one_step_is_accepted_and_two_are_not() {
         "the same key, to try again"
     );
     let near = totp(&key, step_now() - 1, 6);
-    let accepted = app
-        .post_form(
-            "/account/totp",
-            &[
-                ("setup", &setup),
-                ("code", &near),
-                ("current_password", PASSWORD),
-            ],
-        )
-        .await;
+    let accepted = turn_on(&app, &setup, &near).await;
     assert_eq!(accepted.status(), StatusCode::OK);
     // A key sealed for another account's setup does not open here.
     let stranger = client();
