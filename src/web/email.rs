@@ -69,8 +69,9 @@ pub async fn issue(
 /// Whether `record` still stands for `user` at `now`: live for `purpose`, and (for a
 /// reset) issued under the password the account has now.
 pub fn still_good(record: &TokenRecord, purpose: Purpose, user: &User) -> bool {
-    let password_same =
-        purpose != Purpose::ResetPassword || record.password == password_mark(&user.password_hash);
+    // A reset link and a pending login stand for the password they were issued under.
+    let password_bound = matches!(purpose, Purpose::ResetPassword | Purpose::PendingLogin);
+    let password_same = !password_bound || record.password == password_mark(&user.password_hash);
     record.is_live(purpose, OffsetDateTime::now_utc())
         && record.user.eq_ignore_ascii_case(&user.name)
         && password_same

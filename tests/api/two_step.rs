@@ -407,3 +407,24 @@ async fn ending_every_other_session_and_deleting_the_account_ask_for_a_code() {
     assert_see_other(&deleted, "/");
     assert!(!app.config.data_dir.join("users/bea.json").exists());
 }
+
+#[tokio::test]
+async fn a_pending_login_dies_when_the_password_changes() {
+    let app = spawn_app().await;
+    app.register("cal", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    let browser = client();
+    password_step(&app, &browser, "cal").await;
+    let new = "a changed correct horse 3";
+    let form = [
+        ("current_password", PASSWORD),
+        ("password", new),
+        ("confirm", new),
+    ];
+    assert_see_other(
+        &app.post_form("/account/password", &form).await,
+        "/account?done=password",
+    );
+    let late = code_step(&app, &browser, &totp(&on.key, step_now() + 1, 6)).await;
+    assert_eq!(late.status(), StatusCode::GONE);
+}
