@@ -27,6 +27,19 @@ const tlsPort = freePort('WICKET_E2E_TLS_PORT');
 freePort('WICKET_E2E_HTTP_PORT');
 freePort('WICKET_E2E_UPSTREAM_PORT');
 const tlsURL = `https://127.0.0.1:${tlsPort}`;
+// A second server for passkeys, whose public URL is http://localhost:PORT: WebAuthn
+// needs a domain name (localhost is one), never an IP address. Its own SMTP server.
+const passkeyPort = freePort('WICKET_E2E_PASSKEY_PORT');
+const passkeyURL = `http://localhost:${passkeyPort}`;
+const passkeyServerEnv = {
+  ...(process.env as Record<string, string>),
+  WICKET_E2E_PORT: String(passkeyPort),
+  WICKET_E2E_HOST: 'localhost',
+  WICKET_E2E_SMTP_PORT: String(freePort('WICKET_E2E_PASSKEY_SMTP_PORT')),
+  WICKET_E2E_MAILDIR: (process.env.WICKET_E2E_PASSKEY_MAILDIR ??= mkdtempSync(
+    join(tmpdir(), 'wicket-e2e-passkey-mail-'),
+  )),
+};
 
 export default defineConfig({
   testDir: './tests',
@@ -44,8 +57,13 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: 'js', testIgnore: /tls\.spec\.ts/, use: { javaScriptEnabled: true } },
-    { name: 'no-js', testIgnore: /tls\.spec\.ts/, use: { javaScriptEnabled: false } },
+    { name: 'js', testIgnore: /(tls|passkey)\.spec\.ts/, use: { javaScriptEnabled: true } },
+    { name: 'no-js', testIgnore: /(tls|passkey)\.spec\.ts/, use: { javaScriptEnabled: false } },
+    {
+      name: 'passkeys',
+      testMatch: /passkey\.spec\.ts/,
+      use: { baseURL: passkeyURL, javaScriptEnabled: true },
+    },
     {
       name: 'tls',
       testMatch: /tls\.spec\.ts/,
@@ -57,6 +75,13 @@ export default defineConfig({
       command: './serve.sh',
       url: `${baseURL}/`,
       reuseExistingServer: !process.env.CI,
+      timeout: 30_000,
+    },
+    {
+      command: './serve.sh',
+      url: `${passkeyURL}/`,
+      env: passkeyServerEnv,
+      reuseExistingServer: false,
       timeout: 30_000,
     },
     {

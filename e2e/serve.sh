@@ -8,6 +8,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
 port=${WICKET_E2E_PORT:-5055}
+# The name the browser uses: passkeys need a domain name (localhost is one), not an IP.
+host=${WICKET_E2E_HOST:-127.0.0.1}
 smtp_port=${WICKET_E2E_SMTP_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 maildir=${WICKET_E2E_MAILDIR:-$dir/mail}
 mkdir -p "$maildir/tmp" "$maildir/new" "$maildir/cur"
@@ -15,7 +17,7 @@ mkdir -p "$maildir/tmp" "$maildir/new" "$maildir/cur"
 smtpd=$!
 "$root/target/release/wicket" \
   --addr "127.0.0.1:$port" \
-  --public-url "http://127.0.0.1:$port" \
+  --public-url "http://$host:$port" \
   --smtp-url "smtp://127.0.0.1:$smtp_port" \
   --mail-from "Wicket <wicket@example.com>" \
   --throttle-forgot 1000/1h \

@@ -20,6 +20,7 @@ use crate::web::csrf::{CsrfKeys, CsrfLayer};
 use crate::web::device::DeviceCookies;
 use crate::web::email::Mailer;
 use crate::web::reset::{ForgotThrottle, LinkCookie};
+use crate::web::passkey::Passkeys;
 use crate::web::two_step::TwoStep;
 use crate::web::{self, AppState};
 
@@ -259,8 +260,9 @@ fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
             key.sealer("totp-key"),
             key.derive("recovery-code"),
             policy,
-            stores.counters,
+            stores.counters.clone(),
         ),
+        passkeys: passkeys(config, stores.counters)?,
         devices: DeviceCookies::new(key.derive("device"), policy),
         ipv6_prefix: config.throttle_ipv6_prefix,
         public_url: config.public_url.clone(),
@@ -268,6 +270,25 @@ fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
         mail: mailer(config).map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?,
         link_cookie: LinkCookie::new(policy),
     })
+}
+
+/// Passkeys for `--public-url`'s site, if it has one whose host is a domain name.
+fn passkeys(
+    config: &Config,
+    counters: Arc<dyn crate::store::CounterStore>,
+) -> io::Result<Option<Passkeys>> {
+    let Some(site) = &config.public_url else {
+        return Ok(None);
+    };
+    let passkeys = Passkeys::new(site, counters)
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+    if passkeys.is_none() {
+        tracing::warn!(
+            site = site.origin(),
+            "passkeys are off: WebAuthn needs a domain name in --public-url, not an IP address"
+        );
+    }
+    Ok(passkeys)
 }
 
 /// The outbox `config` asks for: SMTP (which needs `--public-url` for its links and

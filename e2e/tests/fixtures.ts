@@ -22,7 +22,7 @@ type Fixtures = {
 
 /**
  * Every test's page is watched: a console error (CSP violations are reported there),
- * an uncaught exception, any request to a host other than 127.0.0.1, and any static
+ * an uncaught exception, any request to a host other than the site's, and any static
  * file (script, style, image) that fails to load or answers 4xx/5xx fail the test.
  * Chromium also logs every 4xx answer as a console error; a page's own 4xx are the
  * expected answers to bad forms (401, 403, 404, 422, 429), so only those console lines
@@ -43,7 +43,8 @@ export const test = base.extend<Fixtures>({
     });
   },
   problems: [
-    async ({ page }, use) => {
+    async ({ page, baseURL }, use) => {
+      const site = new URL(baseURL ?? 'http://127.0.0.1').hostname;
       const problems: string[] = [];
       page.on('console', (msg) => {
         const expected4xx = /^Failed to load resource: the server responded with a status of 4\d\d/;
@@ -66,8 +67,8 @@ export const test = base.extend<Fixtures>({
       });
       await page.route('**/*', (route) => {
         const url = new URL(route.request().url());
-        if (url.hostname !== '127.0.0.1') {
-          problems.push(`request left 127.0.0.1: ${url.href}`);
+        if (url.hostname !== site) {
+          problems.push(`request left ${site}: ${url.href}`);
           return route.abort();
         }
         return route.continue();

@@ -28,6 +28,11 @@ impl PublicUrl {
         &self.origin
     }
 
+    /// The host, lower case (an IPv6 address keeps its brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     /// Whether the site is served over TLS.
     pub fn is_https(&self) -> bool {
         self.https

@@ -312,7 +312,7 @@ impl SessionRecord {
 }
 
 /// A stored user.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     /// The name as registered (case kept).
     pub name: String,
@@ -335,6 +335,28 @@ pub struct User {
     /// Two-step login with an authenticator app, when turned on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp: Option<TotpSetting>,
+    /// The account's passkeys (public keys: nothing here opens the account).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passkeys: Vec<PasskeySetting>,
+    /// The random id passkeys carry for this account (WebAuthn's user handle), made
+    /// with the first one: never the name, which the authenticator would show around.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey_handle: Option<webauthn_rs::prelude::Uuid>,
+}
+
+/// One of an account's passkeys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasskeySetting {
+    /// What the member called it.
+    pub name: String,
+    /// The credential: its id, public key, signature counter and flags.
+    pub key: webauthn_rs::prelude::Passkey,
+    /// When it was added.
+    #[serde(with = "time::serde::rfc3339")]
+    pub added: OffsetDateTime,
+    /// The last login with it.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used: Option<OffsetDateTime>,
 }
 
 /// An account's authenticator-app setting.
@@ -389,6 +411,8 @@ impl User {
             failed_logins: 0,
             email: None,
             totp: None,
+            passkeys: Vec::new(),
+            passkey_handle: None,
         }
     }
 

@@ -19,7 +19,7 @@ use deadpool_redis::redis::{self, AsyncCommands, SetExpiry, SetOptions};
 use deadpool_redis::{Config as PoolConfig, Pool, Runtime, Timeouts};
 
 use super::counters::{Allowance, CounterStore};
-use super::tokens::{EmailKey, TokenKey, TokenRecord, TokenStore};
+use super::tokens::{ClaimKey, TokenKey, TokenRecord, TokenStore};
 use super::{NameTaken, SessionId, SessionRecord, SessionStore, StoreError, StoreFuture};
 use super::{User, UserChange, UserStore};
 use crate::domain::Username;
@@ -51,9 +51,9 @@ end
 return 0
 ";
 
-/// The longest any one Redis call may take before the request gets a 503.
-/// Frees an address only if the given user holds it (compared in lower case).
-const RELEASE_EMAIL: &str = r"
+/// Frees an index entry (an address, a passkey) only if the given user holds it
+/// (compared in lower case).
+const RELEASE_CLAIM: &str = r"
 local owner = redis.call('GET', KEYS[1])
 if owner and string.lower(owner) == string.lower(ARGV[1]) then
   return redis.call('DEL', KEYS[1])
@@ -61,6 +61,7 @@ end
 return 0
 ";
 
+/// The longest any one Redis call may take before the request gets a 503.
 const DEADLINE: Duration = Duration::from_secs(2);
 
 /// A pool of Redis connections and the key prefix.
@@ -113,8 +114,8 @@ impl RedisStore {
         format!("{}:token:{}", self.prefix, key.as_str())
     }
 
-    fn email_key(&self, key: &EmailKey) -> String {
-        format!("{}:email:{}", self.prefix, key.as_str())
+    fn claim_key(&self, key: &ClaimKey) -> String {
+        format!("{}:{}:{}", self.prefix, key.index().name(), key.as_str())
     }
 
     fn user_key(&self, key: &str) -> String {
@@ -504,9 +505,9 @@ impl TokenStore for RedisStore {
         })
     }
 
-    fn claim_email<'a>(&'a self, key: &'a EmailKey, user: &'a str) -> StoreFuture<'a, bool> {
+    fn claim<'a>(&'a self, key: &'a ClaimKey, user: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let key = self.email_key(key);
+            let key = self.claim_key(key);
             let claimed: bool = self.run(async |conn| conn.set_nx(&key, user).await).await?;
             if claimed {
                 return Ok(true);
@@ -516,19 +517,19 @@ impl TokenStore for RedisStore {
         })
     }
 
-    fn email_owner<'a>(&'a self, key: &'a EmailKey) -> StoreFuture<'a, Option<String>> {
+    fn owner<'a>(&'a self, key: &'a ClaimKey) -> StoreFuture<'a, Option<String>> {
         Box::pin(async move {
-            let key = self.email_key(key);
+            let key = self.claim_key(key);
             self.run(async |conn| conn.get(&key).await).await
         })
     }
 
-    fn release_email<'a>(&'a self, key: &'a EmailKey, user: &'a str) -> StoreFuture<'a, ()> {
+    fn release<'a>(&'a self, key: &'a ClaimKey, user: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let key = self.email_key(key);
+            let key = self.claim_key(key);
             self.run(async |conn| {
                 redis::cmd("EVAL")
-                    .arg(RELEASE_EMAIL)
+                    .arg(RELEASE_CLAIM)
                     .arg(1)
                     .arg(&key)
                     .arg(user)

@@ -26,6 +26,10 @@ pub enum Purpose {
     NotMe,
     /// A login whose password was right, waiting for the second factor.
     PendingLogin,
+    /// A passkey being added: the challenge the browser's authenticator signs.
+    PasskeyRegistration,
+    /// A login with a passkey: the challenge, before anyone is known.
+    PasskeyLogin,
 }
 
 /// What a token stands for, stored under its [`TokenKey`].
@@ -49,9 +53,27 @@ pub struct TokenRecord {
     /// For a pending login: where to go once logged in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+    /// For a passkey ceremony: its server-side state (JSON), which holds the challenge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceremony: Option<String>,
 }
 
 impl TokenRecord {
+    /// A record for `purpose` about `user` (as registered; empty for none yet), tied
+    /// to the password hash `password_hash`, good until `expires`; nothing else set.
+    pub fn new(purpose: Purpose, user: &str, password_hash: &str, expires: OffsetDateTime) -> Self {
+        Self {
+            purpose,
+            user: user.to_owned(),
+            email: String::new(),
+            password: password_mark(password_hash),
+            expires,
+            remember: false,
+            next: None,
+            ceremony: None,
+        }
+    }
+
     /// Whether it still works at `now` for `purpose`.
     pub fn is_live(&self, purpose: Purpose, now: OffsetDateTime) -> bool {
         self.purpose == purpose && now < self.expires
@@ -108,19 +130,58 @@ impl TokenKey {
     }
 }
 
-/// The SHA-256 of an address's lower-case form, in hex: how stores index it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct EmailKey(String);
+/// What a [`ClaimKey`] indexes: things that belong to one account at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Index {
+    /// Confirmed email addresses.
+    Email,
+    /// Passkeys' credential ids.
+    Passkey,
+}
 
-impl EmailKey {
+impl Index {
+    /// The index's name in store paths and keys (`emails/`, `<prefix>:email:`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Passkey => "passkey",
+        }
+    }
+}
+
+/// An entry of an [`Index`]: the SHA-256 of what it indexes, in hex, which also
+/// makes it a safe file name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClaimKey {
+    index: Index,
+    hash: String,
+}
+
+impl ClaimKey {
     /// The key of `address` (compared case-insensitively).
-    pub fn of(address: &str) -> Self {
-        Self(hex(&Sha256::digest(address.to_lowercase().as_bytes())))
+    pub fn email(address: &str) -> Self {
+        Self {
+            index: Index::Email,
+            hash: hex(&Sha256::digest(address.to_lowercase().as_bytes())),
+        }
     }
 
-    /// The key as text (64 hex characters).
+    /// The key of a passkey's credential id.
+    pub fn passkey(credential_id: &[u8]) -> Self {
+        Self {
+            index: Index::Passkey,
+            hash: hex(&Sha256::digest(credential_id)),
+        }
+    }
+
+    /// Which index it belongs to.
+    pub fn index(&self) -> Index {
+        self.index
+    }
+
+    /// The hash as text (64 hex characters).
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.hash
     }
 }
 
@@ -137,16 +198,16 @@ pub trait TokenStore: fmt::Debug + Send + Sync {
     /// token exactly one gets it.
     fn take_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<TokenRecord>>;
 
-    /// Records that the address `key` belongs to `user`; `Ok(false)` if it belongs to
-    /// another account (names compared case-insensitively). Of two concurrent claims
-    /// exactly one wins.
-    fn claim_email<'a>(&'a self, key: &'a EmailKey, user: &'a str) -> StoreFuture<'a, bool>;
+    /// Records that `key` (an address, a passkey) belongs to `user`; `Ok(false)` if it
+    /// belongs to another account (names compared case-insensitively). Of two
+    /// concurrent claims exactly one wins.
+    fn claim<'a>(&'a self, key: &'a ClaimKey, user: &'a str) -> StoreFuture<'a, bool>;
 
-    /// The account the address `key` belongs to, if any.
-    fn email_owner<'a>(&'a self, key: &'a EmailKey) -> StoreFuture<'a, Option<String>>;
+    /// The account `key` belongs to, if any.
+    fn owner<'a>(&'a self, key: &'a ClaimKey) -> StoreFuture<'a, Option<String>>;
 
-    /// Frees the address `key` if `user` holds it.
-    fn release_email<'a>(&'a self, key: &'a EmailKey, user: &'a str) -> StoreFuture<'a, ()>;
+    /// Frees `key` if `user` holds it.
+    fn release<'a>(&'a self, key: &'a ClaimKey, user: &'a str) -> StoreFuture<'a, ()>;
 
     /// Deletes expired tokens; returns how many. Backends that expire keys themselves
     /// return 0.
@@ -178,12 +239,14 @@ mod tests {
     #[test]
     fn addresses_are_indexed_case_insensitively() {
         assert_eq!(
-            EmailKey::of("Ann@Example.COM"),
-            EmailKey::of("ann@example.com")
+            ClaimKey::email("Ann@Example.COM"),
+            ClaimKey::email("ann@example.com")
         );
         assert_ne!(
-            EmailKey::of("ann@example.com"),
-            EmailKey::of("bob@example.com")
+            ClaimKey::email("ann@example.com"),
+            ClaimKey::email("bob@example.com")
         );
+        // Same bytes, different index: never the same entry.
+        assert_ne!(ClaimKey::email("ab"), ClaimKey::passkey(b"ab"));
     }
 }

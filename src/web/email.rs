@@ -18,14 +18,16 @@ use super::{AppState, Hx};
 use crate::domain::Username;
 use crate::error::{AppError, chain};
 use crate::mail::{Kind, Mail, Outbox};
-use crate::store::tokens::{EmailKey, Purpose, Token, TokenRecord, password_mark};
+use crate::store::tokens::{ClaimKey, Purpose, Token, TokenRecord, password_mark};
 use crate::store::{Email, StoreError, User};
 
 /// How long a link in a mail works.
 pub fn valid_for(purpose: Purpose) -> Duration {
     match purpose {
         Purpose::ResetPassword => Duration::from_secs(30 * 60),
-        Purpose::PendingLogin => Duration::from_secs(5 * 60),
+        Purpose::PendingLogin | Purpose::PasskeyRegistration | Purpose::PasskeyLogin => {
+            Duration::from_secs(5 * 60)
+        }
         Purpose::VerifyEmail | Purpose::NotMe => Duration::from_secs(24 * 60 * 60),
     }
 }
@@ -53,14 +55,10 @@ pub async fn issue(
     email: &str,
 ) -> Result<Token, StoreError> {
     let token = Token::generate();
+    let expires = OffsetDateTime::now_utc() + valid_for(purpose);
     let record = TokenRecord {
-        purpose,
-        user: user.name.clone(),
         email: email.to_owned(),
-        password: password_mark(&user.password_hash),
-        expires: OffsetDateTime::now_utc() + valid_for(purpose),
-        remember: false,
-        next: None,
+        ..TokenRecord::new(purpose, &user.name, &user.password_hash, expires)
     };
     state.tokens.put_token(&token.key(), &record).await?;
     Ok(token)
@@ -227,7 +225,7 @@ pub async fn verify(
     }
     if !state
         .tokens
-        .claim_email(&EmailKey::of(&record.email), &user.name)
+        .claim(&ClaimKey::email(&record.email), &user.name)
         .await?
     {
         let body = message_card(
@@ -258,7 +256,7 @@ pub async fn verify(
         // Changed or deleted meanwhile: the address is not theirs any more.
         state
             .tokens
-            .release_email(&EmailKey::of(&record.email), &user.name)
+            .release(&ClaimKey::email(&record.email), &user.name)
             .await?;
         return Ok(unusable(hx, "/account", "Go to your account"));
     }
@@ -301,7 +299,7 @@ pub async fn change_address(
     if let Some(old) = before.as_ref().and_then(User::verified_email) {
         state
             .tokens
-            .release_email(&EmailKey::of(old), name.as_str())
+            .release(&ClaimKey::email(old), name.as_str())
             .await?;
     }
     if let (Some(user), Some(address)) = (&after, address) {

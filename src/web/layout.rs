@@ -55,6 +55,7 @@ fn frame(title: &str, content: Markup) -> Markup {
                 link rel="icon" href=(statics::url("/favicon.svg")) type="image/svg+xml";
                 link rel="stylesheet" href=(statics::url("/style.css"));
                 script src=(statics::url("/htmx.min.js")) defer {}
+                script src=(statics::url("/passkey.js")) defer {}
             }
             body {
                 header.site {

@@ -55,6 +55,7 @@ pub fn page(
         notice: said.as_deref(),
         next,
         forgot: state.mail.is_some(),
+        passkeys: state.passkeys.is_some(),
         ..LoginView::default()
     };
     let mut resp = hx.page("Log in", view(&csrf, &form)).into_response();
@@ -137,6 +138,7 @@ pub async fn submit(
             next,
             notice: None,
             forgot: state.mail.is_some(),
+            passkeys: state.passkeys.is_some(),
         };
         hx.page("Log in", view(&csrf, &form))
     };
@@ -189,6 +191,8 @@ pub struct LoginView<'a> {
     pub next: Option<&'a str>,
     /// Offer "Forgot your password?" (the site sends mail).
     pub forgot: bool,
+    /// Offer "Log in with a passkey" (to browsers with JavaScript and WebAuthn).
+    pub passkeys: bool,
 }
 
 /// What the login form is refilled with.
@@ -237,10 +241,28 @@ pub fn view(csrf: &Csrf, form: &LoginView) -> Markup {
             }
             p.lead { "Welcome back. Log in to open your cabinet." }
             (hx_form("/login", csrf, fields))
+            @if form.passkeys { (passkey_login(csrf, form.next)) }
             @if forgot {
                 p.switch { a href="/forgot" { "Forgot your password?" } }
             }
             p.switch { "New here? " a href="/register/" { "Create an account" } }
+        }
+    }
+}
+
+/// "Log in with a passkey": hidden until `passkey.js` finds WebAuthn in the browser,
+/// which then runs the ceremony and posts its result.
+fn passkey_login(csrf: &Csrf, next: Option<&str>) -> Markup {
+    html! {
+        div.passkey-login data-passkey-only hidden {
+            p.or { span { "or" } }
+            form method="post" action="/login/passkey" data-passkey="login"
+                data-options="/login/passkey/options" {
+                input type="hidden" name="csrf" value=(csrf.token());
+                @if let Some(next) = next { input type="hidden" name="next" value=(next); }
+                p.alert role="alert" data-passkey-error hidden {}
+                button.secondary type="submit" { "Log in with a passkey" }
+            }
         }
     }
 }

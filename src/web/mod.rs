@@ -14,6 +14,7 @@ pub mod health;
 pub mod layout;
 mod login;
 mod logout;
+pub mod passkey;
 mod register;
 pub mod reset;
 pub mod respond;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub forgot_throttle: Arc<reset::ForgotThrottle>,
     /// Two-step login's keys and cookie.
     pub two_step: two_step::TwoStep,
+    /// Passkeys' relying party, when `--public-url` names a domain.
+    pub passkeys: Option<passkey::Passkeys>,
 }
 
 /// The pages: every route but `/static`.
@@ -98,6 +101,11 @@ pub fn pages() -> Route {
         .at("/account/totp", post(two_step::enable))
         .at("/account/totp/recovery", post(two_step::regenerate))
         .at("/account/totp/off", post(two_step::disable))
+        .at("/login/passkey/options", post(passkey::login_options))
+        .at("/login/passkey", post(passkey::login))
+        .at("/account/passkeys/options", post(passkey::add_options))
+        .at("/account/passkeys", post(passkey::add))
+        .at("/account/passkeys/remove", post(passkey::remove))
 }
 
 /// Client-supplied text (a path, an `Origin`) cut for a log line: at most 200

@@ -29,7 +29,7 @@ use crate::domain::{Username, loggable};
 use crate::error::{AppError, chain};
 use crate::mail::{Kind, Mail};
 use crate::session::CurrentSession;
-use crate::store::tokens::{EmailKey, Purpose, Token};
+use crate::store::tokens::{ClaimKey, Purpose, Token};
 use crate::store::{EndReason, StoreError, User};
 use crate::throttle::{Limit, Throttle};
 
@@ -179,7 +179,7 @@ pub async fn forgot_submit(
 async fn mail_reset_link(state: &AppState, typed: &str, client: &Client) -> Result<(), StoreError> {
     let by_address = typed.contains('@');
     let name = if by_address {
-        state.tokens.email_owner(&EmailKey::of(typed)).await?
+        state.tokens.owner(&ClaimKey::email(typed)).await?
     } else {
         Some(typed.to_owned())
     };

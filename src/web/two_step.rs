@@ -37,7 +37,7 @@ use crate::domain::Username;
 use crate::error::AppError;
 use crate::secret::{Sealer, SubKey, hex};
 use crate::session::CurrentSession;
-use crate::store::tokens::{Purpose, Token, TokenRecord, password_mark};
+use crate::store::tokens::{Purpose, Token, TokenRecord};
 use crate::store::{StoreError, TotpSetting, User};
 use crate::throttle::{Attempt, Limit, Throttle};
 use crate::totp::TotpKey;
@@ -184,14 +184,11 @@ pub async fn begin(
     hx: Hx,
 ) -> Result<Response, StoreError> {
     let token = Token::generate();
+    let expires = OffsetDateTime::now_utc() + super::email::valid_for(Purpose::PendingLogin);
     let record = TokenRecord {
-        purpose: Purpose::PendingLogin,
-        user: user.name.clone(),
-        email: String::new(),
-        password: password_mark(&user.password_hash),
-        expires: OffsetDateTime::now_utc() + super::email::valid_for(Purpose::PendingLogin),
         remember,
         next: next.map(str::to_owned),
+        ..TokenRecord::new(Purpose::PendingLogin, &user.name, &user.password_hash, expires)
     };
     state.tokens.put_token(&token.key(), &record).await?;
     tracing::info!(user = %user.name, "password right; waiting for the second factor");
@@ -772,7 +769,7 @@ async fn confirm(
     Ok(None)
 }
 
-async fn member(state: &AppState, name: &str) -> Result<User, AppError> {
+pub(super) async fn member(state: &AppState, name: &str) -> Result<User, AppError> {
     let name = Username::parse(name).map_err(|_| AppError::internal("impossible user name"))?;
     state
         .users
@@ -781,7 +778,7 @@ async fn member(state: &AppState, name: &str) -> Result<User, AppError> {
         .ok_or_else(|| AppError::internal("the member's account is gone"))
 }
 
-async fn update(
+pub(super) async fn update(
     state: &AppState,
     user: &User,
     change: &crate::store::UserChange,

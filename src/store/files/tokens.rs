@@ -1,5 +1,6 @@
-//! Tokens as `<data dir>/tokens/<SHA-256 of the token>.json`, and the address index
-//! as `<data dir>/emails/<SHA-256 of the address>.json` (`{"user": "<name>"}`).
+//! Tokens as `<data dir>/tokens/<SHA-256 of the token>.json`, and the indexes as
+//! `<data dir>/emails/<SHA-256 of the address>.json` and
+//! `<data dir>/passkeys/<SHA-256 of the credential id>.json` (`{"user": "<name>"}`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::{blocking, ignore_missing, to_json};
 use crate::fsutil;
-use crate::store::tokens::{EmailKey, TokenKey, TokenRecord, TokenStore};
+use crate::store::tokens::{ClaimKey, Index, TokenKey, TokenRecord, TokenStore};
 use crate::store::{StoreError, StoreFuture};
 
 /// Tokens and the address index, one small file each, written atomically.
@@ -18,6 +19,7 @@ use crate::store::{StoreError, StoreFuture};
 pub struct FileTokenStore {
     tokens: Arc<PathBuf>,
     emails: Arc<PathBuf>,
+    passkeys: Arc<PathBuf>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -26,10 +28,10 @@ struct Owner {
 }
 
 impl FileTokenStore {
-    /// Opens `<data dir>/tokens` and `<data dir>/emails`, created owner-only if missing.
+    /// Opens `<data dir>/tokens`, `emails` and `passkeys`, created owner-only if missing.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let (tokens, emails) = (data_dir.join("tokens"), data_dir.join("emails"));
-        for dir in [&tokens, &emails] {
+        let [tokens, emails, passkeys] = ["tokens", "emails", "passkeys"].map(|d| data_dir.join(d));
+        for dir in [&tokens, &emails, &passkeys] {
             fsutil::private_dir(dir).map_err(|err| {
                 StoreError::Config(format!("data directory {}: {err}", dir.display()))
             })?;
@@ -37,6 +39,7 @@ impl FileTokenStore {
         Ok(Self {
             tokens: Arc::new(tokens),
             emails: Arc::new(emails),
+            passkeys: Arc::new(passkeys),
         })
     }
 
@@ -45,8 +48,12 @@ impl FileTokenStore {
         self.tokens.join(format!("{}.json", key.as_str()))
     }
 
-    fn email_path(&self, key: &EmailKey) -> PathBuf {
-        self.emails.join(format!("{}.json", key.as_str()))
+    fn claim_path(&self, key: &ClaimKey) -> PathBuf {
+        let dir = match key.index() {
+            Index::Email => &self.emails,
+            Index::Passkey => &self.passkeys,
+        };
+        dir.join(format!("{}.json", key.as_str()))
     }
 }
 
@@ -93,9 +100,9 @@ impl TokenStore for FileTokenStore {
         })
     }
 
-    fn claim_email<'a>(&'a self, key: &'a EmailKey, user: &'a str) -> StoreFuture<'a, bool> {
+    fn claim<'a>(&'a self, key: &'a ClaimKey, user: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let path = self.email_path(key);
+            let path = self.claim_path(key);
             let bytes = to_json(&Owner {
                 user: user.to_owned(),
             })?;
@@ -110,13 +117,13 @@ impl TokenStore for FileTokenStore {
         })
     }
 
-    fn email_owner<'a>(&'a self, key: &'a EmailKey) -> StoreFuture<'a, Option<String>> {
-        Box::pin(async move { Ok(read_json::<Owner>(&self.email_path(key))?.map(|o| o.user)) })
+    fn owner<'a>(&'a self, key: &'a ClaimKey) -> StoreFuture<'a, Option<String>> {
+        Box::pin(async move { Ok(read_json::<Owner>(&self.claim_path(key))?.map(|o| o.user)) })
     }
 
-    fn release_email<'a>(&'a self, key: &'a EmailKey, user: &'a str) -> StoreFuture<'a, ()> {
+    fn release<'a>(&'a self, key: &'a ClaimKey, user: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let path = self.email_path(key);
+            let path = self.claim_path(key);
             if !read_json::<Owner>(&path)?.is_some_and(|owner| owner_is(&owner, user)) {
                 return Ok(());
             }
@@ -226,24 +233,24 @@ mod tests {
     async fn an_address_belongs_to_one_account_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileTokenStore::open(dir.path()).unwrap();
-        let key = EmailKey::of("Ann@Example.com");
-        assert!(store.claim_email(&key, "Ann").await.unwrap());
+        let key = ClaimKey::email("Ann@Example.com");
+        assert!(store.claim(&key, "Ann").await.unwrap());
         assert!(
-            store.claim_email(&key, "ann").await.unwrap(),
+            store.claim(&key, "ann").await.unwrap(),
             "the holder again"
         );
-        assert!(!store.claim_email(&key, "bob").await.unwrap());
+        assert!(!store.claim(&key, "bob").await.unwrap());
         assert_eq!(
-            store.email_owner(&key).await.unwrap().as_deref(),
+            store.owner(&key).await.unwrap().as_deref(),
             Some("Ann")
         );
-        store.release_email(&key, "bob").await.unwrap();
+        store.release(&key, "bob").await.unwrap();
         assert_eq!(
-            store.email_owner(&key).await.unwrap().as_deref(),
+            store.owner(&key).await.unwrap().as_deref(),
             Some("Ann")
         );
-        store.release_email(&key, "ann").await.unwrap();
-        assert_eq!(store.email_owner(&key).await.unwrap(), None);
-        assert!(store.claim_email(&key, "bob").await.unwrap());
+        store.release(&key, "ann").await.unwrap();
+        assert_eq!(store.owner(&key).await.unwrap(), None);
+        assert!(store.claim(&key, "bob").await.unwrap());
     }
 }

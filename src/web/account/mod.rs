@@ -25,6 +25,7 @@ use super::layout::wait_message;
 use super::{AppState, Hx};
 use crate::error::AppError;
 use crate::session::{Origin, Session, SessionChange};
+use crate::store::tokens::ClaimKey;
 use crate::store::{EndReason, User};
 
 use super::auth::WRONG_PASSWORD;
@@ -120,6 +121,12 @@ impl Shown {
             password,
             delete: leaving,
             email: state.mail.as_ref().map(|_| EmailState::default()),
+            passkeys: super::passkey::section(
+                state,
+                csrf,
+                &self.user,
+                &super::passkey::SectionState::default(),
+            ),
             two_step: super::two_step::section(
                 state,
                 csrf,
@@ -420,9 +427,10 @@ pub async fn delete(
     let username = crate::domain::Username::parse(&name)
         .map_err(|_| AppError::internal("impossible user name"))?;
     state.users.delete(&username).await?;
-    if let Some(address) = shown.user.verified_email() {
-        let key = crate::store::tokens::EmailKey::of(address);
-        state.tokens.release_email(&key, &name).await?;
+    let emails = shown.user.verified_email().map(ClaimKey::email);
+    let passkeys = shown.user.passkeys.iter();
+    for key in emails.into_iter().chain(passkeys.map(|p| ClaimKey::passkey(p.key.cred_id()))) {
+        state.tokens.release(&key, &name).await?;
     }
     let ended = state
         .sessions

@@ -28,6 +28,8 @@ pub struct AccountView<'a> {
     pub email: Option<EmailState<'a>>,
     /// The two-step login section, drawn by `web::two_step`.
     pub two_step: Markup,
+    /// The passkeys section, drawn by `web::passkey`.
+    pub passkeys: Markup,
 }
 
 /// What the email section says after a submission.
@@ -69,6 +71,7 @@ pub fn page(csrf: &Csrf, view: &AccountView) -> Markup {
         (sessions(csrf, view))
         @if let Some(state) = &view.email { (email(csrf, view.user, state)) }
         (view.two_step)
+        (view.passkeys)
         (password(csrf, &view.password))
         (delete(csrf, &view.delete, view.user.totp.is_some()))
     }

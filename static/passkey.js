@@ -1,0 +1,146 @@
+// Passkeys for Wicket: shows the passkey parts of a page (marked data-passkey-only)
+// in browsers with WebAuthn, and runs a form marked data-passkey="login" or "add":
+// ask data-options for a challenge, let the authenticator sign it, post the result
+// to the form's action, and show the answer (a redirect, or the section to swap in).
+(() => {
+  'use strict';
+  if (!window.PublicKeyCredential || !navigator.credentials) return;
+
+  const reveal = (root) => {
+    const marked = [...root.querySelectorAll('[data-passkey-only]')];
+    if (root.matches && root.matches('[data-passkey-only]')) marked.push(root);
+    marked.forEach((el) => { el.hidden = false; });
+  };
+  document.addEventListener('DOMContentLoaded', () => reveal(document));
+  document.addEventListener('htmx:load', (event) => reveal(event.target));
+
+  const bytes = (text) => {
+    const plain = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
+    return Uint8Array.from(plain, (c) => c.charCodeAt(0));
+  };
+  const text = (buffer) => btoa(String.fromCharCode(...new Uint8Array(buffer)))
+    .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+
+  // The server's options (base64url where WebAuthn wants bytes) as the browser takes them.
+  const creation = ({ publicKey }) => ({
+    ...publicKey,
+    challenge: bytes(publicKey.challenge),
+    user: { ...publicKey.user, id: bytes(publicKey.user.id) },
+    excludeCredentials: (publicKey.excludeCredentials || [])
+      .map((c) => ({ ...c, id: bytes(c.id) })),
+  });
+  const request = ({ publicKey }) => ({
+    ...publicKey,
+    challenge: bytes(publicKey.challenge),
+    allowCredentials: (publicKey.allowCredentials || [])
+      .map((c) => ({ ...c, id: bytes(c.id) })),
+  });
+
+  // The browser's credential as the server reads it.
+  const made = (c) => ({
+    id: c.id, rawId: text(c.rawId), type: c.type,
+    extensions: c.getClientExtensionResults(),
+    response: {
+      attestationObject: text(c.response.attestationObject),
+      clientDataJSON: text(c.response.clientDataJSON),
+    },
+  });
+  const signed = (c) => ({
+    id: c.id, rawId: text(c.rawId), type: c.type,
+    extensions: c.getClientExtensionResults(),
+    response: {
+      authenticatorData: text(c.response.authenticatorData),
+      clientDataJSON: text(c.response.clientDataJSON),
+      signature: text(c.response.signature),
+      userHandle: c.response.userHandle ? text(c.response.userHandle) : null,
+    },
+  });
+
+  const post = (url, fields) => fetch(url, {
+    method: 'POST',
+    body: new URLSearchParams(fields),
+    headers: { 'HX-Request': 'true' },
+    credentials: 'same-origin',
+  });
+
+  // Puts an HTML answer in place of the form's section (as htmx would).
+  const swap = async (form, response) => {
+    const section = form.closest('section');
+    const html = await response.text();
+    const template = document.createElement('template');
+    template.innerHTML = html.trim();
+    const fresh = template.content.firstElementChild;
+    if (!section || !fresh) return;
+    section.replaceWith(fresh);
+    reveal(fresh);
+    if (window.htmx) window.htmx.process(fresh);
+    const focus = fresh.querySelector('[aria-invalid="true"], [role="alert"]:not([hidden]), [role="status"]');
+    if (focus) {
+      if (!focus.matches('input')) focus.tabIndex = -1;
+      focus.focus();
+    }
+  };
+
+  const say = (form, message) => {
+    const error = form.querySelector('[data-passkey-error]');
+    if (!error) return;
+    error.textContent = message;
+    error.hidden = false;
+  };
+
+  const run = async (form) => {
+    const login = form.dataset.passkey === 'login';
+    const csrf = form.elements.csrf.value;
+    const start = await post(form.dataset.options, new FormData(form));
+    if (!(start.headers.get('Content-Type') || '').includes('json')) {
+      await swap(form, start);
+      return;
+    }
+    const answer = await start.json();
+    if (!start.ok) {
+      say(form, answer.error || 'Something went wrong. Try again.');
+      return;
+    }
+    let credential;
+    try {
+      credential = login
+        ? await navigator.credentials.get({ publicKey: request(answer.options) })
+        : await navigator.credentials.create({ publicKey: creation(answer.options) });
+    } catch (err) {
+      say(form, err && err.name === 'InvalidStateError'
+        ? 'That passkey is registered here already.'
+        : login
+          ? 'No passkey was used. Try again, or log in with your password.'
+          : 'No passkey was made. Try again when you are ready.');
+      return;
+    }
+    const fields = {
+      csrf,
+      ceremony: answer.ceremony,
+      credential: JSON.stringify(login ? signed(credential) : made(credential)),
+    };
+    if (login) {
+      if (form.elements.next) fields.next = form.elements.next.value;
+      const remember = document.getElementById('remember');
+      if (remember && remember.checked) fields.remember = 'on';
+    }
+    const finish = await post(form.action, fields);
+    const to = finish.headers.get('HX-Redirect');
+    if (to) {
+      window.location.assign(to);
+      return;
+    }
+    await swap(form, finish);
+  };
+
+  document.addEventListener('submit', (event) => {
+    const form = event.target.closest('form[data-passkey]');
+    if (!form) return;
+    event.preventDefault();
+    const button = form.querySelector('button[type="submit"]');
+    if (button) button.disabled = true;
+    run(form)
+      .catch(() => say(form, 'Something went wrong. Check your connection and try again.'))
+      .finally(() => { if (button && button.isConnected) button.disabled = false; });
+  });
+})();
