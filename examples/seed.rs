@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use time::OffsetDateTime;
+use wicket::domain::Username;
 use wicket::store::{SessionId, SessionRecord, User};
 
 fn main() {
@@ -69,15 +70,10 @@ fn write_user(dir: &Path, i: usize) {
     if path.exists() {
         return;
     }
-    let user = User {
-        last_login: None,
-        failed_logins: 0,
-        email: None,
-        totp: None,
-        name: format!("seed_{i}"),
-        // scrypt ln=4 of "seed password": never used to log in.
-        password_hash: "$scrypt$ln=4,r=8,p=1$c2VlZHNhbHRzZWVkc2FsdA$Yxq3R7sM2xkqjQ1tS6m0u8b2cJ5r3pQ9aT1vW4yZ6nE".into(),
-        created: OffsetDateTime::now_utc(),
-    };
+    let name = Username::parse(&format!("seed_{i}")).unwrap();
+    // scrypt ln=4 of "seed password": never used to log in.
+    let hash =
+        "$scrypt$ln=4,r=8,p=1$c2VlZHNhbHRzZWVkc2FsdA$Yxq3R7sM2xkqjQ1tS6m0u8b2cJ5r3pQ9aT1vW4yZ6nE";
+    let user = User::new(&name, hash.into());
     std::fs::write(&path, serde_json::to_vec_pretty(&user).unwrap()).unwrap();
 }

@@ -19,8 +19,8 @@ use crate::throttle::{LoginThrottle, Throttle};
 use crate::web::csrf::{CsrfKeys, CsrfLayer};
 use crate::web::device::DeviceCookies;
 use crate::web::email::Mailer;
-use crate::web::reset::{ForgotThrottle, LinkCookie};
 use crate::web::passkey::Passkeys;
+use crate::web::reset::{ForgotThrottle, LinkCookie};
 use crate::web::two_step::TwoStep;
 use crate::web::{self, AppState};
 

@@ -39,7 +39,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Decodes lower- or upper-case hexadecimal; `None` on any other character or odd length.
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16);

@@ -503,7 +503,11 @@ pub async fn add_options(
         None => {}
     }
     // A passkey opens the account alone: with two-step login on, adding one takes a code.
-    if user.totp.is_some() && use_second_factor(&state, &user, &form.code).await?.is_none() {
+    if user.totp.is_some()
+        && use_second_factor(&state, &user, &form.code)
+            .await?
+            .is_none()
+    {
         return refuse(SectionState {
             name: typed(None),
             code: Some(WRONG_CODE),
@@ -511,7 +515,11 @@ pub async fn add_options(
         });
     }
     let handle = user.passkey_handle.unwrap_or_else(Uuid::new_v4);
-    let exclude = user.passkeys.iter().map(|p| p.key.cred_id().clone()).collect();
+    let exclude = user
+        .passkeys
+        .iter()
+        .map(|p| p.key.cred_id().clone())
+        .collect();
     let (mut options, registration) = passkeys
         .webauthn
         .start_passkey_registration(handle, &user.name, &user.name, Some(exclude))

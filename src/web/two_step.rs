@@ -188,7 +188,12 @@ pub async fn begin(
     let record = TokenRecord {
         remember,
         next: next.map(str::to_owned),
-        ..TokenRecord::new(Purpose::PendingLogin, &user.name, &user.password_hash, expires)
+        ..TokenRecord::new(
+            Purpose::PendingLogin,
+            &user.name,
+            &user.password_hash,
+            expires,
+        )
     };
     state.tokens.put_token(&token.key(), &record).await?;
     tracing::info!(user = %user.name, "password right; waiting for the second factor");

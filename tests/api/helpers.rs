@@ -150,6 +150,16 @@ impl TestApp {
         self.post_form_as(client, path, form, false).await
     }
 
+    /// POSTs a form as another browser (`client`), as htmx sends it.
+    pub async fn post_form_as_hx(
+        &self,
+        client: &Client,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
+        self.post_form_as(client, path, form, true).await
+    }
+
     async fn post_form_as(
         &self,
         client: &Client,

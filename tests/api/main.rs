@@ -13,6 +13,7 @@ mod login;
 mod logout;
 mod logs;
 mod mail;
+mod passkeys;
 mod reasons;
 mod redis;
 mod register;

@@ -8,7 +8,7 @@ use sha1::Sha1;
 use crate::helpers::*;
 
 /// RFC 6238 TOTP with SHA-1: the code of `digits` digits for `step`.
-fn totp(key: &[u8], step: u64, digits: u32) -> String {
+pub fn totp(key: &[u8], step: u64, digits: u32) -> String {
     let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(key).unwrap();
     mac.update(&step.to_be_bytes());
     let hash = mac.finalize().into_bytes();
@@ -35,7 +35,7 @@ fn base32_decode(text: &str) -> Vec<u8> {
     out
 }
 
-fn step_now() -> u64 {
+pub fn step_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -60,9 +60,9 @@ fn the_tests_own_totp_matches_rfc_6238() {
 }
 
 /// What turning two-step login on gave the member.
-struct Enabled {
-    key: Vec<u8>,
-    recovery: Vec<String>,
+pub struct Enabled {
+    pub key: Vec<u8>,
+    pub recovery: Vec<String>,
 }
 
 fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
@@ -84,7 +84,7 @@ async fn setup_page(app: &TestApp) -> String {
 
 /// Turns two-step login on for the app's logged-in member, confirming with the code
 /// of `step` (the current one unless the test wants skew).
-async fn enable(app: &TestApp, step: u64) -> Enabled {
+pub async fn enable(app: &TestApp, step: u64) -> Enabled {
     let page = setup_page(app).await;
     assert!(
         page.contains("Two-step login") && page.contains("<svg"),

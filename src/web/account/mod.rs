@@ -429,7 +429,10 @@ pub async fn delete(
     state.users.delete(&username).await?;
     let emails = shown.user.verified_email().map(ClaimKey::email);
     let passkeys = shown.user.passkeys.iter();
-    for key in emails.into_iter().chain(passkeys.map(|p| ClaimKey::passkey(p.key.cred_id()))) {
+    for key in emails
+        .into_iter()
+        .chain(passkeys.map(|p| ClaimKey::passkey(p.key.cred_id())))
+    {
         state.tokens.release(&key, &name).await?;
     }
     let ended = state

@@ -1,0 +1,554 @@
+//! Passkeys, black-box: the tests play the browser and the authenticator (a P-256 key
+//! of their own, "none" attestation, CBOR written by hand), so they can also send what
+//! a real authenticator never would: a replayed challenge, a falling counter, a
+//! signature without user verification, another site's origin.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+use crate::mail::free_port;
+use crate::two_step::{enable, step_now, totp};
+
+/// Flags in authenticator data: user present, user verified, credential data attached.
+const UP: u8 = 0x01;
+const UV: u8 = 0x04;
+const AT: u8 = 0x40;
+
+/// A software authenticator holding one discoverable credential.
+struct SoftKey {
+    signing: SigningKey,
+    id: Vec<u8>,
+    counter: u32,
+    origin: String,
+}
+
+/// A CBOR head: major type and length (or value).
+fn head(major: u8, n: usize) -> Vec<u8> {
+    let major = major << 5;
+    match n {
+        0..=23 => vec![major | n as u8],
+        24..=0xff => vec![major | 24, n as u8],
+        _ => {
+            let mut out = vec![major | 25];
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+            out
+        }
+    }
+}
+
+fn cbor_bytes(bytes: &[u8]) -> Vec<u8> {
+    [head(2, bytes.len()), bytes.to_vec()].concat()
+}
+
+fn cbor_text(text: &str) -> Vec<u8> {
+    [head(3, text.len()), text.as_bytes().to_vec()].concat()
+}
+
+impl SoftKey {
+    fn new(app: &TestApp) -> Self {
+        Self {
+            signing: SigningKey::from_slice(&random::<32>()).unwrap(),
+            id: random::<32>().to_vec(),
+            counter: 0,
+            origin: app.base.replace("127.0.0.1", "localhost"),
+        }
+    }
+
+    fn rp_hash(&self) -> Vec<u8> {
+        Sha256::digest(b"localhost").to_vec()
+    }
+
+    /// The public key as COSE: EC2, ES256, P-256, x, y.
+    fn cose_key(&self) -> Vec<u8> {
+        let point = self.signing.verifying_key().to_sec1_point(false);
+        let bytes = point.as_bytes();
+        let (x, y) = (&bytes[1..33], &bytes[33..65]);
+        let mut out = head(5, 5);
+        out.extend([0x01, 0x02]); // kty: EC2
+        out.extend([0x03, 0x26]); // alg: -7 (ES256)
+        out.extend([0x20, 0x01]); // crv (-1): P-256
+        out.push(0x21); // x (-2)
+        out.extend(cbor_bytes(x));
+        out.push(0x22); // y (-3)
+        out.extend(cbor_bytes(y));
+        out
+    }
+
+    fn client_data(&self, kind: &str, options: &Value) -> Vec<u8> {
+        let challenge = options["publicKey"]["challenge"].as_str().unwrap();
+        json!({ "type": kind, "challenge": challenge, "origin": self.origin, "crossOrigin": false })
+            .to_string()
+            .into_bytes()
+    }
+
+    /// `navigator.credentials.create`'s answer to `options`, as the script posts it.
+    fn attest(&self, options: &Value, flags: u8) -> String {
+        let mut auth_data = self.rp_hash();
+        auth_data.push(flags | AT);
+        auth_data.extend(self.counter.to_be_bytes());
+        auth_data.extend([0u8; 16]); // AAGUID
+        auth_data.extend((self.id.len() as u16).to_be_bytes());
+        auth_data.extend(&self.id);
+        auth_data.extend(self.cose_key());
+        let mut object = head(5, 3);
+        object.extend(cbor_text("fmt"));
+        object.extend(cbor_text("none"));
+        object.extend(cbor_text("attStmt"));
+        object.extend(head(5, 0));
+        object.extend(cbor_text("authData"));
+        object.extend(cbor_bytes(&auth_data));
+        json!({
+            "id": B64.encode(&self.id),
+            "rawId": B64.encode(&self.id),
+            "type": "public-key",
+            "response": {
+                "attestationObject": B64.encode(object),
+                "clientDataJSON": B64.encode(self.client_data("webauthn.create", options)),
+            },
+            "extensions": {},
+        })
+        .to_string()
+    }
+
+    /// `navigator.credentials.get`'s answer, signed with this key's counter moved on.
+    fn sign(&mut self, options: &Value, handle: &[u8], flags: u8) -> String {
+        self.counter += 1;
+        self.sign_at(options, handle, flags, self.counter)
+    }
+
+    /// The same with a counter of the caller's choosing.
+    fn sign_at(&self, options: &Value, handle: &[u8], flags: u8, counter: u32) -> String {
+        let mut auth_data = self.rp_hash();
+        auth_data.push(flags);
+        auth_data.extend(counter.to_be_bytes());
+        let client_data = self.client_data("webauthn.get", options);
+        let signed = [auth_data.clone(), Sha256::digest(&client_data).to_vec()].concat();
+        let signature: Signature = self.signing.sign(&signed);
+        json!({
+            "id": B64.encode(&self.id),
+            "rawId": B64.encode(&self.id),
+            "type": "public-key",
+            "response": {
+                "authenticatorData": B64.encode(auth_data),
+                "clientDataJSON": B64.encode(client_data),
+                "signature": B64.encode(signature.to_der().as_bytes()),
+                "userHandle": B64.encode(handle),
+            },
+            "extensions": {},
+        })
+        .to_string()
+    }
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).unwrap();
+    bytes
+}
+
+/// A Wicket whose public URL is `http://localhost:PORT` (WebAuthn needs a domain name).
+async fn passkey_app(change: impl FnOnce(&mut wicket::config::Config)) -> TestApp {
+    let port = free_port();
+    let mut app = spawn_app_with(move |c| {
+        c.addr = format!("127.0.0.1:{port}");
+        c.public_url = Some(format!("http://localhost:{port}").parse().unwrap());
+        change(c);
+    })
+    .await;
+    app.base = format!("http://localhost:{port}");
+    app
+}
+
+/// What a ceremony's options answer holds.
+struct Started {
+    ceremony: String,
+    options: Value,
+}
+
+async fn started(resp: reqwest::Response) -> Started {
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    Started {
+        ceremony: body["ceremony"].as_str().unwrap().to_owned(),
+        options: body["options"].clone(),
+    }
+}
+
+/// Asks for a new passkey's options with the password (and `code`).
+async fn add_options(app: &TestApp, name: &str, code: Option<&str>) -> reqwest::Response {
+    let mut form = vec![("name", name), ("current_password", PASSWORD)];
+    form.extend(code.map(|c| ("code", c)));
+    app.post_form_hx("/account/passkeys/options", &form).await
+}
+
+/// Adds `key` to the logged-in member's account; returns the user handle.
+async fn add(app: &TestApp, key: &SoftKey, name: &str) -> Vec<u8> {
+    let start = started(add_options(app, name, None).await).await;
+    let resp = finish_add(app, &start, &key.attest(&start.options, UP | UV)).await;
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("Passkey added."), "{text}");
+    handle_of(&start.options)
+}
+
+async fn finish_add(app: &TestApp, start: &Started, credential: &str) -> reqwest::Response {
+    let form = [
+        ("ceremony", start.ceremony.as_str()),
+        ("credential", credential),
+    ];
+    app.post_form_hx("/account/passkeys", &form).await
+}
+
+fn handle_of(options: &Value) -> Vec<u8> {
+    B64.decode(options["publicKey"]["user"]["id"].as_str().unwrap())
+        .unwrap()
+}
+
+async fn login_options(app: &TestApp, browser: &Client) -> Started {
+    started(
+        app.post_form_by(browser, "/login/passkey/options", &[])
+            .await,
+    )
+    .await
+}
+
+async fn finish_login(
+    app: &TestApp,
+    browser: &Client,
+    start: &Started,
+    credential: &str,
+) -> reqwest::Response {
+    let form = [
+        ("ceremony", start.ceremony.as_str()),
+        ("credential", credential),
+    ];
+    app.post_form_by(browser, "/login/passkey", &form).await
+}
+
+/// A fresh browser logs in with `key`; returns the answer.
+async fn log_in_with(app: &TestApp, key: &mut SoftKey, handle: &[u8]) -> reqwest::Response {
+    let browser = client();
+    let start = login_options(app, &browser).await;
+    let credential = key.sign(&start.options, handle, UP | UV);
+    finish_login(app, &browser, &start, &credential).await
+}
+
+#[tokio::test]
+async fn a_passkey_logs_in_with_no_name_typed_and_counts_as_both_factors() {
+    let app = passkey_app(|_| {}).await;
+    app.register("pia", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    let mut key = SoftKey::new(&app);
+    // With two-step login on, adding a passkey takes a code as well as the password.
+    let refused = add_options(&app, "Laptop", None).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("That code is not right.")
+    );
+    let code = totp(&on.key, step_now() + 1, 6);
+    let start = started(add_options(&app, "Laptop", Some(&code)).await).await;
+    // Discoverable and user-verified, under a random handle (not the name).
+    let selection = &start.options["publicKey"]["authenticatorSelection"];
+    assert_eq!(selection["residentKey"], "required");
+    assert_eq!(selection["userVerification"], "required");
+    let handle = handle_of(&start.options);
+    assert_eq!(handle.len(), 16);
+    let added = finish_add(&app, &start, &key.attest(&start.options, UP | UV)).await;
+    assert_eq!(added.status(), StatusCode::OK);
+    let file = std::fs::read_to_string(app.config.data_dir.join("users/pia.json")).unwrap();
+    assert!(
+        file.contains("\"passkeys\"") && file.contains("Laptop"),
+        "{file}"
+    );
+
+    // No name, no password, no code: the passkey alone opens the account.
+    let resp = log_in_with(&app, &mut key, &handle).await;
+    assert_see_other(&resp, "/cabinet");
+    let cookie = session_cookie(&resp).expect("a session");
+    let account = app.get_with_cookie("/account", &cookie).await;
+    let text = account.text().await.unwrap();
+    assert!(
+        text.contains("Laptop") && text.contains("last used"),
+        "{text}"
+    );
+    let file = std::fs::read_to_string(app.config.data_dir.join("users/pia.json")).unwrap();
+    assert!(
+        file.contains("\"counter\": 1"),
+        "the counter is kept: {file}"
+    );
+}
+
+#[tokio::test]
+async fn a_challenge_works_once_and_not_after_it_expires() {
+    let app = passkey_app(|_| {}).await;
+    app.register("cai", PASSWORD).await;
+    let mut key = SoftKey::new(&app);
+    let handle = add(&app, &key, "Phone").await;
+    let browser = client();
+    let start = login_options(&app, &browser).await;
+    let credential = key.sign(&start.options, &handle, UP | UV);
+    assert_see_other(
+        &finish_login(&app, &browser, &start, &credential).await,
+        "/cabinet",
+    );
+    let replay = finish_login(&app, &client(), &start, &credential).await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+    assert!(replay.text().await.unwrap().contains("That took too long"));
+
+    // A ceremony past its five minutes is refused, even signed right.
+    let start = login_options(&app, &browser).await;
+    let tokens = app.config.data_dir.join("tokens");
+    for entry in std::fs::read_dir(&tokens).unwrap() {
+        let path = entry.unwrap().path();
+        let mut record: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        record["expires"] = json!("2020-01-01T00:00:00Z");
+        std::fs::write(&path, record.to_string()).unwrap();
+    }
+    let credential = key.sign(&start.options, &handle, UP | UV);
+    let late = finish_login(&app, &browser, &start, &credential).await;
+    assert_eq!(late.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_falling_counter_a_missing_verification_or_another_origin_is_refused() {
+    let app = passkey_app(|_| {}).await;
+    app.register("ned", PASSWORD).await;
+    let mut key = SoftKey::new(&app);
+    let handle = add(&app, &key, "Key").await;
+    assert_see_other(&log_in_with(&app, &mut key, &handle).await, "/cabinet");
+    assert_see_other(&log_in_with(&app, &mut key, &handle).await, "/cabinet");
+
+    let browser = client();
+    let refused = |resp: reqwest::Response| async move {
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert!(session_cookie(&resp).is_none());
+        resp.text().await.unwrap()
+    };
+    // A clone of the authenticator signs with a counter it has used already.
+    let start = login_options(&app, &browser).await;
+    let cloned = key.sign_at(&start.options, &handle, UP | UV, key.counter);
+    let text = refused(finish_login(&app, &browser, &start, &cloned).await).await;
+    assert!(text.contains("That passkey did not work."), "{text}");
+    // Presence without verification (no fingerprint, no PIN).
+    let start = login_options(&app, &browser).await;
+    let unverified = key.sign(&start.options, &handle, UP);
+    refused(finish_login(&app, &browser, &start, &unverified).await).await;
+    // Signed for another site.
+    let start = login_options(&app, &browser).await;
+    let phished = SoftKey {
+        origin: "http://localhost.evil.example".into(),
+        signing: key.signing.clone(),
+        id: key.id.clone(),
+        counter: key.counter + 5,
+    }
+    .sign_at(&start.options, &handle, UP | UV, key.counter + 10);
+    refused(finish_login(&app, &browser, &start, &phished).await).await;
+    // Another key under this passkey's id.
+    let start = login_options(&app, &browser).await;
+    let mut forger = SoftKey::new(&app);
+    forger.id = key.id.clone();
+    let forged = forger.sign_at(&start.options, &handle, UP | UV, key.counter + 20);
+    refused(finish_login(&app, &browser, &start, &forged).await).await;
+    // The real key still works: none of that moved its counter.
+    assert_see_other(&log_in_with(&app, &mut key, &handle).await, "/cabinet");
+
+    // Registration without user verification is refused too.
+    let start = started(add_options(&app, "Second", None).await).await;
+    let other = SoftKey::new(&app);
+    let resp = finish_add(&app, &start, &other.attest(&start.options, UP)).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(resp.text().await.unwrap().contains("was not added"));
+}
+
+#[tokio::test]
+async fn one_passkey_cannot_belong_to_two_accounts_until_it_is_removed() {
+    let app = passkey_app(|_| {}).await;
+    app.register("amy", PASSWORD).await;
+    let mut key = SoftKey::new(&app);
+    let handle = add(&app, &key, "Shared").await;
+
+    let bob = passkey_app_client(&app, "bob").await;
+    let start = started(
+        app.post_form_as_hx(
+            &bob,
+            "/account/passkeys/options",
+            &[("name", "Mine"), ("current_password", PASSWORD)],
+        )
+        .await,
+    )
+    .await;
+    let form = [
+        ("ceremony", start.ceremony.as_str()),
+        ("credential", &key.attest(&start.options, UP | UV)),
+    ];
+    let taken = app.post_form_as_hx(&bob, "/account/passkeys", &form).await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    assert!(
+        taken
+            .text()
+            .await
+            .unwrap()
+            .contains("registered to another account")
+    );
+    // It still opens amy's account, not bob's.
+    let resp = log_in_with(&app, &mut key, &handle).await;
+    let cookie = session_cookie(&resp).unwrap();
+    let cabinet = app
+        .get_with_cookie("/cabinet", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(cabinet.contains("Welcome, amy!"), "{cabinet}");
+
+    // Removing asks for the password, then frees the passkey.
+    let id = between(&app.get("/account").await.text().await.unwrap());
+    let wrong = app
+        .post_form_hx(
+            "/account/passkeys/remove",
+            &[("id", &id), ("current_password", "nope")],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let removed = app
+        .post_form_hx(
+            "/account/passkeys/remove",
+            &[("id", &id), ("current_password", PASSWORD)],
+        )
+        .await;
+    assert!(removed.text().await.unwrap().contains("Passkey removed."));
+    let gone = log_in_with(&app, &mut key, &handle).await;
+    assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        gone.text()
+            .await
+            .unwrap()
+            .contains("no longer) registered here")
+    );
+    let start = started(
+        app.post_form_as_hx(
+            &bob,
+            "/account/passkeys/options",
+            &[("name", "Mine"), ("current_password", PASSWORD)],
+        )
+        .await,
+    )
+    .await;
+    let form = [
+        ("ceremony", start.ceremony.as_str()),
+        ("credential", &key.attest(&start.options, UP | UV)),
+    ];
+    let resp = app.post_form_as_hx(&bob, "/account/passkeys", &form).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+/// The hidden `id` of the first passkey's removal form.
+fn between(page: &str) -> String {
+    let start = page.find(r#"name="id" value=""#).expect("a removal form") + 17;
+    page[start..start + page[start..].find('"').unwrap()].to_owned()
+}
+
+/// Registers `name` from a browser of its own; returns that browser, logged in.
+async fn passkey_app_client(app: &TestApp, name: &str) -> Client {
+    let browser = client();
+    app.register_by(&browser, name, PASSWORD).await;
+    browser
+}
+
+#[tokio::test]
+async fn a_ceremony_belongs_to_the_account_that_started_it() {
+    let app = passkey_app(|_| {}).await;
+    app.register("eve", PASSWORD).await;
+    let key = SoftKey::new(&app);
+    let start = started(add_options(&app, "Hers", None).await).await;
+    let credential = key.attest(&start.options, UP | UV);
+    // Another member cannot finish eve's ceremony (and so cannot use it up).
+    let other = passkey_app_client(&app, "zed").await;
+    let form = [
+        ("ceremony", start.ceremony.as_str()),
+        ("credential", credential.as_str()),
+    ];
+    let resp = app
+        .post_form_as_hx(&other, "/account/passkeys", &form)
+        .await;
+    assert_eq!(resp.status(), StatusCode::GONE);
+    // Nor can a wrong password or a name already used start one.
+    let wrong = app
+        .post_form_hx(
+            "/account/passkeys/options",
+            &[("name", "X"), ("current_password", "nope")],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        wrong.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let blank = app
+        .post_form_hx(
+            "/account/passkeys/options",
+            &[("name", " "), ("current_password", PASSWORD)],
+        )
+        .await;
+    assert!(blank.text().await.unwrap().contains("Give it a name"));
+}
+
+#[tokio::test]
+async fn passkeys_are_off_without_a_domain_name_for_the_site() {
+    let app = spawn_app().await;
+    let page = app.get("/").await.text().await.unwrap();
+    assert!(!page.contains("Log in with a passkey"), "{page}");
+    let resp = app.post_form("/login/passkey/options", &[]).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let app = spawn_app_with(|c| {
+        c.public_url = Some("http://127.0.0.1:5000".parse().unwrap());
+    })
+    .await;
+    let page = app
+        .client
+        .get(app.url("/"))
+        .header("Host", "127.0.0.1:5000")
+        .send()
+        .await
+        .unwrap();
+    assert!(!page.text().await.unwrap().contains("Log in with a passkey"));
+}
+
+#[tokio::test]
+async fn passkeys_work_on_redis() {
+    let redis = crate::redis::RedisServer::start();
+    let url = redis.url();
+    let app = passkey_app(move |c| {
+        c.store = wicket::store::StoreKind::Redis(url);
+        c.store_prefix = "passkeys".into();
+    })
+    .await;
+    app.register("rey", PASSWORD).await;
+    let mut key = SoftKey::new(&app);
+    let handle = add(&app, &key, "Phone").await;
+    let browser = client();
+    let start = login_options(&app, &browser).await;
+    let credential = key.sign(&start.options, &handle, UP | UV);
+    assert_see_other(
+        &finish_login(&app, &browser, &start, &credential).await,
+        "/cabinet",
+    );
+    assert_eq!(
+        finish_login(&app, &client(), &start, &credential)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "single use on Redis too"
+    );
+}
