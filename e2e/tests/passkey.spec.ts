@@ -36,13 +36,15 @@ async function logOut(page: Page) {
   await expect(page).toHaveURL(/\/$/);
 }
 
-async function shot(page: Page, name: string) {
+/** Checks the page with axe, then saves a screenshot of it (or of one section). */
+async function shot(page: Page, name: string, section?: string) {
   await expectAccessible(page);
-  await page.screenshot({
-    path: path.join(__dirname, '..', 'screenshots', `${name}-desktop.png`),
-    fullPage: true,
-    caret: 'initial',
-  });
+  const file = path.join(__dirname, '..', 'screenshots', `${name}-desktop.png`);
+  if (section) {
+    await page.locator(section).screenshot({ path: file, caret: 'initial' });
+  } else {
+    await page.screenshot({ path: file, fullPage: true, caret: 'initial' });
+  }
 }
 
 test('a passkey is added on the account page, logs in with no name typed, and is removed', async ({ page }) => {
@@ -72,7 +74,7 @@ test('a passkey is added on the account page, logs in with no name typed, and is
   expect(made[0].isResidentCredential, 'discoverable, so login needs no name').toBe(true);
   // The user handle is a random id, not the name.
   expect(Buffer.from(made[0].userHandle ?? '', 'base64')).toHaveLength(16);
-  await shot(page, 'passkeys');
+  await shot(page, 'passkeys', '#passkeys');
 
   await logOut(page);
   await shot(page, 'login-passkey');

@@ -12,6 +12,13 @@ use super::statics;
 /// no inline styles (CSP), and treat history restores as full-page loads.
 const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"historyCacheSize":0,"historyRestoreAsHxRequest":false,"allowEval":false,"allowScriptTags":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"4..","swap":true,"error":false},{"code":"503","swap":true,"error":false},{"code":"...","swap":false,"error":true}]}"#;
 
+/// The htmx event an answer sends (`HX-Trigger`) when two-step login was turned on or
+/// off.
+pub const TWO_STEP_CHANGED: &str = "two-step-changed";
+/// `hx-trigger` of the account sections whose forms ask for a code with two-step login
+/// on: they redraw themselves (from `/account`) on that event.
+pub const ON_TWO_STEP_CHANGED: &str = "two-step-changed from:body";
+
 /// The whole page around `content`.
 pub fn page(title: &str, content: Markup) -> Markup {
     // The frame is the same on every page: render it once and splice.

@@ -35,7 +35,7 @@ use super::cabinet::Member;
 use super::client::Client;
 use super::csrf::Csrf;
 use super::form::{Form, NoFields};
-use super::layout::{Field, hx_form, time, wait_message};
+use super::layout::{Field, ON_TWO_STEP_CHANGED, hx_form, time, wait_message};
 use super::two_step::{member, update, use_second_factor};
 use super::{AppState, CABINET, Hx, safe_next};
 use crate::error::AppError;
@@ -356,7 +356,9 @@ pub fn section(state: &AppState, csrf: &Csrf, user: &User, shown: &SectionState)
         button.secondary type="submit" { "Add a passkey" }
     };
     html! {
-        section.card id="passkeys" data-passkey-only[user.passkeys.is_empty()] hidden[user.passkeys.is_empty()] {
+        section.card id="passkeys" data-passkey-only[user.passkeys.is_empty()]
+            hidden[user.passkeys.is_empty()] hx-get="/account"
+            hx-trigger=(ON_TWO_STEP_CHANGED) hx-select="#passkeys" hx-swap="outerHTML" {
             h2 { "Passkeys" }
             @if let Some(notice) = shown.notice { p.notice role="status" { (notice) } }
             @if let Some(alert) = &shown.alert { p.alert role="alert" { (alert) } }
@@ -372,6 +374,7 @@ pub fn section(state: &AppState, csrf: &Csrf, user: &User, shown: &SectionState)
                 form method="post" action="/account/passkeys" data-passkey="add"
                     data-options="/account/passkeys/options" novalidate {
                     input type="hidden" name="csrf" value=(csrf.token());
+                    @if !user.passkeys.is_empty() { h3 { "Add another" } }
                     p.alert role="alert" data-passkey-error hidden {}
                     (fields)
                 }

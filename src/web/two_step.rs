@@ -624,7 +624,14 @@ pub async fn enable(
         recovery_codes: codes,
         ..SectionState::default()
     };
-    Ok(answer(&state, hx, &csrf, &updated, shown, StatusCode::OK))
+    Ok(changed(answer(
+        &state,
+        hx,
+        &csrf,
+        &updated,
+        shown,
+        StatusCode::OK,
+    )))
 }
 
 #[derive(Default, Deserialize)]
@@ -703,6 +710,7 @@ async fn confirmed_change(state: &AppState, asked: Asked<'_>, change: Change) ->
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(answer(state, hx, csrf, &user, refused, status));
     }
+    let turned_off = matches!(change, Change::TurnOff);
     let shown = match change {
         Change::NewRecoveryCodes => {
             let (codes, hashes) = state.two_step.new_recovery_codes();
@@ -729,7 +737,18 @@ async fn confirmed_change(state: &AppState, asked: Asked<'_>, change: Change) ->
         }
     };
     let updated = member(state, &user.name).await?;
-    Ok(answer(state, hx, csrf, &updated, shown, StatusCode::OK))
+    let resp = answer(state, hx, csrf, &updated, shown, StatusCode::OK);
+    Ok(if turned_off { changed(resp) } else { resp })
+}
+
+/// Tells the page (htmx) that two-step login was turned on or off: the sections whose
+/// forms ask for a code then redraw themselves.
+fn changed(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        "HX-Trigger",
+        poem::http::HeaderValue::from_static(super::layout::TWO_STEP_CHANGED),
+    );
+    resp
 }
 
 /// What the section says when the password was refused.

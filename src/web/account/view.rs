@@ -6,7 +6,7 @@ use maud::{Markup, html};
 use crate::session::Session;
 use crate::store::User;
 use crate::web::csrf::Csrf;
-use crate::web::layout::{Field, hx_form, time};
+use crate::web::layout::{Field, ON_TWO_STEP_CHANGED, hx_form, time};
 
 /// Everything the page shows, and what the last form said.
 pub struct AccountView<'a> {
@@ -101,7 +101,7 @@ fn overview(user: &User) -> Markup {
 /// The sessions list: what htmx swaps after a session is ended.
 pub fn sessions(csrf: &Csrf, view: &AccountView) -> Markup {
     html! {
-        section.card id="sessions" {
+        section.card id="sessions" hx-get="/account" hx-trigger=(ON_TWO_STEP_CHANGED) hx-select="#sessions" hx-swap="outerHTML" {
             h2 { "Where you are logged in" }
             @if let Some(notice) = view.sessions_notice {
                 p.notice role="status" { (notice) }
@@ -258,7 +258,7 @@ pub fn delete(csrf: &Csrf, state: &FormState, two_step: bool) -> Markup {
         button.danger type="submit" { "Delete my account" }
     };
     html! {
-        section.card id="delete-account" {
+        section.card id="delete-account" hx-get="/account" hx-trigger=(ON_TWO_STEP_CHANGED) hx-select="#delete-account" hx-swap="outerHTML" {
             h2 { "Delete your account" }
             p.lead { "Your name, your password and every session go, at once. The name can then be registered again." }
             (hx_form("/account/delete", csrf, fields))
