@@ -117,6 +117,9 @@ async fn user(config: &Config, action: UserCommand) -> io::Result<()> {
         UserCommand::Delete { name } => {
             let (name, user) = existing(&state, &name).await?;
             state.users.delete(&name).await?;
+            for key in user.claims() {
+                state.tokens.release(&key, &user.name).await?;
+            }
             let ended = sessions
                 .end_all(&user.name, None, EndReason::AccountDeleted)
                 .await?;

@@ -421,6 +421,17 @@ impl User {
         self.name.to_ascii_lowercase()
     }
 
+    /// What this account holds in the token store's indexes (its confirmed address,
+    /// its passkeys): freed when it is deleted.
+    pub fn claims(&self) -> Vec<tokens::ClaimKey> {
+        let email = self.verified_email().map(tokens::ClaimKey::email);
+        let passkeys = self
+            .passkeys
+            .iter()
+            .map(|p| tokens::ClaimKey::passkey(p.key.cred_id()));
+        email.into_iter().chain(passkeys).collect()
+    }
+
     /// The address resets may go to: the member's, once verified.
     pub fn verified_email(&self) -> Option<&str> {
         self.email

@@ -99,7 +99,7 @@ async fn bad_settings_and_files_stop_start_up_with_a_message_naming_them() {
 }
 
 /// Runs `wicket user ARGS…` against `app`'s store (files or Redis), feeding `stdin`.
-fn user_cmd(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
+pub fn user_cmd(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wicket"));
     command
         .args(["--scrypt-log-n", "4"])

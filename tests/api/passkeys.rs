@@ -552,3 +552,26 @@ async fn passkeys_work_on_redis() {
         "single use on Redis too"
     );
 }
+
+#[tokio::test]
+async fn deleting_an_account_on_the_site_or_the_command_line_frees_its_passkeys() {
+    let app = passkey_app(|_| {}).await;
+    let claims = app.config.data_dir.join("passkeys");
+    let held = || std::fs::read_dir(&claims).unwrap().count();
+    app.register("dot", PASSWORD).await;
+    add(&app, &SoftKey::new(&app), "Phone").await;
+    add(&app, &SoftKey::new(&app), "Laptop").await;
+    assert_eq!(held(), 2);
+    let resp = app
+        .post_form("/account/delete", &[("current_password", PASSWORD)])
+        .await;
+    assert_see_other(&resp, "/");
+    assert_eq!(held(), 0);
+
+    app.register("cyd", PASSWORD).await;
+    add(&app, &SoftKey::new(&app), "Phone").await;
+    assert_eq!(held(), 1);
+    let out = crate::cli::user_cmd(&app, &["delete", "cyd"], "");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(held(), 0);
+}

@@ -25,7 +25,6 @@ use super::layout::wait_message;
 use super::{AppState, Hx};
 use crate::error::AppError;
 use crate::session::{Origin, Session, SessionChange};
-use crate::store::tokens::ClaimKey;
 use crate::store::{EndReason, User};
 
 use super::auth::WRONG_PASSWORD;
@@ -427,12 +426,7 @@ pub async fn delete(
     let username = crate::domain::Username::parse(&name)
         .map_err(|_| AppError::internal("impossible user name"))?;
     state.users.delete(&username).await?;
-    let emails = shown.user.verified_email().map(ClaimKey::email);
-    let passkeys = shown.user.passkeys.iter();
-    for key in emails
-        .into_iter()
-        .chain(passkeys.map(|p| ClaimKey::passkey(p.key.cred_id())))
-    {
+    for key in shown.user.claims() {
         state.tokens.release(&key, &name).await?;
     }
     let ended = state
