@@ -575,3 +575,39 @@ async fn deleting_an_account_on_the_site_or_the_command_line_frees_its_passkeys(
     assert!(out.status.success(), "{out:?}");
     assert_eq!(held(), 0);
 }
+
+#[tokio::test]
+async fn a_passkey_login_goes_where_it_was_asked_and_can_be_kept() {
+    let app = passkey_app(|_| {}).await;
+    app.register("kip", PASSWORD).await;
+    let mut key = SoftKey::new(&app);
+    let handle = add(&app, &key, "Phone").await;
+    let browser = client();
+    let start = login_options(&app, &browser).await;
+    let credential = key.sign(&start.options, &handle, UP | UV);
+    let form = [
+        ("ceremony", start.ceremony.as_str()),
+        ("credential", credential.as_str()),
+        ("next", "/account"),
+        ("remember", "on"),
+    ];
+    let resp = app.post_form_by(&browser, "/login/passkey", &form).await;
+    assert_see_other(&resp, "/account");
+    let set = session_set_cookie(&resp).expect("a session cookie");
+    assert!(
+        set.contains("Max-Age="),
+        "kept past the browser's closing: {set}"
+    );
+
+    // Without "Keep me logged in", and with a `next` that leaves the site.
+    let start = login_options(&app, &browser).await;
+    let credential = key.sign(&start.options, &handle, UP | UV);
+    let form = [
+        ("ceremony", start.ceremony.as_str()),
+        ("credential", credential.as_str()),
+        ("next", "//evil.example"),
+    ];
+    let resp = app.post_form_by(&browser, "/login/passkey", &form).await;
+    assert_see_other(&resp, "/cabinet");
+    assert!(!session_set_cookie(&resp).unwrap().contains("Max-Age="));
+}
