@@ -106,13 +106,15 @@ struct Adding {
     handle: Uuid,
 }
 
-/// Stores `ceremony` for `purpose` (on behalf of `user`, if known) and returns its token.
-async fn keep<T: Serialize>(
+/// Stores `ceremony` for `purpose` (on behalf of `user`, if known) under a new token,
+/// and answers the script with that token and `options` for `navigator.credentials`.
+async fn begin<C: Serialize, O: Serialize + Send>(
     state: &AppState,
     purpose: Purpose,
     user: Option<&User>,
-    ceremony: &T,
-) -> Result<Token, AppError> {
+    ceremony: &C,
+    options: O,
+) -> Result<Response, AppError> {
     let token = Token::generate();
     let (name, hash) = user.map_or(("", ""), |u| (u.name.as_str(), u.password_hash.as_str()));
     let expires = OffsetDateTime::now_utc() + ceremony_life();
@@ -123,7 +125,11 @@ async fn keep<T: Serialize>(
         ..TokenRecord::new(purpose, name, hash, expires)
     };
     state.tokens.put_token(&token.key(), &record).await?;
-    Ok(token)
+    let started = Started {
+        ceremony: token.as_str().to_owned(),
+        options,
+    };
+    Ok(Json(started).into_response())
 }
 
 /// Takes (uses up) the ceremony `typed` names, if it is still good for `purpose`.
@@ -185,12 +191,7 @@ pub async fn login_options(
         .map_err(|err| AppError::internal(format!("passkey login options: {err}")))?;
     // A button asked for it: a modal prompt, not autofill's conditional one.
     options.mediation = None;
-    let token = keep(&state, Purpose::PasskeyLogin, None, &ceremony).await?;
-    Ok(Json(Started {
-        ceremony: token.as_str().to_owned(),
-        options,
-    })
-    .into_response())
+    Ok(begin(&state, Purpose::PasskeyLogin, None, &ceremony, options).await?)
 }
 
 #[derive(Default, Deserialize)]
@@ -537,12 +538,8 @@ pub async fn add_options(
         name: name.to_owned(),
         handle,
     };
-    let token = keep(&state, Purpose::PasskeyRegistration, Some(&user), &adding).await?;
-    Ok(Json(Started {
-        ceremony: token.as_str().to_owned(),
-        options,
-    })
-    .into_response())
+    let purpose = Purpose::PasskeyRegistration;
+    Ok(begin(&state, purpose, Some(&user), &adding, options).await?)
 }
 
 #[derive(Default, Deserialize)]

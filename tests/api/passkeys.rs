@@ -189,11 +189,34 @@ async fn add_options(app: &TestApp, name: &str, code: Option<&str>) -> reqwest::
 
 /// Adds `key` to the logged-in member's account; returns the user handle.
 async fn add(app: &TestApp, key: &SoftKey, name: &str) -> Vec<u8> {
-    let start = started(add_options(app, name, None).await).await;
-    let resp = finish_add(app, &start, &key.attest(&start.options, UP | UV)).await;
+    let (resp, handle) = try_add(app, &app.client, key, name).await;
     let text = resp.text().await.unwrap();
     assert!(text.contains("Passkey added."), "{text}");
-    handle_of(&start.options)
+    handle
+}
+
+/// Tries to add `key` as the member logged in at `browser`: the answer, and the handle.
+async fn try_add(
+    app: &TestApp,
+    browser: &Client,
+    key: &SoftKey,
+    name: &str,
+) -> (reqwest::Response, Vec<u8>) {
+    let form = [("name", name), ("current_password", PASSWORD)];
+    let start = started(
+        app.post_form_as_hx(browser, "/account/passkeys/options", &form)
+            .await,
+    )
+    .await;
+    let credential = key.attest(&start.options, UP | UV);
+    let form = [
+        ("ceremony", start.ceremony.as_str()),
+        ("credential", &credential),
+    ];
+    let resp = app
+        .post_form_as_hx(browser, "/account/passkeys", &form)
+        .await;
+    (resp, handle_of(&start.options))
 }
 
 async fn finish_add(app: &TestApp, start: &Started, credential: &str) -> reqwest::Response {
@@ -376,21 +399,8 @@ async fn one_passkey_cannot_belong_to_two_accounts_until_it_is_removed() {
     let mut key = SoftKey::new(&app);
     let handle = add(&app, &key, "Shared").await;
 
-    let bob = passkey_app_client(&app, "bob").await;
-    let start = started(
-        app.post_form_as_hx(
-            &bob,
-            "/account/passkeys/options",
-            &[("name", "Mine"), ("current_password", PASSWORD)],
-        )
-        .await,
-    )
-    .await;
-    let form = [
-        ("ceremony", start.ceremony.as_str()),
-        ("credential", &key.attest(&start.options, UP | UV)),
-    ];
-    let taken = app.post_form_as_hx(&bob, "/account/passkeys", &form).await;
+    let bob = member_browser(&app, "bob").await;
+    let (taken, _) = try_add(&app, &bob, &key, "Mine").await;
     assert_eq!(taken.status(), StatusCode::CONFLICT);
     assert!(
         taken
@@ -411,7 +421,7 @@ async fn one_passkey_cannot_belong_to_two_accounts_until_it_is_removed() {
     assert!(cabinet.contains("Welcome, amy!"), "{cabinet}");
 
     // Removing asks for the password, then frees the passkey.
-    let id = between(&app.get("/account").await.text().await.unwrap());
+    let id = first_passkey_id(&app.get("/account").await.text().await.unwrap());
     let wrong = app
         .post_form_hx(
             "/account/passkeys/remove",
@@ -434,31 +444,18 @@ async fn one_passkey_cannot_belong_to_two_accounts_until_it_is_removed() {
             .unwrap()
             .contains("no longer) registered here")
     );
-    let start = started(
-        app.post_form_as_hx(
-            &bob,
-            "/account/passkeys/options",
-            &[("name", "Mine"), ("current_password", PASSWORD)],
-        )
-        .await,
-    )
-    .await;
-    let form = [
-        ("ceremony", start.ceremony.as_str()),
-        ("credential", &key.attest(&start.options, UP | UV)),
-    ];
-    let resp = app.post_form_as_hx(&bob, "/account/passkeys", &form).await;
+    let (resp, _) = try_add(&app, &bob, &key, "Mine").await;
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
 /// The hidden `id` of the first passkey's removal form.
-fn between(page: &str) -> String {
+fn first_passkey_id(page: &str) -> String {
     let start = page.find(r#"name="id" value=""#).expect("a removal form") + 17;
     page[start..start + page[start..].find('"').unwrap()].to_owned()
 }
 
 /// Registers `name` from a browser of its own; returns that browser, logged in.
-async fn passkey_app_client(app: &TestApp, name: &str) -> Client {
+async fn member_browser(app: &TestApp, name: &str) -> Client {
     let browser = client();
     app.register_by(&browser, name, PASSWORD).await;
     browser
@@ -472,7 +469,7 @@ async fn a_ceremony_belongs_to_the_account_that_started_it() {
     let start = started(add_options(&app, "Hers", None).await).await;
     let credential = key.attest(&start.options, UP | UV);
     // Another member cannot finish eve's ceremony (and so cannot use it up).
-    let other = passkey_app_client(&app, "zed").await;
+    let other = member_browser(&app, "zed").await;
     let form = [
         ("ceremony", start.ceremony.as_str()),
         ("credential", credential.as_str()),
