@@ -157,6 +157,20 @@ impl Hx {
         }
     }
 
+    /// An account-page section after its form: alone for htmx (it swaps itself),
+    /// else on a page of its own titled `title`, with the way back to `/account`.
+    pub fn account_section(self, title: &str, part: maud::Markup, status: StatusCode) -> Response {
+        let body = if self.0 {
+            part
+        } else {
+            maud::html! {
+                (part)
+                p.switch { a href="/account" { "Back to your account" } }
+            }
+        };
+        self.page(title, body).with_status(status).into_response()
+    }
+
     /// The fragment alone for htmx, or inside the full page.
     pub fn page(self, title: &str, fragment: maud::Markup) -> maud::Markup {
         if self.0 {

@@ -435,17 +435,7 @@ fn answer(
     shown: &SectionState,
     status: StatusCode,
 ) -> Response {
-    let part = section(state, csrf, user, shown);
-    if hx.0 {
-        return part.with_status(status).into_response();
-    }
-    let body = html! {
-        (part)
-        p.switch { a href="/account" { "Back to your account" } }
-    };
-    super::layout::page("Passkeys", body)
-        .with_status(status)
-        .into_response()
+    hx.account_section("Passkeys", section(state, csrf, user, shown), status)
 }
 
 #[derive(Default, Deserialize)]

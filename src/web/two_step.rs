@@ -825,15 +825,5 @@ fn answer(
     shown: SectionState,
     status: StatusCode,
 ) -> Response {
-    let part = section(state, csrf, user, &shown);
-    if hx.0 {
-        return part.with_status(status).into_response();
-    }
-    let body = html! {
-        (part)
-        p.switch { a href="/account" { "Back to your account" } }
-    };
-    super::layout::page("Two-step login", body)
-        .with_status(status)
-        .into_response()
+    hx.account_section("Two-step login", section(state, csrf, user, &shown), status)
 }
