@@ -324,7 +324,7 @@ async fn ending_one_session_from_the_list_tells_that_browser_only() {
     assert_eq!(resp.status(), StatusCode::OK);
     let body = resp.text().await.unwrap();
     assert!(
-        body.starts_with(r#"<section class="card" id="sessions">"#),
+        body.starts_with(r#"<section class="card" id="sessions""#),
         "{body}"
     );
     assert!(body.contains("Every other session was ended.") && handles(&body).is_empty());
