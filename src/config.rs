@@ -206,7 +206,8 @@ pub struct Config {
 
     /// The site's address as visitors see it, e.g. `https://login.example.com`:
     /// requests for another Host get 421, forms must come from this origin, and
-    /// links that leave the site use it.
+    /// links that leave the site use it. With a domain name (not an IP address)
+    /// passkeys are on, for this site.
     #[arg(long, global = true, env = "WICKET_PUBLIC_URL")]
     pub public_url: Option<PublicUrl>,
 
