@@ -297,15 +297,32 @@ async fn signed_in(state: &AppState, form: &LoginForm) -> Result<Result<User, &'
             return Ok(Err(DID_NOT_WORK));
         }
     };
+    // The counter is checked again against the stored one in the update that raises
+    // it: of two signatures racing with one counter (a clone and its original), one wins.
     let now = OffsetDateTime::now_utc();
+    let counts = result.counter() > 0;
+    let fresh = Arc::new(std::sync::Mutex::new(false));
+    let seen = fresh.clone();
     let used = move |u: &mut User| {
+        let mut ok = false;
         for setting in &mut u.passkeys {
-            if setting.key.update_credential(&result).is_some() {
+            let mut candidate = setting.key.clone();
+            if let Some(changed) = candidate.update_credential(&result)
+                && (changed || !counts)
+            {
+                setting.key = candidate;
                 setting.last_used = Some(now);
+                ok = true;
             }
         }
+        *seen.lock().unwrap_or_else(|p| p.into_inner()) = ok;
     };
-    Ok(Ok(update(state, &user, &used).await?))
+    let updated = update(state, &user, &used).await?;
+    if !*fresh.lock().unwrap_or_else(|p| p.into_inner()) {
+        tracing::warn!(user = %user.name, "passkey counter did not rise (a race or a clone)");
+        return Ok(Err(DID_NOT_WORK));
+    }
+    Ok(Ok(updated))
 }
 
 /// What the account page's passkey section says.

@@ -11,6 +11,12 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use wicket::domain::Username;
+use wicket::store::{NameTaken, StoreFuture, Stores, User, UserChange, UserStore};
+
 use crate::helpers::*;
 use crate::mail::free_port;
 use crate::two_step::{enable, step_now, totp};
@@ -163,6 +169,94 @@ async fn passkey_app(change: impl FnOnce(&mut wicket::config::Config)) -> TestAp
     .await;
     app.base = format!("http://localhost:{port}");
     app
+}
+
+/// A user store that, once armed, holds the next two updates until both have come:
+/// two requests that read an account then both reach their writes.
+#[derive(Debug)]
+struct MeetAtUpdate {
+    inner: Arc<dyn UserStore>,
+    armed: Arc<AtomicU32>,
+    meet: Arc<tokio::sync::Barrier>,
+}
+
+impl UserStore for MeetAtUpdate {
+    fn get<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, Option<User>> {
+        self.inner.get(name)
+    }
+    fn create<'a>(&'a self, user: &'a User) -> StoreFuture<'a, Result<(), NameTaken>> {
+        self.inner.create(user)
+    }
+    fn exists<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool> {
+        self.inner.exists(name)
+    }
+    fn update<'a>(
+        &'a self,
+        name: &'a Username,
+        change: &'a UserChange,
+    ) -> StoreFuture<'a, Option<User>> {
+        Box::pin(async move {
+            let held = self
+                .armed
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if held.is_ok() {
+                self.meet.wait().await;
+            }
+            self.inner.update(name, change).await
+        })
+    }
+    fn delete<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool> {
+        self.inner.delete(name)
+    }
+    fn names(&self) -> StoreFuture<'_, Vec<String>> {
+        self.inner.names()
+    }
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        self.inner.ready()
+    }
+}
+
+#[tokio::test]
+async fn of_two_signatures_racing_with_one_counter_only_one_logs_in() {
+    let port = free_port();
+    let armed = Arc::new(AtomicU32::new(0));
+    let arm = armed.clone();
+    let mut app = spawn_app_wrapping(
+        move |c| {
+            c.addr = format!("127.0.0.1:{port}");
+            c.public_url = Some(format!("http://localhost:{port}").parse().unwrap());
+        },
+        move |stores: Stores| Stores {
+            users: Arc::new(MeetAtUpdate {
+                inner: stores.users,
+                armed: arm,
+                meet: Arc::new(tokio::sync::Barrier::new(2)),
+            }),
+            ..stores
+        },
+    )
+    .await;
+    app.base = format!("http://localhost:{port}");
+    app.register("ray", PASSWORD).await;
+    let key = SoftKey::new(&app);
+    let handle = add(&app, &key, "Phone").await;
+    // A clone and its original sign with the same counter, each its own challenge.
+    let (one, two) = (client(), client());
+    let (first, second) = (
+        login_options(&app, &one).await,
+        login_options(&app, &two).await,
+    );
+    let a = key.sign_at(&first.options, &handle, UP | UV, 7);
+    let b = key.sign_at(&second.options, &handle, UP | UV, 7);
+    // Both read the account (counter 0) before either writes counter 7.
+    armed.store(2, Ordering::SeqCst);
+    let (x, y) = tokio::join!(
+        finish_login(&app, &one, &first, &a),
+        finish_login(&app, &two, &second, &b)
+    );
+    let mut statuses = [x.status(), y.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::SEE_OTHER, StatusCode::UNAUTHORIZED]);
 }
 
 /// What a ceremony's options answer holds.
