@@ -702,3 +702,139 @@ async fn a_passkey_login_goes_where_it_was_asked_and_can_be_kept() {
     assert_see_other(&resp, "/cabinet");
     assert!(!session_set_cookie(&resp).unwrap().contains("Max-Age="));
 }
+
+#[tokio::test]
+async fn adding_checks_the_name_and_keeps_it_through_a_refusal() {
+    let app = passkey_app(|c| c.throttle_login = "2/15m".parse().unwrap()).await;
+    app.register("nia", PASSWORD).await;
+    let options = |name: String, password: &'static str| {
+        let app = &app;
+        async move {
+            let form = [("name", name.as_str()), ("current_password", password)];
+            app.post_form_hx("/account/passkeys/options", &form).await
+        }
+    };
+    let json = |resp: &reqwest::Response| {
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    };
+    // 1 to 64 characters, no control characters.
+    for bad in ["x".repeat(65), "tab\there".into(), "   ".into()] {
+        let resp = options(bad.clone(), PASSWORD).await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+        assert!(
+            resp.text().await.unwrap().contains("Give it a name"),
+            "{bad:?}"
+        );
+    }
+    let longest = options("é".repeat(64), PASSWORD).await;
+    assert!(json(&longest), "64 characters (not bytes) is a name");
+    // A wrong password keeps the name typed, and so does being throttled.
+    let wrong = options("Work laptop".into(), "nope").await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = wrong.text().await.unwrap();
+    assert!(text.contains(r#"value="Work laptop""#), "{text}");
+    options("Work laptop".into(), "nope").await;
+    let throttled = options("Work laptop".into(), PASSWORD).await;
+    let text = throttled.text().await.unwrap();
+    assert!(text.contains("Too many attempts"), "{text}");
+    assert!(text.contains(r#"value="Work laptop""#), "{text}");
+}
+
+#[tokio::test]
+async fn a_registration_started_before_a_password_change_is_void() {
+    let app = passkey_app(|_| {}).await;
+    app.register("ivy", PASSWORD).await;
+    let key = SoftKey::new(&app);
+    let start = started(add_options(&app, "Phone", None).await).await;
+    let new = "a different long passphrase";
+    let form = [
+        ("current_password", PASSWORD),
+        ("password", new),
+        ("confirm", new),
+    ];
+    let changed = app.post_form("/account/password", &form).await;
+    assert_see_other(&changed, "/account?done=password");
+    let resp = finish_add(&app, &start, &key.attest(&start.options, UP | UV)).await;
+    assert_eq!(resp.status(), StatusCode::GONE);
+    assert!(
+        app.config
+            .data_dir
+            .join("passkeys")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_removal_says_so_on_the_passkey_it_was_for() {
+    let app = passkey_app(|_| {}).await;
+    app.register("ora", PASSWORD).await;
+    add(&app, &SoftKey::new(&app), "First").await;
+    add(&app, &SoftKey::new(&app), "Second").await;
+    let page = app.get("/account").await.text().await.unwrap();
+    let ids: Vec<&str> = page
+        .split(r#"name="id" value=""#)
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let form = [("id", ids[1]), ("current_password", "nope")];
+    let resp = app.post_form_hx("/account/passkeys/remove", &form).await;
+    let text = resp.text().await.unwrap();
+    // The second passkey's form is open with the error; the first stays closed.
+    let open = text.find("<details open").expect("an open form");
+    assert!(text[open..].starts_with("<details open"));
+    assert!(
+        text[open..].contains(ids[1]) && !text[open..].contains(ids[0]),
+        "{text}"
+    );
+    assert!(text[open..].contains(r#"aria-invalid="true""#));
+    assert_eq!(text.matches("<details open").count(), 1);
+}
+
+#[tokio::test]
+async fn starting_ceremonies_is_limited_per_address() {
+    let app = passkey_app(|_| {}).await;
+    let browser = client();
+    for _ in 0..30 {
+        login_options(&app, &browser).await;
+    }
+    let resp = app
+        .post_form_by(&browser, "/login/passkey/options", &[])
+        .await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Too many attempts")
+    );
+}
+
+#[tokio::test]
+async fn a_refused_passkey_login_keeps_where_it_was_going_and_the_forgot_link() {
+    let mail = tempfile::tempdir().unwrap();
+    let dir = mail.path().to_owned();
+    let app = passkey_app(move |c| c.mail_dir = Some(dir)).await;
+    let browser = client();
+    let start = login_options(&app, &browser).await;
+    let form = [
+        ("ceremony", start.ceremony.as_str()),
+        ("credential", "{}"),
+        ("next", "/account"),
+    ];
+    let resp = app.post_form_by(&browser, "/login/passkey", &form).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("That passkey did not work."), "{text}");
+    assert!(text.contains(r#"name="next" value="/account""#), "{text}");
+    assert!(text.contains("Forgot your password?"), "{text}");
+    assert!(text.contains("Log in with a passkey"), "{text}");
+}
