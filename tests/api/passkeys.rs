@@ -216,8 +216,9 @@ impl UserStore for MeetAtUpdate {
     }
 }
 
-#[tokio::test]
-async fn of_two_signatures_racing_with_one_counter_only_one_logs_in() {
+/// A passkey app whose user store holds the next `n` updates, once armed with `n`,
+/// until two have come.
+async fn racing_app() -> (TestApp, Arc<AtomicU32>) {
     let port = free_port();
     let armed = Arc::new(AtomicU32::new(0));
     let arm = armed.clone();
@@ -237,6 +238,12 @@ async fn of_two_signatures_racing_with_one_counter_only_one_logs_in() {
     )
     .await;
     app.base = format!("http://localhost:{port}");
+    (app, armed)
+}
+
+#[tokio::test]
+async fn of_two_signatures_racing_with_one_counter_only_one_logs_in() {
+    let (app, armed) = racing_app().await;
     app.register("ray", PASSWORD).await;
     let key = SoftKey::new(&app);
     let handle = add(&app, &key, "Phone").await;
@@ -795,6 +802,52 @@ async fn a_refused_removal_says_so_on_the_passkey_it_was_for() {
     );
     assert!(text[open..].contains(r#"aria-invalid="true""#));
     assert_eq!(text.matches("<details open").count(), 1);
+
+    // The right password removes that one only.
+    let form = [("id", ids[1]), ("current_password", PASSWORD)];
+    let text = app
+        .post_form_hx("/account/passkeys/remove", &form)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("Passkey removed."), "{text}");
+    assert!(text.contains("First") && !text.contains("Second"), "{text}");
+    assert!(text.contains(ids[0]) && !text.contains(ids[1]));
+    // A second try finds it gone.
+    let again = app.post_form_hx("/account/passkeys/remove", &form).await;
+    assert_eq!(again.status(), StatusCode::GONE);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("That passkey was removed already.")
+    );
+}
+
+#[tokio::test]
+async fn removing_is_throttled_like_a_login_and_a_key_is_added_once() {
+    let app = passkey_app(|c| c.throttle_login = "2/15m".parse().unwrap()).await;
+    app.register("uma", PASSWORD).await;
+    let key = SoftKey::new(&app);
+    add(&app, &key, "Phone").await;
+    // The same credential again (a browser would exclude it): refused, listed once.
+    let (again, _) = try_add(&app, &app.client, &key, "Phone again").await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = app.get("/account").await.text().await.unwrap();
+    assert_eq!(page.matches(r#"name="id" value=""#).count(), 1);
+    let id = first_passkey_id(&page);
+    let form = [("id", id.as_str()), ("current_password", "nope")];
+    for _ in 0..2 {
+        app.post_form_hx("/account/passkeys/remove", &form).await;
+    }
+    let form = [("id", id.as_str()), ("current_password", PASSWORD)];
+    let resp = app.post_form_hx("/account/passkeys/remove", &form).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("Too many attempts"), "{text}");
+    assert!(text.contains("Phone"), "still there: {text}");
 }
 
 #[tokio::test]
@@ -837,4 +890,41 @@ async fn a_refused_passkey_login_keeps_where_it_was_going_and_the_forgot_link() 
     assert!(text.contains(r#"name="next" value="/account""#), "{text}");
     assert!(text.contains("Forgot your password?"), "{text}");
     assert!(text.contains("Log in with a passkey"), "{text}");
+}
+
+#[tokio::test]
+async fn of_two_registrations_racing_only_one_is_kept_when_they_clash() {
+    let (app, armed) = racing_app().await;
+    app.register("rue", PASSWORD).await;
+    let statuses = |x: &reqwest::Response, y: &reqwest::Response| {
+        let mut both = [x.status(), y.status()];
+        both.sort();
+        both
+    };
+    // Two first passkeys at once: each ceremony made its own random handle, and an
+    // account has one, so the second to write is refused.
+    let (one, two) = (SoftKey::new(&app), SoftKey::new(&app));
+    let first = started(add_options(&app, "One", None).await).await;
+    let second = started(add_options(&app, "Two", None).await).await;
+    let (a, b) = (
+        one.attest(&first.options, UP | UV),
+        two.attest(&second.options, UP | UV),
+    );
+    armed.store(2, Ordering::SeqCst);
+    let (x, y) = tokio::join!(finish_add(&app, &first, &a), finish_add(&app, &second, &b));
+    assert_eq!(statuses(&x, &y), [StatusCode::OK, StatusCode::CONFLICT]);
+
+    // The same new credential twice at once: kept once.
+    let three = SoftKey::new(&app);
+    let first = started(add_options(&app, "Three", None).await).await;
+    let second = started(add_options(&app, "Three again", None).await).await;
+    let (a, b) = (
+        three.attest(&first.options, UP | UV),
+        three.attest(&second.options, UP | UV),
+    );
+    armed.store(2, Ordering::SeqCst);
+    let (x, y) = tokio::join!(finish_add(&app, &first, &a), finish_add(&app, &second, &b));
+    assert_eq!(statuses(&x, &y), [StatusCode::OK, StatusCode::CONFLICT]);
+    let page = app.get("/account").await.text().await.unwrap();
+    assert_eq!(page.matches(r#"name="id" value=""#).count(), 2, "{page}");
 }
