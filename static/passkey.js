@@ -63,6 +63,13 @@
     credentials: 'same-origin',
   });
 
+  const say = (form, message) => {
+    const error = form.querySelector('[data-passkey-error]');
+    if (!error) return;
+    error.textContent = message;
+    error.hidden = false;
+  };
+
   // Puts an HTML answer in place of the form's section (as htmx would).
   const swap = async (form, response) => {
     const section = form.closest('section');
@@ -70,7 +77,10 @@
     const template = document.createElement('template');
     template.innerHTML = html.trim();
     const fresh = template.content.firstElementChild;
-    if (!section || !fresh) return;
+    if (!section || !fresh || fresh.tagName !== 'SECTION') {
+      say(form, 'Something went wrong. Reload the page and try again.');
+      return;
+    }
     section.replaceWith(fresh);
     reveal(fresh);
     if (window.htmx) window.htmx.process(fresh);
@@ -79,13 +89,6 @@
       if (!focus.matches('input')) focus.tabIndex = -1;
       focus.focus();
     }
-  };
-
-  const say = (form, message) => {
-    const error = form.querySelector('[data-passkey-error]');
-    if (!error) return;
-    error.textContent = message;
-    error.hidden = false;
   };
 
   const run = async (form) => {
