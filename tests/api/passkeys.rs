@@ -371,12 +371,11 @@ async fn a_passkey_logs_in_with_no_name_typed_and_counts_as_both_factors() {
     // With two-step login on, adding a passkey takes a code as well as the password.
     let refused = add_options(&app, "Laptop", None).await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("That code is not right."), "{text}");
     assert!(
-        refused
-            .text()
-            .await
-            .unwrap()
-            .contains("That code is not right.")
+        text.contains(r#"value="Laptop""#),
+        "the name is kept: {text}"
     );
     let code = totp(&on.key, step_now() + 1, 6);
     let start = started(add_options(&app, "Laptop", Some(&code)).await).await;
@@ -927,4 +926,52 @@ async fn of_two_registrations_racing_only_one_is_kept_when_they_clash() {
     assert_eq!(statuses(&x, &y), [StatusCode::OK, StatusCode::CONFLICT]);
     let page = app.get("/account").await.text().await.unwrap();
     assert_eq!(page.matches(r#"name="id" value=""#).count(), 2, "{page}");
+}
+
+#[tokio::test]
+async fn an_authenticator_without_a_counter_logs_in_every_time() {
+    // Synced passkeys sign with a counter of 0 each time, which WebAuthn allows.
+    let app = passkey_app(|_| {}).await;
+    app.register("syd", PASSWORD).await;
+    let key = SoftKey::new(&app);
+    let handle = add(&app, &key, "Synced").await;
+    for _ in 0..2 {
+        let browser = client();
+        let start = login_options(&app, &browser).await;
+        let credential = key.sign_at(&start.options, &handle, UP | UV, 0);
+        let resp = finish_login(&app, &browser, &start, &credential).await;
+        assert_see_other(&resp, "/cabinet");
+    }
+}
+
+#[tokio::test]
+async fn a_passkey_login_from_a_new_browser_mails_the_notice() {
+    let sink = crate::mail::SmtpSink::start();
+    let url = sink.url();
+    let app = passkey_app(move |c| {
+        c.smtp_url = Some(url.parse().unwrap());
+        c.mail_from = Some("Wicket <wicket@example.com>".into());
+    })
+    .await;
+    crate::mail::register_confirmed(&app, &sink, "gus", "gus@example.com").await;
+    let mut key = SoftKey::new(&app);
+    let handle = add(&app, &key, "Phone").await;
+    let seen = sink.messages().len();
+    // This browser is known: no notice.
+    let start = login_options(&app, &app.client).await;
+    let credential = key.sign(&start.options, &handle, UP | UV);
+    let resp = finish_login(&app, &app.client, &start, &credential).await;
+    assert_see_other(&resp, "/cabinet");
+    // Another browser: one.
+    assert_see_other(&log_in_with(&app, &mut key, &handle).await, "/cabinet");
+    let notice = sink.next_to(seen, "gus@example.com").await;
+    assert!(
+        notice.contains("Subject: New login to your Wicket account"),
+        "{notice}"
+    );
+    assert_eq!(
+        sink.messages().len(),
+        seen + 1,
+        "the known browser got none"
+    );
 }
