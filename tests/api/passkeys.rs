@@ -742,6 +742,7 @@ async fn adding_checks_the_name_and_keeps_it_through_a_refusal() {
     assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let text = wrong.text().await.unwrap();
     assert!(text.contains(r#"value="Work laptop""#), "{text}");
+    assert!(text.contains(r#"id="passkey_password-error""#), "{text}");
     options("Work laptop".into(), "nope").await;
     let throttled = options("Work laptop".into(), PASSWORD).await;
     let text = throttled.text().await.unwrap();
