@@ -737,6 +737,19 @@ async fn adding_checks_the_name_and_keeps_it_through_a_refusal() {
     }
     let longest = options("é".repeat(64), PASSWORD).await;
     assert!(json(&longest), "64 characters (not bytes) is a name");
+    // Names tell passkeys apart: one per account.
+    add(&app, &SoftKey::new(&app), "Phone").await;
+    let twice = options("Phone".into(), PASSWORD).await;
+    assert_eq!(twice.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = twice.text().await.unwrap();
+    assert!(
+        text.contains("You already have a passkey by that name."),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"value="Phone""#),
+        "the name is kept: {text}"
+    );
     // A wrong password keeps the name typed, and so does being throttled.
     let wrong = options("Work laptop".into(), "nope").await;
     assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
