@@ -60,7 +60,7 @@ cargo build --release --locked
 echo "== deploy/: the systemd unit verifies and is sandboxed"
 deploy/verify-unit.sh
 
-echo "== playwright (e2e/: js, no-js, and tls through nginx)"
+echo "== playwright (e2e/: js, no-js, tls through nginx, passkeys on localhost)"
 (cd e2e && CI="${CI:-}" npx playwright test)
 
 echo "== lighthouse (e2e/lighthouse.mjs: 4 pages x mobile, desktop; reports in e2e/lighthouse-reports/)"
