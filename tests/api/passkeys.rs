@@ -354,11 +354,32 @@ async fn finish_login(
     app.post_form_by(browser, "/login/passkey", &form).await
 }
 
+/// A passkey app with a member `name` logged in (its browser is the app's client)
+/// who has added a passkey called `passkey`: the app, the key, and its user handle.
+async fn member_with_passkey(name: &str, passkey: &str) -> (TestApp, SoftKey, Vec<u8>) {
+    let app = passkey_app(|_| {}).await;
+    app.register(name, PASSWORD).await;
+    let key = SoftKey::new(&app);
+    let handle = add(&app, &key, passkey).await;
+    (app, key, handle)
+}
+
+/// A login ceremony started by `browser`, and `key`'s signature for it.
+async fn signed(
+    app: &TestApp,
+    browser: &Client,
+    key: &mut SoftKey,
+    handle: &[u8],
+) -> (Started, String) {
+    let start = login_options(app, browser).await;
+    let credential = key.sign(&start.options, handle, UP | UV);
+    (start, credential)
+}
+
 /// A fresh browser logs in with `key`; returns the answer.
 async fn log_in_with(app: &TestApp, key: &mut SoftKey, handle: &[u8]) -> reqwest::Response {
     let browser = client();
-    let start = login_options(app, &browser).await;
-    let credential = key.sign(&start.options, handle, UP | UV);
+    let (start, credential) = signed(app, &browser, key, handle).await;
     finish_login(app, &browser, &start, &credential).await
 }
 
@@ -412,13 +433,9 @@ async fn a_passkey_logs_in_with_no_name_typed_and_counts_as_both_factors() {
 
 #[tokio::test]
 async fn a_challenge_works_once_and_not_after_it_expires() {
-    let app = passkey_app(|_| {}).await;
-    app.register("cai", PASSWORD).await;
-    let mut key = SoftKey::new(&app);
-    let handle = add(&app, &key, "Phone").await;
+    let (app, mut key, handle) = member_with_passkey("cai", "Phone").await;
     let browser = client();
-    let start = login_options(&app, &browser).await;
-    let credential = key.sign(&start.options, &handle, UP | UV);
+    let (start, credential) = signed(&app, &browser, &mut key, &handle).await;
     assert_see_other(
         &finish_login(&app, &browser, &start, &credential).await,
         "/cabinet",
@@ -443,10 +460,7 @@ async fn a_challenge_works_once_and_not_after_it_expires() {
 
 #[tokio::test]
 async fn a_falling_counter_a_missing_verification_or_another_origin_is_refused() {
-    let app = passkey_app(|_| {}).await;
-    app.register("ned", PASSWORD).await;
-    let mut key = SoftKey::new(&app);
-    let handle = add(&app, &key, "Key").await;
+    let (app, mut key, handle) = member_with_passkey("ned", "Key").await;
     assert_see_other(&log_in_with(&app, &mut key, &handle).await, "/cabinet");
     assert_see_other(&log_in_with(&app, &mut key, &handle).await, "/cabinet");
 
@@ -494,10 +508,7 @@ async fn a_falling_counter_a_missing_verification_or_another_origin_is_refused()
 
 #[tokio::test]
 async fn one_passkey_cannot_belong_to_two_accounts_until_it_is_removed() {
-    let app = passkey_app(|_| {}).await;
-    app.register("amy", PASSWORD).await;
-    let mut key = SoftKey::new(&app);
-    let handle = add(&app, &key, "Shared").await;
+    let (app, mut key, handle) = member_with_passkey("amy", "Shared").await;
 
     let bob = member_browser(&app, "bob").await;
     let (taken, _) = try_add(&app, &bob, &key, "Mine").await;
@@ -635,8 +646,7 @@ async fn passkeys_work_on_redis() {
     let mut key = SoftKey::new(&app);
     let handle = add(&app, &key, "Phone").await;
     let browser = client();
-    let start = login_options(&app, &browser).await;
-    let credential = key.sign(&start.options, &handle, UP | UV);
+    let (start, credential) = signed(&app, &browser, &mut key, &handle).await;
     assert_see_other(
         &finish_login(&app, &browser, &start, &credential).await,
         "/cabinet",
@@ -675,13 +685,9 @@ async fn deleting_an_account_on_the_site_or_the_command_line_frees_its_passkeys(
 
 #[tokio::test]
 async fn a_passkey_login_goes_where_it_was_asked_and_can_be_kept() {
-    let app = passkey_app(|_| {}).await;
-    app.register("kip", PASSWORD).await;
-    let mut key = SoftKey::new(&app);
-    let handle = add(&app, &key, "Phone").await;
+    let (app, mut key, handle) = member_with_passkey("kip", "Phone").await;
     let browser = client();
-    let start = login_options(&app, &browser).await;
-    let credential = key.sign(&start.options, &handle, UP | UV);
+    let (start, credential) = signed(&app, &browser, &mut key, &handle).await;
     let form = [
         ("ceremony", start.ceremony.as_str()),
         ("credential", credential.as_str()),
@@ -697,8 +703,7 @@ async fn a_passkey_login_goes_where_it_was_asked_and_can_be_kept() {
     );
 
     // Without "Keep me logged in", and with a `next` that leaves the site.
-    let start = login_options(&app, &browser).await;
-    let credential = key.sign(&start.options, &handle, UP | UV);
+    let (start, credential) = signed(&app, &browser, &mut key, &handle).await;
     let form = [
         ("ceremony", start.ceremony.as_str()),
         ("credential", credential.as_str()),
@@ -945,10 +950,7 @@ async fn of_two_registrations_racing_only_one_is_kept_when_they_clash() {
 #[tokio::test]
 async fn an_authenticator_without_a_counter_logs_in_every_time() {
     // Synced passkeys sign with a counter of 0 each time, which WebAuthn allows.
-    let app = passkey_app(|_| {}).await;
-    app.register("syd", PASSWORD).await;
-    let key = SoftKey::new(&app);
-    let handle = add(&app, &key, "Synced").await;
+    let (app, key, handle) = member_with_passkey("syd", "Synced").await;
     for _ in 0..2 {
         let browser = client();
         let start = login_options(&app, &browser).await;
@@ -972,8 +974,7 @@ async fn a_passkey_login_from_a_new_browser_mails_the_notice() {
     let handle = add(&app, &key, "Phone").await;
     let seen = sink.messages().len();
     // This browser is known: no notice.
-    let start = login_options(&app, &app.client).await;
-    let credential = key.sign(&start.options, &handle, UP | UV);
+    let (start, credential) = signed(&app, &app.client, &mut key, &handle).await;
     let resp = finish_login(&app, &app.client, &start, &credential).await;
     assert_see_other(&resp, "/cabinet");
     // Another browser: one.
