@@ -5,11 +5,28 @@
 //! event. The rules that make a limit hold under attack live here, in every backend:
 //! - a refused event stores nothing (no new key, no longer window);
 //! - a counter taken back to zero is forgotten;
-//! - the in-memory table is bounded, but never forgets a counter that is at its limit:
-//!   when it is full of live lockouts it refuses new keys instead.
+//! - the in-memory counters are bounded, yet never forget a live count: a flood may
+//!   make them over-count, never under-count.
+//!
+//! How the memory counters stay bounded without forgetting: keys are kept apart by
+//! kind (the text before the first `:`, e.g. `account`, `address`, `forgot-address`),
+//! so a flood of one kind never touches another's counts — a `/forgot` flood cannot
+//! reach login windows, and nothing but a genuine device cookie creates `device` keys.
+//! Each kind keeps an exact table of at most `capacity` keys and never evicts a live
+//! window from it; a newcomer that finds the table full of live windows is counted in
+//! the kind's count-min sketch instead: [`SKETCH_DEPTH`] rows of [`SKETCH_WIDTH`]
+//! cells, each cell a count and the end of its window. A key's estimate is the least
+//! of its cells, and every cell holds at least the key's own events (others' only
+//! add), so the estimate over-counts and never under-counts. A cell's window is
+//! stretched to a full window past each event it counts, so it cannot reset while any
+//! key in it is still within its window. A key that later finds room in the table
+//! carries its estimate over. Memory, per kind: the table (about 130 bytes a key)
+//! plus, once it overflowed, the sketch (512 KiB); see [`MEMORY_CAPACITY`].
 
 use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -41,11 +58,30 @@ pub trait CounterStore: fmt::Debug + Send + Sync {
     fn reset<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
 }
 
-/// Counters in this process's memory: for one instance (the file store).
-#[derive(Debug)]
+/// Counters in this process's memory: for one instance (the file store). Bounded per
+/// kind of key, never forgetting a live count (see the module's notes).
 pub struct MemoryCounters {
     capacity: usize,
-    windows: Mutex<HashMap<String, Window>>,
+    epoch: Instant,
+    hasher: RandomState,
+    kinds: Mutex<HashMap<String, Kind>>,
+}
+
+impl fmt::Debug for MemoryCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryCounters")
+            .field("capacity", &self.capacity)
+            .field("keys", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The counters of one kind of key.
+#[derive(Default)]
+struct Kind {
+    exact: HashMap<Box<str>, Window>,
+    /// Made when the table first overflows.
+    sketch: Option<Sketch>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -61,27 +97,104 @@ impl Window {
     }
 }
 
-/// Keys kept at most by default: about 10 MB at the worst.
-pub const MEMORY_CAPACITY: usize = 100_000;
+/// Rows of a kind's count-min sketch.
+pub const SKETCH_DEPTH: usize = 4;
+/// Cells in each row.
+pub const SKETCH_WIDTH: usize = 16_384;
 
-impl MemoryCounters {
-    /// A table of at most `capacity` keys.
-    pub fn new(capacity: usize) -> Self {
+/// Keys of one kind kept exactly, at most, by default. With about 130 bytes a key
+/// (the key, its window, the table's overhead) and the 512 KiB sketch, a kind takes at
+/// most about 3 MB; the eleven kinds Wicket counts, at most about 33 MB.
+pub const MEMORY_CAPACITY: usize = 20_000;
+
+/// One cell: a count and the end of its window, in whole seconds from the counters'
+/// epoch (rounded up, so a window never ends early).
+#[derive(Debug, Clone, Copy, Default)]
+struct Cell {
+    count: u32,
+    ends: u32,
+}
+
+/// A count-min sketch whose cells expire.
+struct Sketch {
+    cells: Vec<Cell>,
+}
+
+impl Sketch {
+    fn new() -> Self {
         Self {
-            capacity: capacity.max(1),
-            windows: Mutex::default(),
+            cells: vec![Cell::default(); SKETCH_DEPTH * SKETCH_WIDTH],
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
-        self.windows
+    /// The live cells' least count (0 if any has ended) and when the cells holding it
+    /// end at the earliest.
+    fn estimate(&self, cells: &[usize; SKETCH_DEPTH], now: u32) -> (u32, u32) {
+        let mut least = (u32::MAX, u32::MAX);
+        for &at in cells {
+            let cell = self.cells[at];
+            let count = if now < cell.ends { cell.count } else { 0 };
+            if count < least.0 || (count == least.0 && cell.ends < least.1) {
+                least = (count, cell.ends);
+            }
+        }
+        least
+    }
+
+    /// Counts one event in every cell, each stretched to `ends` at least.
+    fn count(&mut self, cells: &[usize; SKETCH_DEPTH], now: u32, ends: u32) {
+        for &at in cells {
+            let cell = &mut self.cells[at];
+            if now >= cell.ends {
+                *cell = Cell::default();
+            }
+            cell.count = cell.count.saturating_add(1);
+            cell.ends = cell.ends.max(ends);
+        }
+    }
+}
+
+impl MemoryCounters {
+    /// Counters keeping at most `capacity` keys of each kind exactly.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            epoch: Instant::now(),
+            hasher: RandomState::new(),
+            kinds: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kind>> {
+        self.kinds
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Seconds from the epoch to `at`, rounded up.
+    fn secs(&self, at: Instant) -> u32 {
+        let since = at.saturating_duration_since(self.epoch);
+        let whole = since.as_secs() + u64::from(since.subsec_nanos() > 0);
+        u32::try_from(whole).unwrap_or(u32::MAX)
+    }
+
+    /// The cells `key` maps to, one per row (keyed hashes: an attacker cannot aim
+    /// collisions at a victim's cells).
+    fn cells(&self, key: &str) -> [usize; SKETCH_DEPTH] {
+        std::array::from_fn(|row| {
+            let hash = self.hasher.hash_one((row, key));
+            row * SKETCH_WIDTH + (hash % SKETCH_WIDTH as u64) as usize
+        })
+    }
+
     fn hit_at(&self, key: &str, allowance: Allowance, now: Instant) -> Result<(), Duration> {
-        let mut windows = self.lock();
-        if let Some(window) = windows.get_mut(key) {
+        let mut kinds = self.lock();
+        let kind_name = key.split_once(':').map_or("", |(kind, _)| kind);
+        if !kinds.contains_key(kind_name) {
+            kinds.insert(kind_name.to_owned(), Kind::default());
+        }
+        let kind = kinds.get_mut(kind_name).expect("just inserted");
+        if let Some(window) = kind.exact.get_mut(key) {
             if now >= window.ends {
                 *window = Window {
                     ends: now + allowance.window,
@@ -96,59 +209,61 @@ impl MemoryCounters {
             window.count += 1;
             return Ok(());
         }
-        if windows.len() >= self.capacity && !make_room(&mut windows, self.capacity, now) {
-            // Full of live lockouts: forgetting one would hand its attacker a fresh
-            // allowance, so the newcomer waits instead.
-            tracing::warn!(
-                capacity = self.capacity,
-                "throttle table full of live limits; refusing new keys"
-            );
-            return Err(allowance.window);
+        // A newcomer to the table: what the sketch counted of it so far comes along.
+        let cells = self.cells(key);
+        let now_secs = self.secs(now);
+        let (counted, counted_until) = kind
+            .sketch
+            .as_ref()
+            .map_or((0, 0), |sketch| sketch.estimate(&cells, now_secs));
+        if counted >= allowance.max {
+            let ends = self.epoch + Duration::from_secs(counted_until.into());
+            return Err(ends
+                .saturating_duration_since(now)
+                .max(Duration::from_secs(1)));
         }
-        windows.insert(
-            key.to_owned(),
-            Window {
-                ends: now + allowance.window,
-                count: 1,
+        if kind.exact.len() >= self.capacity {
+            kind.exact.retain(|_, w| now < w.ends);
+        }
+        if kind.exact.len() < self.capacity {
+            let ends = match counted {
+                0 => now + allowance.window,
+                _ => (self.epoch + Duration::from_secs(counted_until.into()))
+                    .max(now + Duration::from_secs(1)),
+            };
+            let window = Window {
+                ends,
+                count: counted + 1,
                 max: allowance.max,
-            },
-        );
+            };
+            kind.exact.insert(key.into(), window);
+            return Ok(());
+        }
+        // Full of live windows: none is forgotten; the newcomer is counted roughly.
+        let sketch = kind.sketch.get_or_insert_with(|| {
+            tracing::warn!(
+                kind = kind_name,
+                capacity = self.capacity,
+                "throttle table full of live limits; counting newcomers approximately"
+            );
+            Sketch::new()
+        });
+        let ends = self.secs(now + allowance.window);
+        sketch.count(&cells, now_secs, ends);
         Ok(())
     }
 
-    /// How many keys are tracked now.
+    /// How many keys are kept exactly now, of every kind.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().values().map(|kind| kind.exact.len()).sum()
     }
 
-    /// Whether no key is tracked.
+    /// Whether no key is tracked (exactly or in a sketch).
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock()
+            .values()
+            .all(|kind| kind.exact.is_empty() && kind.sketch.is_none())
     }
-}
-
-/// Frees room for one key: first windows that have ended, then — oldest first, a
-/// tenth of the table at a time — windows below their limit. Never one at its limit.
-/// Whether there is room now.
-fn make_room(windows: &mut HashMap<String, Window>, capacity: usize, now: Instant) -> bool {
-    windows.retain(|_, w| now < w.ends);
-    if windows.len() < capacity {
-        return true;
-    }
-    let mut below: Vec<(Instant, String)> = windows
-        .iter()
-        .filter(|(_, w)| !w.at_limit())
-        .map(|(key, w)| (w.ends, key.clone()))
-        .collect();
-    let cut = (capacity / 10).max(1).min(below.len());
-    if cut == 0 {
-        return false;
-    }
-    below.select_nth_unstable(cut - 1);
-    for (_, key) in &below[..cut] {
-        windows.remove(key);
-    }
-    true
 }
 
 impl CounterStore for MemoryCounters {
@@ -161,19 +276,28 @@ impl CounterStore for MemoryCounters {
         Box::pin(async move { Ok(result) })
     }
 
+    /// Only a key kept exactly is taken back: one counted in a sketch stays counted
+    /// (over-counting is safe; taking from cells others share is not).
     fn forgive<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
-        let mut windows = self.lock();
-        if let Some(window) = windows.get_mut(key) {
+        let mut kinds = self.lock();
+        let kind_name = key.split_once(':').map_or("", |(kind, _)| kind);
+        if let Some(kind) = kinds.get_mut(kind_name)
+            && let Some(window) = kind.exact.get_mut(key)
+        {
             window.count = window.count.saturating_sub(1);
             if window.count == 0 {
-                windows.remove(key);
+                kind.exact.remove(key);
             }
         }
         Box::pin(async { Ok(()) })
     }
 
     fn reset<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
-        self.lock().remove(key);
+        let mut kinds = self.lock();
+        let kind_name = key.split_once(':').map_or("", |(kind, _)| kind);
+        if let Some(kind) = kinds.get_mut(kind_name) {
+            kind.exact.remove(key);
+        }
         Box::pin(async { Ok(()) })
     }
 }
@@ -225,65 +349,81 @@ mod tests {
         assert_eq!(counters.len(), 0);
     }
 
-    #[test]
-    fn a_full_table_drops_keys_below_their_limit_oldest_first() {
-        let counters = MemoryCounters::new(100);
-        let now = Instant::now();
-        let locked = allow(1, 3600);
-        counters.hit_at("locked", locked, now).unwrap();
-        for i in 0..500 {
-            let at = now + Duration::from_millis(i);
-            let _ = counters.hit_at(&format!("k{i}"), allow(5, 3600), at);
-        }
-        assert!(counters.len() <= 100);
-        assert!(
-            counters.hit_at("locked", locked, now).is_err(),
-            "the lockout survived the flood"
-        );
-        assert!(
-            counters.hit_at("k499", allow(1, 3600), now).is_err(),
-            "the newest stay"
-        );
+    /// How many of twenty hits on `key` are let through at `at`.
+    fn let_through(counters: &MemoryCounters, key: &str, limit: Allowance, at: Instant) -> usize {
+        (0..20)
+            .filter(|_| counters.hit_at(key, limit, at).is_ok())
+            .count()
     }
 
     #[test]
-    fn room_is_made_a_tenth_of_the_table_at_a_time_oldest_first() {
+    fn a_flood_of_newcomers_never_resets_a_window_below_its_limit() {
+        // The attack: a few guesses, a flood of other keys, then more guesses.
         let counters = MemoryCounters::new(100);
         let now = Instant::now();
-        for i in 0..100 {
-            let at = now + Duration::from_millis(i);
-            counters
-                .hit_at(&format!("k{i}"), allow(5, 3600), at)
-                .unwrap();
+        let limit = allow(5, 900);
+        for _ in 0..4 {
+            counters.hit_at("account:alice", limit, now).unwrap();
         }
-        assert_eq!(counters.len(), 100);
-        let later = now + Duration::from_secs(1);
-        counters.hit_at("one-more", allow(5, 3600), later).unwrap();
-        assert_eq!(counters.len(), 91, "ten dropped, one added");
-        let kept = counters.lock();
-        for i in 0..100 {
-            let oldest = i < 10;
-            assert_eq!(kept.contains_key(&format!("k{i}")), !oldest, "k{i}");
+        for i in 0..5_000 {
+            let _ = counters.hit_at(&format!("account:n{i}"), limit, now);
         }
+        assert_eq!(let_through(&counters, "account:alice", limit, now), 1);
+        assert!(counters.len() <= 100, "bounded: {}", counters.len());
     }
 
     #[test]
-    fn a_table_full_of_lockouts_refuses_new_keys_rather_than_forget_one() {
+    fn newcomers_to_a_full_table_are_still_limited() {
         let counters = MemoryCounters::new(50);
         let now = Instant::now();
+        let limit = allow(5, 900);
         for i in 0..50 {
             counters
-                .hit_at(&format!("k{i}"), allow(1, 3600), now)
+                .hit_at(&format!("address:{i}"), limit, now)
                 .unwrap();
         }
-        let refused = counters.hit_at("newcomer", allow(1, 3600), now);
-        assert_eq!(refused, Err(Duration::from_secs(3600)));
-        for i in 0..50 {
-            let key = format!("k{i}");
-            assert!(counters.hit_at(&key, allow(1, 3600), now).is_err(), "{key}");
+        // Each of these lives in the sketch only, and still gets exactly its five.
+        for i in 0..200 {
+            let key = format!("address:new{i}");
+            assert_eq!(let_through(&counters, &key, limit, now), 5, "{key}");
         }
-        // Once their windows end there is room again.
-        let later = now + Duration::from_secs(3600);
-        assert!(counters.hit_at("newcomer", allow(1, 3600), later).is_ok());
+        assert_eq!(counters.len(), 50);
+        // Once the table's windows end, a sketched key moving in keeps its count.
+        let later = now + Duration::from_secs(600);
+        assert_eq!(let_through(&counters, "address:new7", limit, later), 0);
+        let after = now + Duration::from_secs(901);
+        assert_eq!(let_through(&counters, "address:new7", limit, after), 5);
+    }
+
+    #[test]
+    fn one_kind_flooded_leaves_the_others_exact() {
+        let counters = MemoryCounters::new(20);
+        let now = Instant::now();
+        let limit = allow(3, 900);
+        counters.hit_at("device:d1", limit, now).unwrap();
+        for i in 0..1_000 {
+            let _ = counters.hit_at(&format!("forgot-address:{i}"), limit, now);
+        }
+        let kinds = counters.lock();
+        assert!(kinds["device"].sketch.is_none());
+        assert_eq!(kinds["device"].exact["device:d1"].count, 1);
+        assert!(kinds["forgot-address"].sketch.is_some());
+        assert_eq!(kinds["forgot-address"].exact.len(), 20);
+    }
+
+    #[test]
+    fn ended_windows_make_room_before_the_sketch_is_used() {
+        let counters = MemoryCounters::new(10);
+        let now = Instant::now();
+        for i in 0..10 {
+            counters
+                .hit_at(&format!("k:{i}"), allow(5, 60), now)
+                .unwrap();
+        }
+        let later = now + Duration::from_secs(61);
+        counters.hit_at("k:new", allow(5, 60), later).unwrap();
+        let kinds = counters.lock();
+        assert_eq!(kinds["k"].exact.len(), 1);
+        assert!(kinds["k"].sketch.is_none());
     }
 }

@@ -313,3 +313,117 @@ async fn easily_guessed_passwords_are_refused_everywhere_with_a_reason() {
     assert_eq!(changed.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(changed.text().await.unwrap().contains("easy to guess"));
 }
+
+/// POSTs `form` to `path` from a fresh browser whose requests a trusted proxy says
+/// came from `forwarded`.
+async fn post_from(
+    app: &TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+    forwarded: &str,
+) -> StatusCode {
+    let browser = client();
+    let token = csrf_token_of(&browser, app).await;
+    let mut fields = form.to_vec();
+    fields.push(("csrf", &token));
+    browser
+        .post(app.url(path))
+        .header("x-forwarded-for", forwarded)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// An app behind a trusted proxy on 127.0.0.1 whose memory counters keep 100 keys of
+/// a kind exactly (a scaled-down table), mailing into a directory.
+async fn small_table_app() -> (TestApp, tempfile::TempDir) {
+    let mail = tempfile::tempdir().unwrap();
+    let dir = mail.path().to_owned();
+    let app = spawn_app_wrapping(
+        |c| {
+            c.trusted_proxies = "127.0.0.1".parse().unwrap();
+            c.mail_dir = Some(dir);
+        },
+        |stores| Stores {
+            counters: Arc::new(MemoryCounters::new(100)),
+            ..stores
+        },
+    )
+    .await;
+    (app, mail)
+}
+
+/// `n` distinct client addresses, each asking for reset links until its limit (12 an
+/// hour) refuses it: a table full of live lockouts.
+async fn forgot_flood(app: &TestApp, n: usize) {
+    for i in 0..n {
+        let address = format!("10.{}.{}.{}", i / 65_536, i / 256 % 256, i % 256);
+        let browser = client();
+        let token = csrf_token_of(&browser, app).await;
+        for _ in 0..13 {
+            let status = browser
+                .post(app.url("/forgot"))
+                .header("x-forwarded-for", &address)
+                .form(&[("username", "nobody"), ("csrf", &token)])
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_forgot_flood_from_many_addresses_leaves_every_login_limit_whole() {
+    // Finding 1 of the attack pass, scaled down: a flood of new counters (3x the
+    // table) from distinct addresses, then guesses on one account from one address.
+    let (app, _mail) = small_table_app().await;
+    app.register_by(&client(), "alice", PASSWORD).await;
+    forgot_flood(&app, 150).await;
+    let attacker = client();
+    let mut checked = 0;
+    for _ in 0..12 {
+        if login_by(&app, &attacker, "alice", WRONG).await == StatusCode::UNAUTHORIZED {
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 5, "the account's limit of 5 held after the flood");
+}
+
+#[tokio::test]
+async fn guesses_before_and_after_a_flood_of_new_names_share_one_window() {
+    // 4 guesses, a flood of new account keys through many addresses, then more
+    // guesses: the account's window was not evicted, so only one more is checked.
+    let (app, _mail) = small_table_app().await;
+    app.register_by(&client(), "alice", PASSWORD).await;
+    let attacker = client();
+    for _ in 0..4 {
+        assert_eq!(
+            login_by(&app, &attacker, "alice", WRONG).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for i in 0..300 {
+        let (name, address) = (
+            format!("victim{i}"),
+            format!("10.9.{}.{}", i / 256, i % 256),
+        );
+        let form = [("username", name.as_str()), ("password", WRONG)];
+        let status = post_from(&app, "/login", &form, &address).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "newcomers are still served"
+        );
+    }
+    let mut checked = 0;
+    for _ in 0..5 {
+        if login_by(&app, &attacker, "alice", WRONG).await == StatusCode::UNAUTHORIZED {
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 1, "5 per window in all");
+}
