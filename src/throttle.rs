@@ -155,13 +155,27 @@ impl<'a> Attempt<'a> {
     }
 }
 
+/// What a failed attempt guessed at. Each has its own counts per account and per
+/// device, so a right password never clears the count of wrong codes (whoever knows
+/// the password must not earn fresh code guesses by logging in again); both count
+/// against the client's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guess {
+    /// A password.
+    Password,
+    /// A second-factor code (an app's code or a recovery code).
+    Code,
+}
+
 /// Failed-login limits (OWASP's device-cookie scheme): per account for unknown
 /// clients, per device for browsers the account has used, and (several times looser)
-/// per client address.
+/// per client address; passwords and codes counted apart.
 #[derive(Debug)]
 pub struct LoginThrottle {
     accounts: Throttle,
     devices: Throttle,
+    code_accounts: Throttle,
+    code_devices: Throttle,
     addresses: Throttle,
 }
 
@@ -169,7 +183,8 @@ pub struct LoginThrottle {
 const ADDRESS_FACTOR: u32 = 4;
 
 impl LoginThrottle {
-    /// Per-account and per-device `limit`; per-address four times its count.
+    /// Per-account and per-device `limit` (for passwords and for codes alike);
+    /// per-address four times its count.
     pub fn new(limit: Option<Limit>, counters: Arc<dyn CounterStore>) -> Self {
         let per_address = limit.map(|l| Limit {
             max: l.max.saturating_mul(ADDRESS_FACTOR),
@@ -178,21 +193,36 @@ impl LoginThrottle {
         Self {
             accounts: Throttle::new("account", limit, counters.clone()),
             devices: Throttle::new("device", limit, counters.clone()),
+            code_accounts: Throttle::new("code-account", limit, counters.clone()),
+            code_devices: Throttle::new("code-device", limit, counters.clone()),
             addresses: Throttle::new("address", per_address, counters),
         }
     }
 
-    /// Counts an attempt before the password is checked; `Err(wait)` if a limit is
+    /// The per-account and per-device counts of `guess`.
+    fn of(&self, guess: Guess) -> (&Throttle, &Throttle) {
+        match guess {
+            Guess::Password => (&self.accounts, &self.devices),
+            Guess::Code => (&self.code_accounts, &self.code_devices),
+        }
+    }
+
+    /// Counts an attempt before the guess is checked; `Err(wait)` if a limit is
     /// reached (then nothing is counted). The address is checked first: a client over
     /// its limit cannot create account keys, however many names it tries.
-    pub async fn attempt(&self, who: Attempt<'_>) -> Result<Result<(), Duration>, StoreError> {
+    pub async fn attempt(
+        &self,
+        guess: Guess,
+        who: Attempt<'_>,
+    ) -> Result<Result<(), Duration>, StoreError> {
+        let (accounts, devices) = self.of(guess);
         match who {
-            Attempt::Device { id } => self.devices.hit(id).await,
+            Attempt::Device { id } => devices.hit(id).await,
             Attempt::Untrusted { account, address } => {
                 if let Err(wait) = self.addresses.hit(address).await? {
                     return Ok(Err(wait));
                 }
-                if let Err(wait) = self.accounts.hit(account).await? {
+                if let Err(wait) = accounts.hit(account).await? {
                     self.addresses.forgive(address).await?;
                     return Ok(Err(wait));
                 }
@@ -201,14 +231,15 @@ impl LoginThrottle {
         }
     }
 
-    /// A successful login clears what its attempt was counted on (the account's
-    /// count for unknown clients, or the device's) and does not count against the
-    /// address.
-    pub async fn succeeded(&self, who: Attempt<'_>) -> Result<(), StoreError> {
+    /// A right guess clears the count of its kind that its attempt was counted on
+    /// (the account's for unknown clients, or the device's) and does not count
+    /// against the address. The other kind's count stays.
+    pub async fn succeeded(&self, guess: Guess, who: Attempt<'_>) -> Result<(), StoreError> {
+        let (accounts, devices) = self.of(guess);
         match who {
-            Attempt::Device { id } => self.devices.reset(id).await,
+            Attempt::Device { id } => devices.reset(id).await,
             Attempt::Untrusted { account, address } => {
-                self.accounts.reset(account).await?;
+                accounts.reset(account).await?;
                 self.addresses.forgive(address).await
             }
         }
@@ -247,7 +278,11 @@ mod tests {
 
     /// Whether the attempt is let through (and so counted).
     async fn allowed(throttle: &LoginThrottle, who: Attempt<'_>) -> bool {
-        throttle.attempt(who).await.unwrap().is_ok()
+        throttle
+            .attempt(Guess::Password, who)
+            .await
+            .unwrap()
+            .is_ok()
     }
 
     #[tokio::test]
@@ -269,7 +304,10 @@ mod tests {
         for account in ["b", "b", "c", "c", "d", "d"] {
             assert!(allowed(&throttle, untrusted(account, "ip")).await);
         }
-        let over = throttle.attempt(untrusted("e", "ip")).await.unwrap();
+        let over = throttle
+            .attempt(Guess::Password, untrusted("e", "ip"))
+            .await
+            .unwrap();
         assert!(over.is_err(), "address limit is 4 x 2");
         assert!(allowed(&throttle, untrusted("e", "other-ip")).await);
     }
@@ -299,7 +337,7 @@ mod tests {
         assert!(!allowed(&throttle, untrusted("alice", "owner-ip")).await);
         let owner = Attempt::Device { id: "d1" };
         assert!(allowed(&throttle, owner).await);
-        throttle.succeeded(owner).await.unwrap();
+        throttle.succeeded(Guess::Password, owner).await.unwrap();
         // The device has a limit of its own.
         for _ in 0..2 {
             assert!(allowed(&throttle, owner).await);
@@ -313,7 +351,10 @@ mod tests {
         let throttle = throttle(2);
         assert!(allowed(&throttle, untrusted("alice", "ip")).await);
         assert!(allowed(&throttle, untrusted("alice", "ip")).await);
-        throttle.succeeded(untrusted("alice", "ip")).await.unwrap();
+        throttle
+            .succeeded(Guess::Password, untrusted("alice", "ip"))
+            .await
+            .unwrap();
         assert!(allowed(&throttle, untrusted("alice", "ip")).await);
     }
 
@@ -327,5 +368,40 @@ mod tests {
         assert_ne!(key("2001:db8:1:3::1", 64), key("2001:db8:1:2::1", 64));
         assert_eq!(key("2001:db8:1:2::1", 48), "2001:db8:1::/48");
         assert_eq!(key("2001:db8::1", 128), "2001:db8::1/128");
+    }
+}
+
+#[cfg(test)]
+mod guess_tests {
+    use super::*;
+    use crate::store::MemoryCounters;
+
+    #[tokio::test]
+    async fn a_right_password_leaves_the_count_of_wrong_codes() {
+        let limit = Some(Limit {
+            max: 2,
+            window: Duration::from_secs(60),
+        });
+        let throttle = LoginThrottle::new(limit, Arc::new(MemoryCounters::new(100)));
+        let who = Attempt::Untrusted {
+            account: "alice",
+            address: "ip",
+        };
+        for _ in 0..2 {
+            throttle.attempt(Guess::Code, who).await.unwrap().unwrap();
+        }
+        throttle
+            .attempt(Guess::Password, who)
+            .await
+            .unwrap()
+            .unwrap();
+        throttle.succeeded(Guess::Password, who).await.unwrap();
+        let refused = throttle.attempt(Guess::Code, who).await.unwrap();
+        assert!(refused.is_err(), "codes are still at their limit");
+        throttle
+            .attempt(Guess::Password, who)
+            .await
+            .unwrap()
+            .unwrap();
     }
 }

@@ -1,6 +1,7 @@
-//! Passwords checked like a login, and logging in and out: the one way a handler
-//! starts or ends a browser's session.
+//! Passwords and second-factor codes checked like a login, and logging in and out:
+//! the one way a handler checks a secret, starts or ends a browser's session.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use poem::Response;
@@ -14,7 +15,7 @@ use crate::domain::{Password, PasswordError, Username, loggable};
 use crate::error::{AppError, chain};
 use crate::session::{Origin, Session, SessionChange};
 use crate::store::{EndReason, LoginRecord, StoreError, User};
-use crate::throttle::Attempt;
+use crate::throttle::{Attempt, Guess};
 
 /// What checking a password found.
 #[derive(Debug)]
@@ -44,7 +45,11 @@ pub async fn check_password(
         .devices
         .device_for(client.device_cookie.as_deref(), &account);
     let attempt = Attempt::of(device.as_deref(), &account, &address);
-    if let Err(wait) = state.login_throttle.attempt(attempt).await? {
+    if let Err(wait) = state
+        .login_throttle
+        .attempt(Guess::Password, attempt)
+        .await?
+    {
         tracing::warn!(username = %loggable(typed), address = %client.address, known_device = device.is_some(), "password check throttled");
         return Ok(Checked::Throttled(wait));
     }
@@ -68,13 +73,109 @@ pub async fn check_password(
         }
         return Ok(Checked::Wrong);
     }
-    if let Err(err) = state.login_throttle.succeeded(attempt).await {
+    if let Err(err) = state
+        .login_throttle
+        .succeeded(Guess::Password, attempt)
+        .await
+    {
         tracing::warn!(error = %chain(&err), "could not clear the failed-login count");
     }
     if state.hasher.needs_rehash(&user.password_hash) {
         rehash(state, &name, &user.password_hash, password).await;
     }
     Ok(Checked::Right(Box::new(user)))
+}
+
+/// What every form asking for a second-factor code says when it is wrong.
+pub const WRONG_CODE: &str =
+    "That code is not right. Codes change every 30 seconds; each works once.";
+
+/// What checking a second-factor code found.
+#[derive(Debug, Clone, Copy)]
+pub enum CodeChecked {
+    /// A right code, now used up.
+    Right(Used),
+    /// Not a code of this account (or two-step login is off).
+    Wrong,
+    /// Too many wrong codes lately: wait this long.
+    Throttled(Duration),
+}
+
+/// Checks a second-factor code `typed` for `user` from `client`, the way every form
+/// that asks for one does: counted like a password guess, per account (or per known
+/// device) and per address, before it is checked, in counts of its own that a right
+/// password does not clear. A right code is used up (single use) and clears them.
+pub async fn check_code(
+    state: &AppState,
+    user: &User,
+    typed: &str,
+    client: &Client,
+) -> Result<CodeChecked, AppError> {
+    let account = user.key();
+    let address = client.throttle_key(state.ipv6_prefix);
+    let device = state
+        .devices
+        .device_for(client.device_cookie.as_deref(), &account);
+    let attempt = Attempt::of(device.as_deref(), &account, &address);
+    if let Err(wait) = state.login_throttle.attempt(Guess::Code, attempt).await? {
+        tracing::warn!(user = %user.name, address = %client.address, "second factor throttled");
+        return Ok(CodeChecked::Throttled(wait));
+    }
+    let Some(used) = use_second_factor(state, user, typed).await? else {
+        tracing::warn!(user = %user.name, address = %client.address, "second factor wrong");
+        return Ok(CodeChecked::Wrong);
+    };
+    if let Err(err) = state.login_throttle.succeeded(Guess::Code, attempt).await {
+        tracing::warn!(error = %chain(&err), "could not clear the wrong-code count");
+    }
+    Ok(CodeChecked::Right(used))
+}
+
+/// What a second factor typed turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Used {
+    /// An app's code (its step is now used up).
+    AppCode,
+    /// A recovery code (now used up); this many are left.
+    RecoveryCode(usize),
+}
+
+/// Checks `typed` (an app's code or a recovery code) for `user` and uses it up, in one
+/// update of the account: of two concurrent uses of one code, one wins.
+async fn use_second_factor(
+    state: &AppState,
+    user: &User,
+    typed: &str,
+) -> Result<Option<Used>, StoreError> {
+    let Some(key) = state.two_step.key_of(user) else {
+        return Ok(None);
+    };
+    let now = OffsetDateTime::now_utc()
+        .unix_timestamp()
+        .max(0)
+        .unsigned_abs();
+    let hash = state.two_step.recovery_hash(typed);
+    let typed = typed.to_owned();
+    let outcome = Arc::new(std::sync::Mutex::new(None));
+    let seen = outcome.clone();
+    let change = move |u: &mut User| {
+        let mut found = None;
+        if let Some(setting) = u.totp.as_mut() {
+            if let Some(step) = key.check(&typed, now, Some(setting.last_step)) {
+                setting.last_step = step;
+                found = Some(Used::AppCode);
+            } else if let Some(at) = setting.recovery.iter().position(|h| *h == hash) {
+                setting.recovery.remove(at);
+                found = Some(Used::RecoveryCode(setting.recovery.len()));
+            }
+        }
+        *seen.lock().unwrap_or_else(|p| p.into_inner()) = found;
+    };
+    let name = Username::parse(&user.name)
+        .map_err(|_| StoreError::Unavailable("impossible name".into()))?;
+    state.users.update(&name, &change).await?;
+    let found = *outcome.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(found)
 }
 
 /// What a form asking for the current password says when it is wrong.

@@ -226,6 +226,17 @@ pub fn too_many(markup: maud::Markup, wait: std::time::Duration) -> Response {
     resp
 }
 
+/// A refused form's answer as `429 Too Many Requests` with `Retry-After` when it was
+/// refused for `wait` (too many wrong guesses), else as it is.
+pub fn throttled(mut resp: Response, wait: Option<std::time::Duration>) -> Response {
+    if let Some(wait) = wait {
+        resp.set_status(StatusCode::TOO_MANY_REQUESTS);
+        let secs = wait.as_secs().max(1);
+        resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    }
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::safe_next;

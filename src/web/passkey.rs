@@ -30,14 +30,14 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs_proto::ResidentKeyRequirement;
 
-use super::auth::{self, Login};
+use super::auth::{self, CodeChecked, Login, WRONG_CODE};
 use super::cabinet::Member;
 use super::client::Client;
 use super::csrf::Csrf;
 use super::form::{Form, NoFields};
 use super::layout::{Field, ON_TWO_STEP_CHANGED, hx_form, time, wait_message};
-use super::two_step::{member, update, use_second_factor};
-use super::{AppState, CABINET, Hx, safe_next};
+use super::two_step::{member, update};
+use super::{AppState, CABINET, Hx, safe_next, throttled};
 use crate::error::AppError;
 use crate::net::PublicUrl;
 use crate::session::CurrentSession;
@@ -54,7 +54,6 @@ const TOO_SLOW: &str = "That took too long, or this page was used already. Try a
 const DID_NOT_WORK: &str = "That passkey did not work. Try again, or log in with your password.";
 const UNKNOWN: &str = "That passkey is not (or no longer) registered here. Log in with your \
                        password.";
-const WRONG_CODE: &str = "That code is not right. Codes change every 30 seconds; each works once.";
 
 /// The relying party and a limit on ceremonies started.
 #[derive(Debug, Clone)]
@@ -477,53 +476,76 @@ pub async fn add_options(
     let passkeys = enabled(&state)?;
     let user = member(&state, &session.record.user).await?;
     let name = form.name.trim();
-    let refuse = |shown: SectionState| {
+    let refuse = |shown: SectionState, wait: Option<Duration>| {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        Ok(answer(&state, Hx(true), &csrf, &user, &shown, status))
+        let resp = answer(&state, Hx(true), &csrf, &user, &shown, status);
+        Ok(throttled(resp, wait))
     };
     let typed = |error| Some((form.name.clone(), error));
     if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
-        return refuse(SectionState {
-            name: typed(Some("Give it a name of 1 to 64 characters.")),
-            ..SectionState::default()
-        });
+        return refuse(
+            SectionState {
+                name: typed(Some("Give it a name of 1 to 64 characters.")),
+                ..SectionState::default()
+            },
+            None,
+        );
     }
     if user.passkeys.iter().any(|p| p.name == name) {
-        return refuse(SectionState {
-            name: typed(Some("You already have a passkey by that name.")),
-            ..SectionState::default()
-        });
+        return refuse(
+            SectionState {
+                name: typed(Some("You already have a passkey by that name.")),
+                ..SectionState::default()
+            },
+            None,
+        );
     }
     let refused =
         auth::check_current_password(&state, &user.name, &form.current_password, &client).await?;
     match refused {
         Some(auth::PasswordRefused::Wrong) => {
-            return refuse(SectionState {
-                name: typed(None),
-                current: Some(auth::WRONG_PASSWORD),
-                ..SectionState::default()
-            });
+            return refuse(
+                SectionState {
+                    name: typed(None),
+                    current: Some(auth::WRONG_PASSWORD),
+                    ..SectionState::default()
+                },
+                None,
+            );
         }
         Some(auth::PasswordRefused::Throttled(wait)) => {
-            return refuse(SectionState {
-                name: typed(None),
-                alert: Some(wait_message(wait)),
-                ..SectionState::default()
-            });
+            return refuse(
+                SectionState {
+                    name: typed(None),
+                    alert: Some(wait_message(wait)),
+                    ..SectionState::default()
+                },
+                Some(wait),
+            );
         }
         None => {}
     }
     // A passkey opens the account alone: with two-step login on, adding one takes a code.
-    if user.totp.is_some()
-        && use_second_factor(&state, &user, &form.code)
-            .await?
-            .is_none()
-    {
-        return refuse(SectionState {
-            name: typed(None),
-            code: Some(WRONG_CODE),
-            ..SectionState::default()
-        });
+    if user.totp.is_some() {
+        match auth::check_code(&state, &user, &form.code, &client).await? {
+            CodeChecked::Right(_) => {}
+            CodeChecked::Wrong => {
+                let shown = SectionState {
+                    name: typed(None),
+                    code: Some(WRONG_CODE),
+                    ..SectionState::default()
+                };
+                return refuse(shown, None);
+            }
+            CodeChecked::Throttled(wait) => {
+                let shown = SectionState {
+                    name: typed(None),
+                    alert: Some(wait_message(wait)),
+                    ..SectionState::default()
+                };
+                return refuse(shown, Some(wait));
+            }
+        }
     }
     let handle = user.passkey_handle.unwrap_or_else(Uuid::new_v4);
     let exclude = user
@@ -667,19 +689,26 @@ pub async fn remove(
     let refused =
         auth::check_current_password(&state, &user.name, &form.current_password, &client).await?;
     let shown = match refused {
-        Some(auth::PasswordRefused::Wrong) => Some(SectionState {
-            removing: Some((form.id.clone(), auth::WRONG_PASSWORD)),
-            ..SectionState::default()
-        }),
-        Some(auth::PasswordRefused::Throttled(wait)) => Some(SectionState {
-            alert: Some(wait_message(wait)),
-            ..SectionState::default()
-        }),
+        Some(auth::PasswordRefused::Wrong) => Some((
+            SectionState {
+                removing: Some((form.id.clone(), auth::WRONG_PASSWORD)),
+                ..SectionState::default()
+            },
+            None,
+        )),
+        Some(auth::PasswordRefused::Throttled(wait)) => Some((
+            SectionState {
+                alert: Some(wait_message(wait)),
+                ..SectionState::default()
+            },
+            Some(wait),
+        )),
         None => None,
     };
-    if let Some(shown) = shown {
+    if let Some((shown, wait)) = shown {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return Ok(answer(&state, hx, &csrf, &user, &shown, status));
+        let resp = answer(&state, hx, &csrf, &user, &shown, status);
+        return Ok(throttled(resp, wait));
     }
     let gone = key.key.clone();
     let forget = move |u: &mut User| u.passkeys.retain(|p| p.key != gone);

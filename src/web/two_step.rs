@@ -26,12 +26,12 @@ use poem::{IntoResponse, Request, Response, Result, handler};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::auth::{self, Login};
+use super::auth::{self, CodeChecked, Login, Used, WRONG_CODE};
 use super::client::Client;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{hx_form, wait_message};
-use super::{AppState, CABINET, Hx, safe_next, too_many};
+use super::{AppState, CABINET, Hx, safe_next, throttled, too_many};
 use crate::cookies::CookiePolicy;
 use crate::domain::Username;
 use crate::error::AppError;
@@ -39,14 +39,13 @@ use crate::secret::{Sealer, SubKey, hex};
 use crate::session::CurrentSession;
 use crate::store::tokens::{Purpose, Token, TokenRecord};
 use crate::store::{StoreError, TotpSetting, User};
-use crate::throttle::{Attempt, Limit, Throttle};
+use crate::throttle::{Limit, Throttle};
 use crate::totp::TotpKey;
 
 /// Recovery codes made at a time.
 const RECOVERY_CODES: usize = 10;
 /// Wrong codes one pending login may try.
-const PENDING_TRIES: u32 = 5;
-const WRONG_CODE: &str = "That code is not right. Codes change every 30 seconds; each works once.";
+const PENDING_TRIES: u32 = 3;
 
 /// What two-step login needs: the keys for its secrets and its cookie.
 #[derive(Debug, Clone)]
@@ -93,7 +92,7 @@ impl TwoStep {
 
     /// The keyed hash a recovery code is stored as (typed in any case, with or
     /// without dashes and spaces).
-    fn recovery_hash(&self, code: &str) -> String {
+    pub fn recovery_hash(&self, code: &str) -> String {
         let normal: String = code
             .chars()
             .filter(|c| c.is_ascii_alphanumeric())
@@ -124,53 +123,6 @@ impl TwoStep {
         let hashes = codes.iter().map(|c| self.recovery_hash(c)).collect();
         (codes, hashes)
     }
-}
-
-/// What a second factor typed turned out to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Used {
-    /// An app's code (its step is now used up).
-    AppCode,
-    /// A recovery code (now used up); this many are left.
-    RecoveryCode(usize),
-}
-
-/// Checks `typed` (an app's code or a recovery code) for `user` and uses it up, in one
-/// update of the account: of two concurrent uses of one code, one wins.
-pub async fn use_second_factor(
-    state: &AppState,
-    user: &User,
-    typed: &str,
-) -> Result<Option<Used>, StoreError> {
-    let Some(key) = state.two_step.key_of(user) else {
-        return Ok(None);
-    };
-    let now = OffsetDateTime::now_utc()
-        .unix_timestamp()
-        .max(0)
-        .unsigned_abs();
-    let hash = state.two_step.recovery_hash(typed);
-    let typed = typed.to_owned();
-    let outcome = Arc::new(std::sync::Mutex::new(None));
-    let seen = outcome.clone();
-    let change = move |u: &mut User| {
-        let mut found = None;
-        if let Some(setting) = u.totp.as_mut() {
-            if let Some(step) = key.check(&typed, now, Some(setting.last_step)) {
-                setting.last_step = step;
-                found = Some(Used::AppCode);
-            } else if let Some(at) = setting.recovery.iter().position(|h| *h == hash) {
-                setting.recovery.remove(at);
-                found = Some(Used::RecoveryCode(setting.recovery.len()));
-            }
-        }
-        *seen.lock().unwrap_or_else(|p| p.into_inner()) = found;
-    };
-    let name = Username::parse(&user.name)
-        .map_err(|_| StoreError::Unavailable("impossible name".into()))?;
-    state.users.update(&name, &change).await?;
-    let found = *outcome.lock().unwrap_or_else(|p| p.into_inner());
-    Ok(found)
 }
 
 /// After the right password for an account with two-step login: a pending login and
@@ -303,31 +255,19 @@ pub async fn code_submit(
             .with_status(status)
             .into_response()
     };
-    // Counted like passwords: per pending login, and per account or known device.
-    let account = user.key();
-    let address = client.throttle_key(state.ipv6_prefix);
-    let device = state
-        .devices
-        .device_for(client.device_cookie.as_deref(), &account);
-    let attempt = Attempt::of(device.as_deref(), &account, &address);
-    let tries = state.two_step.tries.hit(token.key().as_str()).await?;
-    let allowed = match tries {
-        Ok(()) => state.login_throttle.attempt(attempt).await?,
-        refused => refused,
+    // Counted per pending login, then like a password: per account or known device.
+    let checked = match state.two_step.tries.hit(token.key().as_str()).await? {
+        Err(wait) => CodeChecked::Throttled(wait),
+        Ok(()) => auth::check_code(&state, &user, &form.code, &client).await?,
     };
-    if let Err(wait) = allowed {
-        tracing::warn!(user = %user.name, address = %client.address, "second factor throttled");
-        return Ok(too_many(
-            hx.page(
-                "Two-step login",
-                code_view(&csrf, None, Some(&wait_message(wait))),
-            ),
-            wait,
-        ));
-    }
-    let Some(used) = use_second_factor(&state, &user, &form.code).await? else {
-        tracing::warn!(user = %user.name, address = %client.address, "second factor wrong");
-        return Ok(refuse(Some(WRONG_CODE), None, StatusCode::UNAUTHORIZED));
+    let used = match checked {
+        CodeChecked::Right(used) => used,
+        CodeChecked::Wrong => return Ok(refuse(Some(WRONG_CODE), None, StatusCode::UNAUTHORIZED)),
+        CodeChecked::Throttled(wait) => {
+            let alert = wait_message(wait);
+            let page = hx.page("Two-step login", code_view(&csrf, None, Some(&alert)));
+            return Ok(too_many(page, wait));
+        }
     };
     // Single use: whoever takes the token finishes the login.
     if state.tokens.take_token(&token.key()).await?.is_none() {
@@ -337,10 +277,10 @@ pub async fn code_submit(
             StatusCode::GONE,
         ));
     }
-    if let Err(err) = state.login_throttle.succeeded(attempt).await {
-        tracing::warn!(error = %crate::error::chain(&err), "could not clear the failed-login count");
-    }
-    let known_browser = device.is_some();
+    let known_browser = state
+        .devices
+        .device_for(client.device_cookie.as_deref(), &user.key())
+        .is_some();
     let login = Login {
         user: &user.name,
         client: &client,
@@ -582,12 +522,16 @@ pub async fn enable(
     if let Some(refused) =
         auth::check_current_password(&state, &user.name, &form.current_password, &client).await?
     {
+        let (shown, wait) = refused_state(refused);
         let shown = SectionState {
             setup: key.as_ref().map(|_| form.setup.clone()),
-            ..refused_state(refused)
+            ..shown
         };
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return Ok(answer(&state, hx, &csrf, &user, shown, status));
+        return Ok(throttled(
+            answer(&state, hx, &csrf, &user, shown, status),
+            wait,
+        ));
     }
     let opened = key.is_some();
     let (Some(key), Some(step)) = (key, step) else {
@@ -706,9 +650,12 @@ async fn confirmed_change(state: &AppState, asked: Asked<'_>, change: Change) ->
         form,
     } = asked;
     let user = member(state, &session.record.user).await?;
-    if let Some(refused) = confirm(state, &user, form, client).await? {
+    if let Some((refused, wait)) = confirm(state, &user, form, client).await? {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return Ok(answer(state, hx, csrf, &user, refused, status));
+        return Ok(throttled(
+            answer(state, hx, csrf, &user, refused, status),
+            wait,
+        ));
     }
     let turned_off = matches!(change, Change::TurnOff);
     let shown = match change {
@@ -751,46 +698,66 @@ fn changed(mut resp: Response) -> Response {
     resp
 }
 
-/// What the section says when the password was refused.
-fn refused_state(refused: auth::PasswordRefused) -> SectionState {
+/// What the section says when the password was refused, and how long to wait if it
+/// was throttled.
+fn refused_state(refused: auth::PasswordRefused) -> (SectionState, Option<Duration>) {
     match refused {
-        auth::PasswordRefused::Wrong => SectionState {
-            current: Some(auth::WRONG_PASSWORD),
-            ..SectionState::default()
-        },
-        auth::PasswordRefused::Throttled(wait) => SectionState {
-            alert: Some(wait_message(wait)),
-            ..SectionState::default()
-        },
+        auth::PasswordRefused::Wrong => (
+            SectionState {
+                current: Some(auth::WRONG_PASSWORD),
+                ..SectionState::default()
+            },
+            None,
+        ),
+        auth::PasswordRefused::Throttled(wait) => (
+            SectionState {
+                alert: Some(wait_message(wait)),
+                ..SectionState::default()
+            },
+            Some(wait),
+        ),
     }
 }
 
-/// Checks the password and then a second factor (used up); what to say if either
-/// is wrong.
+/// Checks the password and then a second factor (used up), each counted like a
+/// login; what to say if either is refused (and how long to wait, if throttled).
 async fn confirm(
     state: &AppState,
     user: &User,
     form: &CodeAndPassword,
     client: &Client,
-) -> Result<Option<SectionState>, AppError> {
+) -> Result<Option<(SectionState, Option<Duration>)>, AppError> {
     if user.totp.is_none() {
-        return Ok(Some(SectionState {
+        let shown = SectionState {
             alert: Some("Two-step login is off.".into()),
             ..SectionState::default()
-        }));
+        };
+        return Ok(Some((shown, None)));
     }
     if let Some(refused) =
         auth::check_current_password(state, &user.name, &form.current_password, client).await?
     {
         return Ok(Some(refused_state(refused)));
     }
-    if use_second_factor(state, user, &form.code).await?.is_none() {
-        return Ok(Some(SectionState {
-            code: Some(WRONG_CODE),
-            ..SectionState::default()
-        }));
-    }
-    Ok(None)
+    Ok(
+        match auth::check_code(state, user, &form.code, client).await? {
+            CodeChecked::Right(_) => None,
+            CodeChecked::Wrong => Some((
+                SectionState {
+                    code: Some(WRONG_CODE),
+                    ..SectionState::default()
+                },
+                None,
+            )),
+            CodeChecked::Throttled(wait) => Some((
+                SectionState {
+                    alert: Some(wait_message(wait)),
+                    ..SectionState::default()
+                },
+                Some(wait),
+            )),
+        },
+    )
 }
 
 pub(super) async fn member(state: &AppState, name: &str) -> Result<User, AppError> {

@@ -862,7 +862,8 @@ async fn removing_is_throttled_like_a_login_and_a_key_is_added_once() {
     }
     let form = [("id", id.as_str()), ("current_password", PASSWORD)];
     let resp = app.post_form_hx("/account/passkeys/remove", &form).await;
-    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
     let text = resp.text().await.unwrap();
     assert!(text.contains("Too many attempts"), "{text}");
     assert!(text.contains("Phone"), "still there: {text}");
@@ -989,4 +990,20 @@ async fn a_passkey_login_from_a_new_browser_mails_the_notice() {
         seen + 1,
         "the known browser got none"
     );
+}
+
+#[tokio::test]
+async fn wrong_codes_when_adding_a_passkey_are_throttled_like_a_login() {
+    let app = passkey_app(|c| c.throttle_login = "2/15m".parse().unwrap()).await;
+    app.register("una", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    for _ in 0..2 {
+        let refused = add_options(&app, "Laptop", Some("000000")).await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let code = totp(&on.key, step_now() + 1, 6);
+    let resp = add_options(&app, "Laptop", Some(&code)).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert!(resp.text().await.unwrap().contains("Too many attempts"));
 }

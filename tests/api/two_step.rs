@@ -213,22 +213,94 @@ async fn a_recovery_code_works_once_and_the_page_says_how_many_are_left() {
     );
 }
 
+/// `n` wrong codes on this browser's pending login, each checked (401).
+async fn wrong_codes(app: &TestApp, browser: &Client, n: usize) {
+    for _ in 0..n {
+        let resp = code_step(app, browser, "123456").await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "checked");
+    }
+}
+
+/// A `429` with `Retry-After`.
+fn assert_throttled(resp: &reqwest::Response) {
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+}
+
 #[tokio::test]
 async fn wrong_codes_are_throttled_per_pending_login() {
+    // Three per pending login, fewer than the account's five: this limit alone stops
+    // the fourth, even the right code.
     let app = spawn_app().await;
     app.register("val", PASSWORD).await;
     let on = enable(&app, step_now()).await;
     let browser = client();
     password_step(&app, &browser, "val").await;
-    for _ in 0..5 {
-        assert_eq!(
-            code_step(&app, &browser, "123456").await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-    }
+    wrong_codes(&app, &browser, 3).await;
     let refused = code_step(&app, &browser, &totp(&on.key, step_now() + 1, 6)).await;
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(refused.headers().contains_key("retry-after"));
+    assert_throttled(&refused);
+    // A new pending login has tries of its own (the account has two left).
+    let again = client();
+    password_step(&app, &again, "val").await;
+    let right = code_step(&app, &again, &totp(&on.key, step_now() + 1, 6)).await;
+    assert_see_other(&right, "/cabinet");
+}
+
+#[tokio::test]
+async fn wrong_codes_count_against_the_account_and_a_right_password_does_not_clear_them() {
+    // Whoever knows the password may not earn fresh code guesses by logging in again:
+    // five wrong codes per account in all (from unknown browsers), however many
+    // pending logins they are spread over.
+    let app = spawn_app().await;
+    app.register("vic", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    let first = client();
+    password_step(&app, &first, "vic").await;
+    wrong_codes(&app, &first, 3).await;
+    let second = client();
+    password_step(&app, &second, "vic").await;
+    wrong_codes(&app, &second, 2).await;
+    assert_throttled(&code_step(&app, &second, "123456").await);
+    let third = client();
+    password_step(&app, &third, "vic").await;
+    let right = code_step(&app, &third, &totp(&on.key, step_now() + 1, 6)).await;
+    assert_throttled(&right);
+    // The owner's own browser (it logged in before) counts apart and gets in.
+    let owner = app.client.clone();
+    app.logout().await;
+    password_step(&app, &owner, "vic").await;
+    let right = code_step(&app, &owner, &totp(&on.key, step_now() + 1, 6)).await;
+    assert_see_other(&right, "/cabinet");
+}
+
+#[tokio::test]
+async fn codes_on_account_forms_are_throttled_like_logins() {
+    // A stolen session must not guess its way to ending the owner's other sessions,
+    // turning two-step login off, new recovery codes or deleting the account.
+    let app = spawn_app().await;
+    app.register("cyd", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    let others = [("session", "others"), ("code", "000000")];
+    for _ in 0..5 {
+        let resp = app.post_form("/account/sessions/end", &others).await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let right = [("session", "others"), ("code", on.recovery[0].as_str())];
+    assert_throttled(&app.post_form("/account/sessions/end", &right).await);
+    let confirmed = [
+        ("current_password", PASSWORD),
+        ("code", on.recovery[0].as_str()),
+    ];
+    for form in [
+        "/account/totp/off",
+        "/account/totp/recovery",
+        "/account/delete",
+    ] {
+        let resp = app.post_form(form, &confirmed).await;
+        assert_throttled(&resp);
+    }
+    let file = std::fs::read_to_string(app.config.data_dir.join("users/cyd.json")).unwrap();
+    assert!(file.contains("\"totp\""), "nothing changed");
 }
 
 #[tokio::test]

@@ -16,13 +16,13 @@ use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
 use self::view::{AccountView, EmailState, FormState};
-use super::auth::{self, PasswordRefused};
+use super::auth::{self, CodeChecked, PasswordRefused, WRONG_CODE};
 use super::cabinet::Member;
 use super::client::Client;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::wait_message;
-use super::{AppState, Hx};
+use super::{AppState, Hx, throttled};
 use crate::error::AppError;
 use crate::session::{Origin, Session, SessionChange};
 use crate::store::{EndReason, User};
@@ -54,8 +54,8 @@ pub async fn page(
         "password" => password.notice = Some(PASSWORD_CHANGED),
         "email" => email.notice = Some(email_saved(shown.user.email.as_ref())),
         "recovery" => shown.two_step_notice = Some(RECOVERY_USED),
-        "ended" => shown.sessions_notice = Some(ONE_ENDED),
-        "others" => shown.sessions_notice = Some(OTHERS_ENDED),
+        "ended" => shown.sessions_notice = Some(ONE_ENDED.into()),
+        "others" => shown.sessions_notice = Some(OTHERS_ENDED.into()),
         _ => {}
     }
     let mut view = shown.view(&state, &csrf, &session, password, FormState::default());
@@ -65,7 +65,6 @@ pub async fn page(
 
 const CODE_NEEDED: &str = "To end every other session, enter a code from your authenticator \
                            app (or a recovery code): that code was not right.";
-const WRONG_CODE: &str = "That code is not right. Codes change every 30 seconds; each works once.";
 const RECOVERY_USED: &str = "You logged in with a recovery code; it no longer works. \
                              Make new codes below if few are left.";
 const PASSWORD_CHANGED: &str = "Your password was changed. Every other session was ended.";
@@ -77,7 +76,7 @@ const ALREADY_ENDED: &str = "That session had already ended.";
 struct Shown {
     user: User,
     sessions: Vec<Session>,
-    sessions_notice: Option<&'static str>,
+    sessions_notice: Option<std::borrow::Cow<'static, str>>,
     two_step_notice: Option<&'static str>,
 }
 
@@ -116,7 +115,7 @@ impl Shown {
                 .collect(),
             sessions: &self.sessions,
             current,
-            sessions_notice: self.sessions_notice,
+            sessions_notice: self.sessions_notice.as_deref(),
             password,
             delete: leaving,
             email: state.mail.as_ref().map(|_| EmailState::default()),
@@ -317,18 +316,25 @@ pub async fn end_session(
     Member(session): Member,
     csrf: Csrf,
     hx: Hx,
+    client: Client,
     Form(form): Form<EndForm>,
 ) -> Result<Response> {
     let name = session.record.user.clone();
     let (notice, done) = if form.session == "others" {
         let user = Shown::load(&state, &session).await?.user;
-        if user.totp.is_some()
-            && super::two_step::use_second_factor(&state, &user, &form.code)
-                .await?
-                .is_none()
-        {
+        // A stolen session must not end the owner's others by guessing: a code is
+        // counted like a login.
+        let refused = match user.totp.is_some() {
+            true => match auth::check_code(&state, &user, &form.code, &client).await? {
+                CodeChecked::Right(_) => None,
+                CodeChecked::Wrong => Some((CODE_NEEDED.to_owned(), None)),
+                CodeChecked::Throttled(wait) => Some((wait_message(wait), Some(wait))),
+            },
+            false => None,
+        };
+        if let Some((message, wait)) = refused {
             let mut shown = Shown::load(&state, &session).await?;
-            shown.sessions_notice = Some(CODE_NEEDED);
+            shown.sessions_notice = Some(message.into());
             let view = shown.view(
                 &state,
                 &csrf,
@@ -336,13 +342,14 @@ pub async fn end_session(
                 FormState::default(),
                 FormState::default(),
             );
-            return Ok(section(
+            let resp = section(
                 hx,
                 &csrf,
                 &view,
                 view::sessions(&csrf, &view),
                 StatusCode::UNPROCESSABLE_ENTITY,
-            ));
+            );
+            return Ok(throttled(resp, wait));
         }
         let ended = state
             .sessions
@@ -367,7 +374,7 @@ pub async fn end_session(
         return Ok(Hx(false).redirect(&format!("/account?done={done}")));
     }
     let mut shown = Shown::load(&state, &session).await?;
-    shown.sessions_notice = Some(notice);
+    shown.sessions_notice = Some(notice.into());
     let view = shown.view(
         &state,
         &csrf,
@@ -412,16 +419,18 @@ pub async fn delete(
     if let Some(refused) = check_current(&state, &name, &form.current_password, &client).await? {
         return Ok(refused.answer(refuse));
     }
-    if shown.user.totp.is_some()
-        && super::two_step::use_second_factor(&state, &shown.user, &form.code)
-            .await?
-            .is_none()
-    {
-        let errors = FormState {
-            code: Some(WRONG_CODE),
-            ..FormState::default()
-        };
-        return Ok(refuse(errors, StatusCode::UNPROCESSABLE_ENTITY));
+    if shown.user.totp.is_some() {
+        match auth::check_code(&state, &shown.user, &form.code, &client).await? {
+            CodeChecked::Right(_) => {}
+            CodeChecked::Wrong => {
+                let errors = FormState {
+                    code: Some(WRONG_CODE),
+                    ..FormState::default()
+                };
+                return Ok(refuse(errors, StatusCode::UNPROCESSABLE_ENTITY));
+            }
+            CodeChecked::Throttled(wait) => return Ok(Refused::Throttled(wait).answer(refuse)),
+        }
     }
     let username = crate::domain::Username::parse(&name)
         .map_err(|_| AppError::internal("impossible user name"))?;
