@@ -1,4 +1,4 @@
-//! Validated domain types: usernames and passwords, parsed at the edge.
+//! Validated domain types: usernames, account ids and passwords, parsed at the edge.
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -120,6 +120,40 @@ impl EmailAddress {
     /// The address as typed.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// An account's id: 128 random bits as 32 lower-case hex characters, given at
+/// creation and never changed. What belongs to an account (sessions, device entries,
+/// tokens, mailed links) names it by this id, not by its name: a name deleted and
+/// registered again by someone else is another account and inherits nothing.
+///
+/// The empty id is "not yet given" (a record written before accounts had ids); the
+/// user store gives one when it first reads such a record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct AccountId(String);
+
+impl AccountId {
+    /// A new id from the OS CSPRNG.
+    pub fn generate() -> Self {
+        Self(crate::secret::hex(&crate::secret::random_bytes::<16>()))
+    }
+
+    /// Whether no id has been given yet.
+    pub fn is_unset(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

@@ -31,7 +31,7 @@ use crate::domain::Username;
 use crate::error::chain;
 use crate::secret::{SecretKey, SubKey, hex};
 use crate::store::{
-    EndReason, Ending, SessionId, SessionRecord, SessionStore, StoreError, UserStore,
+    EndReason, Ending, SessionId, SessionRecord, SessionStore, StoreError, User, UserStore,
 };
 
 /// Activity is recorded at most this often (each record is a file write); with short
@@ -124,8 +124,10 @@ impl Sessions {
         };
         let now = now();
         let mut ended = record.ended_by(self.idle, now);
-        if ended.is_none() && !self.user_exists(&record.user).await? {
-            ended = Some(EndReason::AccountDeleted); // removed out of band
+        if ended.is_none() && !self.account_holds(&record).await? {
+            // The account was deleted (out of band, or its sessions were not all
+            // ended), and perhaps its name registered again: not this session's.
+            ended = Some(EndReason::AccountDeleted);
         }
         if let Some(reason) = ended {
             tracing::info!(user = %record.user, ?reason, "session over");
@@ -148,11 +150,20 @@ impl Sessions {
         Ok(Resumed::Live(session))
     }
 
-    async fn user_exists(&self, name: &str) -> Result<bool, StoreError> {
-        match Username::parse(name) {
-            Ok(name) => self.users.exists(&name).await,
-            Err(_) => Ok(false),
-        }
+    /// Whether the account `record` was started for still exists: the user named in
+    /// it has the id it was started for. A session from before accounts had ids holds
+    /// for an account older than itself (one registered later is another account).
+    async fn account_holds(&self, record: &SessionRecord) -> Result<bool, StoreError> {
+        let Ok(name) = Username::parse(&record.user) else {
+            return Ok(false);
+        };
+        Ok(match self.users.get(&name).await? {
+            None => false,
+            Some(user) => match &record.account {
+                Some(id) => *id == user.id,
+                None => user.created <= record.created,
+            },
+        })
     }
 
     /// How long a store keeps a session that ends at `ends`: until then, and one
@@ -161,11 +172,12 @@ impl Sessions {
         ttl_until(ends) + self.lifetime
     }
 
-    /// Logs `user` in from `origin`: a brand-new session (the `replacing` one, if any,
-    /// is deleted first). The caller puts [`SessionChange::Started`] on its response.
+    /// Logs `user` in from `origin`: a brand-new session of the account (the
+    /// `replacing` one, if any, is deleted first). The caller puts
+    /// [`SessionChange::Started`] on its response.
     pub async fn start(
         &self,
-        user: &str,
+        user: &User,
         replacing: Option<&Session>,
         origin: Origin,
     ) -> Result<Session, StoreError> {
@@ -173,7 +185,8 @@ impl Sessions {
             self.store.remove(&old.id).await?;
         }
         let now = now();
-        let mut record = SessionRecord::new(user, now, now + self.lifetime);
+        let mut record = SessionRecord::new(&user.name, now, now + self.lifetime);
+        record.account = Some(user.id.clone());
         record.browser = Some(origin.browser);
         record.address = Some(origin.address);
         record.remember = origin.remember;

@@ -9,6 +9,7 @@
 //! directory's change notifications say the file is unchanged (`watch`). Expiry policy belongs to
 //! [`crate::session::Sessions`]; a store only keeps records and deletes them.
 
+mod assign;
 mod cache;
 pub mod counters;
 pub mod files;
@@ -26,12 +27,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use self::assign::AssignIds;
 pub use self::cache::CachingSessionStore;
 pub use self::counters::{Allowance, CounterStore, MemoryCounters};
 pub use self::files::{FileSessionStore, FileTokenStore, FileUserStore};
 pub use self::redis::RedisStore;
 pub use self::tokens::TokenStore;
-use crate::domain::Username;
+use crate::domain::{AccountId, Username};
 use crate::secret::{hex, random_bytes};
 
 /// What a store call returns: a boxed future, so stores can be used as trait objects.
@@ -164,7 +166,7 @@ pub fn open(
             sessions: Arc::new(CachingSessionStore::new(FileSessionStore::open(
                 sessions_dir,
             )?)),
-            users: Arc::new(FileUserStore::open(data_dir)?),
+            users: Arc::new(AssignIds(Arc::new(FileUserStore::open(data_dir)?))),
             counters: Arc::new(MemoryCounters::new(counters::MEMORY_CAPACITY)),
             tokens: Arc::new(FileTokenStore::open(data_dir)?),
         },
@@ -172,7 +174,7 @@ pub fn open(
             let redis = Arc::new(RedisStore::open(url, prefix)?);
             Stores {
                 sessions: redis.clone(),
-                users: redis.clone(),
+                users: Arc::new(AssignIds(redis.clone())),
                 counters: redis.clone(),
                 tokens: redis,
             }
@@ -218,6 +220,10 @@ impl fmt::Debug for SessionId {
 pub struct SessionRecord {
     /// The logged-in user's name, as registered.
     pub user: String,
+    /// The account's id: a session belongs to the account, not to its name. Sessions
+    /// written before ids existed have none (see `Sessions::resume`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountId>,
     /// When the user logged in.
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
@@ -279,6 +285,7 @@ impl SessionRecord {
     pub fn new(user: &str, at: OffsetDateTime, expires: OffsetDateTime) -> Self {
         Self {
             user: user.to_owned(),
+            account: None,
             created: at,
             last_seen: at,
             expires,
@@ -314,6 +321,10 @@ impl SessionRecord {
 /// A stored user.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
+    /// The account's id, given at creation and never changed (records written before
+    /// ids existed get one when first read: see [`AssignIds`]).
+    #[serde(default, skip_serializing_if = "AccountId::is_unset")]
+    pub id: AccountId,
     /// The name as registered (case kept).
     pub name: String,
     /// scrypt PHC string, e.g. `$scrypt$ln=17,r=8,p=1$<salt>$<hash>`. Files written
@@ -404,6 +415,7 @@ impl User {
     /// A user created now.
     pub fn new(name: &Username, password_hash: String) -> Self {
         Self {
+            id: AccountId::generate(),
             name: name.to_string(),
             password_hash,
             created: OffsetDateTime::now_utc(),
@@ -446,6 +458,7 @@ impl User {
 impl fmt::Debug for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("User")
+            .field("id", &self.id)
             .field("name", &self.name)
             .field("password_hash", &"<redacted>")
             .field("created", &self.created)

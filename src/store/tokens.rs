@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::StoreFuture;
+use super::User;
+use crate::domain::AccountId;
 use crate::secret::{hex, random_bytes};
 
 /// What a mailed token lets its holder do.
@@ -37,8 +39,12 @@ pub enum Purpose {
 pub struct TokenRecord {
     /// What it is for.
     pub purpose: Purpose,
-    /// The account, as registered.
+    /// The account's name, as registered (to find it).
     pub user: String,
+    /// The account's id: a token belongs to the account, not to its name. Tokens
+    /// from before ids existed have none, and stand for nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountId>,
     /// The address it was mailed to (for [`Purpose::VerifyEmail`], the one confirmed).
     pub email: String,
     /// [`password_mark`] of the account's password when the token was made: a
@@ -59,14 +65,15 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
-    /// A record for `purpose` about `user` (as registered; empty for none yet), tied
-    /// to the password hash `password_hash`, good until `expires`; nothing else set.
-    pub fn new(purpose: Purpose, user: &str, password_hash: &str, expires: OffsetDateTime) -> Self {
+    /// A record for `purpose` about `user`'s account (`None`: nobody yet), tied to
+    /// its id and its password, good until `expires`; nothing else set.
+    pub fn new(purpose: Purpose, user: Option<&User>, expires: OffsetDateTime) -> Self {
         Self {
             purpose,
-            user: user.to_owned(),
+            user: user.map(|u| u.name.clone()).unwrap_or_default(),
+            account: user.map(|u| u.id.clone()),
             email: String::new(),
-            password: password_mark(password_hash),
+            password: password_mark(user.map_or("", |u| u.password_hash.as_str())),
             expires,
             remember: false,
             next: None,
@@ -77,6 +84,14 @@ impl TokenRecord {
     /// Whether it still works at `now` for `purpose`.
     pub fn is_live(&self, purpose: Purpose, now: OffsetDateTime) -> bool {
         self.purpose == purpose && now < self.expires
+    }
+
+    /// Whether it was made for `user`'s account as it is now: the same account (not
+    /// merely the same name) under the same password. A password changed since, or an
+    /// account deleted (and its name perhaps registered again), voids it.
+    pub fn belongs_to(&self, user: &User) -> bool {
+        self.account.as_ref() == Some(&user.id)
+            && self.password == password_mark(&user.password_hash)
     }
 }
 

@@ -41,9 +41,13 @@ pub async fn check_password(
     // The account key is what was typed, so a malformed name is throttled like any other.
     let account: String = typed.trim().to_lowercase().chars().take(64).collect();
     let address = client.throttle_key(state.ipv6_prefix);
-    let device = state
-        .devices
-        .device_for(client.device_cookie.as_deref(), &account);
+    // A malformed name cannot exist, but it still costs a (dummy) scrypt run.
+    let name = Username::parse(typed).ok();
+    let user = match &name {
+        Some(name) => state.users.get(name).await?,
+        None => None,
+    };
+    let device = user.as_ref().and_then(|u| device_of(state, client, u));
     let attempt = Attempt::of(device.as_deref(), &account, &address);
     if let Err(wait) = state
         .login_throttle
@@ -53,12 +57,6 @@ pub async fn check_password(
         tracing::warn!(username = %loggable(typed), address = %client.address, known_device = device.is_some(), "password check throttled");
         return Ok(Checked::Throttled(wait));
     }
-    // A malformed name cannot exist, but it still costs a (dummy) scrypt run.
-    let name = Username::parse(typed).ok();
-    let user = match &name {
-        Some(name) => state.users.get(name).await?,
-        None => None,
-    };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let right = state.hasher.verify(password.to_owned(), stored).await?;
     let (Some(name), Some(user)) = (name, user) else {
@@ -84,6 +82,20 @@ pub async fn check_password(
         rehash(state, &name, &user.password_hash, password).await;
     }
     Ok(Checked::Right(Box::new(user)))
+}
+
+/// The device id `client` holds for `user`'s account (by its id: a browser of an
+/// account deleted and registered again under the same name is not known to the new one).
+fn device_of(state: &AppState, client: &Client, user: &User) -> Option<String> {
+    state
+        .devices
+        .device_for(client.device_cookie.as_deref(), &user.id)
+}
+
+/// Whether `client` has logged in to `user`'s account before (it holds a genuine
+/// device entry for it): a login from anywhere else is mailed to the owner.
+pub fn known_browser(state: &AppState, client: &Client, user: &User) -> bool {
+    device_of(state, client, user).is_some()
 }
 
 /// What every form asking for a second-factor code says when it is wrong.
@@ -113,9 +125,7 @@ pub async fn check_code(
 ) -> Result<CodeChecked, AppError> {
     let account = user.key();
     let address = client.throttle_key(state.ipv6_prefix);
-    let device = state
-        .devices
-        .device_for(client.device_cookie.as_deref(), &account);
+    let device = device_of(state, client, user);
     let attempt = Attempt::of(device.as_deref(), &account, &address);
     if let Err(wait) = state.login_throttle.attempt(Guess::Code, attempt).await? {
         tracing::warn!(user = %user.name, address = %client.address, "second factor throttled");
@@ -247,8 +257,8 @@ async fn rehash(state: &AppState, name: &Username, old: &str, password: &str) {
 /// Who logs in, from where, and whether to be remembered.
 #[derive(Debug, Clone, Copy)]
 pub struct Login<'a> {
-    /// The user's name, as registered.
-    pub user: &'a str,
+    /// The account logging in.
+    pub user: &'a User,
     /// The browser logging in.
     pub client: &'a Client,
     /// "Keep me logged in" was ticked.
@@ -282,7 +292,7 @@ pub async fn log_in(
         remember,
     };
     let session = state.sessions.start(user, current, origin).await?;
-    if let (true, Ok(name)) = (record, Username::parse(user)) {
+    if let (true, Ok(name)) = (record, Username::parse(&user.name)) {
         let login = login_record(client);
         let change = move |u: &mut User| {
             u.last_login = Some(login.clone());
@@ -292,7 +302,7 @@ pub async fn log_in(
             tracing::warn!(error = %chain(&err), "could not record the login");
         }
     }
-    tracing::info!(user, "logged in");
+    tracing::info!(user = %user.name, "logged in");
     let mut resp = hx.redirect(to);
     resp.extensions_mut().insert(SessionChange::Started {
         id: session.id,
@@ -300,10 +310,9 @@ pub async fn log_in(
     });
     resp.headers_mut().append(SET_COOKIE, csrf.rotate());
     // This browser is now one the account has used: its failed logins count apart.
-    let account = user.to_ascii_lowercase();
     let device = state
         .devices
-        .remember(client.device_cookie.as_deref(), &account);
+        .remember(client.device_cookie.as_deref(), &user.id);
     resp.headers_mut().append(SET_COOKIE, device);
     Ok(resp)
 }

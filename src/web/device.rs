@@ -3,7 +3,8 @@
 //! Cookies").
 //!
 //! A successful login gives the browser a long-lived, signed, `HttpOnly` cookie
-//! naming the account and a random device id. Failed logins from a browser that
+//! naming the account (by its id, never its name: a name registered again by someone
+//! else is another account, and none of its browsers are known) and a random device id. Failed logins from a browser that
 //! presents a genuine one for the account count against that device alone; everyone
 //! else counts against the account's limit for unknown clients. So an attacker
 //! hammering an account locks out only unknown clients, and the owner's browsers
@@ -11,7 +12,7 @@
 //! password is still checked.
 //!
 //! One cookie holds the entries of up to five accounts (a shared computer), most
-//! recent first: `<account>.<device id>.<HMAC>` joined by `~` (names never contain `~`).
+//! recent first: `<account id>.<device id>.<HMAC>` joined by `~`.
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use poem::http::HeaderValue;
 use sha2::Sha256;
 
 use crate::cookies::CookiePolicy;
+use crate::domain::AccountId;
 use crate::secret::{SubKey, hex, random_bytes, unhex};
 
 /// Accounts one browser keeps device entries for.
@@ -61,9 +63,11 @@ impl DeviceCookies {
         &self.name
     }
 
-    /// HMAC-SHA256 over the account and the device id.
+    /// HMAC-SHA256 over the account id and the device id (marked as ids: entries of
+    /// the older, name-keyed form never verify).
     fn mac(&self, account: &str, id: &str) -> Hmac<Sha256> {
         let mut mac = self.key.mac();
+        mac.update(b"account-id\0");
         mac.update(account.as_bytes());
         mac.update(b"\0");
         mac.update(id.as_bytes());
@@ -89,18 +93,19 @@ impl DeviceCookies {
             .collect()
     }
 
-    /// The device id this browser holds for `account` (its lower-case name), if the
-    /// cookie has a genuine entry for it.
-    pub fn device_for(&self, cookie: Option<&str>, account: &str) -> Option<String> {
+    /// The device id this browser holds for `account`, if the cookie has a genuine
+    /// entry for it.
+    pub fn device_for(&self, cookie: Option<&str>, account: &AccountId) -> Option<String> {
         self.entries(cookie?)
             .into_iter()
-            .find(|entry| entry.account == account)
+            .find(|entry| entry.account == account.as_str())
             .map(|entry| entry.id)
     }
 
     /// `Set-Cookie` making this browser known to `account` (keeping its device id if
     /// it had one, and its entries for up to four other accounts).
-    pub fn remember(&self, cookie: Option<&str>, account: &str) -> HeaderValue {
+    pub fn remember(&self, cookie: Option<&str>, account: &AccountId) -> HeaderValue {
+        let account = account.as_str();
         let mut entries = cookie.map(|c| self.entries(c)).unwrap_or_default();
         let id = match entries.iter().position(|e| e.account == account) {
             Some(at) => entries.remove(at).id,
@@ -131,6 +136,11 @@ mod tests {
     use super::*;
     use crate::secret::SecretKey;
 
+    /// An account id with a readable text, for the tests.
+    fn id(text: &str) -> AccountId {
+        serde_json::from_value(serde_json::Value::String(text.into())).unwrap()
+    }
+
     fn codec(seed: u8) -> DeviceCookies {
         DeviceCookies::new(
             SecretKey::new(vec![seed; 32]).unwrap().derive("device"),
@@ -148,33 +158,38 @@ mod tests {
     #[test]
     fn a_remembered_browser_is_known_to_that_account_only() {
         let devices = codec(1);
-        let cookie = value(&devices.remember(None, "alice"));
-        let id = devices.device_for(Some(&cookie), "alice").expect("known");
+        let cookie = value(&devices.remember(None, &id("alice")));
+        let id = devices
+            .device_for(Some(&cookie), &id("alice"))
+            .expect("known");
         assert_eq!(id.len(), 32);
-        assert_eq!(devices.device_for(Some(&cookie), "bob"), None);
-        assert_eq!(devices.device_for(None, "alice"), None);
+        assert_eq!(devices.device_for(Some(&cookie), &id("bob")), None);
+        assert_eq!(devices.device_for(None, &id("alice")), None);
         // Logging in again keeps the id; another account is added in front.
-        let again = value(&devices.remember(Some(&cookie), "alice"));
-        assert_eq!(devices.device_for(Some(&again), "alice"), Some(id.clone()));
-        let both = value(&devices.remember(Some(&again), "bob.smith"));
-        assert_eq!(devices.device_for(Some(&both), "alice"), Some(id));
-        assert!(devices.device_for(Some(&both), "bob.smith").is_some());
+        let again = value(&devices.remember(Some(&cookie), &id("alice")));
+        assert_eq!(
+            devices.device_for(Some(&again), &id("alice")),
+            Some(id.clone())
+        );
+        let both = value(&devices.remember(Some(&again), &id("bob.smith")));
+        assert_eq!(devices.device_for(Some(&both), &id("alice")), Some(id));
+        assert!(devices.device_for(Some(&both), &id("bob.smith")).is_some());
     }
 
     #[test]
     fn forged_or_foreign_entries_are_worthless() {
         let devices = codec(1);
-        let cookie = value(&devices.remember(None, "alice"));
+        let cookie = value(&devices.remember(None, &id("alice")));
         // The same entry under another name, another id, or another server's key.
         let renamed = cookie.replacen("alice", "mallory", 1);
-        assert_eq!(devices.device_for(Some(&renamed), "mallory"), None);
+        assert_eq!(devices.device_for(Some(&renamed), &id("mallory")), None);
         let (head, tag) = cookie.rsplit_once('.').unwrap();
         let (account, _) = head.split_once('.').unwrap();
         let other_id = format!("{account}.{}.{tag}", "0".repeat(32));
-        assert_eq!(devices.device_for(Some(&other_id), "alice"), None);
-        assert_eq!(codec(2).device_for(Some(&cookie), "alice"), None);
+        assert_eq!(devices.device_for(Some(&other_id), &id("alice")), None);
+        assert_eq!(codec(2).device_for(Some(&cookie), &id("alice")), None);
         for junk in ["", "~~", "alice", "alice..", "a.b.c.d", &"x~".repeat(1000)] {
-            assert_eq!(devices.device_for(Some(junk), "alice"), None, "{junk}");
+            assert_eq!(devices.device_for(Some(junk), &id("alice")), None, "{junk}");
         }
     }
 
@@ -183,13 +198,16 @@ mod tests {
         let devices = codec(1);
         let mut cookie = String::new();
         for name in ["a1", "a2", "a3", "a4", "a5", "a6"] {
-            cookie = value(&devices.remember(Some(&cookie), name));
+            cookie = value(&devices.remember(Some(&cookie), &id(name)));
         }
-        assert_eq!(devices.device_for(Some(&cookie), "a1"), None);
+        assert_eq!(devices.device_for(Some(&cookie), &id("a1")), None);
         for name in ["a2", "a3", "a4", "a5", "a6"] {
-            assert!(devices.device_for(Some(&cookie), name).is_some(), "{name}");
+            assert!(
+                devices.device_for(Some(&cookie), &id(name)).is_some(),
+                "{name}"
+            );
         }
-        let header = devices.remember(None, "alice");
+        let header = devices.remember(None, &id("alice"));
         let text = header.to_str().unwrap();
         assert!(
             text.contains("HttpOnly") && text.contains("Max-Age=31536000"),

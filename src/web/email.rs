@@ -18,7 +18,7 @@ use super::{AppState, Hx};
 use crate::domain::Username;
 use crate::error::{AppError, chain};
 use crate::mail::{Kind, Mail, Outbox};
-use crate::store::tokens::{ClaimKey, Purpose, Token, TokenRecord, password_mark};
+use crate::store::tokens::{ClaimKey, Purpose, Token, TokenRecord};
 use crate::store::{Email, StoreError, User};
 
 /// How long a link in a mail works.
@@ -58,21 +58,24 @@ pub async fn issue(
     let expires = OffsetDateTime::now_utc() + valid_for(purpose);
     let record = TokenRecord {
         email: email.to_owned(),
-        ..TokenRecord::new(purpose, &user.name, &user.password_hash, expires)
+        ..TokenRecord::new(purpose, Some(user), expires)
     };
     state.tokens.put_token(&token.key(), &record).await?;
     Ok(token)
 }
 
-/// Whether `record` still stands for `user` at `now`: live for `purpose`, and (for a
-/// reset) issued under the password the account has now.
+/// Whether `record` still stands for `user` now: live for `purpose`, made for this
+/// account (its id, not its name) under the password it has now, and — for a link
+/// mailed to the confirmed address (a reset, "This wasn't me") — that address is still
+/// the account's confirmed one. So a link dies with what it was for: the account, the
+/// password, or the mailbox it was sent to.
 pub fn still_good(record: &TokenRecord, purpose: Purpose, user: &User) -> bool {
-    // A reset link and a pending login stand for the password they were issued under.
-    let password_bound = matches!(purpose, Purpose::ResetPassword | Purpose::PendingLogin);
-    let password_same = !password_bound || record.password == password_mark(&user.password_hash);
-    record.is_live(purpose, OffsetDateTime::now_utc())
-        && record.user.eq_ignore_ascii_case(&user.name)
-        && password_same
+    let mailed_to_confirmed = matches!(purpose, Purpose::ResetPassword | Purpose::NotMe);
+    let address_same = !mailed_to_confirmed
+        || user
+            .verified_email()
+            .is_some_and(|a| a.eq_ignore_ascii_case(&record.email));
+    record.is_live(purpose, OffsetDateTime::now_utc()) && record.belongs_to(user) && address_same
 }
 
 /// The account a token names, if it still exists.

@@ -224,6 +224,19 @@ fn push_year(out: &mut String, year: i32) {
     }
 }
 
+/// A code field for forms that need the second factor too.
+pub fn code_field(id: &str, error: Option<&str>) -> Markup {
+    html! {
+        div.field.invalid[error.is_some()] {
+            label for=(id) { "Code from your authenticator app (or a recovery code)" }
+            input id=(id) name="code" type="text" inputmode="numeric"
+                autocomplete="one-time-code" required
+                aria-invalid=[error.map(|_| "true")];
+            @if let Some(error) = error { p.error role="alert" { (error) } }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

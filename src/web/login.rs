@@ -143,14 +143,6 @@ pub async fn submit(
         hx.page("Log in", view(&csrf, &form))
     };
 
-    // Asked before the login sets this browser's device cookie for the account.
-    let known_browser = state
-        .devices
-        .device_for(
-            client.device_cookie.as_deref(),
-            &form.username.trim().to_lowercase(),
-        )
-        .is_some();
     let user = match auth::check_password(&state, &form.username, &form.password, &client).await? {
         Checked::Right(user) => user,
         Checked::Wrong => {
@@ -165,12 +157,14 @@ pub async fn submit(
         return Ok(begun.await?);
     }
     let login = Login {
-        user: &user.name,
+        user: &user,
         client: &client,
         remember: filled.remember,
         record: true,
     };
     let to = next.unwrap_or(CABINET);
+    // Asked of the request: the response is what makes this browser known.
+    let known_browser = auth::known_browser(&state, &client, &user);
     let resp = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, to).await?;
     if !known_browser {
         super::email::send_new_login_notice(&state, &user, &client).await;

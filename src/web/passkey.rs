@@ -41,7 +41,7 @@ use super::{AppState, CABINET, Hx, safe_next, throttled};
 use crate::error::AppError;
 use crate::net::PublicUrl;
 use crate::session::CurrentSession;
-use crate::store::tokens::{ClaimKey, Purpose, Token, TokenRecord, password_mark};
+use crate::store::tokens::{ClaimKey, Purpose, Token, TokenRecord};
 use crate::store::{CounterStore, PasskeySetting, User};
 use crate::throttle::{Limit, Throttle};
 
@@ -115,13 +115,12 @@ async fn begin<C: Serialize, O: Serialize + Send>(
     options: O,
 ) -> Result<Response, AppError> {
     let token = Token::generate();
-    let (name, hash) = user.map_or(("", ""), |u| (u.name.as_str(), u.password_hash.as_str()));
     let expires = OffsetDateTime::now_utc() + ceremony_life();
     let json = serde_json::to_string(ceremony)
         .map_err(|_| AppError::internal("a passkey ceremony does not serialise"))?;
     let record = TokenRecord {
         ceremony: Some(json),
-        ..TokenRecord::new(purpose, name, hash, expires)
+        ..TokenRecord::new(purpose, user, expires)
     };
     state.tokens.put_token(&token.key(), &record).await?;
     let started = Started {
@@ -230,12 +229,9 @@ pub async fn login(
             return Ok(page.with_status(StatusCode::UNAUTHORIZED).into_response());
         }
     };
-    let known_browser = state
-        .devices
-        .device_for(client.device_cookie.as_deref(), &user.key())
-        .is_some();
+    let known_browser = auth::known_browser(&state, &client, &user);
     let login = Login {
-        user: &user.name,
+        user: &user,
         client: &client,
         remember: !form.remember.is_empty(),
         record: true,
@@ -598,9 +594,7 @@ pub async fn add(
     };
     let record = take(&state, &form.ceremony, Purpose::PasskeyRegistration).await?;
     // The ceremony must be this account's, started under its current password.
-    let record = record.filter(|r| {
-        r.user.eq_ignore_ascii_case(&user.name) && r.password == password_mark(&user.password_hash)
-    });
+    let record = record.filter(|r| r.belongs_to(&user));
     let Some(adding) = record.as_ref().and_then(ceremony_of::<Adding>) else {
         return refuse(TOO_SLOW, StatusCode::GONE);
     };

@@ -147,7 +147,7 @@ pub async fn submit(
     }
     // "Keep me logged in" is a login choice: a new account's session ends with the browser.
     let login = Login {
-        user: &user.name,
+        user: &user,
         client: &client,
         remember: false,
         record: false,

@@ -17,7 +17,7 @@ use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, Result, handler};
 use serde::Deserialize;
 
-use super::auth::{self, Login};
+use super::auth::{self, CodeChecked, Login};
 use super::client::Client;
 use super::csrf::Csrf;
 use super::email::{self, unusable};
@@ -296,6 +296,9 @@ async fn pending(
 pub struct ResetForm {
     password: String,
     confirm: String,
+    /// With two-step login on, a code (or a recovery code): asked before anything
+    /// changes, since the link proves the mailbox and nothing more.
+    code: String,
 }
 
 /// `GET /reset`: the new-password form, for the token in the link cookie.
@@ -313,7 +316,7 @@ pub async fn reset_page(
         Some(user) => Ok(hx
             .page(
                 "Choose a new password",
-                reset_view(&csrf, &user.name, &FormErrors::default()),
+                reset_view(&csrf, &user, &FormErrors::default()),
             )
             .into_response()),
         None => Ok(unusable(hx, "/forgot", "Ask for a new link")),
@@ -324,6 +327,8 @@ pub async fn reset_page(
 struct FormErrors<'a> {
     password: Option<&'a str>,
     confirm: Option<&'a str>,
+    code: Option<&'a str>,
+    alert: Option<&'a str>,
 }
 
 /// `POST /reset`: sets the new password, ends every session of the account, logs this
@@ -346,6 +351,11 @@ pub async fn reset_submit(
     };
     let new = auth::new_password(form.password.clone(), &user.name).await;
     let mismatch = form.password != form.confirm;
+    let refuse = |errors: &FormErrors, status: StatusCode| {
+        hx.page("Choose a new password", reset_view(&csrf, &user, errors))
+            .with_status(status)
+            .into_response()
+    };
     let new = match (new, mismatch) {
         (Ok(new), false) => new,
         (new, mismatch) => {
@@ -353,16 +363,34 @@ pub async fn reset_submit(
             let errors = FormErrors {
                 password: error.as_deref(),
                 confirm: mismatch.then_some(MISMATCH),
+                ..FormErrors::default()
             };
-            return Ok(hx
-                .page(
-                    "Choose a new password",
-                    reset_view(&csrf, &user.name, &errors),
-                )
-                .with_status(StatusCode::UNPROCESSABLE_ENTITY)
-                .into_response());
+            return Ok(refuse(&errors, StatusCode::UNPROCESSABLE_ENTITY));
         }
     };
+    // The mailbox alone changes nothing on a two-step account: the code comes first
+    // (counted like a login), and only then the password, the sessions, the tokens.
+    if user.totp.is_some() {
+        match auth::check_code(&state, &user, &form.code, &client).await? {
+            CodeChecked::Right(_) => {}
+            CodeChecked::Wrong => {
+                let errors = FormErrors {
+                    code: Some(auth::WRONG_CODE),
+                    ..FormErrors::default()
+                };
+                return Ok(refuse(&errors, StatusCode::UNPROCESSABLE_ENTITY));
+            }
+            CodeChecked::Throttled(wait) => {
+                let alert = wait_message(wait);
+                let errors = FormErrors {
+                    alert: Some(&alert),
+                    ..FormErrors::default()
+                };
+                let resp = refuse(&errors, StatusCode::UNPROCESSABLE_ENTITY);
+                return Ok(super::throttled(resp, Some(wait)));
+            }
+        }
+    }
     let hash = state.hasher.hash(new).await?;
     // Taking the token is what makes it single use; checked again after the wait for
     // scrypt, in case the password changed meanwhile.
@@ -389,15 +417,9 @@ pub async fn reset_submit(
         .await?;
     tracing::info!(user = %updated.name, ended, "password reset by mailed link");
     email::send_password_changed(&state, &updated, &client, "reset");
-    // A reset proves the mailbox, not the second factor: that is still asked for.
-    if updated.totp.is_some() {
-        let mut resp = super::two_step::begin(&state, &updated, false, None, &csrf, hx).await?;
-        resp.headers_mut()
-            .append(SET_COOKIE, state.link_cookie.clear());
-        return Ok(resp);
-    }
+    // The mailbox and (with two-step login on) the code were both shown: log in.
     let login = Login {
-        user: &updated.name,
+        user: &updated,
         client: &client,
         remember: false,
         record: true,
@@ -408,20 +430,25 @@ pub async fn reset_submit(
     Ok(resp)
 }
 
-fn reset_view(csrf: &Csrf, name: &str, errors: &FormErrors) -> Markup {
+fn reset_view(csrf: &Csrf, user: &User, errors: &FormErrors) -> Markup {
     let first_bad = if errors.password.is_some() {
         Some("password")
+    } else if errors.confirm.is_some() {
+        Some("confirm")
     } else {
-        errors.confirm.map(|_| "confirm")
+        errors.code.map(|_| "code")
     };
+    let two_step = user.totp.is_some();
     let fields = html! {
+        @if let Some(alert) = errors.alert { p.alert role="alert" { (alert) } }
         // For password managers: which account the new password is for.
-        input type="hidden" name="username" autocomplete="username" value=(name);
+        input type="hidden" name="username" autocomplete="username" value=(user.name);
         (Field {
             id: None,
             name: "password", label: "New password", kind: "password",
             autocomplete: "new-password", value: "", error: errors.password,
-            autofocus: first_bad != Some("confirm"), hint: Some("At least 8 characters."), optional: false,
+            autofocus: first_bad.is_none() || first_bad == Some("password"),
+            hint: Some("At least 8 characters."), optional: false,
         }.render())
         (Field {
             id: None,
@@ -429,12 +456,16 @@ fn reset_view(csrf: &Csrf, name: &str, errors: &FormErrors) -> Markup {
             autocomplete: "new-password", value: "", error: errors.confirm,
             autofocus: first_bad == Some("confirm"), hint: None, optional: false,
         }.render())
+        @if two_step { (super::layout::code_field("reset_code", errors.code)) }
         button type="submit" { "Set the new password" }
     };
     html! {
         section.card id="reset" {
             h1 { "Choose a new password" }
-            p.lead { "For " strong { (name) } ". Every session of the account ends; this browser is then logged in." }
+            p.lead {
+                "For " strong { (user.name) } ". Every session of the account ends; this browser is then logged in."
+                @if two_step { " Two-step login is on, so a code is needed as well." }
+            }
             (hx_form("/reset", csrf, fields))
         }
     }

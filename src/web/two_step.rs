@@ -140,12 +140,7 @@ pub async fn begin(
     let record = TokenRecord {
         remember,
         next: next.map(str::to_owned),
-        ..TokenRecord::new(
-            Purpose::PendingLogin,
-            &user.name,
-            &user.password_hash,
-            expires,
-        )
+        ..TokenRecord::new(Purpose::PendingLogin, Some(user), expires)
     };
     state.tokens.put_token(&token.key(), &record).await?;
     tracing::info!(user = %user.name, "password right; waiting for the second factor");
@@ -277,12 +272,9 @@ pub async fn code_submit(
             StatusCode::GONE,
         ));
     }
-    let known_browser = state
-        .devices
-        .device_for(client.device_cookie.as_deref(), &user.key())
-        .is_some();
+    let known_browser = auth::known_browser(&state, &client, &user);
     let login = Login {
-        user: &user.name,
+        user: &user,
         client: &client,
         remember: record.remember,
         record: true,

@@ -120,8 +120,13 @@ async fn a_device_cookie_counts_only_for_its_own_account_and_cannot_be_forged() 
         login_by(&app, &alices_browser, "bob", PASSWORD).await,
         StatusCode::TOO_MANY_REQUESTS
     );
-    // … and rewriting it to name bob breaks its signature.
-    let forged = alices.replacen("wicket_device=alice", "wicket_device=bob", 1);
+    // … and rewriting it to name bob's account breaks its signature.
+    let (alice_id, bob_id) = (account_id(&app, "alice"), account_id(&app, "bob"));
+    let forged = alices.replacen(
+        &format!("wicket_device={alice_id}"),
+        &format!("wicket_device={bob_id}"),
+        1,
+    );
     assert_ne!(forged, alices);
     assert_eq!(
         login_by(&app, &browser_with(&app, &forged), "bob", PASSWORD).await,

@@ -405,3 +405,10 @@ pub async fn register_from(
 }
 
 pub const PASSWORD: &str = "correct horse battery";
+
+/// The account id the file store keeps for `name` (lower case).
+pub fn account_id(app: &TestApp, name: &str) -> String {
+    let path = app.config.data_dir.join(format!("users/{name}.json"));
+    let user: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    user["id"].as_str().expect("an account id").to_owned()
+}

@@ -371,7 +371,7 @@ async fn turning_it_off_needs_the_password_and_a_code() {
 }
 
 #[tokio::test]
-async fn a_reset_by_mail_still_asks_for_the_code() {
+async fn a_reset_by_mail_asks_for_the_code_before_it_changes_anything() {
     use crate::mail::*;
     let sink = SmtpSink::start();
     let app = mail_app(&sink).await;
@@ -385,20 +385,33 @@ async fn a_reset_by_mail_still_asks_for_the_code() {
     );
     let browser = client();
     browser.get(app.url(path_of(&reset))).send().await.unwrap();
+    let page = browser.get(app.url("/reset")).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains(r#"id="reset_code""#));
+    // With the mailbox alone nothing changes: not the password, not the sessions.
+    let file = app.config.data_dir.join("users/zed.json");
+    let before = std::fs::read_to_string(&file).unwrap();
     let new = "a second factor horse 5";
-    let done = app
-        .post_form_by(&browser, "/reset", &[("password", new), ("confirm", new)])
-        .await;
+    for code in ["", "000000"] {
+        let form = [("password", new), ("confirm", new), ("code", code)];
+        let refused = app.post_form_by(&browser, "/reset", &form).await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(session_cookie(&refused).is_none());
+        let text = refused.text().await.unwrap();
+        assert!(text.contains("That code is not right."), "{text}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
     assert_eq!(
-        done.status(),
+        app.get("/cabinet").await.status(),
         StatusCode::OK,
-        "the code form, not the cabinet"
+        "still logged in"
     );
-    assert!(session_cookie(&done).is_none());
-    assert_see_other(
-        &code_step(&app, &browser, &totp(&on.key, step_now() + 1, 6)).await,
-        "/cabinet",
-    );
+    // The code first, then the change: and this browser is logged in at once.
+    let code = totp(&on.key, step_now() + 1, 6);
+    let form = [("password", new), ("confirm", new), ("code", code.as_str())];
+    let done = app.post_form_by(&browser, "/reset", &form).await;
+    assert_see_other(&done, "/cabinet");
+    assert_ne!(std::fs::read_to_string(&file).unwrap(), before);
+    assert_see_other(&app.get("/cabinet").await, "/?next=/cabinet");
 }
 
 #[tokio::test]

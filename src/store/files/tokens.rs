@@ -172,10 +172,15 @@ mod tests {
     use super::*;
     use crate::store::tokens::{Purpose, Token};
 
+    fn ann() -> crate::store::User {
+        let name = crate::domain::Username::parse("Ann").unwrap();
+        crate::store::User::new(&name, "hash".into())
+    }
+
     fn record(expires: OffsetDateTime) -> TokenRecord {
         TokenRecord {
             email: "ann@example.com".into(),
-            ..TokenRecord::new(Purpose::ResetPassword, "Ann", "hash", expires)
+            ..TokenRecord::new(Purpose::ResetPassword, Some(&ann()), expires)
         }
     }
 

@@ -274,7 +274,10 @@ pub async fn change_password(
         address: client.address.clone(),
         remember: session.record.remember,
     };
-    let fresh = state.sessions.start(&name, Some(&session), origin).await?;
+    let fresh = state
+        .sessions
+        .start(&updated, Some(&session), origin)
+        .await?;
     tracing::info!(user = %name, ended, "password changed");
     let (csrf, csrf_cookie) = csrf.rotated();
     let mut resp = if hx.0 {

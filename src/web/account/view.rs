@@ -6,7 +6,7 @@ use maud::{Markup, html};
 use crate::session::Session;
 use crate::store::User;
 use crate::web::csrf::Csrf;
-use crate::web::layout::{Field, ON_TWO_STEP_CHANGED, hx_form, time};
+use crate::web::layout::{Field, ON_TWO_STEP_CHANGED, code_field, hx_form, time};
 
 /// Everything the page shows, and what the last form said.
 pub struct AccountView<'a> {
@@ -227,19 +227,6 @@ pub fn password(csrf: &Csrf, state: &FormState) -> Markup {
             h2 { "Change your password" }
             p.lead { "Your other sessions end; this browser stays logged in." }
             (hx_form("/account/password", csrf, fields))
-        }
-    }
-}
-
-/// A code field for forms that need the second factor too.
-fn code_field(id: &str, error: Option<&str>) -> Markup {
-    html! {
-        div.field.invalid[error.is_some()] {
-            label for=(id) { "Code from your authenticator app (or a recovery code)" }
-            input id=(id) name="code" type="text" inputmode="numeric"
-                autocomplete="one-time-code" required
-                aria-invalid=[error.map(|_| "true")];
-            @if let Some(error) = error { p.error role="alert" { (error) } }
         }
     }
 }
