@@ -63,10 +63,11 @@ pub fn find(req: &Request, name: &str) -> Option<String> {
     values(req, name).next().map(str::to_owned)
 }
 
-/// Every value of cookie `name`, in the order sent (at most eight). A browser sends
-/// several when another site on the domain or a script planted its own beside ours.
+/// Every value of cookie `name`, in the order sent. A browser sends several when
+/// another site on the domain or a script planted its own beside ours. None is left
+/// out, or a planted few could hide ours; the 64 KiB head bounds how many there are.
 pub fn find_all(req: &Request, name: &str) -> Vec<String> {
-    values(req, name).take(8).map(str::to_owned).collect()
+    values(req, name).map(str::to_owned).collect()
 }
 
 fn values<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = &'a str> {
@@ -141,5 +142,15 @@ mod tests {
             .header(COOKIE, "s=\"real\"")
             .finish();
         assert_eq!(find_all(&twice, "s"), ["bogus", "real"]);
+    }
+
+    #[test]
+    fn every_value_of_a_cookie_is_found_however_many() {
+        let planted: Vec<String> = (0..40).map(|n| format!("s=bogus{n}")).collect();
+        let header = format!("{}; s=real", planted.join("; "));
+        let req = Request::builder().header(COOKIE, header).finish();
+        let all = find_all(&req, "s");
+        assert_eq!(all.len(), 41);
+        assert_eq!(all.last().map(String::as_str), Some("real"));
     }
 }

@@ -83,11 +83,13 @@ impl<E: Endpoint> Endpoint for SessionEndpoint<E> {
     async fn call(&self, mut req: Request) -> Result<Response> {
         let (codec, notices) = (self.sessions.codec(), self.sessions.notices());
         // Several session cookies (one planted beside ours, e.g. by a sibling
-        // subdomain): a live one wins, whatever its place.
+        // subdomain, or a page's worth of them): a live one wins, whatever its place.
+        // Every value's signature is checked before any store is asked, so forged ones
+        // cannot push the real one out of reach, nor cost a store read each.
         let presented = crate::cookies::find_all(&req, codec.name());
         let mut resumed = Resumed::Unknown;
-        for value in &presented {
-            match self.sessions.resume(value).await.map_err(AppError::from)? {
+        for id in self.sessions.genuine(&presented) {
+            match self.sessions.resume(id).await.map_err(AppError::from)? {
                 live @ Resumed::Live(_) => {
                     resumed = live;
                     break;

@@ -112,13 +112,25 @@ impl Sessions {
         TOUCH_AT_MOST_EVERY.min(self.idle / 4)
     }
 
-    /// What a cookie value names: a live session, one that has ended (and why), or
-    /// nothing. The signature is checked first: a forged value never reaches the store.
-    /// An error means the store could not be asked (not "no session").
-    pub async fn resume(&self, cookie_value: &str) -> Result<Resumed, StoreError> {
-        let Some(id) = self.codec.verify(cookie_value) else {
-            return Ok(Resumed::Unknown);
-        };
+    /// The ids of the presented cookie values whose signature is genuine, each once,
+    /// in the order sent. Only these may be [resumed](Self::resume): checking an HMAC
+    /// costs no store access, so any number of forged values is cheap to refuse and
+    /// none of them reaches the store (the 64 KiB head bounds how many there are).
+    pub fn genuine(&self, cookie_values: &[String]) -> Vec<SessionId> {
+        let mut ids: Vec<SessionId> = Vec::new();
+        for id in cookie_values.iter().filter_map(|v| self.codec.verify(v)) {
+            // The same cookie sent twice is one store read, not two.
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    /// What a genuine id (from [`genuine`](Self::genuine)) names: a live session, one
+    /// that has ended (and why), or nothing. An error means the store could not be
+    /// asked (not "no session").
+    pub async fn resume(&self, id: SessionId) -> Result<Resumed, StoreError> {
         let Some(record) = self.store.load(&id).await? else {
             return Ok(Resumed::Unknown);
         };

@@ -288,6 +288,38 @@ async fn a_planted_session_cookie_beside_the_real_one_logs_nobody_out() {
 }
 
 #[tokio::test]
+async fn any_number_of_bogus_session_cookies_ahead_of_the_real_one_logs_nobody_out() {
+    let app = spawn_app().await;
+    let cookie = session_cookie(&app.register("alice", PASSWORD).await).unwrap();
+    let (id, mac) = cookie
+        .trim_start_matches("wicket_session=")
+        .split_once('.')
+        .unwrap();
+    // A session that was genuine once and has ended: its signature holds, its record is gone.
+    let other = client();
+    let bobs = session_cookie(&app.register_by(&other, "bobby", PASSWORD).await).unwrap();
+    app.post_form_by(&other, "/logout", &[]).await;
+    // Well-formed but forged (an unknown id with a MAC of the right shape, the real id
+    // with a wrong MAC), garbage, and one genuine but ended: twenty ahead of the real one.
+    let mut bogus: Vec<String> = (0..19)
+        .map(|n| match n % 3 {
+            0 => format!("wicket_session={n:064x}.{mac}"),
+            1 => format!("wicket_session={id}.{n:064x}"),
+            _ => format!("wicket_session=garbage-{n}"),
+        })
+        .collect();
+    bogus.push(bobs);
+    let header = format!("{}; {cookie}", bogus.join("; "));
+    let resp = app.get_with_cookie("/cabinet", &header).await;
+    assert_eq!(resp.status(), StatusCode::OK, "alice was logged out");
+    assert!(
+        session_set_cookie(&resp).is_none(),
+        "the real cookie was cleared"
+    );
+    assert!(resp.text().await.unwrap().contains("alice"));
+}
+
+#[tokio::test]
 async fn easily_guessed_passwords_are_refused_everywhere_with_a_reason() {
     let app = spawn_app().await;
     for (name, weak) in [
