@@ -1,6 +1,8 @@
-//! Wicket on the network: its own accept loop with connection limits, who the client
-//! is behind a reverse proxy, and the one public address the site answers to.
+//! Wicket on the network: its own accept loop with connection limits, the bound on a
+//! request's head, who the client is behind a reverse proxy, and the one public
+//! address the site answers to.
 
+pub mod head;
 pub mod proxies;
 pub mod public_url;
 pub mod server;

@@ -8,6 +8,8 @@
 //!   accepting (the kernel queues newcomers) until a connection closes;
 //! - a back-off when `accept` fails for want of descriptors or memory: it waits for a
 //!   connection to close (at most half a second), and says so in the log;
+//! - a request head over 64 KiB is answered `431` before any handler sees it
+//!   ([`head`](super::head): hyper's own bound is not exact);
 //! - per connection, one watchdog and three deadlines: the request head must arrive
 //!   within `header` of its first byte (and a new connection's within `header` of
 //!   opening), an idle keep-alive connection closes after `idle`, and a request body
@@ -34,8 +36,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
-/// The largest request head (line and headers) read; more is a `431`.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
+use super::head::{self, MAX_HEAD_BYTES};
 
 /// How long a stopping server lets requests in flight finish.
 const GRACE: Duration = Duration::from_secs(10);
@@ -254,18 +255,25 @@ impl<E: Endpoint<Output = Response> + 'static> Connection<E> {
             let remote = RemoteAddr(self.peer.into());
             hyper::service::service_fn(move |req: hyper::Request<_>| {
                 clock.set(Phase::Busy);
+                let too_large = head::is_too_large(&req);
                 let mut req =
                     poem::Request::from((req, local.clone(), remote.clone(), Scheme::HTTP));
                 req.extensions_mut()
                     .insert(BodyDeadline(Instant::now() + limits.body));
                 let (endpoint, clock) = (endpoint.clone(), clock.clone());
                 async move {
-                    let resp: hyper::Response<_> = endpoint.get_response(req).await.into();
+                    let resp = if too_large {
+                        head::too_large()
+                    } else {
+                        endpoint.get_response(req).await
+                    };
+                    let resp: hyper::Response<_> = resp.into();
                     Ok::<_, Infallible>(resp.map(|body| Tracked { body, clock }))
                 }
             })
         };
         let mut builder = hyper::server::conn::http1::Builder::new();
+        // The outer bound on what one connection buffers; the exact one is `head`'s.
         builder.max_buf_size(MAX_HEAD_BYTES);
         let mut conn = pin!(builder.serve_connection(io, service));
         let mut stopping = false;

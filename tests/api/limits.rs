@@ -265,3 +265,46 @@ fn out_of_descriptors_the_server_backs_off_without_spinning_and_serves_again() {
     server.wait_for_log("leaves no room under the descriptor limit", PATIENCE);
     exhaust(&server, 200, "cannot accept connections");
 }
+
+/// A `GET path` head of exactly `total` bytes, padded with one cookie, on a fresh
+/// connection: the status line of the answer.
+async fn status_for_head_of(app: &TestApp, path: &str, total: usize) -> String {
+    let start = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: x=");
+    let end = "\r\n\r\n";
+    let pad = total
+        .checked_sub(start.len() + end.len())
+        .expect("room for the padding");
+    let head = format!("{start}{}{end}", "a".repeat(pad));
+    assert_eq!(head.len(), total);
+    let mut stream = connect(app).await;
+    // The server may answer and close before it has read everything: a failed
+    // write still leaves its answer to read.
+    let _ = stream.write_all(head.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer");
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or("no answer").to_owned()
+}
+
+#[tokio::test]
+async fn a_request_head_over_64_kib_gets_431_and_one_of_64_kib_is_served() {
+    const LIMIT: usize = 64 * 1024;
+    let app = spawn_app().await;
+    for total in [LIMIT - 1024, LIMIT] {
+        let status = status_for_head_of(&app, "/", total).await;
+        assert_eq!(status, "HTTP/1.1 200 OK", "a head of {total} bytes");
+    }
+    for total in [LIMIT + 1, LIMIT + 1024, 100 * 1024] {
+        let status = status_for_head_of(&app, "/", total).await;
+        assert!(
+            status.starts_with("HTTP/1.1 431"),
+            "a head of {total} bytes: {status}"
+        );
+    }
+    // The request line counts too: a long path (unknown, else a 404) is refused alike.
+    let long = format!("/{}", "p".repeat(LIMIT / 2));
+    let status = status_for_head_of(&app, &long, LIMIT + 1).await;
+    assert!(status.starts_with("HTTP/1.1 431"), "a long path: {status}");
+}
