@@ -106,6 +106,7 @@ impl Application {
                  accepts will back off when descriptors run out"
             );
         }
+        let clients = self.config.per_client();
         let outbox = self.state.mail.as_ref().map(|mail| mail.outbox.clone());
         let sweeper = tokio::spawn(sweep_forever(
             self.state.sessions,
@@ -115,7 +116,8 @@ impl Application {
         let _stop_sweeping = AbortOnDrop(sweeper);
         tighten_files(&self.config);
         let served =
-            crate::net::server::serve(self.listener, self.endpoint, limits, shutdown).await;
+            crate::net::server::serve(self.listener, self.endpoint, limits, clients, shutdown)
+                .await;
         if let Some(outbox) = outbox {
             finish_sending(&outbox).await;
         }

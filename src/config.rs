@@ -230,6 +230,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: Option<u32>,
 
+    /// Open connections at most from one client address (an IPv6 client's network,
+    /// per --throttle-ipv6-prefix), so that one client cannot hold every slot; more
+    /// are closed at once. Trusted proxies are exempt: each carries many clients
+    /// [default: 64, or half of --max-connections if less; never above it].
+    #[arg(long, global = true, env = "WICKET_MAX_CONNECTIONS_PER_CLIENT",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_client: Option<u32>,
+
     /// Log lines as `text` or `json` (one object per line, for a log shipper).
     #[arg(long, global = true, env = "WICKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -275,16 +283,38 @@ impl Config {
 
     /// The connection limits.
     pub fn limits(&self) -> crate::net::Limits {
+        use crate::net::server::{
+            default_max_connections, default_max_connections_per_client, descriptor_limit,
+        };
         let max_connections = self.max_connections.map_or_else(
-            || crate::net::server::default_max_connections(crate::net::server::descriptor_limit()),
+            || default_max_connections(descriptor_limit()),
             |max| max as usize,
         );
+        // Above the overall cap a per-client cap would mean nothing: it is cut to it.
+        let max_connections_per_client = self
+            .max_connections_per_client
+            .map_or_else(
+                || default_max_connections_per_client(max_connections),
+                |max| max as usize,
+            )
+            .min(max_connections);
         crate::net::Limits {
             header: self.header_timeout,
             idle: self.idle_timeout,
             body: self.body_timeout,
             max_connections,
+            max_connections_per_client,
         }
+    }
+
+    /// The per-client connection cap of [`limits`](Self::limits), with the proxies it
+    /// exempts and how IPv6 clients are grouped.
+    pub fn per_client(&self) -> std::sync::Arc<crate::net::PerClient> {
+        crate::net::PerClient::new(
+            self.limits().max_connections_per_client,
+            self.trusted_proxies.clone(),
+            self.throttle_ipv6_prefix,
+        )
     }
 
     /// How many scrypt hashes may run at once.
@@ -322,5 +352,19 @@ mod tests {
         assert_eq!(config.body_timeout, Duration::from_secs(15));
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.throttle_ipv6_prefix, 64);
+        assert_eq!(config.max_connections_per_client, None);
+    }
+
+    #[test]
+    fn the_per_client_cap_is_64_and_never_above_the_overall_cap() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["wicket"], args].concat()).unwrap();
+            cli.config.limits().max_connections_per_client
+        };
+        assert_eq!(parse(&["--max-connections", "10000"]), 64);
+        assert_eq!(parse(&["--max-connections", "20"]), 10);
+        let both = ["--max-connections", "20", "--max-connections-per-client"];
+        assert_eq!(parse(&[&both[..], &["100"]].concat()), 20);
+        assert_eq!(parse(&[&both[..], &["3"]].concat()), 3);
     }
 }

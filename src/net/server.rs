@@ -6,6 +6,8 @@
 //! ever. This loop, on the same hyper, adds:
 //! - a cap on open connections, below the descriptor limit: at the cap it stops
 //!   accepting (the kernel queues newcomers) until a connection closes;
+//! - a cap per client address ([`PerClient`]): a connection over it is closed as soon
+//!   as it is accepted, so one client cannot hold every slot;
 //! - a back-off when `accept` fails for want of descriptors or memory: it waits for a
 //!   connection to close (at most half a second), and says so in the log;
 //! - a request head over 64 KiB is answered `431` before any handler sees it
@@ -37,12 +39,13 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
 use super::head::{self, MAX_HEAD_BYTES};
+use super::per_client::{ClientSlot, PerClient};
 
 /// How long a stopping server lets requests in flight finish.
 const GRACE: Duration = Duration::from_secs(10);
 
 /// The connection limits (`--header-timeout`, `--idle-timeout`, `--body-timeout`,
-/// `--max-connections`).
+/// `--max-connections`, `--max-connections-per-client`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// From a request's first byte (or the connection's opening) to its last header.
@@ -53,6 +56,8 @@ pub struct Limits {
     pub body: Duration,
     /// Open connections at most.
     pub max_connections: usize,
+    /// Open connections at most from one client address (trusted proxies aside).
+    pub max_connections_per_client: usize,
 }
 
 /// The instant by which a request's body must have arrived.
@@ -73,6 +78,13 @@ pub fn default_max_connections(descriptors: Option<u64>) -> usize {
             .unwrap_or(usize::MAX)
             .clamp(1, 1 << 20)
     })
+}
+
+/// A per-client cap that lets no client hold more than half of `max_connections`
+/// (however small that is), and at most 64: enough for several browsers behind one
+/// address, each opening its six.
+pub fn default_max_connections_per_client(max_connections: usize) -> usize {
+    (max_connections / 2).clamp(1, 64)
 }
 
 /// How many connections the kernel queues for us while we are at the cap (mio's
@@ -98,11 +110,12 @@ pub async fn bind(addr: &str) -> io::Result<TcpListener> {
 }
 
 /// Serves `endpoint` on `listener` until `shutdown` resolves, then lets requests in
-/// flight finish (for at most ten seconds).
+/// flight finish (for at most ten seconds). `clients` caps each client's connections.
 pub async fn serve<E>(
     listener: TcpListener,
     endpoint: E,
     limits: Limits,
+    clients: Arc<PerClient>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
@@ -116,6 +129,7 @@ where
     let (stop, stopping) = watch::channel(false);
     let mut at_cap = Warning::new();
     let mut starved = Warning::new();
+    let mut over_client_cap = Warning::new();
     let mut shutdown = pin!(shutdown);
     loop {
         let slot = match slots.clone().try_acquire_owned() {
@@ -159,6 +173,18 @@ where
                 continue;
             }
         };
+        let Some(client_slot) = clients.admit(peer.ip()) else {
+            over_client_cap.warn(|refused| {
+                tracing::warn!(
+                    client = %peer.ip(),
+                    max_connections_per_client = clients.max(),
+                    refused,
+                    "a client is at its connection cap; its new connections are closed"
+                );
+            });
+            refuse(stream);
+            continue; // its global slot goes back with `slot`
+        };
         let connection = Connection {
             endpoint: endpoint.clone(),
             local: local.clone(),
@@ -166,6 +192,7 @@ where
             limits,
             stopping: stopping.clone(),
             closed: closed.clone(),
+            _client_slot: client_slot,
             _slot: slot,
         };
         tokio::spawn(connection.serve(stream));
@@ -180,6 +207,13 @@ where
         tracing::warn!("requests still running after {GRACE:?}; stopping anyway");
     }
     Ok(())
+}
+
+/// Closes a connection just accepted with a reset: nothing is read or answered, and
+/// no `TIME_WAIT` is left behind for a client that keeps trying.
+fn refuse(stream: TcpStream) {
+    let _ = stream.set_zero_linger();
+    drop(stream);
 }
 
 /// An `accept` error that concerns only the connection being accepted (it was reset
@@ -229,6 +263,10 @@ struct Connection<E> {
     limits: Limits,
     stopping: watch::Receiver<bool>,
     closed: Arc<Notify>,
+    /// Returned to its client's cap when the connection ends; declared (so dropped)
+    /// before `_slot`, or the accept loop, woken by the global slot, could take the
+    /// next connection while this client still seemed to hold its whole cap.
+    _client_slot: ClientSlot,
     /// Returned to the cap when the connection ends.
     _slot: OwnedSemaphorePermit,
 }
@@ -471,5 +509,13 @@ mod tests {
         assert_eq!(default_max_connections(Some(256)), 96);
         assert_eq!(default_max_connections(Some(10)), 1);
         assert_eq!(default_max_connections(None), 10_000);
+    }
+
+    #[test]
+    fn no_client_may_hold_more_than_half_the_slots_nor_more_than_64() {
+        assert_eq!(default_max_connections_per_client(10_000), 64);
+        assert_eq!(default_max_connections_per_client(100), 50);
+        assert_eq!(default_max_connections_per_client(20), 10);
+        assert_eq!(default_max_connections_per_client(1), 1);
     }
 }

@@ -248,8 +248,18 @@ fn exhaust(server: &Binary, count: usize, expected: &str) {
 #[test]
 fn at_the_connection_cap_the_server_waits_without_spinning_and_serves_again() {
     let dir = tempfile::tempdir().unwrap();
-    // 128 descriptors: the default cap is (128 - 64) / 2 = 32 connections.
-    let server = Binary::start_limited(dir.path(), &["--header-timeout", "60s"], Some(128));
+    // 128 descriptors: the default cap is (128 - 64) / 2 = 32 connections. Every
+    // connection here is from one address, so its own cap is lifted to the overall one.
+    let server = Binary::start_limited(
+        dir.path(),
+        &[
+            "--header-timeout",
+            "60s",
+            "--max-connections-per-client",
+            "1000",
+        ],
+        Some(128),
+    );
     exhaust(&server, 200, "connection limit reached");
 }
 
@@ -259,7 +269,14 @@ fn out_of_descriptors_the_server_backs_off_without_spinning_and_serves_again() {
     // A cap above what 128 descriptors allow: accept itself fails (EMFILE).
     let server = Binary::start_limited(
         dir.path(),
-        &["--header-timeout", "60s", "--max-connections", "1000"],
+        &[
+            "--header-timeout",
+            "60s",
+            "--max-connections",
+            "1000",
+            "--max-connections-per-client",
+            "1000",
+        ],
         Some(128),
     );
     server.wait_for_log("leaves no room under the descriptor limit", PATIENCE);
@@ -307,4 +324,84 @@ async fn a_request_head_over_64_kib_gets_431_and_one_of_64_kib_is_served() {
     let long = format!("/{}", "p".repeat(LIMIT / 2));
     let status = status_for_head_of(&app, &long, LIMIT + 1).await;
     assert!(status.starts_with("HTTP/1.1 431"), "a long path: {status}");
+}
+
+/// A connection to `app` from `source`, a loopback address other than 127.0.0.1 if
+/// need be (Linux routes all of 127/8 to the loopback device).
+async fn connect_from(app: &TestApp, source: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let server = app.base.trim_start_matches("http://").parse().unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+/// Sends `GET /healthz` on `stream`: whether a `200` came back within `within` (not
+/// if the server closed the connection or kept it waiting). The connection stays
+/// open, kept alive.
+async fn served_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    if stream.write_all(request).await.is_err() {
+        return false;
+    }
+    let answer = async {
+        let mut data = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => data.extend_from_slice(&buf[..n]),
+            }
+            // /healthz answers "ok\n": the whole answer ends with it.
+            if data.ends_with(b"\r\n\r\nok\n") {
+                return data.starts_with(b"HTTP/1.1 200");
+            }
+        }
+    };
+    tokio::time::timeout(within, answer).await.unwrap_or(false)
+}
+
+/// Opens `count` connections from `source`, one after another, each sending a request
+/// and, if served, kept alive: the connections that were served.
+async fn hold(app: &TestApp, source: &str, count: usize) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let mut stream = connect_from(app, source).await;
+        if served_within(&mut stream, Duration::from_secs(2)).await {
+            held.push(stream);
+        }
+    }
+    held
+}
+
+#[tokio::test]
+async fn one_client_holding_its_connections_leaves_room_for_a_newcomer() {
+    let app = spawn_app_with(|c| {
+        c.max_connections = Some(8);
+        c.max_connections_per_client = Some(4);
+    })
+    .await;
+    // One address tries for every slot and keeps what it gets alive and busy.
+    let hog = hold(&app, "127.0.0.1", 8).await;
+    let mut newcomer = connect_from(&app, "127.0.0.2").await;
+    assert!(
+        served_within(&mut newcomer, Duration::from_secs(2)).await,
+        "a newcomer from another address was not served within 2 s"
+    );
+    assert_eq!(hog.len(), 4, "the first address held more than its cap");
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_is_not_held_to_the_per_client_cap() {
+    let app = spawn_app_with(|c| {
+        c.max_connections = Some(16);
+        c.max_connections_per_client = Some(4);
+        c.trusted_proxies = "127.0.0.1".parse().unwrap();
+    })
+    .await;
+    // The proxy carries many clients: all of its connections are served …
+    let proxy = hold(&app, "127.0.0.1", 8).await;
+    assert_eq!(proxy.len(), 8, "the trusted proxy was capped");
+    // … while another address is held to its cap.
+    let client = hold(&app, "127.0.0.2", 6).await;
+    assert_eq!(client.len(), 4, "an untrusted address was not capped");
 }
