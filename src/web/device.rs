@@ -137,7 +137,7 @@ mod tests {
     use crate::secret::SecretKey;
 
     /// An account id with a readable text, for the tests.
-    fn id(text: &str) -> AccountId {
+    fn account(text: &str) -> AccountId {
         serde_json::from_value(serde_json::Value::String(text.into())).unwrap()
     }
 
@@ -158,38 +158,49 @@ mod tests {
     #[test]
     fn a_remembered_browser_is_known_to_that_account_only() {
         let devices = codec(1);
-        let cookie = value(&devices.remember(None, &id("alice")));
+        let cookie = value(&devices.remember(None, &account("alice")));
         let id = devices
-            .device_for(Some(&cookie), &id("alice"))
+            .device_for(Some(&cookie), &account("alice"))
             .expect("known");
         assert_eq!(id.len(), 32);
-        assert_eq!(devices.device_for(Some(&cookie), &id("bob")), None);
-        assert_eq!(devices.device_for(None, &id("alice")), None);
+        assert_eq!(devices.device_for(Some(&cookie), &account("bob")), None);
+        assert_eq!(devices.device_for(None, &account("alice")), None);
         // Logging in again keeps the id; another account is added in front.
-        let again = value(&devices.remember(Some(&cookie), &id("alice")));
+        let again = value(&devices.remember(Some(&cookie), &account("alice")));
         assert_eq!(
-            devices.device_for(Some(&again), &id("alice")),
+            devices.device_for(Some(&again), &account("alice")),
             Some(id.clone())
         );
-        let both = value(&devices.remember(Some(&again), &id("bob.smith")));
-        assert_eq!(devices.device_for(Some(&both), &id("alice")), Some(id));
-        assert!(devices.device_for(Some(&both), &id("bob.smith")).is_some());
+        let both = value(&devices.remember(Some(&again), &account("bob.smith")));
+        assert_eq!(devices.device_for(Some(&both), &account("alice")), Some(id));
+        assert!(
+            devices
+                .device_for(Some(&both), &account("bob.smith"))
+                .is_some()
+        );
     }
 
     #[test]
     fn forged_or_foreign_entries_are_worthless() {
         let devices = codec(1);
-        let cookie = value(&devices.remember(None, &id("alice")));
+        let cookie = value(&devices.remember(None, &account("alice")));
         // The same entry under another name, another id, or another server's key.
         let renamed = cookie.replacen("alice", "mallory", 1);
-        assert_eq!(devices.device_for(Some(&renamed), &id("mallory")), None);
+        assert_eq!(
+            devices.device_for(Some(&renamed), &account("mallory")),
+            None
+        );
         let (head, tag) = cookie.rsplit_once('.').unwrap();
-        let (account, _) = head.split_once('.').unwrap();
-        let other_id = format!("{account}.{}.{tag}", "0".repeat(32));
-        assert_eq!(devices.device_for(Some(&other_id), &id("alice")), None);
-        assert_eq!(codec(2).device_for(Some(&cookie), &id("alice")), None);
+        let (owner, _) = head.split_once('.').unwrap();
+        let other_id = format!("{owner}.{}.{tag}", "0".repeat(32));
+        assert_eq!(devices.device_for(Some(&other_id), &account("alice")), None);
+        assert_eq!(codec(2).device_for(Some(&cookie), &account("alice")), None);
         for junk in ["", "~~", "alice", "alice..", "a.b.c.d", &"x~".repeat(1000)] {
-            assert_eq!(devices.device_for(Some(junk), &id("alice")), None, "{junk}");
+            assert_eq!(
+                devices.device_for(Some(junk), &account("alice")),
+                None,
+                "{junk}"
+            );
         }
     }
 
@@ -198,16 +209,16 @@ mod tests {
         let devices = codec(1);
         let mut cookie = String::new();
         for name in ["a1", "a2", "a3", "a4", "a5", "a6"] {
-            cookie = value(&devices.remember(Some(&cookie), &id(name)));
+            cookie = value(&devices.remember(Some(&cookie), &account(name)));
         }
-        assert_eq!(devices.device_for(Some(&cookie), &id("a1")), None);
+        assert_eq!(devices.device_for(Some(&cookie), &account("a1")), None);
         for name in ["a2", "a3", "a4", "a5", "a6"] {
             assert!(
-                devices.device_for(Some(&cookie), &id(name)).is_some(),
+                devices.device_for(Some(&cookie), &account(name)).is_some(),
                 "{name}"
             );
         }
-        let header = devices.remember(None, &id("alice"));
+        let header = devices.remember(None, &account("alice"));
         let text = header.to_str().unwrap();
         assert!(
             text.contains("HttpOnly") && text.contains("Max-Age=31536000"),
