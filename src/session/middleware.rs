@@ -99,7 +99,7 @@ impl<E: Endpoint> Endpoint for SessionEndpoint<E> {
             }
         }
         let (session, ended_now) = match resumed {
-            Resumed::Live(session) => (Some(session), None),
+            Resumed::Live(session) => (Some(*session), None),
             Resumed::Ended(reason) => (None, Some(reason)),
             Resumed::Unknown => (None, None),
         };

@@ -53,7 +53,7 @@ pub struct Session {
 #[derive(Debug)]
 pub enum Resumed {
     /// A live session.
-    Live(Session),
+    Live(Box<Session>),
     /// A session that has ended, and why (its browser is told once: the record goes).
     Ended(EndReason),
     /// Forged, unknown, or long gone.
@@ -159,7 +159,7 @@ impl Sessions {
                 tracing::warn!(error = %chain(&err), "could not record session activity");
             }
         }
-        Ok(Resumed::Live(session))
+        Ok(Resumed::Live(Box::new(session)))
     }
 
     /// Whether the account `record` was started for still exists: the user named in
