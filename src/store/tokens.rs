@@ -252,6 +252,30 @@ mod tests {
     }
 
     #[test]
+    fn a_token_belongs_to_its_account_and_password_not_to_a_name() {
+        let name = crate::domain::Username::parse("alice").unwrap();
+        let alice = User::new(&name, "hash-1".into());
+        let record = TokenRecord::new(Purpose::NotMe, Some(&alice), OffsetDateTime::now_utc());
+        assert!(record.belongs_to(&alice));
+        // The same name and even the same hash, but another account.
+        let next_owner = User::new(&name, "hash-1".into());
+        assert!(!record.belongs_to(&next_owner));
+        let changed = User {
+            password_hash: "hash-2".into(),
+            ..alice.clone()
+        };
+        assert!(!record.belongs_to(&changed));
+        let legacy = TokenRecord {
+            account: None,
+            ..record
+        };
+        assert!(
+            !legacy.belongs_to(&alice),
+            "from before ids: stands for nothing"
+        );
+    }
+
+    #[test]
     fn addresses_are_indexed_case_insensitively() {
         assert_eq!(
             ClaimKey::email("Ann@Example.COM"),

@@ -513,3 +513,32 @@ async fn a_pending_login_dies_when_the_password_changes() {
     let late = code_step(&app, &browser, &totp(&on.key, step_now() + 1, 6)).await;
     assert_eq!(late.status(), StatusCode::GONE);
 }
+
+#[tokio::test]
+async fn new_recovery_codes_retire_every_old_one() {
+    let app = spawn_app().await;
+    app.register("rex", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    let form = [
+        ("current_password", PASSWORD),
+        ("code", on.recovery[0].as_str()),
+    ];
+    let resp = app.post_form("/account/totp/recovery", &form).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("the old ones no longer work"), "{text}");
+    let renewed: Vec<String> = text
+        .split("<li><code>")
+        .skip(1)
+        .map(|rest| rest[..rest.find("</code>").unwrap()].to_owned())
+        .collect();
+    assert_eq!(renewed.len(), 10);
+    assert!(renewed.iter().all(|code| !on.recovery.contains(code)));
+    // An old, unused code opens nothing; a new one does.
+    let browser = client();
+    password_step(&app, &browser, "rex").await;
+    let old = code_step(&app, &browser, &on.recovery[5]).await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let new = code_step(&app, &browser, &renewed[5]).await;
+    assert_see_other(&new, "/account?done=recovery");
+}
