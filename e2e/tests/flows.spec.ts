@@ -90,6 +90,21 @@ test.describe('cabinet', () => {
   });
 });
 
+test.describe('next', () => {
+  // A `next` that a browser could resolve to another host never leaves the site:
+  // Chromium itself reads the Location Wicket sends.
+  for (const trick of ['/..//evil.test', '/../evil.test/x', '//evil.test', '/\\evil.test', '/a/..//evil.test']) {
+    test(`${trick} lands on the cabinet of this site`, async ({ page, createUser, baseURL }) => {
+      const name = uniqueName('trick');
+      await createUser(name);
+      await page.goto(`/?next=${encodeURIComponent(trick)}`);
+      await logIn(page, name);
+      await expect(page).toHaveURL(/\/cabinet$/);
+      expect(new URL(page.url()).host).toBe(new URL(baseURL!).host);
+    });
+  }
+});
+
 test.describe('log out', () => {
   test('ends the session and lands on the login form', async ({ page }) => {
     await registeredMember(page, 'logout');

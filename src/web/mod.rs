@@ -184,10 +184,17 @@ impl Hx {
 /// Where to go after login: `next` if it is a plain local path, else the cabinet.
 ///
 /// Only `/` followed by path-ish characters passes: no scheme, no `//host`, no
-/// backslashes, no percent-escapes, no control characters.
+/// backslashes, no percent-escapes, no control characters — and no empty, `.` or `..`
+/// path segment, since a browser resolves `/..//evil.test` to `//evil.test`, which a
+/// later relative step could read as another host.
 pub fn safe_next(next: &str) -> Option<&str> {
+    let path = next.split('?').next().unwrap_or_default();
+    let no_dot_segments = path
+        .split('/')
+        .all(|segment| segment != "." && segment != "..");
     let local = next.starts_with('/')
-        && !next.starts_with("//")
+        && !next.contains("//")
+        && no_dot_segments
         && next.len() <= 512
         && next
             .bytes()
@@ -250,7 +257,14 @@ mod tests {
 
     #[test]
     fn local_paths_are_accepted_as_next() {
-        for good in ["/", "/cabinet", "/cabinet?tab=1&x=y", "/a/b.c-d_e~f"] {
+        for good in [
+            "/",
+            "/cabinet",
+            "/cabinet?tab=1&x=y",
+            "/a/b.c-d_e~f",
+            "/a/",
+            "/.well",
+        ] {
             assert_eq!(safe_next(good), Some(good));
         }
     }
@@ -271,6 +285,12 @@ mod tests {
             "/\u{0}",
             " /cabinet",
             "/caf\u{e9}",
+            "/..//evil.test",
+            "/../evil.test",
+            "/a/../..//evil.test",
+            "/./x",
+            "/a//b",
+            "/a/..",
         ] {
             assert_eq!(safe_next(bad), None, "{bad:?} was accepted");
         }
