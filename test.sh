@@ -39,29 +39,54 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-echo "== npm ci (e2e/)"
+# Each step's time, printed at the end (and on a failure, up to the failing step).
+timings=()
+step_name=""
+step_start=$SECONDS
+finish_step() {
+  if [ -n "$step_name" ]; then
+    timings+=("$(printf '%6ds  %s' $((SECONDS - step_start)) "$step_name")")
+  fi
+}
+step() {
+  finish_step
+  step_name=$1
+  step_start=$SECONDS
+  echo "== $1"
+}
+report() {
+  finish_step
+  step_name=""
+  echo "== time per step"
+  printf '%s\n' "${timings[@]}"
+  printf '%6ds  all\n' "$SECONDS"
+}
+trap report EXIT
+
+step "npm ci (e2e/)"
 (cd e2e && npm ci --no-audit --no-fund)
 
-echo "== cargo fmt --check"
+step "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== no import cycles between files of src/"
+step "no import cycles between files of src/"
 python3 .ci/import-cycles.py
 
-echo "== cargo clippy"
+step "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
-echo "== cargo test"
+step "cargo test (unit and black-box; also builds the binary the browsers use)"
 cargo test --locked
+# One build serves everything below: the test profile optimises what is slow (scrypt,
+# compression, zxcvbn), and a second, release build of every dependency would cost
+# minutes. `bench/run.sh` measures the release binary.
+export WICKET_BIN="$PWD/target/debug/wicket"
 
-echo "== cargo build --release"
-cargo build --release --locked
-
-echo "== deploy/: the systemd unit verifies and is sandboxed"
+step "deploy/: the systemd unit verifies and is sandboxed"
 deploy/verify-unit.sh
 
-echo "== playwright (e2e/: js, no-js, tls through nginx, passkeys on localhost)"
+step "playwright (e2e/: js, no-js, tls through nginx, passkeys on localhost)"
 (cd e2e && CI="${CI:-}" npx playwright test)
 
-echo "== lighthouse (e2e/lighthouse.mjs: 4 pages x mobile, desktop; reports in e2e/lighthouse-reports/)"
+step "lighthouse (e2e/lighthouse.mjs: 4 pages x mobile, desktop; reports in e2e/lighthouse-reports/)"
 (cd e2e && node lighthouse.mjs)

@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
-sed "s|/usr/local/bin/wicket|$root/target/release/wicket|" "$root/deploy/wicket.service" > "$dir/wicket.service"
+sed "s|/usr/local/bin/wicket|${WICKET_BIN:-$root/target/release/wicket}|" "$root/deploy/wicket.service" > "$dir/wicket.service"
 systemd-analyze verify "$dir/wicket.service"
 systemd-analyze security --offline=yes --threshold=20 --no-pager "$dir/wicket.service" \
   | grep 'Overall exposure level'

@@ -1,10 +1,11 @@
 // Lighthouse (12.2.3, pinned: the newest that runs on Node 20) in Debian's Chromium
-// against the release binary: `/`, `/register/`, `/cabinet` and `/account`, with the
+// against Wicket (serve.sh: $WICKET_BIN, else the release binary): `/`, `/register/`, `/cabinet` and `/account`, with the
 // mobile and desktop presets. Fails below 100 in accessibility, best practices and
 // SEO, or below 98 in performance. Reports (HTML and JSON) go to
 // e2e/lighthouse-reports/, with a summary table in summary.md.
 //
-// Run after `cargo build --release`: `node lighthouse.mjs` (test.sh does).
+// Run after `cargo build --release`: `node lighthouse.mjs` (test.sh runs it on its own
+// build).
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

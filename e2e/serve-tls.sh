@@ -53,7 +53,7 @@ http {
 }
 CONF
 
-"$root/target/release/wicket" \
+"${WICKET_BIN:-$root/target/release/wicket}" \
   --addr "127.0.0.1:$upstream_port" \
   --secure-cookies \
   --trusted-proxies 127.0.0.1 \

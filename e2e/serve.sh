@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts the release binary for the browser tests: throwaway dirs, a cheap scrypt,
+# Starts Wicket for the browser tests ($WICKET_BIN: the test command's build, else the
+# release binary): throwaway dirs, a cheap scrypt,
 # throttles loose enough for one address driving many accounts, and mail through a
 # real SMTP server (Debian's python3-aiosmtpd) into the Maildir $WICKET_E2E_MAILDIR,
 # where the tests read the links.
@@ -15,7 +16,7 @@ maildir=${WICKET_E2E_MAILDIR:-$dir/mail}
 mkdir -p "$maildir/tmp" "$maildir/new" "$maildir/cur"
 /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$maildir" &
 smtpd=$!
-"$root/target/release/wicket" \
+"${WICKET_BIN:-$root/target/release/wicket}" \
   --addr "127.0.0.1:$port" \
   --public-url "http://$host:$port" \
   --smtp-url "smtp://127.0.0.1:$smtp_port" \
