@@ -1,7 +1,9 @@
 import { createHmac } from 'node:crypto';
 import * as path from 'node:path';
 import type { Page, TestInfo } from '@playwright/test';
-import { expect, expectAccessible, logIn, registeredMember, test } from './fixtures';
+import {
+  expect, expectAccessible, linkIn, logIn, mailTo, PASSWORD, registeredMember, test, uniqueName,
+} from './fixtures';
 
 // Runs in js and no-js: the setup, a login with the app's code, one with a recovery
 // code. The code is computed here from the key the page shows (RFC 6238, SHA-1).
@@ -84,4 +86,49 @@ test('two-step login: set up from the QR page, log in with a code, then with a r
   await page.getByRole('button', { name: 'Log in' }).click();
   await expect(page).toHaveURL(/\/account\?done=recovery$/);
   await expect(page.getByText('9 unused recovery codes left.')).toBeVisible();
+});
+
+test('a reset by mail on a two-step account asks the code before anything changes', async ({ page }, testInfo) => {
+  const name = uniqueName('tsreset');
+  const address = `${name}@example.com`;
+  await page.goto('/register/');
+  await page.getByLabel('Username').fill(name);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('Password again').fill(PASSWORD);
+  await page.getByLabel('Email address (optional)').fill(address);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page).toHaveURL(/\/cabinet$/);
+  await page.goto(linkIn(await mailTo(address, 'Confirm your email address'), '/verify-email/'));
+  await expect(page.getByRole('heading', { name: 'Address confirmed' })).toBeVisible();
+  await page.goto('/account');
+  const section = page.locator('#two-step-login');
+  await section.getByRole('button', { name: 'Set up two-step login' }).click();
+  const key = base32Decode(await section.locator('code.key').innerText());
+  await section.getByLabel('Code from your app').fill(totp(key, stepNow()));
+  await section.getByLabel('Your password').fill(PASSWORD);
+  await section.getByRole('button', { name: 'Turn on two-step login' }).click();
+  await expect(page.getByText('Two-step login is on.')).toBeVisible();
+  await page.goto('/logout');
+  await page.getByRole('button', { name: 'Log out' }).click();
+
+  await page.goto('/forgot');
+  await page.getByLabel('Username or email address').fill(name);
+  await page.getByRole('button', { name: 'Send me a link' }).click();
+  await expect(page.getByRole('heading', { name: 'Check your mail' })).toBeVisible();
+  await page.goto(linkIn(await mailTo(address, 'Reset your Wicket password'), '/reset/'));
+  await expect(page.getByText('Two-step login is on, so a code is needed as well.')).toBeVisible();
+  const fresh = 'a new correct horse 2027';
+  await page.getByLabel('New password', { exact: true }).fill(fresh);
+  await page.getByLabel('New password again').fill(fresh);
+  await page.getByLabel(/^Code from your authenticator app/).fill('000000');
+  await page.getByRole('button', { name: 'Set the new password' }).click();
+  await expect(page.getByText('That code is not right.')).toBeVisible();
+  await shot(page, testInfo, 'reset-two-step');
+  // With the right code the password changes and this browser is logged in.
+  await page.getByLabel('New password', { exact: true }).fill(fresh);
+  await page.getByLabel('New password again').fill(fresh);
+  await page.getByLabel(/^Code from your authenticator app/).fill(totp(key, stepNow() + 1));
+  await page.getByRole('button', { name: 'Set the new password' }).click();
+  await expect(page).toHaveURL(/\/cabinet$/);
+  await expect(page.getByRole('heading', { name: `Welcome, ${name}!` })).toBeVisible();
 });
