@@ -161,9 +161,33 @@ struct Inner {
     transport: Transport,
     from: Mailbox,
     waiting: AtomicUsize,
-    /// Told when nothing is waiting any more.
+    /// Work that may still queue a message ([`Outbox::preparing`]); not counted
+    /// against [`CAPACITY`], which bounds messages.
+    preparing: AtomicUsize,
+    /// Told when nothing is waiting or being prepared any more.
     idle: Notify,
     sending: Semaphore,
+}
+
+/// Held by work that may queue a message after the response has gone (see
+/// [`Outbox::preparing`]): while it lives, the outbox is not idle.
+#[must_use = "the outbox counts the work as done once this is dropped"]
+pub struct Preparing {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Preparing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Preparing")
+    }
+}
+
+impl Drop for Preparing {
+    fn drop(&mut self) {
+        if self.inner.preparing.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.inner.idle.notify_waiters();
+        }
+    }
 }
 
 enum Transport {
@@ -207,6 +231,7 @@ impl Outbox {
                 transport,
                 from,
                 waiting: AtomicUsize::new(0),
+                preparing: AtomicUsize::new(0),
                 idle: Notify::new(),
                 sending: Semaphore::new(SENDING),
             }),
@@ -255,11 +280,27 @@ impl Outbox {
         self.inner.waiting.load(Ordering::Acquire)
     }
 
-    /// Returns once every queued message was sent or given up (at shutdown).
+    /// Marks work that may queue a message later, e.g. a task that looks an account
+    /// up after the page has answered: [`Outbox::idle`] waits for it to be dropped,
+    /// so "nothing was sent" can be told from "nothing was sent yet".
+    pub fn preparing(&self) -> Preparing {
+        self.inner.preparing.fetch_add(1, Ordering::AcqRel);
+        Preparing {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Returns once every queued message was sent or given up and no work that may
+    /// queue one ([`Outbox::preparing`]) is left: at shutdown, and in tests before
+    /// they count what was sent.
     pub async fn idle(&self) {
         loop {
+            // Registered before the check, so a notification between the two is kept.
+            // `preparing` is read first: work queues its message before it lets go,
+            // so once it reads 0 that message already counts in `waiting`.
             let told = self.inner.idle.notified();
-            if self.waiting() == 0 {
+            let preparing = self.inner.preparing.load(Ordering::Acquire);
+            if self.waiting() == 0 && preparing == 0 {
                 return;
             }
             told.await;
@@ -407,5 +448,56 @@ mod tests {
         assert!(text.contains("To: ann@example.com"), "{text}");
         assert!(text.contains("Subject: Reset your password"), "{text}");
         assert!(text.contains("https://example.com/reset/abc"), "{text}");
+    }
+
+    /// Whether `idle` is already done, polled once (no waiting).
+    async fn idle_now(outbox: &Outbox) -> bool {
+        tokio::select! {
+            biased;
+            () = outbox.idle() => true,
+            () = std::future::ready(()) => false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_outbox_is_not_idle_while_work_that_may_mail_is_preparing() {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = Destination::Directory(dir.path().join("mail"));
+        let outbox = Outbox::new(destination, "wicket@example.com").unwrap();
+        assert!(idle_now(&outbox).await, "nothing queued, nothing preparing");
+        let preparing = outbox.preparing();
+        let also = outbox.preparing();
+        assert!(!idle_now(&outbox).await);
+        drop(preparing);
+        assert!(!idle_now(&outbox).await, "one is still preparing");
+        drop(also);
+        tokio::time::timeout(Duration::from_secs(5), outbox.idle())
+            .await
+            .expect("idle once the last one is dropped");
+    }
+
+    #[tokio::test]
+    async fn a_message_nobody_accepts_settles_once_it_is_given_up() {
+        // Nothing listens on the port; the link expires before a second attempt, so
+        // the first refusal is the last.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("smtp://127.0.0.1:{port}").parse().unwrap();
+        let outbox = Outbox::new(Destination::Smtp(url, None), "wicket@example.com").unwrap();
+        assert!(outbox.send(Mail {
+            kind: Kind::Reset,
+            to: "ann@example.com".into(),
+            subject: "Reset your password".into(),
+            body: "https://example.com/reset/abc\n".into(),
+            useless_after: Some(Instant::now() + Duration::from_secs(1)),
+        }));
+        assert!(!idle_now(&outbox).await, "queued, not yet tried");
+        tokio::time::timeout(Duration::from_secs(10), outbox.idle())
+            .await
+            .expect("given up after the one attempt");
+        assert_eq!(outbox.waiting(), 0);
     }
 }

@@ -165,10 +165,14 @@ pub async fn forgot_submit(
     }
     let state = Arc::clone(&state);
     let who = client.clone();
+    // The lookup runs after the answer (so its time says nothing); the outbox counts
+    // it until it is done, so it is not idle while a mail may yet be queued.
+    let preparing = state.mail.as_ref().map(|mailer| mailer.outbox.preparing());
     tokio::spawn(async move {
         if let Err(err) = mail_reset_link(&state, &typed, &who).await {
             tracing::error!(error = %chain(&err), "could not handle a reset request");
         }
+        drop(preparing);
     });
     let body = email::message_card("Check your mail", ASKED, "/", "Back to the login form");
     Ok(hx.page("Check your mail", body).into_response())

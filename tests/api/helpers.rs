@@ -108,6 +108,15 @@ impl TestApp {
         start(self.config.clone(), dir).await
     }
 
+    /// Waits until the app's outbox has handed over every message (sent or given up)
+    /// and no request's work may still queue one: only then is a count of mail final.
+    pub async fn mail_settled(&self) {
+        let mailer = self.state.mail.as_ref().expect("an app that sends mail");
+        tokio::time::timeout(Duration::from_secs(30), mailer.outbox.idle())
+            .await
+            .expect("the outbox settles within 30 s");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -164,7 +164,12 @@ pub fn path_of(link: &str) -> &str {
 
 /// An app mailing through `sink`, its public URL (where links point) its own address.
 pub async fn mail_app(sink: &SmtpSink) -> TestApp {
-    let url = sink.url().parse().unwrap();
+    mail_app_via(&sink.url()).await
+}
+
+/// An app mailing through the SMTP server at `smtp_url`.
+async fn mail_app_via(smtp_url: &str) -> TestApp {
+    let url = smtp_url.parse().unwrap();
     let port = free_port();
     spawn_app_with(move |c| {
         c.addr = format!("127.0.0.1:{port}");
@@ -357,7 +362,7 @@ async fn unknown_names_and_unconfirmed_addresses_get_the_same_answer_and_no_mail
         ],
     )
     .await;
-    sink.message_after(1, Duration::from_secs(10)).await; // dan's confirmation
+    app.mail_settled().await; // dan's confirmation went
     let seen = sink.messages().len();
     let mut answers = Vec::new();
     for typed in [
@@ -376,8 +381,9 @@ async fn unknown_names_and_unconfirmed_addresses_get_the_same_answer_and_no_mail
     }
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
     assert_eq!(answers[0].0, StatusCode::OK);
-    // Exactly the two for cat (by name and by address), none for the others.
-    sink.message_after(seen + 1, Duration::from_secs(10)).await;
+    // Exactly the two for cat (by name and by address), none for the others: counted
+    // once every lookup is done and its mail, if any, handed over.
+    app.mail_settled().await;
     let resets: Vec<_> = sink.messages()[seen..].to_vec();
     assert_eq!(resets.len(), 2, "{resets:?}");
     assert!(resets.iter().all(|m| m.contains("To: cat@example.com")));
@@ -402,8 +408,15 @@ async fn a_login_from_a_new_browser_mails_a_notice_whose_link_ends_every_session
     register_confirmed(&app, &sink, "fay", "fay@example.com").await;
     // The registering browser is known: logging in again there mails nothing.
     app.logout().await;
+    app.mail_settled().await;
     let seen = sink.messages().len();
     assert_see_other(&app.login("fay", PASSWORD).await, "/cabinet");
+    app.mail_settled().await;
+    assert_eq!(
+        sink.messages().len(),
+        seen,
+        "the known browser got no notice"
+    );
     // A new browser: one notice; the same browser again: none.
     let intruder = client();
     app.login_by(&intruder, "fay").await;
@@ -412,11 +425,8 @@ async fn a_login_from_a_new_browser_mails_a_notice_whose_link_ends_every_session
         notice.contains("Subject: New login to your Wicket account"),
         "{notice}"
     );
-    assert_eq!(
-        sink.messages().len(),
-        seen + 1,
-        "the known browser got no notice"
-    );
+    app.mail_settled().await;
+    assert_eq!(sink.messages().len(), seen + 1, "one notice");
     intruder.post(app.url("/logout")).send().await.unwrap();
     app.login_by(&intruder, "fay").await;
     // "This wasn't me": confirm, every session ends, the reset form opens.
@@ -445,6 +455,7 @@ async fn a_login_from_a_new_browser_mails_a_notice_whose_link_ends_every_session
     assert_see_other(&app.get("/cabinet").await, "/?next=/cabinet");
     let form = owner.get(app.url("/reset")).send().await.unwrap();
     assert_eq!(form.status(), StatusCode::OK);
+    app.mail_settled().await;
     assert_eq!(sink.messages().len(), seen + 1, "still the one notice");
 }
 
@@ -828,4 +839,133 @@ async fn at_shutdown_unsent_mail_is_waited_for_and_then_counted_in_the_log() {
         log.contains("shutting down with mail not sent") && log.contains("waiting=1"),
         "{log}"
     );
+}
+
+/// An SMTP server that holds each message until the test lets it take it: it reports
+/// the message as soon as its DATA is in, and answers only after a `go`.
+struct GatedSmtp {
+    port: u16,
+    arrived: tokio::sync::mpsc::UnboundedReceiver<String>,
+    go: std::sync::Arc<tokio::sync::Semaphore>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl GatedSmtp {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tell, arrived) = tokio::sync::mpsc::unbounded_channel();
+        let go = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+        let gate = go.clone();
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(Self::converse(stream, tell.clone(), gate.clone()));
+            }
+        });
+        Self {
+            port,
+            arrived,
+            go,
+            server,
+        }
+    }
+
+    /// Just enough SMTP for lettre: every command is fine, DATA waits for a `go`.
+    async fn converse(
+        stream: tokio::net::TcpStream,
+        tell: tokio::sync::mpsc::UnboundedSender<String>,
+        go: std::sync::Arc<tokio::sync::Semaphore>,
+    ) -> std::io::Result<()> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        write.write_all(b"220 gated ESMTP\r\n").await?;
+        while let Some(line) = lines.next_line().await? {
+            let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "DATA" => {
+                    write.write_all(b"354 go ahead\r\n").await?;
+                    let mut message = String::new();
+                    while let Some(line) = lines.next_line().await? {
+                        if line == "." {
+                            break;
+                        }
+                        message.push_str(&line);
+                        message.push('\n');
+                    }
+                    let _ = tell.send(message);
+                    go.acquire().await.expect("never closed").forget();
+                    b"250 taken\r\n"
+                }
+                "QUIT" => b"221 bye\r\n",
+                _ => b"250 ok\r\n",
+            };
+            write.write_all(reply).await?;
+        }
+        Ok(())
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// The next message to reach the server (not yet taken).
+    async fn next(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(10), self.arrived.recv())
+            .await
+            .expect("a message reaches the server within 10 s")
+            .unwrap()
+    }
+}
+
+impl Drop for GatedSmtp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Whether the app's outbox is settled right now (polled once, no waiting).
+async fn settled_now(app: &TestApp) -> bool {
+    let outbox = &app.state.mail.as_ref().unwrap().outbox;
+    tokio::select! {
+        biased;
+        () = outbox.idle() => true,
+        () = std::future::ready(()) => false,
+    }
+}
+
+#[tokio::test]
+async fn mail_is_settled_only_once_a_slow_server_has_taken_it() {
+    let mut smtp = GatedSmtp::start().await;
+    let app = mail_app_via(&smtp.url()).await;
+    let form = [
+        ("username", "nia"),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+        ("email", "nia@example.com"),
+    ];
+    assert_see_other(&app.post_form("/register/", &form).await, "/cabinet");
+    // The confirmation is at the server, which has not taken it yet.
+    let verify = smtp.next().await;
+    assert!(!settled_now(&app).await, "the server has not taken it");
+    smtp.go.add_permits(1);
+    app.mail_settled().await;
+    let confirmed = app.get(path_of(&link(&verify, "/verify-email/"))).await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+
+    // A reset is looked up and mailed after /forgot answers: from that answer until
+    // the server took the mail, the outbox is not settled.
+    let asked = app
+        .post_form_by(&client(), "/forgot", &[("username", "nia")])
+        .await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    assert!(!settled_now(&app).await, "the lookup may still mail");
+    let reset = smtp.next().await;
+    assert!(
+        reset.contains("Subject: Reset your Wicket password"),
+        "{reset}"
+    );
+    assert!(!settled_now(&app).await, "the server has not taken it");
+    smtp.go.add_permits(1);
+    app.mail_settled().await;
 }

@@ -973,11 +973,14 @@ async fn a_passkey_login_from_a_new_browser_mails_the_notice() {
     crate::mail::register_confirmed(&app, &sink, "gus", "gus@example.com").await;
     let mut key = SoftKey::new(&app);
     let handle = add(&app, &key, "Phone").await;
+    app.mail_settled().await;
     let seen = sink.messages().len();
     // This browser is known: no notice.
     let (start, credential) = signed(&app, &app.client, &mut key, &handle).await;
     let resp = finish_login(&app, &app.client, &start, &credential).await;
     assert_see_other(&resp, "/cabinet");
+    app.mail_settled().await;
+    assert_eq!(sink.messages().len(), seen, "the known browser got none");
     // Another browser: one.
     assert_see_other(&log_in_with(&app, &mut key, &handle).await, "/cabinet");
     let notice = sink.next_to(seen, "gus@example.com").await;
@@ -985,11 +988,8 @@ async fn a_passkey_login_from_a_new_browser_mails_the_notice() {
         notice.contains("Subject: New login to your Wicket account"),
         "{notice}"
     );
-    assert_eq!(
-        sink.messages().len(),
-        seen + 1,
-        "the known browser got none"
-    );
+    app.mail_settled().await;
+    assert_eq!(sink.messages().len(), seen + 1, "exactly one");
 }
 
 #[tokio::test]
