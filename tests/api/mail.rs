@@ -335,7 +335,8 @@ async fn a_forgotten_password_is_reset_through_the_mailed_link() {
             .await,
         "/cabinet",
     );
-    // The link worked once.
+    // The link is dead (the new password alone would void it, so single use itself is
+    // shown by a_not_me_link_works_once_though_its_use_leaves_the_password_as_it_was).
     let again = client().get(app.url(path_of(&reset))).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::GONE);
     assert!(again.text().await.unwrap().contains("/forgot"));
@@ -457,6 +458,49 @@ async fn a_login_from_a_new_browser_mails_a_notice_whose_link_ends_every_session
     assert_eq!(form.status(), StatusCode::OK);
     app.mail_settled().await;
     assert_eq!(sink.messages().len(), seen + 1, "still the one notice");
+}
+
+#[tokio::test]
+async fn a_not_me_link_works_once_though_its_use_leaves_the_password_as_it_was() {
+    // Ending the sessions changes nothing the link is bound to (account, password,
+    // address), so only single use stops a second go: two browsers open one link.
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "ola", "ola@example.com").await;
+    app.mail_settled().await;
+    let seen = sink.messages().len();
+    app.login_by(&client(), "ola").await;
+    let notice = sink.next_to(seen, "ola@example.com").await;
+    let not_me = path_of(&link(&notice, "/not-me/")).to_owned();
+    let (first, second) = (client(), client());
+    for browser in [&first, &second] {
+        let opened = browser.get(app.url(&not_me)).send().await.unwrap();
+        assert_see_other(&opened, "/not-me");
+    }
+    assert_see_other(&app.post_form_by(&first, "/not-me", &[]).await, "/reset");
+    assert_see_other(&app.get("/cabinet").await, "/?next=/cabinet");
+    // The owner logs in again; the second browser's go must end nothing and issue
+    // no new reset.
+    assert_see_other(&app.login("ola", PASSWORD).await, "/cabinet");
+    let tokens = std::fs::read_dir(app.config.data_dir.join("tokens"))
+        .unwrap()
+        .count();
+    let again = app.post_form_by(&second, "/not-me", &[]).await;
+    assert_eq!(again.status(), StatusCode::GONE);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("This link cannot be used")
+    );
+    assert_eq!(app.get("/cabinet").await.status(), StatusCode::OK);
+    let now = std::fs::read_dir(app.config.data_dir.join("tokens"))
+        .unwrap()
+        .count();
+    assert_eq!(now, tokens, "no new reset token");
+    let form = second.get(app.url("/reset")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::GONE, "no reset form either");
 }
 
 #[tokio::test]
