@@ -168,7 +168,10 @@ async fn the_sweep_removes_sessions_past_their_lifetime_even_if_not_idle_long() 
 async fn logout_when_the_store_cannot_delete_keeps_the_member_logged_in_and_says_so() {
     let app = spawn_app().await;
     let cookie = session_cookie(&app.register("alice", PASSWORD).await).unwrap();
-    let Some(frozen) = Immutable::make(&app.config.sessions_dir) else {
+    let Some(frozen) = Immutable::make(
+        &app.config.sessions_dir,
+        "faults::logout_when_the_store_cannot_delete_keeps_the_member_logged_in_and_says_so",
+    ) else {
         return;
     };
     let resp = app.logout().await;
@@ -194,7 +197,10 @@ async fn logout_when_the_store_cannot_delete_keeps_the_member_logged_in_and_says
 #[tokio::test]
 async fn registration_when_no_session_can_start_says_the_account_exists() {
     let app = spawn_app().await;
-    let Some(frozen) = Immutable::make(&app.config.sessions_dir) else {
+    let Some(frozen) = Immutable::make(
+        &app.config.sessions_dir,
+        "faults::registration_when_no_session_can_start_says_the_account_exists",
+    ) else {
         return;
     };
     let resp = app.register("alice", PASSWORD).await;
@@ -273,7 +279,10 @@ async fn a_directory_that_cannot_be_tightened_stops_start_up_naming_it() {
     let mut config = test_config(dir.path());
     std::fs::create_dir(&config.sessions_dir).unwrap();
     std::fs::set_permissions(&config.sessions_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let Some(_frozen) = Immutable::make(&config.sessions_dir) else {
+    let Some(_frozen) = Immutable::make(
+        &config.sessions_dir,
+        "faults::a_directory_that_cannot_be_tightened_stops_start_up_naming_it",
+    ) else {
         return;
     };
     config.addr = "127.0.0.1:0".into();
