@@ -207,6 +207,20 @@ pub async fn register_confirmed(app: &TestApp, sink: &SmtpSink, name: &str, emai
     assert!(text.contains("is now confirmed"), "{text}");
 }
 
+/// The file the file store keeps a mailed link's token in: named by the SHA-256 of
+/// the token (the link's last segment) in hex, as the store names it; it must exist.
+fn token_file(app: &TestApp, link: &str) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let token = link.rsplit('/').next().unwrap();
+    let hash: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let file = app.config.data_dir.join(format!("tokens/{hash}.json"));
+    assert!(file.is_file(), "no token file {}", file.display());
+    file
+}
+
 /// Changes the app's member's password from [`PASSWORD`] to `new` on `/account`.
 async fn change_password(app: &TestApp, new: &str) {
     let form = [
@@ -829,14 +843,8 @@ async fn an_expired_reset_link_gets_the_one_page_and_a_password_change_is_told()
     let app = mail_app(&sink).await;
     register_confirmed(&app, &sink, "lea", "lea@example.com").await;
     let reset = reset_link(&app, &sink, "lea").await;
-    // Age the stored token past its 30 minutes (the file holds its expiry).
-    let dir = app.config.data_dir.join("tokens");
-    let file = std::fs::read_dir(&dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    // Age this link's stored token past its 30 minutes (the file holds its expiry).
+    let file = token_file(&app, &reset);
     let text = std::fs::read_to_string(&file).unwrap();
     let mut record: serde_json::Value = serde_json::from_str(&text).unwrap();
     let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
