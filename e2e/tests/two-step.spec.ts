@@ -110,6 +110,7 @@ test('a reset by mail on a two-step account asks the code before anything change
   await expect(page.getByText('Two-step login is on.')).toBeVisible();
   await page.goto('/logout');
   await page.getByRole('button', { name: 'Log out' }).click();
+  await expect(page.getByRole('status')).toHaveText('You are logged out.');
 
   await page.goto('/forgot');
   await page.getByLabel('Username or email address').fill(name);

@@ -173,7 +173,10 @@ impl Sessions {
             None => false,
             Some(user) => match &record.account {
                 Some(id) => *id == user.id,
-                None => user.created <= record.created,
+                // Session times are kept to the second: so is the comparison.
+                None => {
+                    user.created.replace_nanosecond(0).unwrap_or(user.created) <= record.created
+                }
             },
         })
     }

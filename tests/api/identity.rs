@@ -128,3 +128,46 @@ async fn a_csrf_token_from_before_a_password_change_is_refused_after_it() {
     // The page's new token works.
     assert_see_other(&app.logout().await, "/");
 }
+
+/// Rewrites the JSON file at `path` without its field `field`, as an older Wicket
+/// wrote it.
+fn strip_field(path: &std::path::Path, field: &str) {
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert!(
+        record.as_object_mut().unwrap().remove(field).is_some(),
+        "{field}"
+    );
+    std::fs::write(path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn records_from_before_account_ids_keep_working_and_get_an_id_once() {
+    let app = spawn_app().await;
+    app.register("olga", PASSWORD).await;
+    let sessions = app.session_files();
+    assert_eq!(sessions.len(), 1);
+    strip_field(&app.config.data_dir.join("users/olga.json"), "id");
+    strip_field(&sessions[0], "account");
+    // The old session holds (its account is older than it), and the account is given
+    // an id on the way, stored once and kept.
+    assert_eq!(app.get("/cabinet").await.status(), StatusCode::OK);
+    let id = account_id(&app, "olga");
+    assert_eq!(id.len(), 32);
+    assert_eq!(app.get("/account").await.status(), StatusCode::OK);
+    assert_eq!(account_id(&app, "olga"), id);
+    // An old session of a name registered again after it opens nothing.
+    let old = client();
+    app.login_by(&old, "olga").await;
+    let newest = app
+        .session_files()
+        .into_iter()
+        .find(|f| f != &sessions[0])
+        .unwrap();
+    strip_field(&newest, "account");
+    set_session_time(&newest, "created", time::Duration::minutes(5));
+    std::fs::remove_file(app.config.data_dir.join("users/olga.json")).unwrap();
+    app.register_by(&client(), "olga", PASSWORD).await;
+    let cabinet = old.get(app.url("/cabinet")).send().await.unwrap();
+    assert_see_other(&cabinet, "/?next=/cabinet");
+}
