@@ -76,3 +76,29 @@ impl UserStore for AssignIds {
         self.0.ready()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FileUserStore;
+
+    #[tokio::test]
+    async fn an_old_record_gets_one_id_however_many_read_it_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = Username::parse("olga").unwrap();
+        let files = Arc::new(FileUserStore::open(dir.path()).unwrap());
+        let old = User {
+            id: AccountId::default(),
+            ..User::new(&name, "$scrypt$x".into())
+        };
+        assert!(files.create(&old).await.unwrap().is_ok());
+        // Two instances over one store, reading the old record at the same time.
+        let (one, two) = (AssignIds(files.clone()), AssignIds(files.clone()));
+        let (a, b) = tokio::join!(one.get(&name), two.get(&name));
+        let (a, b) = (a.unwrap().unwrap().id, b.unwrap().unwrap().id);
+        assert!(!a.is_unset());
+        assert_eq!(a, b, "both agree");
+        let stored = files.get(&name).await.unwrap().unwrap().id;
+        assert_eq!(stored, a, "stored once");
+    }
+}

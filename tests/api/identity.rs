@@ -171,3 +171,19 @@ async fn records_from_before_account_ids_keep_working_and_get_an_id_once() {
     let cabinet = old.get(app.url("/cabinet")).send().await.unwrap();
     assert_see_other(&cabinet, "/?next=/cabinet");
 }
+
+#[tokio::test]
+async fn wrong_passwords_on_the_delete_form_are_throttled_like_a_login() {
+    let app = spawn_app().await;
+    app.register("gus", PASSWORD).await;
+    for _ in 0..5 {
+        let form = [("current_password", "not the password")];
+        let resp = app.post_form("/account/delete", &form).await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let form = [("current_password", PASSWORD)];
+    let resp = app.post_form("/account/delete", &form).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert!(app.config.data_dir.join("users/gus.json").exists());
+}

@@ -637,6 +637,25 @@ async fn reset_requests_are_throttled_per_account_with_the_same_answer_for_all()
     assert_eq!(other.status(), StatusCode::OK);
 }
 
+#[tokio::test]
+async fn reset_requests_from_one_address_are_limited_to_four_accounts_worth() {
+    // 3 an hour per account, 12 per client address: the thirteenth name is refused.
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    for i in 0..12 {
+        let name = format!("nobody{i}");
+        let resp = app
+            .post_form_by(&client(), "/forgot", &[("username", &name)])
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK, "{name}");
+    }
+    let over = app
+        .post_form_by(&client(), "/forgot", &[("username", "nobody12")])
+        .await;
+    assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(over.headers().contains_key("retry-after"));
+}
+
 /// The real binary mailing through `smtp_url` (anything after it as extra flags), its
 /// public URL its own address; returns it with that URL.
 fn mail_binary(

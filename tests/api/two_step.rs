@@ -542,3 +542,29 @@ async fn new_recovery_codes_retire_every_old_one() {
     let new = code_step(&app, &browser, &renewed[5]).await;
     assert_see_other(&new, "/account?done=recovery");
 }
+
+#[tokio::test]
+async fn wrong_codes_on_the_reset_form_are_throttled_like_a_login() {
+    use crate::mail::*;
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "rhea", "rhea@example.com").await;
+    let on = enable(&app, step_now()).await;
+    app.post_form_by(&client(), "/forgot", &[("username", "rhea")])
+        .await;
+    let reset = link(
+        &sink.with_subject("Reset your Wicket password").await,
+        "/reset/",
+    );
+    let browser = client();
+    browser.get(app.url(path_of(&reset))).send().await.unwrap();
+    let new = "a second factor horse 7";
+    for _ in 0..5 {
+        let form = [("password", new), ("confirm", new), ("code", "000000")];
+        let resp = app.post_form_by(&browser, "/reset", &form).await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let code = totp(&on.key, step_now() + 1, 6);
+    let form = [("password", new), ("confirm", new), ("code", code.as_str())];
+    assert_throttled(&app.post_form_by(&browser, "/reset", &form).await);
+}
