@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use poem::{EndpointExt, Response, Route, get};
 
+use crate::accounts::{Accounts, DeviceCookies, SecondFactorKeys};
 use crate::config::Config;
 use crate::cookies::CookiePolicy;
 use crate::mail::{Destination, Outbox};
@@ -17,7 +18,6 @@ use crate::session::{SessionLayer, Sessions};
 use crate::store::{self, Stores};
 use crate::throttle::{LoginThrottle, Throttle};
 use crate::web::csrf::{CsrfKeys, CsrfLayer};
-use crate::web::device::DeviceCookies;
 use crate::web::email::Mailer;
 use crate::web::passkey::Passkeys;
 use crate::web::reset::{ForgotThrottle, LinkCookie};
@@ -232,23 +232,12 @@ pub fn open_state(config: &Config) -> io::Result<AppState> {
 fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
     let key = SecretKey::load_or_create(&config.secret_key_path())?;
     let policy = CookiePolicy::new(config.secure_cookies);
+    let accounts = accounts_with(config, &stores, &key)?;
     Ok(AppState {
-        sessions: Sessions::new(
-            &key,
-            policy,
-            stores.sessions,
-            stores.users.clone(),
-            config.session_idle,
-            config.session_lifetime,
-        ),
-        users: stores.users,
-        hasher: Hasher::new(config.scrypt_log_n, config.scrypt_permits())
-            .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?,
+        sessions: accounts.sessions.clone(),
+        users: accounts.users.clone(),
+        hasher: accounts.hasher.clone(),
         csrf: CsrfKeys::new(key.derive("csrf-token"), policy),
-        login_throttle: Arc::new(LoginThrottle::new(
-            config.throttle_login.0,
-            stores.counters.clone(),
-        )),
         register_throttle: Arc::new(Throttle::new(
             "register",
             config.throttle_register.0,
@@ -258,19 +247,46 @@ fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
             config.throttle_forgot.0,
             stores.counters.clone(),
         )),
-        two_step: TwoStep::new(
-            key.sealer("totp-key"),
-            key.derive("recovery-code"),
-            policy,
-            stores.counters.clone(),
-        ),
+        two_step: TwoStep::new(policy, stores.counters.clone()),
         passkeys: passkeys(config, stores.counters)?,
-        devices: DeviceCookies::new(key.derive("device"), policy),
         ipv6_prefix: config.throttle_ipv6_prefix,
         public_url: config.public_url.clone(),
         tokens: stores.tokens,
         mail: mailer(config).map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?,
         link_cookie: LinkCookie::new(policy),
+        accounts,
+    })
+}
+
+/// The account service on the stores and keys `config` names, for the site and the
+/// command line alike.
+pub fn open_accounts(config: &Config) -> io::Result<Accounts> {
+    let key = SecretKey::load_or_create(&config.secret_key_path())?;
+    accounts_with(config, &open_stores(config)?, &key)
+}
+
+fn accounts_with(config: &Config, stores: &Stores, key: &SecretKey) -> io::Result<Accounts> {
+    let policy = CookiePolicy::new(config.secure_cookies);
+    Ok(Accounts {
+        sessions: Sessions::new(
+            key,
+            policy,
+            stores.sessions.clone(),
+            stores.users.clone(),
+            config.session_idle,
+            config.session_lifetime,
+        ),
+        users: stores.users.clone(),
+        tokens: stores.tokens.clone(),
+        hasher: Hasher::new(config.scrypt_log_n, config.scrypt_permits())
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?,
+        guesses: Arc::new(LoginThrottle::new(
+            config.throttle_login.0,
+            stores.counters.clone(),
+        )),
+        devices: DeviceCookies::new(key.derive("device"), policy),
+        second_factor: SecondFactorKeys::new(key.sealer("totp-key"), key.derive("recovery-code")),
+        ipv6_prefix: config.throttle_ipv6_prefix,
     })
 }
 

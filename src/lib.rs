@@ -2,9 +2,13 @@
 //!
 //! `main.rs` only parses the command line; everything else lives here so that the
 //! integration tests drive exactly the code the binary runs. Layers, from the top:
-//! `cli` and `app` wire things up; `web` serves pages; `session` runs the session
-//! lifecycle; `store` keeps records; the rest are small leaves they share.
+//! `cli` and `app` wire things up; `web` serves pages; `accounts` holds the
+//! sequences that check or change an account; `session` runs the session lifecycle;
+//! `store` keeps records; the rest are small leaves they share.
 
+/// The account service: each security sequence (check a secret, set a password,
+/// delete, second factors) written once, for the handlers and the command line.
+pub mod accounts;
 /// Builds the poem application from a [`config::Config`] and runs it.
 pub mod app;
 /// What the binary does for each command: serve, `user …`, `migrate`.

@@ -428,6 +428,13 @@ impl User {
         }
     }
 
+    /// The name as a [`Username`]: every record was made from one, so a name that no
+    /// longer parses is a corrupt record.
+    pub fn username(&self) -> Result<Username, StoreError> {
+        Username::parse(&self.name)
+            .map_err(|_| StoreError::corrupt("a user record with an impossible name"))
+    }
+
     /// The case-insensitive key the user is stored under.
     pub fn key(&self) -> String {
         self.name.to_ascii_lowercase()

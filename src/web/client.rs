@@ -13,18 +13,8 @@ use super::AppState;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
-/// The client of a request.
-#[derive(Debug, Clone)]
-pub struct Client {
-    /// The client's IP address, the key for per-address limits.
-    pub address: String,
-    /// The same, parsed (absent only for peers without an IP address).
-    pub ip: Option<IpAddr>,
-    /// The browser and system, e.g. "Firefox on Linux" (from `User-Agent`).
-    pub browser: String,
-    /// The raw device cookie ([`super::device`]), checked where it is used.
-    pub device_cookie: Option<String>,
-}
+/// The client of a request: who asks the account service for a check or a change.
+pub use crate::accounts::Caller as Client;
 
 impl<'a> FromRequest<'a> for Client {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
@@ -34,23 +24,13 @@ impl<'a> FromRequest<'a> for Client {
         };
         let device_cookie = req
             .data::<Arc<AppState>>()
-            .and_then(|state| crate::cookies::find(req, state.devices.name()));
+            .and_then(|state| crate::cookies::find(req, state.accounts.devices.name()));
         Ok(Self {
             address: ip.map_or_else(|| address_of(req.remote_addr()), |ip| ip.to_string()),
             ip,
             browser: browser_of(req.header("user-agent").unwrap_or_default()),
             device_cookie,
         })
-    }
-}
-
-impl Client {
-    /// The key this client's address is throttled under (IPv6 by network).
-    pub fn throttle_key(&self, ipv6_prefix: u8) -> String {
-        match self.ip {
-            Some(ip) => crate::throttle::address_key(ip, ipv6_prefix),
-            None => self.address.clone(),
-        }
     }
 }
 

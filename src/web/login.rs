@@ -8,12 +8,13 @@ use poem::web::{Data, Query};
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
-use super::auth::{self, Checked, Login};
+use super::auth::{self, Login};
 use super::client::Client;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
 use super::{AppState, CABINET, Hx, login_url, safe_next, too_many};
+use crate::accounts::Checked;
 use crate::session::{CurrentSession, Notice, NoticeShown, Sessions};
 use crate::store::EndReason;
 
@@ -143,7 +144,11 @@ pub async fn submit(
         hx.page("Log in", view(&csrf, &form))
     };
 
-    let user = match auth::check_password(&state, &form.username, &form.password, &client).await? {
+    let checked = state
+        .accounts
+        .check_password(&form.username, &form.password, &client)
+        .await?;
+    let user = match checked {
         Checked::Right(user) => user,
         Checked::Wrong => {
             return Ok(refuse(INVALID)
@@ -164,7 +169,7 @@ pub async fn submit(
     };
     let to = next.unwrap_or(CABINET);
     // Asked of the request: the response is what makes this browser known.
-    let known_browser = auth::known_browser(&state, &client, &user);
+    let known_browser = state.accounts.known_browser(&client, &user);
     let resp = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, to).await?;
     if !known_browser {
         super::email::send_new_login_notice(&state, &user, &client).await;

@@ -6,7 +6,6 @@ mod auth;
 mod cabinet;
 mod client;
 pub mod csrf;
-pub mod device;
 pub mod email;
 mod errors;
 mod form;
@@ -30,7 +29,7 @@ use poem::{FromRequest, IntoResponse, Request, RequestBody, Response, Route, get
 use crate::password::Hasher;
 use crate::session::Sessions;
 use crate::store::UserStore;
-use crate::throttle::{LoginThrottle, Throttle};
+use crate::throttle::Throttle;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -43,12 +42,10 @@ pub struct AppState {
     pub hasher: Hasher,
     /// CSRF token keys.
     pub csrf: csrf::CsrfKeys,
-    /// Failed-login limits.
-    pub login_throttle: Arc<LoginThrottle>,
+    /// The account service: checks and changes of accounts.
+    pub accounts: crate::accounts::Accounts,
     /// Registration limits per client address.
     pub register_throttle: Arc<Throttle>,
-    /// Device cookies: which browsers an account has logged in from.
-    pub devices: device::DeviceCookies,
     /// IPv6 clients are throttled per network of this many bits.
     pub ipv6_prefix: u8,
     /// The site's one address, if pinned (`--public-url`): forms must come from it.

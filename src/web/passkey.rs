@@ -30,7 +30,7 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs_proto::ResidentKeyRequirement;
 
-use super::auth::{self, CodeChecked, Login, WRONG_CODE};
+use super::auth::{self, Login, WRONG_CODE};
 use super::cabinet::Member;
 use super::client::Client;
 use super::csrf::Csrf;
@@ -38,6 +38,7 @@ use super::form::{Form, NoFields};
 use super::layout::{Field, ON_TWO_STEP_CHANGED, hx_form, time, wait_message};
 use super::two_step::{member, update};
 use super::{AppState, CABINET, Hx, safe_next, throttled};
+use crate::accounts::{Checked, Refusal};
 use crate::error::AppError;
 use crate::net::PublicUrl;
 use crate::session::CurrentSession;
@@ -229,7 +230,7 @@ pub async fn login(
             return Ok(page.with_status(StatusCode::UNAUTHORIZED).into_response());
         }
     };
-    let known_browser = auth::known_browser(&state, &client, &user);
+    let known_browser = state.accounts.known_browser(&client, &user);
     let login = Login {
         user: &user,
         client: &client,
@@ -496,10 +497,12 @@ pub async fn add_options(
             None,
         );
     }
-    let refused =
-        auth::check_current_password(&state, &user.name, &form.current_password, &client).await?;
-    match refused {
-        Some(auth::PasswordRefused::Wrong) => {
+    let checked = state
+        .accounts
+        .check_password(&user.name, &form.current_password, &client)
+        .await?;
+    match checked.right() {
+        Err(Refusal::Wrong) => {
             return refuse(
                 SectionState {
                     name: typed(None),
@@ -509,7 +512,7 @@ pub async fn add_options(
                 None,
             );
         }
-        Some(auth::PasswordRefused::Throttled(wait)) => {
+        Err(Refusal::Throttled(wait)) => {
             return refuse(
                 SectionState {
                     name: typed(None),
@@ -519,13 +522,17 @@ pub async fn add_options(
                 Some(wait),
             );
         }
-        None => {}
+        Ok(_) => {}
     }
     // A passkey opens the account alone: with two-step login on, adding one takes a code.
     if user.totp.is_some() {
-        match auth::check_code(&state, &user, &form.code, &client).await? {
-            CodeChecked::Right(_) => {}
-            CodeChecked::Wrong => {
+        match state
+            .accounts
+            .check_code(&user, &form.code, &client)
+            .await?
+        {
+            Checked::Right(_) => {}
+            Checked::Wrong => {
                 let shown = SectionState {
                     name: typed(None),
                     code: Some(WRONG_CODE),
@@ -533,7 +540,7 @@ pub async fn add_options(
                 };
                 return refuse(shown, None);
             }
-            CodeChecked::Throttled(wait) => {
+            Checked::Throttled(wait) => {
                 let shown = SectionState {
                     name: typed(None),
                     alert: Some(wait_message(wait)),
@@ -680,24 +687,26 @@ pub async fn remove(
         };
         return Ok(answer(&state, hx, &csrf, &user, &shown, StatusCode::GONE));
     };
-    let refused =
-        auth::check_current_password(&state, &user.name, &form.current_password, &client).await?;
-    let shown = match refused {
-        Some(auth::PasswordRefused::Wrong) => Some((
+    let checked = state
+        .accounts
+        .check_password(&user.name, &form.current_password, &client)
+        .await?;
+    let shown = match checked.right() {
+        Err(Refusal::Wrong) => Some((
             SectionState {
                 removing: Some((form.id.clone(), auth::WRONG_PASSWORD)),
                 ..SectionState::default()
             },
             None,
         )),
-        Some(auth::PasswordRefused::Throttled(wait)) => Some((
+        Err(Refusal::Throttled(wait)) => Some((
             SectionState {
                 alert: Some(wait_message(wait)),
                 ..SectionState::default()
             },
             Some(wait),
         )),
-        None => None,
+        Ok(_) => None,
     };
     if let Some((shown, wait)) = shown {
         let status = StatusCode::UNPROCESSABLE_ENTITY;

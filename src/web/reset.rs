@@ -17,13 +17,14 @@ use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, Result, handler};
 use serde::Deserialize;
 
-use super::auth::{self, CodeChecked, Login};
+use super::auth::{self, Login};
 use super::client::Client;
 use super::csrf::Csrf;
 use super::email::{self, unusable};
 use super::form::{Form, NoFields};
 use super::layout::{Field, hx_form, wait_message};
 use super::{AppState, CABINET, Hx, too_many};
+use crate::accounts::Checked;
 use crate::cookies::CookiePolicy;
 use crate::domain::{Username, loggable};
 use crate::error::{AppError, chain};
@@ -375,16 +376,20 @@ pub async fn reset_submit(
     // The mailbox alone changes nothing on a two-step account: the code comes first
     // (counted like a login), and only then the password, the sessions, the tokens.
     if user.totp.is_some() {
-        match auth::check_code(&state, &user, &form.code, &client).await? {
-            CodeChecked::Right(_) => {}
-            CodeChecked::Wrong => {
+        match state
+            .accounts
+            .check_code(&user, &form.code, &client)
+            .await?
+        {
+            Checked::Right(_) => {}
+            Checked::Wrong => {
                 let errors = FormErrors {
                     code: Some(auth::WRONG_CODE),
                     ..FormErrors::default()
                 };
                 return Ok(refuse(&errors, StatusCode::UNPROCESSABLE_ENTITY));
             }
-            CodeChecked::Throttled(wait) => {
+            Checked::Throttled(wait) => {
                 let alert = wait_message(wait);
                 let errors = FormErrors {
                     alert: Some(&alert),

@@ -10,14 +10,12 @@
 //!   minutes, single use) and the code form; `POST /login/code` (`code`: an app's code
 //!   or a recovery code) finishes the login.
 //!
-//! Keys are stored sealed (`secret::Sealer`, bound to the account's name), recovery
-//! codes as keyed hashes. A code works once: the step of the last one used is kept,
+//! Keys are stored sealed, recovery codes as keyed hashes ([`crate::accounts::second_factor`]). A code works once: the step of the last one used is kept,
 //! and a code of that step or older is refused.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::Mac;
 use maud::{Markup, PreEscaped, html};
 use poem::http::StatusCode;
 use poem::http::header::SET_COOKIE;
@@ -26,32 +24,28 @@ use poem::{IntoResponse, Request, Response, Result, handler};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::auth::{self, CodeChecked, Login, Used, WRONG_CODE};
+use super::auth::{self, Login, WRONG_CODE};
 use super::client::Client;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{hx_form, wait_message};
 use super::{AppState, CABINET, Hx, safe_next, throttled, too_many};
+use crate::accounts::{Checked, RecoveryCodes, Refusal, Used};
 use crate::cookies::CookiePolicy;
 use crate::domain::Username;
 use crate::error::AppError;
-use crate::secret::{Sealer, SubKey, hex};
 use crate::session::CurrentSession;
 use crate::store::tokens::{Purpose, Token, TokenRecord};
 use crate::store::{StoreError, TotpSetting, User};
 use crate::throttle::{Limit, Throttle};
 use crate::totp::TotpKey;
 
-/// Recovery codes made at a time.
-const RECOVERY_CODES: usize = 10;
 /// Wrong codes one pending login may try.
 const PENDING_TRIES: u32 = 3;
 
-/// What two-step login needs: the keys for its secrets and its cookie.
+/// What the second step of a login needs: its cookie, and its count of tries.
 #[derive(Debug, Clone)]
 pub struct TwoStep {
-    sealer: Sealer,
-    recovery: SubKey,
     policy: CookiePolicy,
     cookie: String,
     /// Wrong codes per pending login.
@@ -59,69 +53,17 @@ pub struct TwoStep {
 }
 
 impl TwoStep {
-    /// Keyed from the server secret.
-    pub fn new(
-        sealer: Sealer,
-        recovery: SubKey,
-        policy: CookiePolicy,
-        counters: Arc<dyn crate::store::CounterStore>,
-    ) -> Self {
+    /// Cookies named and flagged by `policy`; tries counted in `counters`.
+    pub fn new(policy: CookiePolicy, counters: Arc<dyn crate::store::CounterStore>) -> Self {
         let limit = Some(Limit {
             max: PENDING_TRIES,
             window: Duration::from_secs(5 * 60),
         });
         Self {
-            sealer,
-            recovery,
             cookie: policy.name("wicket_pending"),
             policy,
             tries: Arc::new(Throttle::new("pending", limit, counters)),
         }
-    }
-
-    /// The account's key, if it has two-step login on (and its key opens).
-    pub fn key_of(&self, user: &User) -> Option<TotpKey> {
-        let setting = user.totp.as_ref()?;
-        let bytes = self.sealer.open(&setting.key, user.key().as_bytes())?;
-        Some(TotpKey::from_bytes(bytes))
-    }
-
-    fn seal_key(&self, key: &TotpKey, context: &str) -> String {
-        self.sealer.seal(key.as_bytes(), context.as_bytes())
-    }
-
-    /// The keyed hash a recovery code is stored as (typed in any case, with or
-    /// without dashes and spaces).
-    pub fn recovery_hash(&self, code: &str) -> String {
-        let normal: String = code
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        let mut mac = self.recovery.mac();
-        mac.update(normal.as_bytes());
-        hex(&mac.finalize().into_bytes())
-    }
-
-    /// Ten new recovery codes (80 bits each, `xxxx-xxxx-xxxx-xxxx`) and their hashes.
-    fn new_recovery_codes(&self) -> (Vec<String>, Vec<String>) {
-        const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
-        let codes: Vec<String> = (0..RECOVERY_CODES)
-            .map(|_| {
-                let bytes = crate::secret::random_bytes::<16>();
-                let chars: Vec<char> = bytes
-                    .iter()
-                    .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
-                    .collect();
-                chars
-                    .chunks(4)
-                    .map(|chunk| chunk.iter().collect::<String>())
-                    .collect::<Vec<_>>()
-                    .join("-")
-            })
-            .collect();
-        let hashes = codes.iter().map(|c| self.recovery_hash(c)).collect();
-        (codes, hashes)
     }
 }
 
@@ -252,13 +194,18 @@ pub async fn code_submit(
     };
     // Counted per pending login, then like a password: per account or known device.
     let checked = match state.two_step.tries.hit(token.key().as_str()).await? {
-        Err(wait) => CodeChecked::Throttled(wait),
-        Ok(()) => auth::check_code(&state, &user, &form.code, &client).await?,
+        Err(wait) => Checked::Throttled(wait),
+        Ok(()) => {
+            state
+                .accounts
+                .check_code(&user, &form.code, &client)
+                .await?
+        }
     };
     let used = match checked {
-        CodeChecked::Right(used) => used,
-        CodeChecked::Wrong => return Ok(refuse(Some(WRONG_CODE), None, StatusCode::UNAUTHORIZED)),
-        CodeChecked::Throttled(wait) => {
+        Checked::Right(used) => used,
+        Checked::Wrong => return Ok(refuse(Some(WRONG_CODE), None, StatusCode::UNAUTHORIZED)),
+        Checked::Throttled(wait) => {
             let alert = wait_message(wait);
             let page = hx.page("Two-step login", code_view(&csrf, None, Some(&alert)));
             return Ok(too_many(page, wait));
@@ -272,7 +219,7 @@ pub async fn code_submit(
             StatusCode::GONE,
         ));
     }
-    let known_browser = auth::known_browser(&state, &client, &user);
+    let known_browser = state.accounts.known_browser(&client, &user);
     let login = Login {
         user: &user,
         client: &client,
@@ -361,16 +308,11 @@ fn off_view(state: &AppState, csrf: &Csrf, user: &User, shown: &SectionState) ->
             "on your phone, so a stolen password alone opens nothing."
         }
     };
+    let keys = &state.accounts.second_factor;
     let key = shown
         .setup
         .as_deref()
-        .and_then(|sealed| {
-            state
-                .two_step
-                .sealer
-                .open(sealed, setup_context(user).as_bytes())
-        })
-        .map(TotpKey::from_bytes);
+        .and_then(|sealed| keys.open_setup(sealed, user));
     let (Some(key), Some(sealed)) = (key, &shown.setup) else {
         let start = html! { button.secondary type="submit" { "Set up two-step login" } };
         return html! { (lead) (hx_form("/account/totp/setup", csrf, start)) };
@@ -408,7 +350,7 @@ pub async fn start_setup(
     }
     let key = TotpKey::generate();
     let shown = SectionState {
-        setup: Some(state.two_step.seal_key(&key, &setup_context(&user))),
+        setup: Some(state.accounts.second_factor.seal_for_setup(&key, &user)),
         ..SectionState::default()
     };
     Ok(answer(&state, hx, &csrf, &user, shown, StatusCode::OK))
@@ -442,11 +384,6 @@ fn on_view(csrf: &Csrf, setting: &TotpSetting, shown: &SectionState) -> Markup {
             }))
         }
     }
-}
-
-/// What a setup key is sealed for: this account, and setting up only.
-fn setup_context(user: &User) -> String {
-    format!("setup:{}", user.key())
 }
 
 /// `ABCD EFGH …`: a key in groups of four, for typing.
@@ -501,19 +438,17 @@ pub async fn enable(
     if user.totp.is_some() {
         return Ok(Hx(false).redirect("/account"));
     }
-    let key = state
-        .two_step
-        .sealer
-        .open(&form.setup, setup_context(&user).as_bytes())
-        .map(TotpKey::from_bytes);
+    let key = state.accounts.second_factor.open_setup(&form.setup, &user);
     let now = OffsetDateTime::now_utc()
         .unix_timestamp()
         .max(0)
         .unsigned_abs();
     let step = key.as_ref().and_then(|k| k.check(&form.code, now, None));
-    if let Some(refused) =
-        auth::check_current_password(&state, &user.name, &form.current_password, &client).await?
-    {
+    let checked = state
+        .accounts
+        .check_password(&user.name, &form.current_password, &client)
+        .await?;
+    if let Err(refused) = checked.right() {
         let (shown, wait) = refused_state(refused);
         let shown = SectionState {
             setup: key.as_ref().map(|_| form.setup.clone()),
@@ -541,9 +476,12 @@ pub async fn enable(
             StatusCode::UNPROCESSABLE_ENTITY,
         ));
     };
-    let (codes, hashes) = state.two_step.new_recovery_codes();
+    let RecoveryCodes {
+        shown: codes,
+        hashes,
+    } = state.accounts.second_factor.new_recovery_codes();
     let setting = TotpSetting {
-        key: state.two_step.seal_key(&key, &user.key()),
+        key: state.accounts.second_factor.seal_for_account(&key, &user),
         last_step: step,
         recovery: hashes,
         since: OffsetDateTime::now_utc(),
@@ -652,7 +590,10 @@ async fn confirmed_change(state: &AppState, asked: Asked<'_>, change: Change) ->
     let turned_off = matches!(change, Change::TurnOff);
     let shown = match change {
         Change::NewRecoveryCodes => {
-            let (codes, hashes) = state.two_step.new_recovery_codes();
+            let RecoveryCodes {
+                shown: codes,
+                hashes,
+            } = state.accounts.second_factor.new_recovery_codes();
             let replace = move |u: &mut User| {
                 if let Some(setting) = u.totp.as_mut() {
                     setting.recovery.clone_from(&hashes);
@@ -692,16 +633,16 @@ fn changed(mut resp: Response) -> Response {
 
 /// What the section says when the password was refused, and how long to wait if it
 /// was throttled.
-fn refused_state(refused: auth::PasswordRefused) -> (SectionState, Option<Duration>) {
+fn refused_state(refused: Refusal) -> (SectionState, Option<Duration>) {
     match refused {
-        auth::PasswordRefused::Wrong => (
+        Refusal::Wrong => (
             SectionState {
                 current: Some(auth::WRONG_PASSWORD),
                 ..SectionState::default()
             },
             None,
         ),
-        auth::PasswordRefused::Throttled(wait) => (
+        Refusal::Throttled(wait) => (
             SectionState {
                 alert: Some(wait_message(wait)),
                 ..SectionState::default()
@@ -726,30 +667,24 @@ async fn confirm(
         };
         return Ok(Some((shown, None)));
     }
-    if let Some(refused) =
-        auth::check_current_password(state, &user.name, &form.current_password, client).await?
-    {
-        return Ok(Some(refused_state(refused)));
+    let checked = state
+        .accounts
+        .check_password(&user.name, &form.current_password, client)
+        .await?;
+    if let Err(refusal) = checked.right() {
+        return Ok(Some(refused_state(refusal)));
     }
-    Ok(
-        match auth::check_code(state, user, &form.code, client).await? {
-            CodeChecked::Right(_) => None,
-            CodeChecked::Wrong => Some((
-                SectionState {
-                    code: Some(WRONG_CODE),
-                    ..SectionState::default()
-                },
-                None,
-            )),
-            CodeChecked::Throttled(wait) => Some((
-                SectionState {
-                    alert: Some(wait_message(wait)),
-                    ..SectionState::default()
-                },
-                Some(wait),
-            )),
-        },
-    )
+    let checked = state.accounts.check_code(user, &form.code, client).await?;
+    Ok(checked.right().err().map(|refusal| match refusal {
+        Refusal::Wrong => {
+            let shown = SectionState {
+                code: Some(WRONG_CODE),
+                ..SectionState::default()
+            };
+            (shown, None)
+        }
+        throttled @ Refusal::Throttled(_) => refused_state(throttled),
+    }))
 }
 
 pub(super) async fn member(state: &AppState, name: &str) -> Result<User, AppError> {

@@ -10,19 +10,20 @@ use std::sync::Arc;
 
 use maud::{Markup, html};
 use poem::http::StatusCode;
-use poem::http::header::{RETRY_AFTER, SET_COOKIE};
+use poem::http::header::SET_COOKIE;
 use poem::web::{Data, Query};
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
 use self::view::{AccountView, EmailState, FormState};
-use super::auth::{self, CodeChecked, PasswordRefused, WRONG_CODE};
+use super::auth::{self, WRONG_CODE};
 use super::cabinet::Member;
 use super::client::Client;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::wait_message;
 use super::{AppState, Hx, throttled};
+use crate::accounts::{Checked, Refusal};
 use crate::error::AppError;
 use crate::session::{Origin, Session, SessionChange};
 use crate::store::{EndReason, User};
@@ -157,51 +158,27 @@ fn section(hx: Hx, csrf: &Csrf, view: &AccountView, part: Markup, status: Status
     body.with_status(status).into_response()
 }
 
-/// Why a form that asks for the current password was refused.
-enum Refused {
-    Wrong,
-    Throttled(std::time::Duration),
-}
-
-impl Refused {
-    /// The form's answer, drawn by `render` with the error in place.
-    fn answer(self, render: impl FnOnce(FormState, StatusCode) -> Response) -> Response {
-        match self {
-            Self::Wrong => {
-                let errors = FormState {
-                    current: Some(WRONG_PASSWORD),
-                    ..FormState::default()
-                };
-                render(errors, StatusCode::UNPROCESSABLE_ENTITY)
-            }
-            Self::Throttled(wait) => {
-                let message = wait_message(wait);
-                let errors = FormState {
-                    alert: Some(&message),
-                    ..FormState::default()
-                };
-                let mut resp = render(errors, StatusCode::TOO_MANY_REQUESTS);
-                resp.headers_mut()
-                    .insert(RETRY_AFTER, wait.as_secs().max(1).into());
-                resp
-            }
+/// A form's answer when the current password (or a code) was refused, drawn by
+/// `render` with the error in place: `422`, or `429` with `Retry-After`.
+fn refused(refusal: Refusal, render: impl FnOnce(FormState, StatusCode) -> Response) -> Response {
+    match refusal {
+        Refusal::Wrong => {
+            let errors = FormState {
+                current: Some(WRONG_PASSWORD),
+                ..FormState::default()
+            };
+            render(errors, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Refusal::Throttled(wait) => {
+            let message = wait_message(wait);
+            let errors = FormState {
+                alert: Some(&message),
+                ..FormState::default()
+            };
+            let resp = render(errors, StatusCode::UNPROCESSABLE_ENTITY);
+            throttled(resp, Some(wait))
         }
     }
-}
-
-/// Checks the member's current password like a login; `Some` says why it was refused.
-async fn check_current(
-    state: &AppState,
-    name: &str,
-    typed: &str,
-    client: &Client,
-) -> Result<Option<Refused>, AppError> {
-    Ok(auth::check_current_password(state, name, typed, client)
-        .await?
-        .map(|refused| match refused {
-            PasswordRefused::Wrong => Refused::Wrong,
-            PasswordRefused::Throttled(wait) => Refused::Throttled(wait),
-        }))
 }
 
 #[derive(Default, Deserialize)]
@@ -250,8 +227,12 @@ pub async fn change_password(
         }
     };
     let name = shown.user.name.clone();
-    if let Some(refused) = check_current(&state, &name, &form.current_password, &client).await? {
-        return Ok(refused.answer(refuse));
+    let checked = state
+        .accounts
+        .check_password(&name, &form.current_password, &client)
+        .await?;
+    if let Err(refusal) = checked.right() {
+        return Ok(refused(refusal, refuse));
     }
     let hash = state.hasher.hash(new).await?;
     let username = crate::domain::Username::parse(&name)
@@ -328,10 +309,14 @@ pub async fn end_session(
         // A stolen session must not end the owner's others by guessing: a code is
         // counted like a login.
         let refused = match user.totp.is_some() {
-            true => match auth::check_code(&state, &user, &form.code, &client).await? {
-                CodeChecked::Right(_) => None,
-                CodeChecked::Wrong => Some((CODE_NEEDED.to_owned(), None)),
-                CodeChecked::Throttled(wait) => Some((wait_message(wait), Some(wait))),
+            true => match state
+                .accounts
+                .check_code(&user, &form.code, &client)
+                .await?
+            {
+                Checked::Right(_) => None,
+                Checked::Wrong => Some((CODE_NEEDED.to_owned(), None)),
+                Checked::Throttled(wait) => Some((wait_message(wait), Some(wait))),
             },
             false => None,
         };
@@ -419,20 +404,28 @@ pub async fn delete(
         )
     };
     let name = shown.user.name.clone();
-    if let Some(refused) = check_current(&state, &name, &form.current_password, &client).await? {
-        return Ok(refused.answer(refuse));
+    let checked = state
+        .accounts
+        .check_password(&name, &form.current_password, &client)
+        .await?;
+    if let Err(refusal) = checked.right() {
+        return Ok(refused(refusal, refuse));
     }
     if shown.user.totp.is_some() {
-        match auth::check_code(&state, &shown.user, &form.code, &client).await? {
-            CodeChecked::Right(_) => {}
-            CodeChecked::Wrong => {
+        match state
+            .accounts
+            .check_code(&shown.user, &form.code, &client)
+            .await?
+        {
+            Checked::Right(_) => {}
+            Checked::Wrong => {
                 let errors = FormState {
                     code: Some(WRONG_CODE),
                     ..FormState::default()
                 };
                 return Ok(refuse(errors, StatusCode::UNPROCESSABLE_ENTITY));
             }
-            CodeChecked::Throttled(wait) => return Ok(Refused::Throttled(wait).answer(refuse)),
+            Checked::Throttled(wait) => return Ok(refused(Refusal::Throttled(wait), refuse)),
         }
     }
     let username = crate::domain::Username::parse(&name)
@@ -504,9 +497,13 @@ pub async fn change_email(
         },
     };
     let name = shown.user.name.clone();
-    if let Some(refused) = check_current(&state, &name, &form.current_password, &client).await? {
-        return Ok(match refused {
-            Refused::Wrong => {
+    let checked = state
+        .accounts
+        .check_password(&name, &form.current_password, &client)
+        .await?;
+    if let Err(refusal) = checked.right() {
+        return Ok(match refusal {
+            Refusal::Wrong => {
                 let errors = EmailState {
                     typed: Some(typed),
                     current: Some(WRONG_PASSWORD),
@@ -514,17 +511,15 @@ pub async fn change_email(
                 };
                 answer(&shown.user, errors, StatusCode::UNPROCESSABLE_ENTITY)
             }
-            Refused::Throttled(wait) => {
+            Refusal::Throttled(wait) => {
                 let message = wait_message(wait);
                 let errors = EmailState {
                     typed: Some(typed),
                     alert: Some(&message),
                     ..EmailState::default()
                 };
-                let mut resp = answer(&shown.user, errors, StatusCode::TOO_MANY_REQUESTS);
-                resp.headers_mut()
-                    .insert(RETRY_AFTER, wait.as_secs().max(1).into());
-                resp
+                let resp = answer(&shown.user, errors, StatusCode::UNPROCESSABLE_ENTITY);
+                throttled(resp, Some(wait))
             }
         });
     }

@@ -1,0 +1,70 @@
+//! The account service: the sequences security depends on, each written once, between
+//! the handlers (and the command line) above and the stores below.
+//!
+//! - [`check`]: a password or a second-factor code, checked the one way (throttle,
+//!   device, scrypt; one result type, [`Checked`]);
+//! - [`devices`]: which browsers an account has used (device cookies);
+//! - [`second_factor`]: sealing authenticator-app keys, hashing recovery codes.
+//!
+//! A handler parses its form, calls one method here, and renders what it returns; it
+//! never repeats a step of a sequence. The service knows nothing of pages or cookies
+//! but the device cookie's value, which it is handed as part of the [`Caller`].
+
+mod check;
+pub mod devices;
+pub mod second_factor;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub use self::check::{Checked, Refusal, Used};
+pub use self::devices::DeviceCookies;
+pub use self::second_factor::{RecoveryCodes, SecondFactorKeys};
+use crate::password::Hasher;
+use crate::session::Sessions;
+use crate::store::{TokenStore, UserStore};
+use crate::throttle::LoginThrottle;
+
+/// Who asks for a change or a check: where from, and the device cookie it holds.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The client's IP address, as shown and logged.
+    pub address: String,
+    /// The same, parsed (absent only for peers without an IP address).
+    pub ip: Option<IpAddr>,
+    /// The browser and system, e.g. "Firefox on Linux".
+    pub browser: String,
+    /// The raw device cookie ([`devices`]), checked where it is used.
+    pub device_cookie: Option<String>,
+}
+
+impl Caller {
+    /// The key this caller's address is throttled under (IPv6 by network).
+    pub fn throttle_key(&self, ipv6_prefix: u8) -> String {
+        match self.ip {
+            Some(ip) => crate::throttle::address_key(ip, ipv6_prefix),
+            None => self.address.clone(),
+        }
+    }
+}
+
+/// The account service: the stores and the keys every account sequence needs.
+#[derive(Clone)]
+pub struct Accounts {
+    /// The user store.
+    pub users: Arc<dyn UserStore>,
+    /// Session lifecycle.
+    pub sessions: Sessions,
+    /// Mailed and pending tokens, and the indexes of what belongs to one account.
+    pub tokens: Arc<dyn TokenStore>,
+    /// scrypt.
+    pub hasher: Hasher,
+    /// Wrong passwords and codes, counted.
+    pub guesses: Arc<LoginThrottle>,
+    /// Device cookies: which browsers an account has logged in from.
+    pub devices: DeviceCookies,
+    /// Two-step login's keys.
+    pub second_factor: SecondFactorKeys,
+    /// IPv6 clients are throttled per network of this many bits.
+    pub ipv6_prefix: u8,
+}
