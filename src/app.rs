@@ -11,14 +11,13 @@ use poem::{EndpointExt, Response, Route, get};
 use crate::accounts::{Accounts, DeviceCookies, SecondFactorKeys};
 use crate::config::Config;
 use crate::cookies::CookiePolicy;
-use crate::mail::{Destination, Outbox};
+use crate::mail::{Destination, Mailer, Outbox};
 use crate::password::Hasher;
 use crate::secret::SecretKey;
 use crate::session::{SessionLayer, Sessions};
 use crate::store::{self, Stores};
 use crate::throttle::{LoginThrottle, Throttle};
 use crate::web::csrf::{CsrfKeys, CsrfLayer};
-use crate::web::email::Mailer;
 use crate::web::passkey::Passkeys;
 use crate::web::reset::{ForgotThrottle, LinkCookie};
 use crate::web::two_step::TwoStep;
@@ -252,7 +251,7 @@ fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
         ipv6_prefix: config.throttle_ipv6_prefix,
         public_url: config.public_url.clone(),
         tokens: stores.tokens,
-        mail: mailer(config).map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?,
+        mail: accounts.mail.clone(),
         link_cookie: LinkCookie::new(policy),
         accounts,
     })
@@ -287,6 +286,7 @@ fn accounts_with(config: &Config, stores: &Stores, key: &SecretKey) -> io::Resul
         devices: DeviceCookies::new(key.derive("device"), policy),
         second_factor: SecondFactorKeys::new(key.sealer("totp-key"), key.derive("recovery-code")),
         ipv6_prefix: config.throttle_ipv6_prefix,
+        mail: mailer(config).map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?,
     })
 }
 

@@ -4,7 +4,9 @@
 //! - [`check`]: a password or a second-factor code, checked the one way (throttle,
 //!   device, scrypt; one result type, [`Checked`]);
 //! - [`devices`]: which browsers an account has used (device cookies);
-//! - [`second_factor`]: sealing authenticator-app keys, hashing recovery codes.
+//! - [`second_factor`]: sealing authenticator-app keys, hashing recovery codes;
+//! - [`links`]: tokens for mailed links and pending steps, and when one still holds;
+//! - `notices`: when a member is mailed, and with which link.
 //!
 //! A handler parses its form, calls one method here, and renders what it returns; it
 //! never repeats a step of a sequence. The service knows nothing of pages or cookies
@@ -12,6 +14,8 @@
 
 mod check;
 pub mod devices;
+pub mod links;
+mod notices;
 pub mod second_factor;
 
 use std::net::IpAddr;
@@ -20,6 +24,7 @@ use std::sync::Arc;
 pub use self::check::{Checked, Refusal, Used};
 pub use self::devices::DeviceCookies;
 pub use self::second_factor::{RecoveryCodes, SecondFactorKeys};
+use crate::mail::Mailer;
 use crate::password::Hasher;
 use crate::session::Sessions;
 use crate::store::{TokenStore, UserStore};
@@ -67,4 +72,6 @@ pub struct Accounts {
     pub second_factor: SecondFactorKeys,
     /// IPv6 clients are throttled per network of this many bits.
     pub ipv6_prefix: u8,
+    /// Where mail goes, if anywhere (`--smtp-url`, `--mail-dir`).
+    pub mail: Option<Mailer>,
 }

@@ -172,7 +172,7 @@ pub async fn submit(
     let known_browser = state.accounts.known_browser(&client, &user);
     let resp = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, to).await?;
     if !known_browser {
-        super::email::send_new_login_notice(&state, &user, &client).await;
+        state.accounts.notify_new_login(&user, &client).await;
     }
     Ok(resp)
 }

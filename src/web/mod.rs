@@ -53,7 +53,7 @@ pub struct AppState {
     /// Mailed tokens and the confirmed-address index.
     pub tokens: Arc<dyn crate::store::TokenStore>,
     /// Where mail goes, if anywhere (`--smtp-url`, `--mail-dir`).
-    pub mail: Option<email::Mailer>,
+    pub mail: Option<crate::mail::Mailer>,
     /// The cookie a mailed link's token waits in.
     pub link_cookie: reset::LinkCookie,
     /// Limits on reset mails.

@@ -87,7 +87,7 @@ impl Passkeys {
 }
 
 fn ceremony_life() -> Duration {
-    super::email::valid_for(Purpose::PasskeyLogin)
+    crate::accounts::links::valid_for(Purpose::PasskeyLogin)
 }
 
 /// What a ceremony's options answer carries: the token to finish it with, and what
@@ -241,7 +241,7 @@ pub async fn login(
     let to = next.unwrap_or(CABINET);
     let resp = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, to).await?;
     if !known_browser {
-        super::email::send_new_login_notice(&state, &user, &client).await;
+        state.accounts.notify_new_login(&user, &client).await;
     }
     Ok(resp)
 }

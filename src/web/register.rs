@@ -143,7 +143,10 @@ pub async fn submit(
     }
     tracing::info!(user = %user.name, email = email.is_some(), "registered");
     if let Some(address) = &email {
-        super::email::send_verification(&state, &user, address.as_str()).await;
+        state
+            .accounts
+            .send_verification(&user, address.as_str())
+            .await;
     }
     // "Keep me logged in" is a login choice: a new account's session ends with the browser.
     let login = Login {

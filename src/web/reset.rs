@@ -25,10 +25,10 @@ use super::form::{Form, NoFields};
 use super::layout::{Field, hx_form, wait_message};
 use super::{AppState, CABINET, Hx, too_many};
 use crate::accounts::Checked;
+use crate::accounts::links::still_good;
 use crate::cookies::CookiePolicy;
 use crate::domain::{Username, loggable};
 use crate::error::{AppError, chain};
-use crate::mail::{Kind, Mail};
 use crate::session::CurrentSession;
 use crate::store::tokens::{ClaimKey, Purpose, Token};
 use crate::store::{EndReason, StoreError, User};
@@ -199,29 +199,7 @@ async fn mail_reset_link(state: &AppState, typed: &str, client: &Client) -> Resu
     if by_address && !address.eq_ignore_ascii_case(typed) {
         return Ok(()); // the index is stale: the account has another address now
     }
-    let token = email::issue(state, Purpose::ResetPassword, user, address).await?;
-    let Some(mailer) = &state.mail else {
-        return Ok(());
-    };
-    let link = format!("{}/reset/{}", mailer.site, token.as_str());
-    tracing::info!(user = %user.name, "reset link issued");
-    mailer.outbox.send(Mail {
-        kind: Kind::Reset,
-        to: address.to_owned(),
-        subject: "Reset your Wicket password".into(),
-        body: format!(
-            "Hello {name},\n\n\
-             someone (we hope you) asked to reset the password of your Wicket account \
-             from {browser} ({client}). To choose a new password, open this link:\n\n\
-             {link}\n\n\
-             It works once, within 30 minutes. If you did not ask, ignore this message: \
-             your password stays as it is.\n",
-            name = user.name,
-            browser = client.browser,
-            client = client.address,
-        ),
-        useless_after: Some(tokio::time::Instant::now() + email::valid_for(Purpose::ResetPassword)),
-    });
+    state.accounts.send_reset_link(user, client).await;
     Ok(())
 }
 
@@ -291,7 +269,9 @@ async fn pending(
     token: &Token,
     purpose: Purpose,
 ) -> Result<Option<User>, StoreError> {
-    Ok(email::peek_good(state, token, purpose)
+    Ok(state
+        .accounts
+        .peek_good(token, purpose)
         .await?
         .map(|(_, user)| user))
 }
@@ -404,8 +384,7 @@ pub async fn reset_submit(
     // Taking the token is what makes it single use; checked again after the wait for
     // scrypt, in case the password changed meanwhile.
     let record = state.tokens.take_token(&token.key()).await?;
-    let Some(record) = record.filter(|r| email::still_good(r, Purpose::ResetPassword, &user))
-    else {
+    let Some(record) = record.filter(|r| still_good(r, Purpose::ResetPassword, &user)) else {
         return Ok(unusable(hx, "/forgot", "Ask for a new link"));
     };
     let name = Username::parse(&user.name).map_err(|_| AppError::internal("impossible name"))?;
@@ -425,7 +404,9 @@ pub async fn reset_submit(
         .end_all(&updated.name, None, EndReason::PasswordReset)
         .await?;
     tracing::info!(user = %updated.name, ended, "password reset by mailed link");
-    email::send_password_changed(&state, &updated, &client, "reset");
+    state
+        .accounts
+        .notify_password_changed(&updated, &client, "reset");
     // The mailbox and (with two-step login on) the code were both shown: log in.
     let login = Login {
         user: &updated,
@@ -524,23 +505,19 @@ pub async fn not_me_submit(
     let Some(token) = state.link_cookie.of(req) else {
         return Ok(unusable(hx, "/forgot", "Reset your password"));
     };
-    let record = state.tokens.take_token(&token.key()).await?;
-    let user = match &record {
-        Some(record) => email::user_of(&state, record).await?,
-        None => None,
-    };
-    let (Some(record), Some(user)) = (record, user) else {
+    let Some((record, user)) = state.accounts.take_good(&token, Purpose::NotMe).await? else {
         return Ok(unusable(hx, "/forgot", "Reset your password"));
     };
-    if !email::still_good(&record, Purpose::NotMe, &user) {
-        return Ok(unusable(hx, "/forgot", "Reset your password"));
-    }
     let ended = state
         .sessions
         .end_all(&user.name, None, EndReason::ReportedNotMe)
         .await?;
     tracing::warn!(user = %user.name, ended, "a login was reported as not the owner's; every session ended");
-    let reset = email::issue(&state, Purpose::ResetPassword, &user, &record.email).await?;
+    let purpose = Purpose::ResetPassword;
+    let reset = state
+        .accounts
+        .issue(purpose, &user, &record.email, |r| r)
+        .await?;
     let mut resp = hx.redirect("/reset");
     resp.headers_mut()
         .append(SET_COOKIE, state.link_cookie.set(&reset));

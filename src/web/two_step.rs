@@ -30,7 +30,7 @@ use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{hx_form, wait_message};
 use super::{AppState, CABINET, Hx, safe_next, throttled, too_many};
-use crate::accounts::{Checked, RecoveryCodes, Refusal, Used};
+use crate::accounts::{Checked, RecoveryCodes, Refusal, Used, links};
 use crate::cookies::CookiePolicy;
 use crate::domain::Username;
 use crate::error::AppError;
@@ -77,14 +77,13 @@ pub async fn begin(
     csrf: &Csrf,
     hx: Hx,
 ) -> Result<Response, StoreError> {
-    let token = Token::generate();
-    let expires = OffsetDateTime::now_utc() + super::email::valid_for(Purpose::PendingLogin);
-    let record = TokenRecord {
+    let pending = |record| TokenRecord {
         remember,
         next: next.map(str::to_owned),
-        ..TokenRecord::new(Purpose::PendingLogin, Some(user), expires)
+        ..record
     };
-    state.tokens.put_token(&token.key(), &record).await?;
+    let purpose = Purpose::PendingLogin;
+    let token = state.accounts.issue(purpose, user, "", pending).await?;
     tracing::info!(user = %user.name, "password right; waiting for the second factor");
     let mut resp = hx
         .page("Two-step login", code_view(csrf, None, None))
@@ -92,7 +91,7 @@ pub async fn begin(
     let cookie = state.two_step.policy.set(
         &state.two_step.cookie,
         token.as_str(),
-        Some(super::email::valid_for(Purpose::PendingLogin)),
+        Some(links::valid_for(Purpose::PendingLogin)),
     );
     resp.headers_mut().append(SET_COOKIE, cookie);
     Ok(resp)
@@ -108,7 +107,10 @@ async fn pending(
     else {
         return Ok(None);
     };
-    let good = super::email::peek_good(state, &token, Purpose::PendingLogin).await?;
+    let good = state
+        .accounts
+        .peek_good(&token, Purpose::PendingLogin)
+        .await?;
     Ok(good.map(|(record, user)| (token, record, user)))
 }
 
@@ -241,7 +243,7 @@ pub async fn code_submit(
         state.two_step.policy.clear(&state.two_step.cookie),
     );
     if !known_browser {
-        super::email::send_new_login_notice(&state, &user, &client).await;
+        state.accounts.notify_new_login(&user, &client).await;
     }
     Ok(resp)
 }

@@ -244,7 +244,9 @@ pub async fn change_password(
         })
         .await?
         .ok_or_else(|| AppError::internal("the member's account is gone"))?;
-    super::email::send_password_changed(&state, &updated, &client, "changed");
+    state
+        .accounts
+        .notify_password_changed(&updated, &client, "changed");
     let ended = state
         .sessions
         .end_all(&name, Some(&session.id), EndReason::PasswordChanged)

@@ -17,6 +17,10 @@ use lettre::message::{Body, Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::{Notify, Semaphore};
+
+pub mod texts;
+
+use self::texts::Letter;
 use tokio::time::Instant;
 
 use crate::error::chain;
@@ -378,6 +382,34 @@ impl Transport {
                     .map_err(|err| err.to_string())
             }
         }
+    }
+}
+
+/// The outbox and the site's address for links in mails.
+#[derive(Debug, Clone)]
+pub struct Mailer {
+    /// Where messages go.
+    pub outbox: Outbox,
+    /// The site's origin, e.g. `https://login.example.com` (`--public-url`).
+    pub site: String,
+}
+
+impl Mailer {
+    /// The full URL of the site's `path`.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.site)
+    }
+
+    /// Hands `letter` for `to` to the outbox (never waits for the server); it is not
+    /// worth sending after `useless_after` (a link that has expired).
+    pub fn send(&self, kind: Kind, to: &str, letter: Letter, useless_after: Option<Instant>) {
+        self.outbox.send(Mail {
+            kind,
+            to: to.to_owned(),
+            subject: letter.subject,
+            body: letter.body,
+            useless_after,
+        });
     }
 }
 

@@ -1,0 +1,142 @@
+//! Every mail Wicket sends, worded in one place, with the site's name in one constant.
+//! Plain text; never a password, a hash, a key or a session id in it.
+
+use time::OffsetDateTime;
+
+/// The site's name as the mails say it.
+pub const SITE: &str = "Wicket";
+
+/// A mail's subject and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Letter {
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub body: String,
+}
+
+/// Where and how a change or a login came about, as a mail tells it.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The browser and system, in a few words.
+    pub browser: &'a str,
+    /// The client address.
+    pub address: &'a str,
+}
+
+/// "Confirm your email address": `link` confirms it.
+pub fn confirm_address(name: &str, link: &str) -> Letter {
+    Letter {
+        subject: format!("Confirm your email address for {SITE}"),
+        body: format!(
+            "Hello {name},\n\n\
+             please confirm that this is your address by opening this link:\n\n\
+             {link}\n\n\
+             It works once, within 24 hours. Once confirmed, the address can be used to \
+             reset your password if you forget it.\n\n\
+             If you did not give this address to {SITE}, ignore this message.\n"
+        ),
+    }
+}
+
+/// "Reset your password": `link` opens the reset form, asked for from `from`.
+pub fn reset(name: &str, from: Origin<'_>, link: &str) -> Letter {
+    Letter {
+        subject: format!("Reset your {SITE} password"),
+        body: format!(
+            "Hello {name},\n\n\
+             someone (we hope you) asked to reset the password of your {SITE} account \
+             from {browser} ({client}). To choose a new password, open this link:\n\n\
+             {link}\n\n\
+             It works once, within 30 minutes. If you did not ask, ignore this message: \
+             your password stays as it is.\n",
+            browser = from.browser,
+            client = from.address,
+        ),
+    }
+}
+
+/// "Your password was changed" (`how`: "changed" or "reset") from `from`; `forgot`
+/// is the link to ask for a reset.
+pub fn password_changed(name: &str, how: &str, from: Origin<'_>, forgot: &str) -> Letter {
+    Letter {
+        subject: format!("Your {SITE} password was changed"),
+        body: format!(
+            "Hello {name},\n\n\
+             the password of your {SITE} account was {how} at {at} from {browser} \
+             ({address}). Every other session was ended.\n\n\
+             If this was not you, reset your password now: {forgot}\n",
+            at = when(OffsetDateTime::now_utc()),
+            browser = from.browser,
+            address = from.address,
+        ),
+    }
+}
+
+/// "New login to your account" from `from`; `link` is "This wasn't me".
+pub fn new_login(name: &str, from: Origin<'_>, link: &str) -> Letter {
+    Letter {
+        subject: format!("New login to your {SITE} account"),
+        body: format!(
+            "Hello {name},\n\n\
+             your {SITE} account was just logged in to from a browser it has not used \
+             before:\n\n\
+             \x20 When:     {at}\n\
+             \x20 Browser:  {browser}\n\
+             \x20 Address:  {address}\n\n\
+             If this was you, there is nothing to do.\n\n\
+             If it was not, open this link: it ends every session of your account and \
+             lets you choose a new password (it works once, within 24 hours):\n\n\
+             {link}\n",
+            at = when(OffsetDateTime::now_utc()),
+            browser = from.browser,
+            address = from.address,
+        ),
+    }
+}
+
+/// `29 Nov 2026, 14:05 UTC`: as the pages write times.
+pub fn when(at: OffsetDateTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{} {} {}, {:02}:{:02} UTC",
+        at.day(),
+        MONTHS[usize::from(u8::from(at.month())) - 1],
+        at.year(),
+        at.hour(),
+        at.minute()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_on_the_pages() {
+        let at = time::macros::datetime!(2026-11-29 14:05:09 UTC);
+        assert_eq!(when(at), "29 Nov 2026, 14:05 UTC");
+        let at = time::macros::datetime!(2027-01-03 04:00:00 UTC);
+        assert_eq!(when(at), "3 Jan 2027, 04:00 UTC");
+    }
+
+    #[test]
+    fn every_mail_names_the_site() {
+        let from = Origin {
+            browser: "Firefox on Linux",
+            address: "203.0.113.9",
+        };
+        for letter in [
+            confirm_address("ann", "https://x/verify"),
+            reset("ann", from, "https://x/reset"),
+            password_changed("ann", "reset", from, "https://x/forgot"),
+            new_login("ann", from, "https://x/not-me"),
+        ] {
+            assert!(letter.subject.contains(SITE), "{letter:?}");
+            assert!(letter.body.contains("Hello ann,"), "{letter:?}");
+        }
+    }
+}
