@@ -223,11 +223,6 @@ pub fn open_stores(config: &Config) -> io::Result<Stores> {
     )?)
 }
 
-/// The stores, the session machinery and the hasher, as `config` describes them.
-pub fn open_state(config: &Config) -> io::Result<AppState> {
-    state_with(config, open_stores(config)?)
-}
-
 fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
     let key = SecretKey::load_or_create(&config.secret_key_path())?;
     let policy = CookiePolicy::new(config.secure_cookies);

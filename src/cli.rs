@@ -2,11 +2,11 @@
 
 use std::io::{self, BufRead, IsTerminal};
 
+use crate::accounts::{Accounts, PasswordSet};
 use crate::app::{self, Application};
 use crate::config::{Command, Config, UserCommand};
 use crate::domain::{Password, Username};
 use crate::store::{EndReason, StoreKind, User};
-use crate::web::AppState;
 
 /// Runs `command` (serving the site when there is none) until it is done.
 pub async fn run(config: &Config, command: Option<Command>) -> io::Result<()> {
@@ -58,26 +58,37 @@ fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
-/// `wicket user …`, on whichever store the flags name (files or Redis).
+/// `wicket user …`, on whichever store the flags name (files or Redis), through the
+/// account service: the same sequences as the site's forms.
 async fn user(config: &Config, action: UserCommand) -> io::Result<()> {
-    let state = app::open_state(config)?;
-    let sessions = &state.sessions;
+    let accounts = app::open_accounts(config)?;
+    let sessions = &accounts.sessions;
     match action {
         UserCommand::List => {
-            for name in state.users.names().await? {
+            for name in accounts.users.names().await? {
                 println!("{name}");
             }
         }
         UserCommand::Add { name } => {
             let name = parse(&name)?;
-            let hash = new_password_hash(&state, &name).await?;
-            if state.users.create(&User::new(&name, hash)).await?.is_err() {
+            let password = new_password(&name)?;
+            let hash = accounts
+                .hasher
+                .hash(password)
+                .await
+                .map_err(io::Error::other)?;
+            if accounts
+                .users
+                .create(&User::new(&name, hash))
+                .await?
+                .is_err()
+            {
                 return Err(invalid(format!("a user called {name} already exists")));
             }
             println!("created user {name}");
         }
         UserCommand::Sessions { name } => {
-            let (_, user) = existing(&state, &name).await?;
+            let user = existing(&accounts, &name).await?;
             for session in sessions.of_user(&user.name).await? {
                 let record = &session.record;
                 println!(
@@ -90,39 +101,37 @@ async fn user(config: &Config, action: UserCommand) -> io::Result<()> {
             }
         }
         UserCommand::Logout { name } => {
-            let (_, user) = existing(&state, &name).await?;
+            let user = existing(&accounts, &name).await?;
             let ended = sessions
                 .end_all(&user.name, None, EndReason::EndedElsewhere)
                 .await?;
             println!("ended {ended} session(s) of {}", user.name);
         }
         UserCommand::Passwd { name } => {
-            let (name, user) = existing(&state, &name).await?;
-            let hash = new_password_hash(&state, &name).await?;
-            state
-                .users
-                .update(&name, &move |u: &mut User| {
-                    u.password_hash.clone_from(&hash)
-                })
-                .await?
-                .ok_or_else(|| invalid(format!("there is no user called {name}")))?;
-            let ended = sessions
-                .end_all(&user.name, None, EndReason::PasswordChanged)
-                .await?;
+            let user = existing(&accounts, &name).await?;
+            let password = new_password(&user.username()?)?;
+            let set = accounts
+                .set_password(&user, password, None, PasswordSet::ByOperator)
+                .await
+                .map_err(io::Error::other)?;
+            let Some((_, ended)) = set else {
+                return Err(invalid(format!(
+                    "the password of {} changed meanwhile; try again",
+                    user.name
+                )));
+            };
             println!(
                 "changed the password of {}; ended {ended} session(s)",
                 user.name
             );
         }
         UserCommand::Delete { name } => {
-            let (name, user) = existing(&state, &name).await?;
-            state.users.delete(&name).await?;
-            for key in user.claims() {
-                state.tokens.release(&key, &user.name).await?;
-            }
-            let ended = sessions
-                .end_all(&user.name, None, EndReason::AccountDeleted)
-                .await?;
+            let user = existing(&accounts, &name).await?;
+            let ended = accounts
+                .delete(&user, None)
+                .await
+                .map_err(io::Error::other)?
+                .ok_or_else(|| invalid(format!("there is no user called {}", user.name)))?;
             println!("deleted {}; ended {ended} session(s)", user.name);
         }
     }
@@ -134,10 +143,10 @@ fn parse(name: &str) -> io::Result<Username> {
 }
 
 /// The user called `name`, or an error saying there is none.
-async fn existing(state: &AppState, name: &str) -> io::Result<(Username, User)> {
+async fn existing(accounts: &Accounts, name: &str) -> io::Result<User> {
     let name = parse(name)?;
-    match state.users.get(&name).await? {
-        Some(user) => Ok((name, user)),
+    match accounts.users.get(&name).await? {
+        Some(user) => Ok(user),
         None => Err(invalid(format!("there is no user called {name}"))),
     }
 }
@@ -148,13 +157,11 @@ fn stamp(at: time::OffsetDateTime) -> String {
     at.format(&format).unwrap_or_default()
 }
 
-/// Reads a new password for `name` (no-echo prompt, or stdin's first line), checks it
-/// like registration does, and hashes it.
-async fn new_password_hash(state: &AppState, name: &Username) -> io::Result<String> {
+/// Reads a new password for `name` (no-echo prompt, or stdin's first line) and checks
+/// it like registration does.
+fn new_password(name: &Username) -> io::Result<Password> {
     let password = read_new_password(name)?;
-    let password = Password::parse(password, name.as_str())
-        .map_err(|err| invalid(format!("password: {err}")))?;
-    state.hasher.hash(password).await.map_err(io::Error::other)
+    Password::parse(password, name.as_str()).map_err(|err| invalid(format!("password: {err}")))
 }
 
 /// Asks twice on a terminal (without echo); otherwise reads one line from stdin.

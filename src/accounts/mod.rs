@@ -6,16 +6,19 @@
 //! - [`devices`]: which browsers an account has used (device cookies);
 //! - [`second_factor`]: sealing authenticator-app keys, hashing recovery codes;
 //! - [`links`]: tokens for mailed links and pending steps, and when one still holds;
-//! - `notices`: when a member is mailed, and with which link.
+//! - `notices`: when a member is mailed, and with which link;
+//! - `password` and `delete`: setting a password, deleting an account.
 //!
 //! A handler parses its form, calls one method here, and renders what it returns; it
 //! never repeats a step of a sequence. The service knows nothing of pages or cookies
 //! but the device cookie's value, which it is handed as part of the [`Caller`].
 
 mod check;
+mod delete;
 pub mod devices;
 pub mod links;
 mod notices;
+mod password;
 pub mod second_factor;
 
 use std::net::IpAddr;
@@ -23,6 +26,7 @@ use std::sync::Arc;
 
 pub use self::check::{Checked, Refusal, Used};
 pub use self::devices::DeviceCookies;
+pub use self::password::PasswordSet;
 pub use self::second_factor::{RecoveryCodes, SecondFactorKeys};
 use crate::mail::Mailer;
 use crate::password::Hasher;

@@ -24,11 +24,10 @@ use super::email::{self, unusable};
 use super::form::{Form, NoFields};
 use super::layout::{Field, hx_form, wait_message};
 use super::{AppState, CABINET, Hx, too_many};
-use crate::accounts::Checked;
-use crate::accounts::links::still_good;
+use crate::accounts::{Checked, PasswordSet};
 use crate::cookies::CookiePolicy;
 use crate::domain::{Username, loggable};
-use crate::error::{AppError, chain};
+use crate::error::chain;
 use crate::session::CurrentSession;
 use crate::store::tokens::{ClaimKey, Purpose, Token};
 use crate::store::{EndReason, StoreError, User};
@@ -380,33 +379,19 @@ pub async fn reset_submit(
             }
         }
     }
-    let hash = state.hasher.hash(new).await?;
-    // Taking the token is what makes it single use; checked again after the wait for
-    // scrypt, in case the password changed meanwhile.
-    let record = state.tokens.take_token(&token.key()).await?;
-    let Some(record) = record.filter(|r| still_good(r, Purpose::ResetPassword, &user)) else {
-        return Ok(unusable(hx, "/forgot", "Ask for a new link"));
-    };
-    let name = Username::parse(&user.name).map_err(|_| AppError::internal("impossible name"))?;
-    let mark = record.password.clone();
-    let set = move |u: &mut User| {
-        // Only over the password the link was issued under.
-        if crate::store::tokens::password_mark(&u.password_hash) == mark {
-            u.password_hash.clone_from(&hash);
-        }
-    };
-    let updated = state.users.update(&name, &set).await?;
-    let Some(updated) = updated.filter(|u| u.password_hash != user.password_hash) else {
-        return Ok(unusable(hx, "/forgot", "Ask for a new link"));
-    };
-    let ended = state
-        .sessions
-        .end_all(&updated.name, None, EndReason::PasswordReset)
-        .await?;
-    tracing::info!(user = %updated.name, ended, "password reset by mailed link");
-    state
+    // Taking the token is what makes it single use; the account is read again with it,
+    // and the password is set only over the one the link was issued under.
+    let taken = state
         .accounts
-        .notify_password_changed(&updated, &client, "reset");
+        .take_good(&token, Purpose::ResetPassword)
+        .await?;
+    let Some((_, user)) = taken else {
+        return Ok(unusable(hx, "/forgot", "Ask for a new link"));
+    };
+    let how = PasswordSet::Reset(&client);
+    let Some((updated, _)) = state.accounts.set_password(&user, new, None, how).await? else {
+        return Ok(unusable(hx, "/forgot", "Ask for a new link"));
+    };
     // The mailbox and (with two-step login on) the code were both shown: log in.
     let login = Login {
         user: &updated,

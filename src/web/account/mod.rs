@@ -23,7 +23,7 @@ use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::wait_message;
 use super::{AppState, Hx, throttled};
-use crate::accounts::{Checked, Refusal};
+use crate::accounts::{Checked, PasswordSet, Refusal};
 use crate::error::AppError;
 use crate::session::{Origin, Session, SessionChange};
 use crate::store::{EndReason, User};
@@ -72,6 +72,8 @@ const PASSWORD_CHANGED: &str = "Your password was changed. Every other session w
 const ONE_ENDED: &str = "The session was ended.";
 const OTHERS_ENDED: &str = "Every other session was ended.";
 const ALREADY_ENDED: &str = "That session had already ended.";
+const CHANGED_MEANWHILE: &str =
+    "Your password was changed in the meantime (by a reset, or another browser). Try again.";
 
 /// The account and its live sessions, read for one answer.
 struct Shown {
@@ -231,26 +233,24 @@ pub async fn change_password(
         .accounts
         .check_password(&name, &form.current_password, &client)
         .await?;
-    if let Err(refusal) = checked.right() {
-        return Ok(refused(refusal, refuse));
-    }
-    let hash = state.hasher.hash(new).await?;
-    let username = crate::domain::Username::parse(&name)
-        .map_err(|_| AppError::internal("impossible user name"))?;
-    let updated = state
-        .users
-        .update(&username, &move |u: &mut User| {
-            u.password_hash.clone_from(&hash)
-        })
-        .await?
-        .ok_or_else(|| AppError::internal("the member's account is gone"))?;
-    state
+    let checked_user = match checked.right() {
+        Ok(user) => user,
+        Err(refusal) => return Ok(refused(refusal, refuse)),
+    };
+    let how = PasswordSet::Changed(&client);
+    let keep = Some(&session.id);
+    let Some((updated, ended)) = state
         .accounts
-        .notify_password_changed(&updated, &client, "changed");
-    let ended = state
-        .sessions
-        .end_all(&name, Some(&session.id), EndReason::PasswordChanged)
-        .await?;
+        .set_password(&checked_user, new, keep, how)
+        .await?
+    else {
+        // Changed by another route meanwhile: that one stands; this form starts over.
+        let errors = FormState {
+            alert: Some(CHANGED_MEANWHILE),
+            ..FormState::default()
+        };
+        return Ok(refuse(errors, StatusCode::CONFLICT));
+    };
     // This browser goes on under a new id; the old one is deleted.
     let origin = Origin {
         browser: client.browser.clone(),
@@ -261,7 +261,7 @@ pub async fn change_password(
         .sessions
         .start(&updated, Some(&session), origin)
         .await?;
-    tracing::info!(user = %name, ended, "password changed");
+    tracing::info!(user = %name, ended, "password changed; this browser under a new id");
     let (csrf, csrf_cookie) = csrf.rotated();
     let mut resp = if hx.0 {
         let shown = Shown::load(&state, &fresh).await?;
@@ -430,17 +430,10 @@ pub async fn delete(
             Checked::Throttled(wait) => return Ok(refused(Refusal::Throttled(wait), refuse)),
         }
     }
-    let username = crate::domain::Username::parse(&name)
-        .map_err(|_| AppError::internal("impossible user name"))?;
-    state.users.delete(&username).await?;
-    for key in shown.user.claims() {
-        state.tokens.release(&key, &name).await?;
-    }
-    let ended = state
-        .sessions
-        .end_all(&name, Some(&session.id), EndReason::AccountDeleted)
+    state
+        .accounts
+        .delete(&shown.user, Some(&session.id))
         .await?;
-    tracing::info!(user = %name, ended, "account deleted");
     Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::AccountDeleted).await?)
 }
 

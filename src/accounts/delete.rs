@@ -1,0 +1,31 @@
+//! Deleting an account: the one sequence behind `/account`'s delete form and `wicket
+//! user delete`.
+
+use super::Accounts;
+use crate::error::AppError;
+use crate::store::{EndReason, SessionId, User};
+
+impl Accounts {
+    /// Deletes `user`'s account: its record, what it holds in the indexes (its
+    /// confirmed address, its passkeys), and every session but `keep` (whose browser
+    /// the caller logs out itself). Returns how many sessions ended, or `None` if the
+    /// account was already gone.
+    pub async fn delete(
+        &self,
+        user: &User,
+        keep: Option<&SessionId>,
+    ) -> Result<Option<usize>, AppError> {
+        if !self.users.delete(&user.username()?).await? {
+            return Ok(None);
+        }
+        for key in user.claims() {
+            self.tokens.release(&key, &user.name).await?;
+        }
+        let ended = self
+            .sessions
+            .end_all(&user.name, keep, EndReason::AccountDeleted)
+            .await?;
+        tracing::info!(user = %user.name, ended, "account deleted");
+        Ok(Some(ended))
+    }
+}
