@@ -28,10 +28,11 @@ pub use self::check::{Checked, Refusal, Used};
 pub use self::devices::DeviceCookies;
 pub use self::password::PasswordSet;
 pub use self::second_factor::{RecoveryCodes, SecondFactorKeys};
+use crate::error::AppError;
 use crate::mail::Mailer;
 use crate::password::Hasher;
 use crate::session::Sessions;
-use crate::store::{TokenStore, UserStore};
+use crate::store::{TokenStore, User, UserChange, UserStore};
 use crate::throttle::LoginThrottle;
 
 /// Who asks for a change or a check: where from, and the device cookie it holds.
@@ -78,4 +79,16 @@ pub struct Accounts {
     pub ipv6_prefix: u8,
     /// Where mail goes, if anywhere (`--smtp-url`, `--mail-dir`).
     pub mail: Option<Mailer>,
+}
+
+impl Accounts {
+    /// Changes `user`'s record with `change` (atomically, see [`UserStore::update`]);
+    /// the account as stored after it. An account deleted meanwhile is an error: the
+    /// caller held it a moment ago.
+    pub async fn update(&self, user: &User, change: &UserChange) -> Result<User, AppError> {
+        self.users
+            .update(&user.username()?, change)
+            .await?
+            .ok_or_else(|| AppError::internal("the account is gone"))
+    }
 }

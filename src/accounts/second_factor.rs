@@ -8,9 +8,12 @@
 //! bits, kept only as HMAC-SHA256 under their own derived key.
 
 use hmac::Mac;
+use time::OffsetDateTime;
 
+use super::Accounts;
+use crate::error::AppError;
 use crate::secret::{Sealer, SubKey, hex, random_bytes};
-use crate::store::User;
+use crate::store::{TotpSetting, User};
 use crate::totp::TotpKey;
 
 /// Recovery codes made at a time.
@@ -94,6 +97,59 @@ impl SecondFactorKeys {
             .collect();
         let hashes = shown.iter().map(|c| self.recovery_hash(c)).collect();
         RecoveryCodes { shown, hashes }
+    }
+}
+
+impl Accounts {
+    /// Turns two-step login on for `user` with `key`, whose code of `step` the member
+    /// just typed (that step is used up): stores the key sealed and ten new recovery
+    /// codes, unless it was turned on meanwhile. Returns the account as stored and the
+    /// codes to show once.
+    pub async fn turn_on_two_step(
+        &self,
+        user: &User,
+        key: &TotpKey,
+        step: u64,
+    ) -> Result<(User, RecoveryCodes), AppError> {
+        let codes = self.second_factor.new_recovery_codes();
+        let setting = TotpSetting {
+            key: self.second_factor.seal_for_account(key, user),
+            last_step: step,
+            recovery: codes.hashes.clone(),
+            since: OffsetDateTime::now_utc(),
+        };
+        let turn_on = move |u: &mut User| {
+            if u.totp.is_none() {
+                u.totp = Some(setting.clone());
+            }
+        };
+        let updated = self.update(user, &turn_on).await?;
+        tracing::info!(user = %user.name, "two-step login turned on");
+        Ok((updated, codes))
+    }
+
+    /// Turns two-step login off for `user` (its key and recovery codes go).
+    pub async fn turn_off_two_step(&self, user: &User) -> Result<User, AppError> {
+        let updated = self.update(user, &|u: &mut User| u.totp = None).await?;
+        tracing::info!(user = %user.name, "two-step login turned off");
+        Ok(updated)
+    }
+
+    /// Ten new recovery codes for `user`, replacing every old one (used or not).
+    pub async fn renew_recovery_codes(
+        &self,
+        user: &User,
+    ) -> Result<(User, RecoveryCodes), AppError> {
+        let codes = self.second_factor.new_recovery_codes();
+        let hashes = codes.hashes.clone();
+        let replace = move |u: &mut User| {
+            if let Some(setting) = u.totp.as_mut() {
+                setting.recovery.clone_from(&hashes);
+            }
+        };
+        let updated = self.update(user, &replace).await?;
+        tracing::info!(user = %user.name, "recovery codes replaced");
+        Ok((updated, codes))
     }
 }
 

@@ -36,7 +36,7 @@ use super::client::Client;
 use super::csrf::Csrf;
 use super::form::{Form, NoFields};
 use super::layout::{Field, ON_TWO_STEP_CHANGED, hx_form, time, wait_message};
-use super::two_step::{member, update};
+use super::two_step::member;
 use super::{AppState, CABINET, Hx, safe_next, throttled};
 use crate::accounts::{Checked, Refusal};
 use crate::error::AppError;
@@ -313,7 +313,7 @@ async fn signed_in(state: &AppState, form: &LoginForm) -> Result<Result<User, &'
         }
         *seen.lock().unwrap_or_else(|p| p.into_inner()) = ok;
     };
-    let updated = update(state, &user, &used).await?;
+    let updated = state.accounts.update(&user, &used).await?;
     if !*fresh.lock().unwrap_or_else(|p| p.into_inner()) {
         tracing::warn!(user = %user.name, "passkey counter did not rise (a race or a clone)");
         return Ok(Err(DID_NOT_WORK));
@@ -649,7 +649,7 @@ pub async fn add(
         }
         *seen.lock().unwrap_or_else(|p| p.into_inner()) = ok;
     };
-    let updated = update(&state, &user, &store).await?;
+    let updated = state.accounts.update(&user, &store).await?;
     if !*added.lock().unwrap_or_else(|p| p.into_inner()) {
         return refuse(TOO_SLOW, StatusCode::CONFLICT);
     }
@@ -715,7 +715,7 @@ pub async fn remove(
     }
     let gone = key.key.clone();
     let forget = move |u: &mut User| u.passkeys.retain(|p| p.key != gone);
-    let updated = update(&state, &user, &forget).await?;
+    let updated = state.accounts.update(&user, &forget).await?;
     let claim = ClaimKey::passkey(key.key.cred_id());
     state.tokens.release(&claim, &user.name).await?;
     tracing::info!(user = %user.name, "passkey removed");

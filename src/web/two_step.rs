@@ -30,7 +30,7 @@ use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{hx_form, wait_message};
 use super::{AppState, CABINET, Hx, safe_next, throttled, too_many};
-use crate::accounts::{Checked, RecoveryCodes, Refusal, Used, links};
+use crate::accounts::{Checked, Refusal, Used, links};
 use crate::cookies::CookiePolicy;
 use crate::domain::Username;
 use crate::error::AppError;
@@ -478,26 +478,10 @@ pub async fn enable(
             StatusCode::UNPROCESSABLE_ENTITY,
         ));
     };
-    let RecoveryCodes {
-        shown: codes,
-        hashes,
-    } = state.accounts.second_factor.new_recovery_codes();
-    let setting = TotpSetting {
-        key: state.accounts.second_factor.seal_for_account(&key, &user),
-        last_step: step,
-        recovery: hashes,
-        since: OffsetDateTime::now_utc(),
-    };
-    let turn_on = move |u: &mut User| {
-        if u.totp.is_none() {
-            u.totp = Some(setting.clone());
-        }
-    };
-    let updated = update(&state, &user, &turn_on).await?;
-    tracing::info!(user = %user.name, "two-step login turned on");
+    let (updated, codes) = state.accounts.turn_on_two_step(&user, &key, step).await?;
     let shown = SectionState {
         notice: Some("Two-step login is on."),
-        recovery_codes: codes,
+        recovery_codes: codes.shown,
         ..SectionState::default()
     };
     Ok(changed(answer(
@@ -590,35 +574,25 @@ async fn confirmed_change(state: &AppState, asked: Asked<'_>, change: Change) ->
         ));
     }
     let turned_off = matches!(change, Change::TurnOff);
-    let shown = match change {
+    let (updated, shown) = match change {
         Change::NewRecoveryCodes => {
-            let RecoveryCodes {
-                shown: codes,
-                hashes,
-            } = state.accounts.second_factor.new_recovery_codes();
-            let replace = move |u: &mut User| {
-                if let Some(setting) = u.totp.as_mut() {
-                    setting.recovery.clone_from(&hashes);
-                }
-            };
-            update(state, &user, &replace).await?;
-            tracing::info!(user = %user.name, "recovery codes replaced");
-            SectionState {
+            let (updated, codes) = state.accounts.renew_recovery_codes(&user).await?;
+            let shown = SectionState {
                 notice: Some("New recovery codes made; the old ones no longer work."),
-                recovery_codes: codes,
+                recovery_codes: codes.shown,
                 ..SectionState::default()
-            }
+            };
+            (updated, shown)
         }
         Change::TurnOff => {
-            update(state, &user, &|u: &mut User| u.totp = None).await?;
-            tracing::info!(user = %user.name, "two-step login turned off");
-            SectionState {
+            let updated = state.accounts.turn_off_two_step(&user).await?;
+            let shown = SectionState {
                 notice: Some("Two-step login is off."),
                 ..SectionState::default()
-            }
+            };
+            (updated, shown)
         }
     };
-    let updated = member(state, &user.name).await?;
     let resp = answer(state, hx, csrf, &updated, shown, StatusCode::OK);
     Ok(if turned_off { changed(resp) } else { resp })
 }
@@ -694,20 +668,6 @@ pub(super) async fn member(state: &AppState, name: &str) -> Result<User, AppErro
     state
         .users
         .get(&name)
-        .await?
-        .ok_or_else(|| AppError::internal("the member's account is gone"))
-}
-
-pub(super) async fn update(
-    state: &AppState,
-    user: &User,
-    change: &crate::store::UserChange,
-) -> Result<User, AppError> {
-    let name =
-        Username::parse(&user.name).map_err(|_| AppError::internal("impossible user name"))?;
-    state
-        .users
-        .update(&name, change)
         .await?
         .ok_or_else(|| AppError::internal("the member's account is gone"))
 }
