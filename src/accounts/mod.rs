@@ -7,12 +7,14 @@
 //! - [`second_factor`]: sealing authenticator-app keys, hashing recovery codes;
 //! - [`links`]: tokens for mailed links and pending steps, and when one still holds;
 //! - `notices`: when a member is mailed, and with which link;
-//! - `password` and `delete`: setting a password, deleting an account.
+//! - `password` and `delete`: setting a password, deleting an account;
+//! - `address`: changing the email address, confirming it.
 //!
 //! A handler parses its form, calls one method here, and renders what it returns; it
 //! never repeats a step of a sequence. The service knows nothing of pages or cookies
 //! but the device cookie's value, which it is handed as part of the [`Caller`].
 
+mod address;
 mod check;
 mod delete;
 pub mod devices;
@@ -24,6 +26,7 @@ pub mod second_factor;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub use self::address::Confirmed;
 pub use self::check::{Checked, Refusal, Used};
 pub use self::devices::DeviceCookies;
 pub use self::password::PasswordSet;

@@ -496,35 +496,33 @@ pub async fn change_email(
         .accounts
         .check_password(&name, &form.current_password, &client)
         .await?;
-    if let Err(refusal) = checked.right() {
-        return Ok(match refusal {
-            Refusal::Wrong => {
-                let errors = EmailState {
-                    typed: Some(typed),
-                    current: Some(WRONG_PASSWORD),
-                    ..EmailState::default()
-                };
-                answer(&shown.user, errors, StatusCode::UNPROCESSABLE_ENTITY)
-            }
-            Refusal::Throttled(wait) => {
-                let message = wait_message(wait);
-                let errors = EmailState {
-                    typed: Some(typed),
-                    alert: Some(&message),
-                    ..EmailState::default()
-                };
-                let resp = answer(&shown.user, errors, StatusCode::UNPROCESSABLE_ENTITY);
-                throttled(resp, Some(wait))
-            }
-        });
-    }
-    let username = crate::domain::Username::parse(&name)
-        .map_err(|_| AppError::internal("impossible user name"))?;
+    let member = match checked.right() {
+        Ok(member) => member,
+        Err(refusal) => {
+            return Ok(match refusal {
+                Refusal::Wrong => {
+                    let errors = EmailState {
+                        typed: Some(typed),
+                        current: Some(WRONG_PASSWORD),
+                        ..EmailState::default()
+                    };
+                    answer(&shown.user, errors, StatusCode::UNPROCESSABLE_ENTITY)
+                }
+                Refusal::Throttled(wait) => {
+                    let message = wait_message(wait);
+                    let errors = EmailState {
+                        typed: Some(typed),
+                        alert: Some(&message),
+                        ..EmailState::default()
+                    };
+                    let resp = answer(&shown.user, errors, StatusCode::UNPROCESSABLE_ENTITY);
+                    throttled(resp, Some(wait))
+                }
+            });
+        }
+    };
     let address = address.as_ref().map(crate::domain::EmailAddress::as_str);
-    let user = super::email::change_address(&state, &username, address)
-        .await?
-        .ok_or_else(|| AppError::internal("the member's account is gone"))?;
-    tracing::info!(user = %name, removed = address.is_none(), "email address saved");
+    let user = state.accounts.change_address(&member, address).await?;
     if !hx.0 {
         return Ok(Hx(false).redirect("/account?done=email"));
     }
