@@ -129,7 +129,6 @@ impl Shown {
                 &super::passkey::SectionState::default(),
             ),
             two_step: super::two_step::section(
-                state,
                 csrf,
                 &self.user,
                 &super::two_step::SectionState {

@@ -16,7 +16,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use maud::{Markup, PreEscaped, html};
 use poem::http::StatusCode;
 use poem::http::header::SET_COOKIE;
 use poem::web::Data;
@@ -28,7 +27,7 @@ use super::auth::{self, Login, WRONG_CODE};
 use super::client::Client;
 use super::csrf::Csrf;
 use super::form::Form;
-use super::layout::{hx_form, wait_message};
+use super::layout::wait_message;
 use super::{AppState, CABINET, Hx, safe_next, throttled, too_many};
 use crate::accounts::{Checked, Refusal, Used, links};
 use crate::cookies::CookiePolicy;
@@ -36,9 +35,13 @@ use crate::domain::Username;
 use crate::error::AppError;
 use crate::session::CurrentSession;
 use crate::store::tokens::{Purpose, Token, TokenRecord};
-use crate::store::{StoreError, TotpSetting, User};
+use crate::store::{StoreError, User};
 use crate::throttle::{Limit, Throttle};
 use crate::totp::TotpKey;
+
+mod view;
+
+pub use self::view::{SectionState, Setup, code_view, section};
 
 /// Wrong codes one pending login may try.
 const PENDING_TRIES: u32 = 3;
@@ -112,35 +115,6 @@ async fn pending(
         .peek_good(&token, Purpose::PendingLogin)
         .await?;
     Ok(good.map(|(record, user)| (token, record, user)))
-}
-
-/// The code form.
-fn code_view(csrf: &Csrf, error: Option<&str>, alert: Option<&str>) -> Markup {
-    let fields = html! {
-        @if let Some(alert) = alert { p.alert role="alert" { (alert) } }
-        div.field.invalid[error.is_some()] {
-            label for="code" { "Code" }
-            input id="code" name="code" type="text" inputmode="numeric"
-                autocomplete="one-time-code" required autofocus
-                aria-invalid=[error.map(|_| "true")]
-                aria-describedby=(if error.is_some() { "code-error" } else { "code-hint" });
-            @match error {
-                Some(error) => p.error id="code-error" role="alert" { (error) },
-                None => small.hint id="code-hint" {
-                    "The 6-digit code from your authenticator app, or one of your recovery codes."
-                },
-            }
-        }
-        button type="submit" { "Log in" }
-    };
-    html! {
-        section.card id="two-step" {
-            h1 { "Two-step login" }
-            p.lead { "Your password was right. Now enter a code to finish logging in." }
-            (hx_form("/login/code", csrf, fields))
-            p.switch { a href="/" { "Start again" } }
-        }
-    }
 }
 
 /// `GET /login/code`: the code form, while a pending login lasts.
@@ -248,94 +222,6 @@ pub async fn code_submit(
     Ok(resp)
 }
 
-/// What the account page's two-step section says.
-#[derive(Debug, Default, Clone)]
-pub struct SectionState {
-    /// Success, said once.
-    pub notice: Option<&'static str>,
-    /// An error for the whole form.
-    pub alert: Option<String>,
-    /// The code's error.
-    pub code: Option<&'static str>,
-    /// The password's error.
-    pub current: Option<&'static str>,
-    /// New recovery codes, shown this once.
-    pub recovery_codes: Vec<String>,
-    /// A key being set up, sealed for this account's setup: its QR code is shown.
-    pub setup: Option<String>,
-}
-
-/// The account page's "Two-step login" section for `user`.
-pub fn section(state: &AppState, csrf: &Csrf, user: &User, shown: &SectionState) -> Markup {
-    let messages = html! {
-        @if let Some(notice) = shown.notice { p.notice role="status" { (notice) } }
-        @if let Some(alert) = &shown.alert { p.alert role="alert" { (alert) } }
-    };
-    let body = match &user.totp {
-        Some(setting) => on_view(csrf, setting, shown),
-        None => off_view(state, csrf, user, shown),
-    };
-    html! {
-        section.card id="two-step-login" {
-            h2 { "Two-step login" }
-            (messages)
-            (body)
-        }
-    }
-}
-
-fn code_and_password(shown: &SectionState, code_id: &str, password_id: &str) -> Markup {
-    html! {
-        div.field.invalid[shown.code.is_some()] {
-            label for=(code_id) { "Code from your app" }
-            input id=(code_id) name="code" type="text" inputmode="numeric"
-                autocomplete="one-time-code" required
-                aria-invalid=[shown.code.map(|_| "true")];
-            @if let Some(error) = shown.code { p.error role="alert" { (error) } }
-        }
-        div.field.invalid[shown.current.is_some()] {
-            label for=(password_id) { "Your password" }
-            input id=(password_id) name="current_password" type="password"
-                autocomplete="current-password" required
-                aria-invalid=[shown.current.map(|_| "true")];
-            @if let Some(error) = shown.current { p.error role="alert" { (error) } }
-        }
-    }
-}
-
-fn off_view(state: &AppState, csrf: &Csrf, user: &User, shown: &SectionState) -> Markup {
-    let lead = html! {
-        p.lead {
-            "Off. With it on, logging in also asks for a code from an authenticator app "
-            "on your phone, so a stolen password alone opens nothing."
-        }
-    };
-    let keys = &state.accounts.second_factor;
-    let key = shown
-        .setup
-        .as_deref()
-        .and_then(|sealed| keys.open_setup(sealed, user));
-    let (Some(key), Some(sealed)) = (key, &shown.setup) else {
-        let start = html! { button.secondary type="submit" { "Set up two-step login" } };
-        return html! { (lead) (hx_form("/account/totp/setup", csrf, start)) };
-    };
-    let svg = qr_svg(&key.uri("Wicket", &user.name));
-    let fields = html! {
-        input type="hidden" name="setup" value=(sealed);
-        (code_and_password(shown, "totp_code", "totp_password"))
-        button type="submit" { "Turn on two-step login" }
-    };
-    html! {
-        (lead)
-        ol.steps {
-            li { "Scan this code with an authenticator app (or type the key below)." }
-            li { "Enter the 6-digit code the app shows, and your password." }
-        }
-        figure.qr { (PreEscaped(svg)) figcaption { "Key: " code.key { (spaced(&key.base32())) } } }
-        (hx_form("/account/totp", csrf, fields))
-    }
-}
-
 /// `POST /account/totp/setup`: a new key, shown as a QR code and as text, for the
 /// form that turns two-step login on. Nothing is stored until a code confirms it.
 #[handler]
@@ -351,71 +237,12 @@ pub async fn start_setup(
         return Ok(Hx(false).redirect("/account"));
     }
     let key = TotpKey::generate();
+    let sealed = state.accounts.second_factor.seal_for_setup(&key, &user);
     let shown = SectionState {
-        setup: Some(state.accounts.second_factor.seal_for_setup(&key, &user)),
+        setup: Some(Setup { key, sealed }),
         ..SectionState::default()
     };
-    Ok(answer(&state, hx, &csrf, &user, shown, StatusCode::OK))
-}
-
-fn on_view(csrf: &Csrf, setting: &TotpSetting, shown: &SectionState) -> Markup {
-    let left = setting.recovery.len();
-    html! {
-        p.lead { "On since " (super::layout::time(setting.since)) ". Logging in asks for a code from your app." }
-        @if !shown.recovery_codes.is_empty() {
-            div.recovery {
-                p { strong { "Your recovery codes." } " Each works once, instead of a code from the app, if you lose your phone. Save them somewhere safe now: they are not shown again." }
-                ul.codes { @for code in &shown.recovery_codes { li { code { (code) } } } }
-            }
-        } @else {
-            p { (left) " unused recovery code" @if left != 1 { "s" } " left." }
-        }
-        details {
-            summary { "New recovery codes" }
-            (hx_form("/account/totp/recovery", csrf, html! {
-                p.hint { "The old codes stop working." }
-                (code_and_password(shown, "recovery_code", "recovery_password"))
-                button.secondary type="submit" { "Make new recovery codes" }
-            }))
-        }
-        details {
-            summary { "Turn off two-step login" }
-            (hx_form("/account/totp/off", csrf, html! {
-                (code_and_password(shown, "off_code", "off_password"))
-                button.danger type="submit" { "Turn off two-step login" }
-            }))
-        }
-    }
-}
-
-/// `ABCD EFGH …`: a key in groups of four, for typing.
-fn spaced(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    chars
-        .chunks(4)
-        .map(|c| c.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `uri` as a QR code in SVG (black on white, with a quiet zone), no inline style.
-fn qr_svg(uri: &str) -> String {
-    use qrcode::render::svg;
-    match qrcode::QrCode::new(uri.as_bytes()) {
-        Ok(code) => code
-            .render::<svg::Color>()
-            .min_dimensions(200, 200)
-            .quiet_zone(true)
-            .dark_color(svg::Color("#000000"))
-            .light_color(svg::Color("#ffffff"))
-            .build()
-            .replacen(
-                "<svg ",
-                r#"<svg role="img" aria-label="QR code for your authenticator app" "#,
-                1,
-            ),
-        Err(_) => String::new(), // an otpauth URI always fits
-    }
+    Ok(answer(hx, &csrf, &user, shown, StatusCode::OK))
 }
 
 #[derive(Default, Deserialize)]
@@ -453,24 +280,26 @@ pub async fn enable(
     if let Err(refused) = checked.right() {
         let (shown, wait) = refused_state(refused);
         let shown = SectionState {
-            setup: key.as_ref().map(|_| form.setup.clone()),
+            setup: key.clone().map(|key| Setup {
+                key,
+                sealed: form.setup.clone(),
+            }),
             ..shown
         };
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return Ok(throttled(
-            answer(&state, hx, &csrf, &user, shown, status),
-            wait,
-        ));
+        return Ok(throttled(answer(hx, &csrf, &user, shown, status), wait));
     }
-    let opened = key.is_some();
+    let opened = key.clone();
     let (Some(key), Some(step)) = (key, step) else {
         let shown = SectionState {
             code: Some(WRONG_CODE),
-            setup: opened.then(|| form.setup.clone()),
+            setup: opened.map(|key| Setup {
+                key,
+                sealed: form.setup.clone(),
+            }),
             ..SectionState::default()
         };
         return Ok(answer(
-            &state,
             hx,
             &csrf,
             &user,
@@ -484,14 +313,7 @@ pub async fn enable(
         recovery_codes: codes.shown,
         ..SectionState::default()
     };
-    Ok(changed(answer(
-        &state,
-        hx,
-        &csrf,
-        &updated,
-        shown,
-        StatusCode::OK,
-    )))
+    Ok(changed(answer(hx, &csrf, &updated, shown, StatusCode::OK)))
 }
 
 #[derive(Default, Deserialize)]
@@ -568,10 +390,7 @@ async fn confirmed_change(state: &AppState, asked: Asked<'_>, change: Change) ->
     let user = member(state, &session.record.user).await?;
     if let Some((refused, wait)) = confirm(state, &user, form, client).await? {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return Ok(throttled(
-            answer(state, hx, csrf, &user, refused, status),
-            wait,
-        ));
+        return Ok(throttled(answer(hx, csrf, &user, refused, status), wait));
     }
     let turned_off = matches!(change, Change::TurnOff);
     let (updated, shown) = match change {
@@ -593,7 +412,7 @@ async fn confirmed_change(state: &AppState, asked: Asked<'_>, change: Change) ->
             (updated, shown)
         }
     };
-    let resp = answer(state, hx, csrf, &updated, shown, StatusCode::OK);
+    let resp = answer(hx, csrf, &updated, shown, StatusCode::OK);
     Ok(if turned_off { changed(resp) } else { resp })
 }
 
@@ -673,13 +492,6 @@ pub(super) async fn member(state: &AppState, name: &str) -> Result<User, AppErro
 }
 
 /// The section for htmx, the account page (with the section in this state) without.
-fn answer(
-    state: &AppState,
-    hx: Hx,
-    csrf: &Csrf,
-    user: &User,
-    shown: SectionState,
-    status: StatusCode,
-) -> Response {
-    hx.account_section("Two-step login", section(state, csrf, user, &shown), status)
+fn answer(hx: Hx, csrf: &Csrf, user: &User, shown: SectionState, status: StatusCode) -> Response {
+    hx.account_section("Two-step login", section(csrf, user, &shown), status)
 }
