@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use poem::{EndpointExt, Response, Route, get};
 
+use crate::accounts::Passkeys;
 use crate::accounts::{Accounts, DeviceCookies, SecondFactorKeys};
 use crate::config::Config;
 use crate::cookies::CookiePolicy;
@@ -18,7 +19,6 @@ use crate::session::{SessionLayer, Sessions};
 use crate::store::{self, Stores};
 use crate::throttle::{LoginThrottle, Throttle};
 use crate::web::csrf::{CsrfKeys, CsrfLayer};
-use crate::web::passkey::Passkeys;
 use crate::web::reset::{ForgotThrottle, LinkCookie};
 use crate::web::two_step::TwoStep;
 use crate::web::{self, AppState};

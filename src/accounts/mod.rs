@@ -8,7 +8,8 @@
 //! - [`links`]: tokens for mailed links and pending steps, and when one still holds;
 //! - `notices`: when a member is mailed, and with which link;
 //! - `password` and `delete`: setting a password, deleting an account;
-//! - `address`: changing the email address, confirming it.
+//! - `address`: changing the email address, confirming it;
+//! - [`passkeys`]: the ceremonies that add a passkey and log in with one.
 //!
 //! A handler parses its form, calls one method here, and renders what it returns; it
 //! never repeats a step of a sequence. The service knows nothing of pages or cookies
@@ -20,6 +21,7 @@ mod delete;
 pub mod devices;
 pub mod links;
 mod notices;
+pub mod passkeys;
 mod password;
 pub mod second_factor;
 
@@ -29,6 +31,7 @@ use std::sync::Arc;
 pub use self::address::Confirmed;
 pub use self::check::{Checked, Refusal, Used};
 pub use self::devices::DeviceCookies;
+pub use self::passkeys::{Begun, PasskeyRefusal, Passkeys};
 pub use self::password::PasswordSet;
 pub use self::second_factor::{RecoveryCodes, SecondFactorKeys};
 use crate::error::AppError;

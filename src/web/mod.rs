@@ -61,7 +61,7 @@ pub struct AppState {
     /// Two-step login's keys and cookie.
     pub two_step: two_step::TwoStep,
     /// Passkeys' relying party, when `--public-url` names a domain.
-    pub passkeys: Option<passkey::Passkeys>,
+    pub passkeys: Option<crate::accounts::Passkeys>,
 }
 
 /// The pages: every route but `/static`.

@@ -123,7 +123,7 @@ impl Shown {
             delete: leaving,
             email: state.mail.as_ref().map(|_| EmailState::default()),
             passkeys: super::passkey::section(
-                state,
+                state.passkeys.is_some(),
                 csrf,
                 &self.user,
                 &super::passkey::SectionState::default(),
