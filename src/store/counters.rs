@@ -435,6 +435,43 @@ mod tests {
     }
 
     #[test]
+    fn a_key_moving_from_the_sketch_into_the_table_keeps_its_count() {
+        let counters = MemoryCounters::new(10);
+        let now = Instant::now();
+        // A full table of windows that end after a minute.
+        for i in 0..10 {
+            counters
+                .hit_at(&format!("k:{i}"), allow(5, 60), now)
+                .unwrap();
+        }
+        // A newcomer counted three times in the sketch, under a longer window.
+        let limit = allow(5, 900);
+        for _ in 0..3 {
+            counters.hit_at("k:new", limit, now).unwrap();
+        }
+        // The table's windows end; the newcomer moves in with its three counted.
+        let later = now + Duration::from_secs(61);
+        assert_eq!(let_through(&counters, "k:new", limit, later), 2);
+    }
+
+    #[tokio::test]
+    async fn a_known_device_is_counted_exactly_while_other_kinds_overflow() {
+        // One kind's flood sends no device key to a sketch, where a success could
+        // not clear it: the owner's browser keeps its own, exact count.
+        let counters = MemoryCounters::new(10);
+        let now = Instant::now();
+        for i in 0..1_000 {
+            let _ = counters.hit_at(&format!("account:{i}"), allow(5, 900), now);
+        }
+        let device = allow(5, 900);
+        for _ in 0..4 {
+            counters.hit_at("device:owner", device, now).unwrap();
+        }
+        counters.reset("device:owner").await.unwrap(); // the owner logged in
+        assert_eq!(let_through(&counters, "device:owner", device, now), 5);
+    }
+
+    #[test]
     fn ended_windows_make_room_before_the_sketch_is_used() {
         let counters = MemoryCounters::new(10);
         let now = Instant::now();

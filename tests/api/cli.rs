@@ -151,6 +151,19 @@ async fn told(app: &TestApp, cookie: &str) -> String {
     page.text().await.unwrap()
 }
 
+/// The stored record of session `id`, as text, on either store.
+async fn stored_session(app: &TestApp, id: &str) -> String {
+    let id = wicket::store::SessionId::parse(id).unwrap();
+    let stores = wicket::app::open_stores(&app.config).unwrap();
+    let record = stores
+        .sessions
+        .load(&id)
+        .await
+        .unwrap()
+        .expect("a stored session");
+    serde_json::to_string(&record).unwrap()
+}
+
 async fn operators_manage_users_from_the_command_line(app: TestApp) {
     let alice = session_cookie(&app.register("alice", PASSWORD).await).unwrap();
     app.post_form_by(
@@ -204,6 +217,14 @@ async fn operators_manage_users_from_the_command_line(app: TestApp) {
         said(&user_cmd(&app, &["delete", "alice"], ""))
             .contains("deleted alice; ended 1 session(s)")
     );
+    // Ended at once (a tombstone that tells the browser why), not merely orphaned.
+    let id = alice
+        .trim_start_matches("wicket_session=")
+        .split('.')
+        .next()
+        .unwrap();
+    let record = stored_session(&app, id).await;
+    assert!(record.contains("account_deleted"), "{record}");
     assert!(told(&app, &alice).await.contains("the account was deleted"));
     assert_eq!(said(&user_cmd(&app, &["list"], "")).trim(), "Bob");
     assert_see_other(&app.register("alice", PASSWORD).await, "/cabinet");

@@ -295,12 +295,19 @@ async fn any_number_of_bogus_session_cookies_ahead_of_the_real_one_logs_nobody_o
         .trim_start_matches("wicket_session=")
         .split_once('.')
         .unwrap();
-    // A session that was genuine once and has ended: its signature holds, its record is gone.
-    let other = client();
-    let bobs = session_cookie(&app.register_by(&other, "bobby", PASSWORD).await).unwrap();
-    app.post_form_by(&other, "/logout", &[]).await;
+    // Sessions that were genuine once and have ended: their signatures hold, their
+    // records are gone. Nine of them, more than any small cap on genuine ids.
+    app.register_by(&client(), "bobby", PASSWORD).await;
+    let mut ended = Vec::new();
+    for _ in 0..9 {
+        let other = client();
+        let form = [("username", "bobby"), ("password", PASSWORD)];
+        let resp = app.post_form_by(&other, "/login", &form).await;
+        ended.push(session_cookie(&resp).unwrap());
+        app.post_form_by(&other, "/logout", &[]).await;
+    }
     // Well-formed but forged (an unknown id with a MAC of the right shape, the real id
-    // with a wrong MAC), garbage, and one genuine but ended: twenty ahead of the real one.
+    // with a wrong MAC), garbage, and nine genuine but ended: 28 ahead of the real one.
     let mut bogus: Vec<String> = (0..19)
         .map(|n| match n % 3 {
             0 => format!("wicket_session={n:064x}.{mac}"),
@@ -308,7 +315,7 @@ async fn any_number_of_bogus_session_cookies_ahead_of_the_real_one_logs_nobody_o
             _ => format!("wicket_session=garbage-{n}"),
         })
         .collect();
-    bogus.push(bobs);
+    bogus.extend(ended);
     let header = format!("{}; {cookie}", bogus.join("; "));
     let resp = app.get_with_cookie("/cabinet", &header).await;
     assert_eq!(resp.status(), StatusCode::OK, "alice was logged out");
