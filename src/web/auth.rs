@@ -1,5 +1,4 @@
-//! Logging in and out: the one way a handler starts or ends a browser's session; and
-//! what the forms that ask for a secret say when it is wrong.
+//! Logging in and out: the one way a handler starts or ends a browser's session.
 
 use poem::Response;
 use poem::http::header::SET_COOKIE;
@@ -12,13 +11,6 @@ use crate::domain::{Password, PasswordError, Username};
 use crate::error::{AppError, chain};
 use crate::session::{Origin, Session, SessionChange};
 use crate::store::{EndReason, LoginRecord, StoreError, User};
-
-/// What a form asking for the current password says when it is wrong.
-pub const WRONG_PASSWORD: &str = "That is not your current password.";
-
-/// What every form asking for a second-factor code says when it is wrong.
-pub const WRONG_CODE: &str =
-    "That code is not right. Codes change every 30 seconds; each works once.";
 
 /// Checks a new password like [`Password::parse`], on the blocking pool: the strength
 /// estimate takes milliseconds of CPU, too long to hold an async worker.

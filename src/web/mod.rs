@@ -1,5 +1,9 @@
-//! Routes, handlers and views. Each flow owns its module; `layout` holds the page
-//! frame, `errors` the error pages and `respond` the layer around everything.
+//! Routes, handlers and views: this file is the route table and the map. Each flow
+//! owns its module (handlers, and views that take what they show); `layout` holds the
+//! page frame, `hx` how an answer is shaped for htmx or a plain post, `next` where a
+//! login returns to, `member` the extractor that guards members-only routes,
+//! `messages` what several forms say, `errors` the error pages and `respond` the
+//! layer around everything.
 
 mod account;
 mod auth;
@@ -10,9 +14,13 @@ pub mod email;
 mod errors;
 mod form;
 pub mod health;
+mod hx;
 pub mod layout;
 mod login;
 mod logout;
+mod member;
+mod messages;
+mod next;
 pub mod passkey;
 mod register;
 pub mod reset;
@@ -22,9 +30,12 @@ pub mod two_step;
 
 use std::sync::Arc;
 
-use poem::http::{StatusCode, header};
+pub use self::hx::{Hx, throttled, too_many, wants_fragment};
+pub use self::member::Member;
+pub use self::next::{CABINET, login_url, safe_next};
+
 use poem::web::Redirect;
-use poem::{FromRequest, IntoResponse, Request, RequestBody, Response, Route, get, post};
+use poem::{Route, get, post};
 
 use crate::password::Hasher;
 use crate::session::Sessions;
@@ -118,178 +129,4 @@ pub fn clipped(text: &str) -> &str {
 #[poem::handler]
 fn to_register() -> Redirect {
     Redirect::permanent("/register/")
-}
-
-/// Whether the request wants an htmx fragment (rather than a whole page).
-///
-/// Boosted requests and history restores come from htmx but expect full pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Hx(pub bool);
-
-impl<'a> FromRequest<'a> for Hx {
-    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        Ok(Self(wants_fragment(req)))
-    }
-}
-
-/// Whether `req` is an htmx request that expects a fragment, not a whole page.
-pub fn wants_fragment(req: &Request) -> bool {
-    let has = |name: &str| req.headers().get(name).is_some_and(|v| v == "true");
-    has("hx-request") && !has("hx-boosted") && !has("hx-history-restore-request")
-}
-
-impl Hx {
-    /// Sends the browser to `location`: `HX-Redirect` (a full load) for htmx, else `303`.
-    pub fn redirect(self, location: &str) -> Response {
-        if self.0 {
-            Response::builder()
-                .status(StatusCode::OK)
-                .header("HX-Redirect", location)
-                .finish()
-        } else {
-            Response::builder()
-                .status(StatusCode::SEE_OTHER)
-                .header(header::LOCATION, location)
-                .finish()
-        }
-    }
-
-    /// An account-page section after its form: alone for htmx (it swaps itself),
-    /// else on a page of its own titled `title`, with the way back to `/account`.
-    pub fn account_section(self, title: &str, part: maud::Markup, status: StatusCode) -> Response {
-        let body = if self.0 {
-            part
-        } else {
-            maud::html! {
-                (part)
-                p.switch { a href="/account" { "Back to your account" } }
-            }
-        };
-        self.page(title, body).with_status(status).into_response()
-    }
-
-    /// The fragment alone for htmx, or inside the full page.
-    pub fn page(self, title: &str, fragment: maud::Markup) -> maud::Markup {
-        if self.0 {
-            fragment
-        } else {
-            layout::page(title, fragment)
-        }
-    }
-}
-
-/// Where to go after login: `next` if it is a plain local path, else the cabinet.
-///
-/// Only `/` followed by path-ish characters passes: no scheme, no `//host`, no
-/// backslashes, no percent-escapes, no control characters — and no empty, `.` or `..`
-/// path segment, since a browser resolves `/..//evil.test` to `//evil.test`, which a
-/// later relative step could read as another host.
-pub fn safe_next(next: &str) -> Option<&str> {
-    let path = next.split('?').next().unwrap_or_default();
-    let no_dot_segments = path
-        .split('/')
-        .all(|segment| segment != "." && segment != "..");
-    let local = next.starts_with('/')
-        && !next.contains("//")
-        && no_dot_segments
-        && next.len() <= 512
-        && next
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/_.~-?=&".contains(&b));
-    local.then_some(next)
-}
-
-/// The landing page for members.
-pub const CABINET: &str = "/cabinet";
-
-/// The login form, returning to `next` (if it is safe) after login.
-pub fn login_url(next: &str) -> String {
-    match safe_next(next) {
-        // `next` may hold `?`, `&` and `=`: escape them so it stays one query value.
-        Some(next) => {
-            let escaped = next
-                .replace('?', "%3F")
-                .replace('&', "%26")
-                .replace('=', "%3D");
-            format!("/?next={escaped}")
-        }
-        None => "/".to_owned(),
-    }
-}
-
-/// A `429 Too Many Requests` with `Retry-After`, around an inline explanation.
-pub fn too_many(markup: maud::Markup, wait: std::time::Duration) -> Response {
-    let mut resp = markup
-        .with_status(StatusCode::TOO_MANY_REQUESTS)
-        .into_response();
-    let secs = wait.as_secs().max(1);
-    resp.headers_mut().insert(
-        header::RETRY_AFTER,
-        secs.to_string().parse().expect("digits"),
-    );
-    resp
-}
-
-/// A refused form's answer as `429 Too Many Requests` with `Retry-After` when it was
-/// refused for `wait` (too many wrong guesses), else as it is.
-pub fn throttled(mut resp: Response, wait: Option<std::time::Duration>) -> Response {
-    if let Some(wait) = wait {
-        resp.set_status(StatusCode::TOO_MANY_REQUESTS);
-        let secs = wait.as_secs().max(1);
-        resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
-    }
-    resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_next;
-
-    #[test]
-    fn the_login_url_keeps_next_as_one_query_value() {
-        assert_eq!(super::login_url("/cabinet"), "/?next=/cabinet");
-        assert_eq!(super::login_url("/a?x=1&y=2"), "/?next=/a%3Fx%3D1%26y%3D2");
-        assert_eq!(super::login_url("//evil.example"), "/");
-    }
-
-    #[test]
-    fn local_paths_are_accepted_as_next() {
-        for good in [
-            "/",
-            "/cabinet",
-            "/cabinet?tab=1&x=y",
-            "/a/b.c-d_e~f",
-            "/a/",
-            "/.well",
-        ] {
-            assert_eq!(safe_next(good), Some(good));
-        }
-    }
-
-    #[test]
-    fn anything_that_could_leave_the_site_is_refused_as_next() {
-        for bad in [
-            "",
-            "cabinet",
-            "//evil.example",
-            "/\\evil.example",
-            "https://evil.example",
-            "javascript:alert(1)",
-            "/%2F%2Fevil.example",
-            "/%5cevil",
-            "/\tx",
-            "/\r\nSet-Cookie:x",
-            "/\u{0}",
-            " /cabinet",
-            "/caf\u{e9}",
-            "/..//evil.test",
-            "/../evil.test",
-            "/a/../..//evil.test",
-            "/./x",
-            "/a//b",
-            "/a/..",
-        ] {
-            assert_eq!(safe_next(bad), None, "{bad:?} was accepted");
-        }
-    }
 }

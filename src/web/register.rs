@@ -13,6 +13,7 @@ use super::client::Client;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
+use super::messages::MISMATCH;
 use super::{AppState, CABINET, Hx, login, too_many};
 use crate::domain::{EmailAddress, Username};
 use crate::error::{AppError, chain};
@@ -20,7 +21,6 @@ use crate::session::CurrentSession;
 use crate::store::{Email, User};
 
 const TAKEN: &str = "That name is taken. Please choose another.";
-const MISMATCH: &str = "The passwords do not match.";
 
 #[derive(Default, Deserialize)]
 #[serde(default)]

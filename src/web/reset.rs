@@ -23,6 +23,7 @@ use super::csrf::Csrf;
 use super::email::{self, unusable};
 use super::form::{Form, NoFields};
 use super::layout::{Field, hx_form, wait_message};
+use super::messages::{MISMATCH, WRONG_CODE};
 use super::{AppState, CABINET, Hx, too_many};
 use crate::accounts::{Checked, PasswordSet};
 use crate::cookies::CookiePolicy;
@@ -38,7 +39,6 @@ const ASKED: &str = "If that is the name or the confirmed email address of an ac
                      link to choose a new password is on its way to the account's address. \
                      It works once, for 30 minutes. No mail? Check the spam folder, or ask \
                      again in a few minutes.";
-const MISMATCH: &str = "The passwords do not match.";
 
 /// The cookie a mailed link's token waits in while its form is open.
 #[derive(Debug, Clone)]
@@ -363,7 +363,7 @@ pub async fn reset_submit(
             Checked::Right(_) => {}
             Checked::Wrong => {
                 let errors = FormErrors {
-                    code: Some(auth::WRONG_CODE),
+                    code: Some(WRONG_CODE),
                     ..FormErrors::default()
                 };
                 return Ok(refuse(&errors, StatusCode::UNPROCESSABLE_ENTITY));

@@ -16,20 +16,19 @@ use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
 use self::view::{AccountView, EmailState, FormState};
-use super::auth::{self, WRONG_CODE};
-use super::cabinet::Member;
+use super::Member;
+use super::auth;
 use super::client::Client;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::wait_message;
+use super::messages::{MISMATCH, WRONG_CODE, WRONG_PASSWORD};
 use super::{AppState, Hx, throttled};
 use crate::accounts::{Checked, PasswordSet, Refusal};
 use crate::error::AppError;
 use crate::session::{Origin, Session, SessionChange};
 use crate::store::{EndReason, User};
 
-use super::auth::WRONG_PASSWORD;
-const MISMATCH: &str = "The passwords do not match.";
 const SAME: &str = "Choose a password other than the current one.";
 
 /// What `?done=` says after a no-JS form succeeded.

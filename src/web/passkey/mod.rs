@@ -23,12 +23,13 @@ use poem::web::{Data, Json};
 use poem::{IntoResponse, Response, Result, handler};
 use serde::{Deserialize, Serialize};
 
-use super::auth::{self, Login, WRONG_CODE};
-use super::cabinet::Member;
+use super::Member;
+use super::auth::{self, Login};
 use super::client::Client;
 use super::csrf::Csrf;
 use super::form::{Form, NoFields};
 use super::layout::wait_message;
+use super::messages::{WRONG_CODE, WRONG_PASSWORD};
 use super::two_step::member;
 use super::{AppState, CABINET, Hx, safe_next, throttled};
 use crate::accounts::{Begun, Checked, PasskeyRefusal, Passkeys, Refusal};
@@ -243,7 +244,7 @@ pub async fn add_options(
             return refuse(
                 SectionState {
                     name: typed(None),
-                    current: Some(auth::WRONG_PASSWORD),
+                    current: Some(WRONG_PASSWORD),
                     ..SectionState::default()
                 },
                 None,
@@ -375,7 +376,7 @@ pub async fn remove(
     let shown = match checked.right() {
         Err(Refusal::Wrong) => Some((
             SectionState {
-                removing: Some((form.id.clone(), auth::WRONG_PASSWORD)),
+                removing: Some((form.id.clone(), WRONG_PASSWORD)),
                 ..SectionState::default()
             },
             None,

@@ -23,11 +23,13 @@ use poem::{IntoResponse, Request, Response, Result, handler};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::auth::{self, Login, WRONG_CODE};
+use super::Member;
+use super::auth::{self, Login};
 use super::client::Client;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::wait_message;
+use super::messages::{WRONG_CODE, WRONG_PASSWORD};
 use super::{AppState, CABINET, Hx, safe_next, throttled, too_many};
 use crate::accounts::{Checked, Refusal, Used, links};
 use crate::cookies::CookiePolicy;
@@ -227,7 +229,7 @@ pub async fn code_submit(
 #[handler]
 pub async fn start_setup(
     state: Data<&Arc<AppState>>,
-    super::cabinet::Member(session): super::cabinet::Member,
+    Member(session): Member,
     csrf: Csrf,
     hx: Hx,
     Form(_): Form<super::form::NoFields>,
@@ -257,7 +259,7 @@ pub struct EnableForm {
 #[handler]
 pub async fn enable(
     state: Data<&Arc<AppState>>,
-    super::cabinet::Member(session): super::cabinet::Member,
+    Member(session): Member,
     csrf: Csrf,
     hx: Hx,
     client: Client,
@@ -327,7 +329,7 @@ pub struct CodeAndPassword {
 #[handler]
 pub async fn regenerate(
     state: Data<&Arc<AppState>>,
-    super::cabinet::Member(session): super::cabinet::Member,
+    Member(session): Member,
     csrf: Csrf,
     hx: Hx,
     client: Client,
@@ -347,7 +349,7 @@ pub async fn regenerate(
 #[handler]
 pub async fn disable(
     state: Data<&Arc<AppState>>,
-    super::cabinet::Member(session): super::cabinet::Member,
+    Member(session): Member,
     csrf: Csrf,
     hx: Hx,
     client: Client,
@@ -432,7 +434,7 @@ fn refused_state(refused: Refusal) -> (SectionState, Option<Duration>) {
     match refused {
         Refusal::Wrong => (
             SectionState {
-                current: Some(auth::WRONG_PASSWORD),
+                current: Some(WRONG_PASSWORD),
                 ..SectionState::default()
             },
             None,

@@ -1,0 +1,28 @@
+//! The `Member` extractor: what guards every members-only route.
+
+use poem::{FromRequest, Request, RequestBody};
+
+use super::{Hx, login_url};
+use crate::session::{CurrentSession, Session};
+
+/// A logged-in member. Extracting it sends anyone else to the login form,
+/// with `next` pointing back here.
+pub struct Member(pub Session);
+
+impl<'a> FromRequest<'a> for Member {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        if let CurrentSession(Some(session)) = CurrentSession::from_request(req, body).await? {
+            return Ok(Self(session));
+        }
+        let hx = Hx::from_request(req, body).await?;
+        // After logging in, come back here; a form's target is no page to come back to.
+        let path = req.original_uri().path();
+        let back = match *req.method() {
+            poem::http::Method::GET | poem::http::Method::HEAD => path,
+            _ if path.starts_with("/account") => "/account",
+            _ => "/cabinet",
+        };
+        let location = login_url(back);
+        Err(poem::Error::from_response(hx.redirect(&location)))
+    }
+}
