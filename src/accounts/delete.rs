@@ -3,6 +3,7 @@
 
 use super::Accounts;
 use crate::error::AppError;
+use crate::store::tokens::ClaimKey;
 use crate::store::{EndReason, SessionId, User};
 
 impl Accounts {
@@ -18,7 +19,7 @@ impl Accounts {
         if !self.users.delete(&user.username()?).await? {
             return Ok(None);
         }
-        for key in user.claims() {
+        for key in ClaimKey::held_by(user) {
             self.tokens.release(&key, &user.name).await?;
         }
         let ended = self

@@ -189,6 +189,14 @@ impl ClaimKey {
         }
     }
 
+    /// What `user`'s account holds in the indexes (its confirmed address, its
+    /// passkeys): freed when it is deleted.
+    pub fn held_by(user: &User) -> Vec<Self> {
+        let email = user.verified_email().map(Self::email);
+        let passkeys = user.passkeys.iter().map(|p| Self::passkey(p.key.cred_id()));
+        email.into_iter().chain(passkeys).collect()
+    }
+
     /// Which index it belongs to.
     pub fn index(&self) -> Index {
         self.index

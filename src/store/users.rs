@@ -1,0 +1,211 @@
+//! Where users live: the interface every backend offers, and what a user record holds.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{StoreError, StoreFuture};
+use crate::domain::{AccountId, Username};
+
+/// Where users live. Names are case-insensitive: `Alice` and `alice` are one user.
+pub trait UserStore: fmt::Debug + Send + Sync {
+    /// The user called `name` (in any case), if there is one. A corrupt record is an
+    /// error, not a missing user.
+    fn get<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, Option<User>>;
+
+    /// Stores a new user; `Ok(Err(NameTaken))` if the name exists in any case. Of two
+    /// concurrent creations of one name exactly one wins, even across processes.
+    fn create<'a>(&'a self, user: &'a User) -> StoreFuture<'a, Result<(), NameTaken>>;
+
+    /// Whether a user called `name` (in any case) exists: cheaper than `get`.
+    fn exists<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool>;
+
+    /// Changes the user called `name` with `change`, atomically with respect to other
+    /// updates and deletions (read, change, write); returns the new record, or `None`
+    /// if there is no such user. Never recreates a user deleted meanwhile.
+    fn update<'a>(
+        &'a self,
+        name: &'a Username,
+        change: &'a UserChange,
+    ) -> StoreFuture<'a, Option<User>>;
+
+    /// Deletes the user called `name`; `Ok(false)` if there was none.
+    fn delete<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, bool>;
+
+    /// Every user's name, as registered (for `wicket user list`).
+    fn names(&self) -> StoreFuture<'_, Vec<String>>;
+
+    /// Whether the store answers now (for `/readyz`): cheap, changes nothing.
+    fn ready(&self) -> StoreFuture<'_, ()>;
+}
+
+/// A change to a user record, as [`UserStore::update`] applies it. It may run more
+/// than once (Redis retries when another write came first).
+pub type UserChange = dyn Fn(&mut User) + Send + Sync;
+
+/// A stored user.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// The account's id, given at creation and never changed (records written before
+    /// ids existed get one when first read: see [`AssignIds`]).
+    #[serde(default, skip_serializing_if = "AccountId::is_unset")]
+    pub id: AccountId,
+    /// The name as registered (case kept).
+    pub name: String,
+    /// scrypt PHC string, e.g. `$scrypt$ln=17,r=8,p=1$<salt>$<hash>`. Files written
+    /// before this field was named for what it holds call it `password`.
+    #[serde(alias = "password")]
+    pub password_hash: String,
+    /// When the account was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// The last successful login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<LoginRecord>,
+    /// Failed logins since the last successful one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_logins: u32,
+    /// The member's email address, if they gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    /// Two-step login with an authenticator app, when turned on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<TotpSetting>,
+    /// The account's passkeys (public keys: nothing here opens the account).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passkeys: Vec<PasskeySetting>,
+    /// The random id passkeys carry for this account (WebAuthn's user handle), made
+    /// with the first one: never the name, which the authenticator would show around.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey_handle: Option<webauthn_rs::prelude::Uuid>,
+}
+
+/// One of an account's passkeys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasskeySetting {
+    /// What the member called it.
+    pub name: String,
+    /// The credential: its id, public key, signature counter and flags.
+    pub key: webauthn_rs::prelude::Passkey,
+    /// When it was added.
+    #[serde(with = "time::serde::rfc3339")]
+    pub added: OffsetDateTime,
+    /// The last login with it.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used: Option<OffsetDateTime>,
+}
+
+/// An account's authenticator-app setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpSetting {
+    /// The TOTP key, sealed (`secret::Sealer`, bound to the account's name): the
+    /// store alone does not reveal it.
+    pub key: String,
+    /// The step of the last code used: that code, and any older one, is refused.
+    pub last_step: u64,
+    /// Keyed hashes of the recovery codes not yet used.
+    pub recovery: Vec<String>,
+    /// When it was turned on.
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+}
+
+/// A member's email address, as typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Email {
+    /// The address (compared case-insensitively).
+    pub address: String,
+    /// Whether a link mailed to it was opened. Only a verified address receives
+    /// password resets and is held against other accounts.
+    pub verified: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// When, from which browser and address, a login happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRecord {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The browser and system, in a few words.
+    pub browser: String,
+    /// The client address.
+    pub address: String,
+}
+
+impl User {
+    /// A user created now.
+    pub fn new(name: &Username, password_hash: String) -> Self {
+        Self {
+            id: AccountId::generate(),
+            name: name.to_string(),
+            password_hash,
+            created: OffsetDateTime::now_utc(),
+            last_login: None,
+            failed_logins: 0,
+            email: None,
+            totp: None,
+            passkeys: Vec::new(),
+            passkey_handle: None,
+        }
+    }
+
+    /// The name as a [`Username`]: every record was made from one, so a name that no
+    /// longer parses is a corrupt record.
+    pub fn username(&self) -> Result<Username, StoreError> {
+        Username::parse(&self.name)
+            .map_err(|_| StoreError::corrupt("a user record with an impossible name"))
+    }
+
+    /// The case-insensitive key the user is stored under.
+    pub fn key(&self) -> String {
+        self.name.to_ascii_lowercase()
+    }
+
+    /// The address resets may go to: the member's, once verified.
+    pub fn verified_email(&self) -> Option<&str> {
+        self.email
+            .as_ref()
+            .filter(|email| email.verified)
+            .map(|email| email.address.as_str())
+    }
+}
+
+/// The hash is not a secret the way a password is, but it is what an offline guesser
+/// wants: keep it out of logs.
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("password_hash", &"<redacted>")
+            .field("created", &self.created)
+            .finish()
+    }
+}
+
+/// A user could not be created: the name exists (in any case).
+#[derive(Debug, PartialEq, Eq)]
+pub struct NameTaken;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_records_read_the_old_field_name_and_hide_the_hash_from_debug() {
+        let old = r#"{"name":"Alice","password":"$scrypt$x","created":"2026-01-01T00:00:00Z"}"#;
+        let user: User = serde_json::from_str(old).unwrap();
+        assert_eq!(user.password_hash, "$scrypt$x");
+        let written = serde_json::to_string(&user).unwrap();
+        assert!(
+            written.contains(r#""password_hash":"$scrypt$x""#),
+            "{written}"
+        );
+        assert!(!format!("{user:?}").contains("$scrypt$x"));
+    }
+}
