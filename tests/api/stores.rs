@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 use wicket::domain::Username;
+use wicket::store::tokens::{ClaimKey, Purpose, Token, TokenRecord};
 use wicket::store::{
     self, Allowance, NameTaken, SessionId, SessionRecord, StoreKind, Stores, User,
 };
@@ -37,6 +38,58 @@ async fn stores_keep_the_contract(stores: Stores) {
     users_keep_the_contract(&stores).await;
     sessions_keep_the_contract(&stores).await;
     counters_keep_the_contract(&stores).await;
+    tokens_keep_the_contract(&stores).await;
+}
+
+async fn tokens_keep_the_contract(stores: &Stores) {
+    let tokens = &stores.tokens;
+    let ann = user("Ann", "$scrypt$ann");
+    let expires = OffsetDateTime::now_utc() + time::Duration::minutes(30);
+    let token = Token::generate();
+    let record = TokenRecord {
+        email: "ann@example.com".into(),
+        ..TokenRecord::new(Purpose::ResetPassword, Some(&ann), expires)
+    };
+    tokens.put_token(&token.key(), &record).await.unwrap();
+    // Peeking leaves it; of two takes, one gets it (and the same record).
+    let peeked = tokens.peek_token(&token.key()).await.unwrap();
+    assert_eq!(peeked.as_ref(), Some(&record));
+    let key = token.key();
+    let (one, two) = tokio::join!(tokens.take_token(&key), tokens.take_token(&key));
+    let taken: Vec<TokenRecord> = [one.unwrap(), two.unwrap()].into_iter().flatten().collect();
+    assert_eq!(taken, vec![record.clone()], "taken exactly once");
+    assert_eq!(tokens.peek_token(&token.key()).await.unwrap(), None);
+    let unknown = Token::generate().key();
+    assert_eq!(tokens.take_token(&unknown).await.unwrap(), None);
+
+    // An index entry belongs to one account at a time, names compared in any case.
+    let address = ClaimKey::email("Ann@Example.com");
+    assert!(tokens.claim(&address, "Ann").await.unwrap());
+    assert!(
+        tokens.claim(&address, "ann").await.unwrap(),
+        "her own again"
+    );
+    assert!(
+        !tokens
+            .claim(&ClaimKey::email("ann@example.com"), "bob")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        tokens.owner(&address).await.unwrap().as_deref(),
+        Some("Ann")
+    );
+    tokens.release(&address, "bob").await.unwrap();
+    assert!(
+        tokens.owner(&address).await.unwrap().is_some(),
+        "not bob's to free"
+    );
+    tokens.release(&address, "ANN").await.unwrap();
+    assert_eq!(tokens.owner(&address).await.unwrap(), None);
+    // Two concurrent claims of one passkey: exactly one wins.
+    let key = ClaimKey::passkey(b"credential id");
+    let (a, b) = tokio::join!(tokens.claim(&key, "ann"), tokens.claim(&key, "bob"));
+    assert_ne!(a.unwrap(), b.unwrap(), "one wins");
 }
 
 async fn counters_keep_the_contract(stores: &Stores) {
