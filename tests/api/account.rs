@@ -4,8 +4,8 @@
 use reqwest::{Client, StatusCode};
 use wicket::store::StoreKind;
 
+use crate::helpers::redis::RedisServer;
 use crate::helpers::*;
-use crate::redis::RedisServer;
 
 const NEW_PASSWORD: &str = "a brand new secret phrase";
 const CHANGED: &str = "You were logged out because your password was changed.";
@@ -22,13 +22,9 @@ async fn browser(app: &TestApp, name: &str) -> Client {
 
 /// What `browser` sees when it next asks for the cabinet and follows to the login form.
 async fn told(app: &TestApp, browser: &Client) -> String {
-    let resp = browser.get(app.url("/cabinet")).send().await.unwrap();
+    let resp = app.get_by(browser, "/cabinet").await;
     assert_see_other(&resp, "/?next=/cabinet");
-    let page = browser
-        .get(app.url("/?next=/cabinet"))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get_by(browser, "/?next=/cabinet").await;
     page.text().await.unwrap()
 }
 
@@ -37,7 +33,7 @@ async fn account_page(app: &TestApp, browser: &Client) -> String {
 }
 
 async fn account_page_at(app: &TestApp, browser: &Client, path: &str) -> String {
-    let resp = browser.get(app.url(path)).send().await.unwrap();
+    let resp = app.get_by(browser, path).await;
     assert_eq!(resp.status(), StatusCode::OK);
     resp.text().await.unwrap()
 }
@@ -200,10 +196,7 @@ async fn a_wrong_current_password_or_a_bad_new_one_changes_nothing() {
         let body = resp.text().await.unwrap();
         assert!(body.contains(message), "{message}: {body}");
     }
-    assert_eq!(
-        b.get(app.url("/cabinet")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_by(&b, "/cabinet").await.status(), StatusCode::OK);
     app.logout().await;
     assert_see_other(&app.login("alice", PASSWORD).await, "/cabinet");
 }
@@ -303,10 +296,7 @@ async fn ending_one_session_from_the_list_tells_that_browser_only() {
         .await;
     assert_see_other(&resp, "/account?done=ended");
     assert!(told(&app, &b).await.contains(ELSEWHERE));
-    assert_eq!(
-        c.get(app.url("/cabinet")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_by(&c, "/cabinet").await.status(), StatusCode::OK);
     // Ending it again says it had already ended.
     let resp = app
         .post_form_hx("/account/sessions/end", &[("session", &b_handle)])

@@ -1,3 +1,5 @@
+//! The members-only page: who may see it, what it shows, and how it is cached.
+
 use reqwest::StatusCode;
 
 use crate::helpers::*;

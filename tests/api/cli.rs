@@ -1,3 +1,5 @@
+//! The command line: `wicket user …` on either store, as an operator runs it.
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -250,7 +252,7 @@ async fn operators_manage_users_on_files() {
 
 #[tokio::test]
 async fn operators_manage_users_on_redis() {
-    let redis = crate::redis::RedisServer::start();
+    let redis = crate::helpers::redis::RedisServer::start();
     let url = redis.url();
     let app = spawn_app_with(move |c| c.store = wicket::store::StoreKind::Redis(url)).await;
     operators_manage_users_from_the_command_line(app).await;

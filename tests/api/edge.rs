@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use reqwest::StatusCode;
 use reqwest::header::{HOST, ORIGIN};
 
+use crate::helpers::redis::RedisServer;
 use crate::helpers::*;
-use crate::redis::RedisServer;
 
 async fn register_via(app: &TestApp, name: &str, forwarded: &str) -> reqwest::Response {
     register_from(app, &client(), name, forwarded).await
@@ -18,14 +18,7 @@ async fn address_listed(app: &TestApp, name: &str, forwarded: &str) -> String {
     let browser = client();
     let resp = register_from(app, &browser, name, forwarded).await;
     assert_see_other(&resp, "/cabinet");
-    let page = browser
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_by(&browser, "/account").await.text().await.unwrap();
     let sessions = &page[page.find("id=\"sessions\"").expect("a sessions list")..];
     ["203.0.113.7", "198.51.100.1", "127.0.0.1"]
         .into_iter()
@@ -110,7 +103,7 @@ async fn with_a_public_url_other_hosts_are_misdirected() {
         assert!(resp.headers().get("set-cookie").is_none(), "{other}");
     }
     // The health checks answer whatever the Host: load balancers probe by address.
-    let health = browser.get(app.url("/healthz")).send().await.unwrap();
+    let health = app.get_by(&browser, "/healthz").await;
     assert_eq!(health.status(), StatusCode::OK);
     assert!(app.session_files().is_empty());
 }

@@ -8,8 +8,8 @@ use reqwest::StatusCode;
 use reqwest::cookie::Jar;
 use wicket::store::{MemoryCounters, Stores};
 
+use crate::helpers::redis::RedisServer;
 use crate::helpers::*;
-use crate::redis::RedisServer;
 
 const WRONG: &str = "not the password at all";
 

@@ -8,7 +8,7 @@ use crate::helpers::*;
 
 /// The handles of the sessions `browser`'s account page lists (other browsers').
 async fn listed_handles(app: &TestApp, browser: &Client) -> Vec<String> {
-    let page = browser.get(app.url("/account")).send().await.unwrap();
+    let page = app.get_by(browser, "/account").await;
     let text = page.text().await.unwrap();
     text.split(r#"name="session" value=""#)
         .skip(1)
@@ -23,16 +23,13 @@ async fn a_name_registered_again_inherits_no_session_and_no_known_browser() {
     // Alice's browser: a session and a device cookie for her account.
     let old = client();
     app.register_by(&old, "alice", PASSWORD).await;
-    assert_eq!(
-        old.get(app.url("/cabinet")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_by(&old, "/cabinet").await.status(), StatusCode::OK);
     // Her record goes out of band (a restore, an operator's rm); the name is taken anew.
     std::fs::remove_file(app.config.data_dir.join("users/alice.json")).unwrap();
     let new_owner = client();
     app.register_by(&new_owner, "alice", PASSWORD).await;
     // Her old session does not open the new account …
-    let cabinet = old.get(app.url("/cabinet")).send().await.unwrap();
+    let cabinet = app.get_by(&old, "/cabinet").await;
     assert_see_other(&cabinet, "/?next=/cabinet");
     // … and her browser is not one the new account knows: locked out like a stranger.
     for _ in 0..5 {
@@ -74,7 +71,7 @@ async fn deleting_an_account_ends_its_other_sessions_at_once() {
     );
     // Registered again, the name gives the old browser nothing.
     app.register_by(&client(), "dora", PASSWORD).await;
-    let cabinet = other.get(app.url("/cabinet")).send().await.unwrap();
+    let cabinet = app.get_by(&other, "/cabinet").await;
     assert_see_other(&cabinet, "/?next=/cabinet");
 }
 
@@ -92,12 +89,12 @@ async fn a_member_cannot_end_another_members_session_by_its_handle() {
     let form = [("session", handles[0].as_str())];
     let resp = app.post_form_by(&bob, "/account/sessions/end", &form).await;
     assert_see_other(&resp, "/account?done=ended");
-    let phone = anns_phone.get(app.url("/cabinet")).send().await.unwrap();
+    let phone = app.get_by(&anns_phone, "/cabinet").await;
     assert_eq!(phone.status(), StatusCode::OK, "Ann's phone is still in");
     // Ann herself can end it.
     let resp = app.post_form("/account/sessions/end", &form).await;
     assert_see_other(&resp, "/account?done=ended");
-    let phone = anns_phone.get(app.url("/cabinet")).send().await.unwrap();
+    let phone = app.get_by(&anns_phone, "/cabinet").await;
     assert_see_other(&phone, "/?next=/cabinet");
 }
 
@@ -168,7 +165,7 @@ async fn records_from_before_account_ids_keep_working_and_get_an_id_once() {
     set_session_time(&newest, "created", time::Duration::minutes(5));
     std::fs::remove_file(app.config.data_dir.join("users/olga.json")).unwrap();
     app.register_by(&client(), "olga", PASSWORD).await;
-    let cabinet = old.get(app.url("/cabinet")).send().await.unwrap();
+    let cabinet = app.get_by(&old, "/cabinet").await;
     assert_see_other(&cabinet, "/?next=/cabinet");
 }
 

@@ -3,8 +3,8 @@
 
 use reqwest::StatusCode;
 
+use crate::helpers::smtp::{SmtpSink, link, mail_app, path_of, register_confirmed};
 use crate::helpers::*;
-use crate::mail::{SmtpSink, link, mail_app, path_of, register_confirmed};
 
 /// Logs `name` in from a new browser; returns the "This wasn't me" link the notice
 /// mailed to `address` carries.
@@ -107,16 +107,13 @@ async fn the_reset_a_not_me_link_opens_dies_with_the_address_too() {
     let not_me = not_me_link(&app, &sink, "dina", "di@example.com").await;
     // The owner opens it and ends every session: a reset form waits in this browser.
     let owner = client();
-    owner.get(app.url(path_of(&not_me))).send().await.unwrap();
+    app.get_by(&owner, path_of(&not_me)).await;
     assert_see_other(&app.post_form_by(&owner, "/not-me", &[]).await, "/reset");
-    assert_eq!(
-        owner.get(app.url("/reset")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_by(&owner, "/reset").await.status(), StatusCode::OK);
     // Meanwhile the address changes (from a session started after): the waiting
     // reset was for the old mailbox, and dies with it.
     app.login_by(&app.client, "dina").await;
     move_to(&app, &sink, "elsewhere@example.com").await;
-    let form = owner.get(app.url("/reset")).send().await.unwrap();
+    let form = app.get_by(&owner, "/reset").await;
     assert_eq!(form.status(), StatusCode::GONE);
 }

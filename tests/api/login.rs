@@ -1,3 +1,5 @@
+//! Logging in: the form, wrong and right passwords, `next`, htmx and plain posts.
+
 use reqwest::StatusCode;
 
 use crate::helpers::*;

@@ -1,3 +1,5 @@
+//! Logging out: the session goes, the cookie is cleared, the browser is told.
+
 use reqwest::StatusCode;
 
 use crate::helpers::*;

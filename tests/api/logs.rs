@@ -5,8 +5,8 @@ use std::io::{Read, Write};
 use reqwest::StatusCode;
 
 use crate::binary::Binary;
+use crate::helpers::redis::RedisServer;
 use crate::helpers::*;
-use crate::redis::RedisServer;
 
 async fn post(
     client: &reqwest::Client,

@@ -2,210 +2,13 @@
 //! (Debian's python3-aiosmtpd writing each message into a Maildir) on a free loopback
 //! port, stopped when the test ends.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
-use tempfile::TempDir;
 
+use crate::helpers::smtp::*;
 use crate::helpers::*;
-
-/// A throwaway SMTP server that keeps every message it accepts.
-pub struct SmtpSink {
-    pub port: u16,
-    dir: TempDir,
-    child: Option<Child>,
-}
-
-impl SmtpSink {
-    pub fn start() -> Self {
-        let port = free_port();
-        let mut sink = Self {
-            port,
-            dir: tempfile::tempdir().unwrap(),
-            child: None,
-        };
-        sink.resume();
-        sink
-    }
-
-    pub fn resume(&mut self) {
-        let maildir = self.dir.path();
-        for sub in ["tmp", "new", "cur"] {
-            std::fs::create_dir_all(maildir.join(sub)).unwrap();
-        }
-        // Debian's interpreter: the one with the python3-aiosmtpd package.
-        let child = Command::new("/usr/bin/python3")
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{}", self.port))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3-aiosmtpd is installed (the test command installs it)");
-        self.child = Some(child);
-        self.wait_until_ready();
-    }
-
-    fn wait_until_ready(&self) {
-        use std::io::Read;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                let mut greeting = [0u8; 3];
-                if conn.read_exact(&mut greeting).is_ok() && &greeting == b"220" {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "the SMTP server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
-    }
-
-    /// Every message received so far, oldest first.
-    pub fn messages(&self) -> Vec<String> {
-        let mut files: Vec<(std::time::SystemTime, PathBuf)> =
-            std::fs::read_dir(self.dir.path().join("new"))
-                .map(|dir| {
-                    dir.map(|e| e.unwrap())
-                        .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
-                        .collect()
-                })
-                .unwrap_or_default();
-        files.sort();
-        files
-            .into_iter()
-            .map(|(_, path)| std::fs::read_to_string(path).unwrap())
-            .collect()
-    }
-
-    /// Waits (up to `within`) until more than `seen` messages arrived; returns the
-    /// newest.
-    pub async fn message_after(&self, seen: usize, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let messages = self.messages();
-            if messages.len() > seen {
-                return messages.into_iter().next_back().unwrap();
-            }
-            assert!(Instant::now() < deadline, "no mail arrived ({seen} before)");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// The next message (the first after `seen`) to `to`.
-    pub async fn next_to(&self, seen: usize, to: &str) -> String {
-        let message = self.message_after(seen, Duration::from_secs(10)).await;
-        assert!(message.contains(&format!("To: {to}")), "{message}");
-        message
-    }
-
-    /// Waits for a message with `subject`; returns the first.
-    pub async fn with_subject(&self, subject: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let header = format!("Subject: {subject}");
-            if let Some(found) = self.messages().into_iter().find(|m| m.contains(&header)) {
-                return found;
-            }
-            assert!(Instant::now() < deadline, "no mail {subject:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The first link in `message` whose path starts with `path`.
-pub fn link(message: &str, path: &str) -> String {
-    let start = message
-        .find("http://")
-        .filter(|_| message.contains(path))
-        .unwrap_or_else(|| panic!("no {path} link in {message}"));
-    let from = &message[start..];
-    let found = from
-        .split_whitespace()
-        .find(|word| word.contains(path))
-        .unwrap_or_else(|| panic!("no {path} link in {message}"));
-    found.to_owned()
-}
-
-/// The path of a link (what the test client asks its app for).
-pub fn path_of(link: &str) -> &str {
-    let rest = link.strip_prefix("http://").unwrap();
-    &rest[rest.find('/').unwrap()..]
-}
-
-/// An app mailing through `sink`, its public URL (where links point) its own address.
-pub async fn mail_app(sink: &SmtpSink) -> TestApp {
-    mail_app_via(&sink.url()).await
-}
-
-/// An app mailing through the SMTP server at `smtp_url`.
-async fn mail_app_via(smtp_url: &str) -> TestApp {
-    let url = smtp_url.parse().unwrap();
-    let port = free_port();
-    spawn_app_with(move |c| {
-        c.addr = format!("127.0.0.1:{port}");
-        c.public_url = Some(format!("http://127.0.0.1:{port}").parse().unwrap());
-        c.smtp_url = Some(url);
-        c.mail_from = Some("Wicket <wicket@example.com>".into());
-    })
-    .await
-}
-
-/// Registers `name` with `email` and confirms the address through the mailed link.
-pub async fn register_confirmed(app: &TestApp, sink: &SmtpSink, name: &str, email: &str) {
-    let seen = sink.messages().len();
-    let resp = app
-        .post_form(
-            "/register/",
-            &[
-                ("username", name),
-                ("password", PASSWORD),
-                ("confirm", PASSWORD),
-                ("email", email),
-            ],
-        )
-        .await;
-    assert_see_other(&resp, "/cabinet");
-    let message = sink.next_to(seen, email).await;
-    assert!(
-        message.contains("Subject: Confirm your email address"),
-        "{message}"
-    );
-    let verify = link(&message, "/verify-email/");
-    let page = app.get(path_of(&verify)).await;
-    assert_eq!(page.status(), StatusCode::OK);
-    let text = page.text().await.unwrap();
-    assert!(text.contains("is now confirmed"), "{text}");
-}
 
 /// The file the file store keeps a mailed link's token in: named by the SHA-256 of
 /// the token (the link's last segment) in hex, as the store names it; it must exist.
@@ -293,9 +96,9 @@ async fn a_forgotten_password_is_reset_through_the_mailed_link() {
     let message = sink.with_subject("Reset your Wicket password").await;
     let reset = link(&message, "/reset/");
     // Opening the link moves the token out of the address bar.
-    let opened = browser.get(app.url(path_of(&reset))).send().await.unwrap();
+    let opened = app.get_by(&browser, path_of(&reset)).await;
     assert_see_other(&opened, "/reset");
-    let form = browser.get(app.url("/reset")).send().await.unwrap();
+    let form = app.get_by(&browser, "/reset").await;
     assert_eq!(form.status(), StatusCode::OK);
     let form = form.text().await.unwrap();
     assert!(form.contains("Choose a new password") && !form.contains(&reset[reset.len() - 64..]));
@@ -314,25 +117,13 @@ async fn a_forgotten_password_is_reset_through_the_mailed_link() {
         .await;
     assert_see_other(&done, "/cabinet");
     assert_eq!(
-        browser
-            .get(app.url("/cabinet"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.get_by(&browser, "/cabinet").await.status(),
         StatusCode::OK
     );
     // Every other session ended, with the reason.
-    let ended = elsewhere.get(app.url("/cabinet")).send().await.unwrap();
+    let ended = app.get_by(&elsewhere, "/cabinet").await;
     assert_see_other(&ended, "/?next=/cabinet");
-    let told = elsewhere
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let told = app.get_by(&elsewhere, "/").await.text().await.unwrap();
     assert!(told.contains("because your password was reset"), "{told}");
     // Old password refused, new one works.
     let other = client();
@@ -452,23 +243,13 @@ async fn a_login_from_a_new_browser_mails_a_notice_whose_link_ends_every_session
         .await
         .unwrap();
     assert_see_other(&opened, "/not-me");
-    let page = owner
-        .get(app.url("/not-me"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_by(&owner, "/not-me").await.text().await.unwrap();
     assert!(page.contains("End every session"), "{page}");
     let ended = app.post_form_by(&owner, "/not-me", &[]).await;
     assert_see_other(&ended, "/reset");
-    assert_see_other(
-        &intruder.get(app.url("/cabinet")).send().await.unwrap(),
-        "/?next=/cabinet",
-    );
+    assert_see_other(&app.get_by(&intruder, "/cabinet").await, "/?next=/cabinet");
     assert_see_other(&app.get("/cabinet").await, "/?next=/cabinet");
-    let form = owner.get(app.url("/reset")).send().await.unwrap();
+    let form = app.get_by(&owner, "/reset").await;
     assert_eq!(form.status(), StatusCode::OK);
     app.mail_settled().await;
     assert_eq!(sink.messages().len(), seen + 1, "still the one notice");
@@ -488,7 +269,7 @@ async fn a_not_me_link_works_once_though_its_use_leaves_the_password_as_it_was()
     let not_me = path_of(&link(&notice, "/not-me/")).to_owned();
     let (first, second) = (client(), client());
     for browser in [&first, &second] {
-        let opened = browser.get(app.url(&not_me)).send().await.unwrap();
+        let opened = app.get_by(browser, &not_me).await;
         assert_see_other(&opened, "/not-me");
     }
     assert_see_other(&app.post_form_by(&first, "/not-me", &[]).await, "/reset");
@@ -513,7 +294,7 @@ async fn a_not_me_link_works_once_though_its_use_leaves_the_password_as_it_was()
         .unwrap()
         .count();
     assert_eq!(now, tokens, "no new reset token");
-    let form = second.get(app.url("/reset")).send().await.unwrap();
+    let form = app.get_by(&second, "/reset").await;
     assert_eq!(form.status(), StatusCode::GONE, "no reset form either");
 }
 
@@ -542,14 +323,7 @@ async fn a_confirmed_address_belongs_to_one_account() {
         .await
         .unwrap();
     assert_eq!(taken.status(), StatusCode::CONFLICT);
-    let account = other
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let account = app.get_by(&other, "/account").await.text().await.unwrap();
     assert!(account.contains("waiting for confirmation"), "{account}");
 }
 
@@ -764,7 +538,7 @@ async fn with_the_smtp_server_down_the_visitor_sees_the_same_and_the_mail_goes_l
 #[tokio::test]
 async fn on_redis_tokens_are_hashed_keys_with_a_ttl_and_the_reset_works_once() {
     use redis_client::*;
-    let redis = crate::redis::RedisServer::start();
+    let redis = crate::helpers::redis::RedisServer::start();
     let sink = SmtpSink::start();
     let (smtp, port, store) = (sink.url().parse().unwrap(), free_port(), redis.url());
     let app = spawn_app_with(move |c| {
@@ -798,10 +572,7 @@ async fn on_redis_tokens_are_hashed_keys_with_a_ttl_and_the_reset_works_once() {
     );
 
     let browser = client();
-    assert_see_other(
-        &browser.get(app.url(path_of(&reset))).send().await.unwrap(),
-        "/reset",
-    );
+    assert_see_other(&app.get_by(&browser, path_of(&reset)).await, "/reset");
     let new = "a redis correct horse 9";
     let done = app
         .post_form_by(&browser, "/reset", &[("password", new), ("confirm", new)])
@@ -816,7 +587,7 @@ async fn on_redis_tokens_are_hashed_keys_with_a_ttl_and_the_reset_works_once() {
 mod redis_client {
     use std::io::{BufRead, BufReader, Write};
 
-    fn command(redis: &crate::redis::RedisServer, args: &[&str]) -> Vec<String> {
+    fn command(redis: &crate::helpers::redis::RedisServer, args: &[&str]) -> Vec<String> {
         let mut conn = std::net::TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
         let mut out = format!("*{}\r\n", args.len());
         for arg in args {
@@ -843,15 +614,15 @@ mod redis_client {
         }
     }
 
-    pub fn keys(redis: &crate::redis::RedisServer, pattern: &str) -> Vec<String> {
+    pub fn keys(redis: &crate::helpers::redis::RedisServer, pattern: &str) -> Vec<String> {
         command(redis, &["KEYS", pattern])
     }
 
-    pub fn keys_of(redis: &crate::redis::RedisServer, pattern: &str) -> usize {
+    pub fn keys_of(redis: &crate::helpers::redis::RedisServer, pattern: &str) -> usize {
         keys(redis, pattern).len()
     }
 
-    pub fn ttl(redis: &crate::redis::RedisServer, key: &str) -> i64 {
+    pub fn ttl(redis: &crate::helpers::redis::RedisServer, key: &str) -> i64 {
         command(redis, &["TTL", key])[0].parse().unwrap()
     }
 }

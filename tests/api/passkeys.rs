@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use wicket::domain::Username;
 use wicket::store::{NameTaken, StoreFuture, Stores, User, UserChange, UserStore};
 
+use crate::helpers::smtp::free_port;
+use crate::helpers::totp::{enable, step_now, totp};
 use crate::helpers::*;
-use crate::mail::free_port;
-use crate::two_step::{enable, step_now, totp};
 
 /// Flags in authenticator data: user present, user verified, credential data attached.
 const UP: u8 = 0x01;
@@ -635,7 +635,7 @@ async fn passkeys_are_off_without_a_domain_name_for_the_site() {
 
 #[tokio::test]
 async fn passkeys_work_on_redis() {
-    let redis = crate::redis::RedisServer::start();
+    let redis = crate::helpers::redis::RedisServer::start();
     let url = redis.url();
     let app = passkey_app(move |c| {
         c.store = wicket::store::StoreKind::Redis(url);
@@ -963,14 +963,14 @@ async fn an_authenticator_without_a_counter_logs_in_every_time() {
 
 #[tokio::test]
 async fn a_passkey_login_from_a_new_browser_mails_the_notice() {
-    let sink = crate::mail::SmtpSink::start();
+    let sink = crate::helpers::smtp::SmtpSink::start();
     let url = sink.url();
     let app = passkey_app(move |c| {
         c.smtp_url = Some(url.parse().unwrap());
         c.mail_from = Some("Wicket <wicket@example.com>".into());
     })
     .await;
-    crate::mail::register_confirmed(&app, &sink, "gus", "gus@example.com").await;
+    crate::helpers::smtp::register_confirmed(&app, &sink, "gus", "gus@example.com").await;
     let mut key = SoftKey::new(&app);
     let handle = add(&app, &key, "Phone").await;
     app.mail_settled().await;

@@ -5,8 +5,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use wicket::store::{EndReason, Ending, SessionId, StoreKind};
 
+use crate::helpers::redis::RedisServer;
 use crate::helpers::*;
-use crate::redis::RedisServer;
 
 const LOGGED_OUT: &str = "You are logged out.";
 const IDLE: &str = "You were logged out after 30 minutes without activity.";

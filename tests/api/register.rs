@@ -1,3 +1,5 @@
+//! Registering: names, passwords, the optional address, and the first session.
+
 use reqwest::StatusCode;
 
 use crate::helpers::*;

@@ -1,3 +1,5 @@
+//! Sessions: signed cookies, idle and absolute limits, the sweep, races with logout.
+
 use std::os::unix::fs::PermissionsExt;
 
 use reqwest::StatusCode;

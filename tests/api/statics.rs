@@ -1,3 +1,5 @@
+//! Static files: only what is under `static/`, fingerprinted, compressed and cached.
+
 use reqwest::StatusCode;
 
 use crate::helpers::spawn_app;
@@ -43,7 +45,7 @@ async fn nothing_outside_static_is_ever_served() {
         "/static/",
         "/static",
     ] {
-        let resp = app.client.get(app.url(path)).send().await.unwrap();
+        let resp = app.get(path).await;
         let status = resp.status();
         let body = resp.text().await.unwrap();
         assert!(

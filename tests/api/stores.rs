@@ -9,8 +9,8 @@ use wicket::store::{
     self, Allowance, NameTaken, SessionId, SessionRecord, StoreKind, Stores, User,
 };
 
+use crate::helpers::redis::RedisServer;
 use crate::helpers::test_config;
-use crate::redis::RedisServer;
 
 fn record(user: &str) -> SessionRecord {
     let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();

@@ -1,47 +1,10 @@
 //! Two-step login: authenticator-app codes (computed here by a TOTP of the test's own,
 //! checked against RFC 6238's vectors) and recovery codes.
 
-use hmac::{Hmac, KeyInit, Mac};
 use reqwest::{Client, StatusCode};
-use sha1::Sha1;
 
+use crate::helpers::totp::*;
 use crate::helpers::*;
-
-/// RFC 6238 TOTP with SHA-1: the code of `digits` digits for `step`.
-pub fn totp(key: &[u8], step: u64, digits: u32) -> String {
-    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(key).unwrap();
-    mac.update(&step.to_be_bytes());
-    let hash = mac.finalize().into_bytes();
-    let at = (hash[19] & 0xf) as usize;
-    let value = u32::from_be_bytes([hash[at] & 0x7f, hash[at + 1], hash[at + 2], hash[at + 3]]);
-    format!(
-        "{:0width$}",
-        value % 10u32.pow(digits),
-        width = digits as usize
-    )
-}
-
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0);
-    for c in text.chars().filter(|c| !c.is_whitespace()) {
-        buffer = (buffer << 5) | ALPHABET.find(c).unwrap() as u32;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
-pub fn step_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        / 30
-}
 
 #[test]
 fn the_tests_own_totp_matches_rfc_6238() {
@@ -57,63 +20,6 @@ fn the_tests_own_totp_matches_rfc_6238() {
         assert_eq!(totp(key, time / 30, 8), code);
     }
     assert_eq!(base32_decode("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"), key);
-}
-
-/// What turning two-step login on gave the member.
-pub struct Enabled {
-    pub key: Vec<u8>,
-    pub recovery: Vec<String>,
-}
-
-fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
-    let from = text
-        .find(start)
-        .unwrap_or_else(|| panic!("no {start:?} in {text}"))
-        + start.len();
-    &text[from..from + text[from..].find(end).unwrap()]
-}
-
-/// Asks for a new key to set up, as the account page's button does: the QR code page.
-async fn setup_page(app: &TestApp) -> String {
-    let account = app.get("/account").await.text().await.unwrap();
-    assert!(account.contains("Set up two-step login") && !account.contains("<svg"));
-    let resp = app.post_form("/account/totp/setup", &[]).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    resp.text().await.unwrap()
-}
-
-/// Turns two-step login on for the app's logged-in member, confirming with the code
-/// of `step` (the current one unless the test wants skew).
-pub async fn enable(app: &TestApp, step: u64) -> Enabled {
-    let page = setup_page(app).await;
-    assert!(
-        page.contains("Two-step login") && page.contains("<svg"),
-        "a QR code on the page"
-    );
-    let key = base32_decode(between(&page, r#"<code class="key">"#, "</code>"));
-    let setup = between(&page, r#"name="setup" value=""#, r#"""#).to_owned();
-    let code = totp(&key, step, 6);
-    let resp = turn_on(app, &setup, &code).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    let text = resp.text().await.unwrap();
-    assert!(text.contains("Two-step login is on."), "{text}");
-    let recovery: Vec<String> = text
-        .split("<li><code>")
-        .skip(1)
-        .map(|rest| rest[..rest.find("</code>").unwrap()].to_owned())
-        .collect();
-    assert_eq!(recovery.len(), 10);
-    Enabled { key, recovery }
-}
-
-/// Posts the setup form: the sealed `setup` key, `code` and the password.
-async fn turn_on(app: &TestApp, setup: &str, code: &str) -> reqwest::Response {
-    let form = [
-        ("setup", setup),
-        ("code", code),
-        ("current_password", PASSWORD),
-    ];
-    app.post_form("/account/totp", &form).await
 }
 
 /// Logs `name` in with the password from `client`; returns the answer (the code form).
@@ -157,7 +63,7 @@ async fn with_two_step_login_a_password_alone_opens_nothing_and_a_code_works_onc
 
     let browser = client();
     password_step(&app, &browser, "tia").await;
-    let cabinet = browser.get(app.url("/cabinet")).send().await.unwrap();
+    let cabinet = app.get_by(&browser, "/cabinet").await;
     assert_see_other(&cabinet, "/?next=/cabinet");
     let wrong = code_step(&app, &browser, "000000").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
@@ -165,12 +71,7 @@ async fn with_two_step_login_a_password_alone_opens_nothing_and_a_code_works_onc
     let code = totp(&on.key, step_now() + 1, 6);
     assert_see_other(&code_step(&app, &browser, &code).await, "/cabinet");
     assert_eq!(
-        browser
-            .get(app.url("/cabinet"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.get_by(&browser, "/cabinet").await.status(),
         StatusCode::OK
     );
     // A replay from another browser is refused.
@@ -192,11 +93,9 @@ async fn a_recovery_code_works_once_and_the_page_says_how_many_are_left() {
     password_step(&app, &browser, "uma").await;
     let used = code_step(&app, &browser, &on.recovery[3].to_uppercase()).await;
     assert_see_other(&used, "/account?done=recovery");
-    let page = browser
-        .get(app.url("/account?done=recovery"))
-        .send()
+    let page = app
+        .get_by(&browser, "/account?done=recovery")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -372,7 +271,7 @@ async fn turning_it_off_needs_the_password_and_a_code() {
 
 #[tokio::test]
 async fn a_reset_by_mail_asks_for_the_code_before_it_changes_anything() {
-    use crate::mail::*;
+    use crate::helpers::smtp::*;
     let sink = SmtpSink::start();
     let app = mail_app(&sink).await;
     register_confirmed(&app, &sink, "zed", "zed@example.com").await;
@@ -384,8 +283,8 @@ async fn a_reset_by_mail_asks_for_the_code_before_it_changes_anything() {
         "/reset/",
     );
     let browser = client();
-    browser.get(app.url(path_of(&reset))).send().await.unwrap();
-    let page = browser.get(app.url("/reset")).send().await.unwrap();
+    app.get_by(&browser, path_of(&reset)).await;
+    let page = app.get_by(&browser, "/reset").await;
     assert!(page.text().await.unwrap().contains(r#"id="reset_code""#));
     // With the mailbox alone nothing changes: not the password, not the sessions.
     let file = app.config.data_dir.join("users/zed.json");
@@ -416,7 +315,7 @@ async fn a_reset_by_mail_asks_for_the_code_before_it_changes_anything() {
 
 #[tokio::test]
 async fn two_step_login_works_on_redis() {
-    let redis = crate::redis::RedisServer::start();
+    let redis = crate::helpers::redis::RedisServer::start();
     let url = redis.url();
     let app = spawn_app_with(move |c| {
         c.store = wicket::store::StoreKind::Redis(url);
@@ -455,12 +354,7 @@ async fn ending_every_other_session_and_deleting_the_account_ask_for_a_code() {
         .await;
     assert_eq!(without.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
-        other
-            .get(app.url("/cabinet"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.get_by(&other, "/cabinet").await.status(),
         StatusCode::OK
     );
     let with = app
@@ -470,10 +364,7 @@ async fn ending_every_other_session_and_deleting_the_account_ask_for_a_code() {
         )
         .await;
     assert_see_other(&with, "/account?done=others");
-    assert_see_other(
-        &other.get(app.url("/cabinet")).send().await.unwrap(),
-        "/?next=/cabinet",
-    );
+    assert_see_other(&app.get_by(&other, "/cabinet").await, "/?next=/cabinet");
 
     let no_code = app
         .post_form(
@@ -545,7 +436,7 @@ async fn new_recovery_codes_retire_every_old_one() {
 
 #[tokio::test]
 async fn wrong_codes_on_the_reset_form_are_throttled_like_a_login() {
-    use crate::mail::*;
+    use crate::helpers::smtp::*;
     let sink = SmtpSink::start();
     let app = mail_app(&sink).await;
     register_confirmed(&app, &sink, "rhea", "rhea@example.com").await;
@@ -557,7 +448,7 @@ async fn wrong_codes_on_the_reset_form_are_throttled_like_a_login() {
         "/reset/",
     );
     let browser = client();
-    browser.get(app.url(path_of(&reset))).send().await.unwrap();
+    app.get_by(&browser, path_of(&reset)).await;
     let new = "a second factor horse 7";
     for _ in 0..5 {
         let form = [("password", new), ("confirm", new), ("code", "000000")];

@@ -1,3 +1,11 @@
+//! What every black-box test starts from: an app on throwaway directories and a
+//! browser-like client, a method per kind of request, and the real components some
+//! tests need (`redis`, `smtp`, a `totp` app), each started on a free loopback port.
+
+pub mod redis;
+pub mod smtp;
+pub mod totp;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -123,6 +131,11 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// A GET of `path` by `browser` (its own cookie jar).
+    pub async fn get_by(&self, browser: &Client, path: &str) -> Response {
+        browser.get(self.url(path)).send().await.unwrap()
     }
 
     pub async fn get_hx(&self, path: &str) -> Response {
