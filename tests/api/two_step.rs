@@ -269,14 +269,17 @@ async fn turning_it_off_needs_the_password_and_a_code() {
     assert_see_other(&resp, "/cabinet");
 }
 
-#[tokio::test]
-async fn a_reset_by_mail_asks_for_the_code_before_it_changes_anything() {
+/// `name`, with a confirmed address and two-step login on, asked for a reset: a
+/// browser holding the mailed link, on the reset form.
+async fn reset_form_on_two_step(
+    name: &str,
+) -> (TestApp, crate::helpers::smtp::SmtpSink, Enabled, Client) {
     use crate::helpers::smtp::*;
     let sink = SmtpSink::start();
     let app = mail_app(&sink).await;
-    register_confirmed(&app, &sink, "zed", "zed@example.com").await;
+    register_confirmed(&app, &sink, name, &format!("{name}@example.com")).await;
     let on = enable(&app, step_now()).await;
-    app.post_form_by(&client(), "/forgot", &[("username", "zed")])
+    app.post_form_by(&client(), "/forgot", &[("username", name)])
         .await;
     let reset = link(
         &sink.with_subject("Reset your Wicket password").await,
@@ -284,6 +287,12 @@ async fn a_reset_by_mail_asks_for_the_code_before_it_changes_anything() {
     );
     let browser = client();
     app.get_by(&browser, path_of(&reset)).await;
+    (app, sink, on, browser)
+}
+
+#[tokio::test]
+async fn a_reset_by_mail_asks_for_the_code_before_it_changes_anything() {
+    let (app, _sink, on, browser) = reset_form_on_two_step("zed").await;
     let page = app.get_by(&browser, "/reset").await;
     assert!(page.text().await.unwrap().contains(r#"id="reset_code""#));
     // With the mailbox alone nothing changes: not the password, not the sessions.
@@ -436,19 +445,7 @@ async fn new_recovery_codes_retire_every_old_one() {
 
 #[tokio::test]
 async fn wrong_codes_on_the_reset_form_are_throttled_like_a_login() {
-    use crate::helpers::smtp::*;
-    let sink = SmtpSink::start();
-    let app = mail_app(&sink).await;
-    register_confirmed(&app, &sink, "rhea", "rhea@example.com").await;
-    let on = enable(&app, step_now()).await;
-    app.post_form_by(&client(), "/forgot", &[("username", "rhea")])
-        .await;
-    let reset = link(
-        &sink.with_subject("Reset your Wicket password").await,
-        "/reset/",
-    );
-    let browser = client();
-    app.get_by(&browser, path_of(&reset)).await;
+    let (app, _sink, on, browser) = reset_form_on_two_step("rhea").await;
     let new = "a second factor horse 7";
     for _ in 0..5 {
         let form = [("password", new), ("confirm", new), ("code", "000000")];
