@@ -17,7 +17,7 @@ pub mod cli;
 pub mod config;
 /// Cookie naming and flags, shared by the session and CSRF cookies.
 pub mod cookies;
-/// Validated domain types: usernames and passwords.
+/// Validated domain types: usernames, account ids, email addresses, passwords.
 pub mod domain;
 /// Durations as people type them (`30m`).
 pub mod duration;
@@ -25,7 +25,7 @@ pub mod duration;
 pub mod error;
 /// Durable, private file writes: temp file, fsync, rename; owner-only modes.
 pub mod fsutil;
-/// Mail: the outbox and its transports (SMTP, or a directory).
+/// Mail: the outbox, its transports (SMTP, or a directory) and every mail's words.
 pub mod mail;
 /// `wicket migrate`: copying users and sessions between stores.
 pub mod migrate;
@@ -39,7 +39,7 @@ pub mod secret;
 pub mod session;
 /// The storage seam: interfaces, records, and the file and Redis backends.
 pub mod store;
-/// In-memory, bounded rate limits for logins and registrations.
+/// Rate limits (logins, codes, registrations, reset mails) over the store's counters.
 pub mod throttle;
 /// Authenticator-app codes (TOTP).
 pub mod totp;
