@@ -71,25 +71,52 @@ impl Accounts {
     ) -> Result<Checked<User>, AppError> {
         // The account key is what was typed, so a malformed name is throttled too.
         let account: String = typed.trim().to_lowercase().chars().take(64).collect();
-        let address = caller.throttle_key(self.ipv6_prefix);
         // A malformed name cannot exist, but it still costs a (dummy) scrypt run.
-        let name = Username::parse(typed).ok();
-        let user = match &name {
-            Some(name) => self.users.get(name).await?,
-            None => None,
+        let user = match Username::parse(typed) {
+            Ok(name) => self.users.get(&name).await?,
+            Err(_) => None,
         };
+        self.check_against(&account, typed, user, password, caller)
+            .await
+    }
+
+    /// Checks a member's own `password` exactly like a login, against the account
+    /// already read for this request (no second read).
+    pub async fn check_password_of(
+        &self,
+        user: &User,
+        password: &str,
+        caller: &Caller,
+    ) -> Result<Checked<User>, AppError> {
+        let account = user.key();
+        self.check_against(&account, &user.name, Some(user.clone()), password, caller)
+            .await
+    }
+
+    /// The password check proper, for the account `account` (the key it is throttled
+    /// under) that `typed` named, `user` if there is one.
+    async fn check_against(
+        &self,
+        account: &str,
+        typed: &str,
+        user: Option<User>,
+        password: &str,
+        caller: &Caller,
+    ) -> Result<Checked<User>, AppError> {
+        let address = caller.throttle_key(self.ipv6_prefix);
         let device = user.as_ref().and_then(|u| self.device_of(caller, u));
-        let attempt = Attempt::of(device.as_deref(), &account, &address);
+        let attempt = Attempt::of(device.as_deref(), account, &address);
         if let Err(wait) = self.guesses.attempt(Guess::Password, attempt).await? {
             tracing::warn!(username = %loggable(typed), address = %caller.address, known_device = device.is_some(), "password check throttled");
             return Ok(Checked::Throttled(wait));
         }
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let right = self.hasher.verify(password.to_owned(), stored).await?;
-        let (Some(name), Some(user)) = (name, user) else {
+        let Some(user) = user else {
             tracing::warn!(username = %loggable(typed), address = %caller.address, "password check failed");
             return Ok(Checked::Wrong);
         };
+        let name = user.username()?;
         if !right {
             tracing::warn!(username = %name, address = %caller.address, "password check failed");
             let counted = self.users.update(&name, &|u| u.failed_logins += 1).await;

@@ -47,6 +47,9 @@ pub struct Session {
     pub record: SessionRecord,
     /// When it ends if no further request comes.
     pub ends: OffsetDateTime,
+    /// The account, as read when this request resumed (or started) the session, so a
+    /// handler need not read it again; `None` in a list of sessions.
+    pub account: Option<Arc<User>>,
 }
 
 /// What a presented cookie turned out to be.
@@ -136,7 +139,11 @@ impl Sessions {
         };
         let now = now();
         let mut ended = record.ended_by(self.idle, now);
-        if ended.is_none() && !self.account_holds(&record).await? {
+        let account = match ended {
+            Some(_) => None,
+            None => self.account_of(&record).await?,
+        };
+        if ended.is_none() && account.is_none() {
             // The account was deleted (out of band, or its sessions were not all
             // ended), and perhaps its name registered again: not this session's.
             ended = Some(EndReason::AccountDeleted);
@@ -150,7 +157,12 @@ impl Sessions {
             return Ok(Resumed::Ended(reason));
         }
         let ends = record.ends(self.idle);
-        let mut session = Session { id, record, ends };
+        let mut session = Session {
+            id,
+            record,
+            ends,
+            account: account.map(Arc::new),
+        };
         if now - session.record.last_seen >= self.touch_every() {
             session.record.last_seen = now;
             session.ends = session.record.ends(self.idle);
@@ -162,23 +174,19 @@ impl Sessions {
         Ok(Resumed::Live(Box::new(session)))
     }
 
-    /// Whether the account `record` was started for still exists: the user named in
-    /// it has the id it was started for. A session from before accounts had ids holds
+    /// The account `record` was started for, if it still exists: the user named in it
+    /// has the id it was started for. A session from before accounts had ids holds
     /// for an account older than itself (one registered later is another account).
-    async fn account_holds(&self, record: &SessionRecord) -> Result<bool, StoreError> {
+    async fn account_of(&self, record: &SessionRecord) -> Result<Option<User>, StoreError> {
         let Ok(name) = Username::parse(&record.user) else {
-            return Ok(false);
+            return Ok(None);
         };
-        Ok(match self.users.get(&name).await? {
-            None => false,
-            Some(user) => match &record.account {
-                Some(id) => *id == user.id,
-                // Session times are kept to the second: so is the comparison.
-                None => {
-                    user.created.replace_nanosecond(0).unwrap_or(user.created) <= record.created
-                }
-            },
-        })
+        let user = self.users.get(&name).await?;
+        Ok(user.filter(|user| match &record.account {
+            Some(id) => *id == user.id,
+            // Session times are kept to the second: so is the comparison.
+            None => user.created.replace_nanosecond(0).unwrap_or(user.created) <= record.created,
+        }))
     }
 
     /// How long a store keeps a session that ends at `ends`: until then, and one
@@ -215,7 +223,12 @@ impl Sessions {
             // 256 random bits do not collide; if they did, refuse rather than share.
             return Err(StoreError::Io(std::io::ErrorKind::AlreadyExists.into()));
         }
-        Ok(Session { id, record, ends })
+        Ok(Session {
+            id,
+            record,
+            ends,
+            account: Some(Arc::new(user.clone())),
+        })
     }
 
     /// Logs out: deletes the session. The caller puts [`SessionChange::Ended`] on its
@@ -234,6 +247,7 @@ impl Sessions {
             .into_iter()
             .filter(|(_, record)| record.ended_by(self.idle, now).is_none())
             .map(|(id, record)| Session {
+                account: None,
                 ends: record.ends(self.idle),
                 id,
                 record,

@@ -400,3 +400,40 @@ async fn on_redis_the_account_page_works_the_same() {
     assert!(told(&app, &b).await.contains(DELETED));
     assert_see_other(&app.register("alice", PASSWORD).await, "/cabinet");
 }
+
+#[tokio::test]
+async fn a_password_change_reads_each_store_once() {
+    use crate::helpers::counting::Reads;
+    let reads = std::sync::Arc::new(Reads::default());
+    let counted = reads.clone();
+    let app = spawn_app_wrapping(|_| {}, move |stores| counted.around(stores)).await;
+    app.register("pat", PASSWORD).await;
+    let other = client();
+    app.login_by(&other, "pat").await;
+    let token = app.csrf_token().await;
+    reads.take();
+    let new = "another horse battery 9";
+    let resp = app
+        .client
+        .post(app.url("/account/password"))
+        .header("HX-Request", "true")
+        .form(&[
+            ("current_password", PASSWORD),
+            ("password", new),
+            ("confirm", new),
+            ("csrf", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("Your password was changed")
+    );
+    // The account with the session; the session itself; the list where it is ended.
+    assert_eq!(reads.take(), (1, 1, 1), "(users, sessions, lists) read");
+    assert_see_other(&app.get_by(&other, "/cabinet").await, "/?next=/cabinet");
+}

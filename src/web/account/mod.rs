@@ -191,6 +191,10 @@ pub struct PasswordForm {
 
 /// `POST /account/password`: checks the current password like a login, sets the new
 /// one, ends every other session, and moves this browser to a new session id.
+///
+/// Each store is read once: the account comes with the session, the sessions are read
+/// where they are ended, and afterwards this browser's is the only one left. Only a
+/// refused form without htmx (which redraws the whole page) reads the page's data.
 #[handler]
 pub async fn change_password(
     state: Data<&Arc<AppState>>,
@@ -200,13 +204,18 @@ pub async fn change_password(
     client: Client,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response> {
-    let shown = Shown::load(&state, &session).await?;
-    let refuse = |errors: FormState, status| {
-        let view = shown.view(&state, &csrf, &session, errors, FormState::default());
-        section(hx, &csrf, &view, view::password(&csrf, &errors), status)
+    let user = session
+        .account
+        .clone()
+        .ok_or_else(|| AppError::internal("a member's session without its account"))?;
+    let answer = PasswordAnswer {
+        state: &state,
+        csrf: &csrf,
+        session: &session,
+        hx,
     };
     // The new password first: it costs no scrypt work to refuse.
-    let new = auth::new_password(form.password.clone(), &session.record.user)
+    let new = auth::new_password(form.password.clone(), &user.name)
         .await
         .map_err(|err| err.to_string())
         .and_then(|new| match form.password == form.current_password {
@@ -223,17 +232,33 @@ pub async fn change_password(
                 confirm: mismatch.then_some(MISMATCH),
                 ..FormState::default()
             };
-            return Ok(refuse(errors, StatusCode::UNPROCESSABLE_ENTITY));
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(answer.refused(errors, status, None).await?);
         }
     };
-    let name = shown.user.name.clone();
     let checked = state
         .accounts
-        .check_password(&name, &form.current_password, &client)
+        .check_password_of(&user, &form.current_password, &client)
         .await?;
     let checked_user = match checked.right() {
         Ok(user) => user,
-        Err(refusal) => return Ok(refused(refusal, refuse)),
+        Err(Refusal::Wrong) => {
+            let errors = FormState {
+                current: Some(WRONG_PASSWORD),
+                ..FormState::default()
+            };
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(answer.refused(errors, status, None).await?);
+        }
+        Err(Refusal::Throttled(wait)) => {
+            let message = wait_message(wait);
+            let errors = FormState {
+                alert: Some(&message),
+                ..FormState::default()
+            };
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(answer.refused(errors, status, Some(wait)).await?);
+        }
     };
     let how = PasswordSet::Changed(&client);
     let keep = Some(&session.id);
@@ -247,7 +272,7 @@ pub async fn change_password(
             alert: Some(CHANGED_MEANWHILE),
             ..FormState::default()
         };
-        return Ok(refuse(errors, StatusCode::CONFLICT));
+        return Ok(answer.refused(errors, StatusCode::CONFLICT, None).await?);
     };
     // This browser goes on under a new id; the old one is deleted.
     let origin = Origin {
@@ -259,10 +284,16 @@ pub async fn change_password(
         .sessions
         .start(&updated, Some(&session), origin)
         .await?;
-    tracing::info!(user = %name, ended, "password changed; this browser under a new id");
+    tracing::info!(user = %updated.name, ended, "password changed; this browser under a new id");
     let (csrf, csrf_cookie) = csrf.rotated();
     let mut resp = if hx.0 {
-        let shown = Shown::load(&state, &fresh).await?;
+        // Every other session ended: this browser's is the only one left.
+        let shown = Shown {
+            user: updated,
+            sessions: vec![fresh.clone()],
+            sessions_notice: None,
+            two_step_notice: None,
+        };
         let done = FormState {
             notice: Some(PASSWORD_CHANGED),
             ..FormState::default()
@@ -283,6 +314,41 @@ pub async fn change_password(
     });
     resp.headers_mut().append(SET_COOKIE, csrf_cookie);
     Ok(resp)
+}
+
+/// What a refused password form needs to answer.
+struct PasswordAnswer<'a> {
+    state: &'a AppState,
+    csrf: &'a Csrf,
+    session: &'a Session,
+    hx: Hx,
+}
+
+impl PasswordAnswer<'_> {
+    /// The form with `errors`: alone for htmx (nothing more to read), else on the
+    /// whole account page; `429` with `Retry-After` when refused for `wait`.
+    async fn refused(
+        &self,
+        errors: FormState<'_>,
+        status: StatusCode,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Response, AppError> {
+        let part = view::password(self.csrf, &errors);
+        let resp = if self.hx.0 {
+            part.with_status(status).into_response()
+        } else {
+            let shown = Shown::load(self.state, self.session).await?;
+            let view = shown.view(
+                self.state,
+                self.csrf,
+                self.session,
+                errors,
+                FormState::default(),
+            );
+            section(self.hx, self.csrf, &view, part, status)
+        };
+        Ok(throttled(resp, wait))
+    }
 }
 
 #[derive(Default, Deserialize)]
