@@ -21,6 +21,7 @@ mod logout;
 mod member;
 mod messages;
 mod next;
+mod not_me;
 pub mod passkey;
 mod register;
 pub mod reset;
@@ -96,10 +97,10 @@ pub fn pages() -> Route {
         )
         .at("/reset/:token", get(reset::open_reset_link))
         .at("/reset", get(reset::reset_page).post(reset::reset_submit))
-        .at("/not-me/:token", get(reset::open_not_me_link))
+        .at("/not-me/:token", get(not_me::open_not_me_link))
         .at(
             "/not-me",
-            get(reset::not_me_page).post(reset::not_me_submit),
+            get(not_me::not_me_page).post(not_me::not_me_submit),
         )
         .at(
             "/login/code",

@@ -1,6 +1,6 @@
 //! A forgotten password: `GET`/`POST /forgot` mails a link, `GET /reset/<token>`
-//! opens it, `GET`/`POST /reset` sets the new password. And `GET /not-me/<token>`,
-//! from a new-login notice: confirm, every session ends, then the same reset form.
+//! opens it, `GET`/`POST /reset` sets the new password (asking a code first on a
+//! two-step account). `not_me.rs` opens the same form from a new-login notice.
 //!
 //! The token leaves the address bar at once: the link's page moves it into an
 //! HttpOnly cookie (`wicket_link`, 30 minutes, `SameSite=Lax` so that the click from a
@@ -21,7 +21,7 @@ use super::auth::{self, Login};
 use super::client::Client;
 use super::csrf::Csrf;
 use super::email::{self, unusable};
-use super::form::{Form, NoFields};
+use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
 use super::messages::{MISMATCH, WRONG_CODE};
 use super::{AppState, CABINET, Hx, too_many};
@@ -31,7 +31,7 @@ use crate::domain::{Username, loggable};
 use crate::error::chain;
 use crate::session::CurrentSession;
 use crate::store::tokens::{ClaimKey, Purpose, Token};
-use crate::store::{EndReason, StoreError, User};
+use crate::store::{StoreError, User};
 use crate::throttle::{Limit, Throttle};
 
 /// What `/forgot` always answers, whoever was asked for.
@@ -56,7 +56,7 @@ impl LinkCookie {
         }
     }
 
-    fn set(&self, token: &Token) -> poem::http::HeaderValue {
+    pub(super) fn set(&self, token: &Token) -> poem::http::HeaderValue {
         self.policy.set(
             &self.name,
             token.as_str(),
@@ -68,7 +68,7 @@ impl LinkCookie {
         self.policy.clear(&self.name)
     }
 
-    fn of(&self, req: &Request) -> Option<Token> {
+    pub(super) fn of(&self, req: &Request) -> Option<Token> {
         crate::cookies::find(req, &self.name).and_then(|value| Token::parse(&value))
     }
 }
@@ -234,17 +234,7 @@ pub async fn open_reset_link(
     open_link(&state, hx, &token, Purpose::ResetPassword, "/reset").await
 }
 
-/// `GET /not-me/<token>`: as [`open_reset_link`], for the new-login notice's link.
-#[handler]
-pub async fn open_not_me_link(
-    state: Data<&Arc<AppState>>,
-    hx: Hx,
-    Path(token): Path<String>,
-) -> Result<Response> {
-    open_link(&state, hx, &token, Purpose::NotMe, "/not-me").await
-}
-
-async fn open_link(
+pub(super) async fn open_link(
     state: &AppState,
     hx: Hx,
     token: &str,
@@ -263,7 +253,7 @@ async fn open_link(
 }
 
 /// The account `token` opens for `purpose`, if the token is still good.
-async fn pending(
+pub(super) async fn pending(
     state: &AppState,
     token: &Token,
     purpose: Purpose,
@@ -444,67 +434,4 @@ fn reset_view(csrf: &Csrf, user: &User, errors: &FormErrors) -> Markup {
             (hx_form("/reset", csrf, fields))
         }
     }
-}
-
-/// `GET /not-me`: asks before ending every session.
-#[handler]
-pub async fn not_me_page(
-    state: Data<&Arc<AppState>>,
-    req: &Request,
-    csrf: Csrf,
-    hx: Hx,
-) -> Result<Response> {
-    let Some(token) = state.link_cookie.of(req) else {
-        return Ok(Hx(false).redirect("/"));
-    };
-    let Some(user) = pending(&state, &token, Purpose::NotMe).await? else {
-        return Ok(unusable(hx, "/forgot", "Reset your password"));
-    };
-    let fields = html! {
-        button.danger type="submit" { "End every session and choose a new password" }
-    };
-    let body = html! {
-        section.card id="not-me" {
-            h1 { "Not you?" }
-            p.lead {
-                "Someone logged in to " strong { (user.name) } " from a browser the account "
-                "had not used before. If it was not you, end every session of the account "
-                "now (whoever it was is logged out) and choose a new password."
-            }
-            (hx_form("/not-me", &csrf, fields))
-            p.switch { "It was me after all? " a href="/" { "Back to the login form" } }
-        }
-    };
-    Ok(hx.page("Not you?", body).into_response())
-}
-
-/// `POST /not-me`: ends every session of the account, then opens the reset form with
-/// a fresh reset token.
-#[handler]
-pub async fn not_me_submit(
-    state: Data<&Arc<AppState>>,
-    req: &Request,
-    hx: Hx,
-    Form(_): Form<NoFields>,
-) -> Result<Response> {
-    let Some(token) = state.link_cookie.of(req) else {
-        return Ok(unusable(hx, "/forgot", "Reset your password"));
-    };
-    let Some((record, user)) = state.accounts.take_good(&token, Purpose::NotMe).await? else {
-        return Ok(unusable(hx, "/forgot", "Reset your password"));
-    };
-    let ended = state
-        .sessions
-        .end_all(&user.name, None, EndReason::ReportedNotMe)
-        .await?;
-    tracing::warn!(user = %user.name, ended, "a login was reported as not the owner's; every session ended");
-    let purpose = Purpose::ResetPassword;
-    let reset = state
-        .accounts
-        .issue(purpose, &user, &record.email, |r| r)
-        .await?;
-    let mut resp = hx.redirect("/reset");
-    resp.headers_mut()
-        .append(SET_COOKIE, state.link_cookie.set(&reset));
-    Ok(resp)
 }
