@@ -109,7 +109,7 @@ async fn user(config: &Config, action: UserCommand) -> io::Result<()> {
         }
         UserCommand::Passwd { name } => {
             let user = existing(&accounts, &name).await?;
-            let password = new_password(&user.username()?)?;
+            let password = new_password(&user.name)?;
             let set = accounts
                 .set_password(&user, password, None, PasswordSet::ByOperator)
                 .await

@@ -58,7 +58,7 @@ pub async fn migrate(config: &Config, from: &StoreKind, to: &StoreKind) -> io::R
             Ok(()) => report.users_copied += 1,
             Err(_taken) => match redis.get(&name).await? {
                 Some(existing) if existing == user => report.users_present += 1,
-                _ => report.users_conflicting.push(user.name),
+                _ => report.users_conflicting.push(user.name.to_string()),
             },
         }
     }

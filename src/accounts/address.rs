@@ -88,7 +88,7 @@ impl Accounts {
                 email.verified = true;
             }
         };
-        let updated = self.users.update(&user.username()?, &confirm).await?;
+        let updated = self.users.update(&user.name, &confirm).await?;
         if updated.as_ref().and_then(User::verified_email).is_none() {
             // Changed or deleted meanwhile: the address is not theirs any more.
             self.tokens.release(&claim, &user.name).await?;
@@ -97,7 +97,7 @@ impl Accounts {
         tracing::info!(user = %user.name, "email address verified");
         Ok(Confirmed::Done {
             address: record.email,
-            name: user.name,
+            name: user.name.to_string(),
         })
     }
 }

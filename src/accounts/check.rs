@@ -116,7 +116,7 @@ impl Accounts {
             tracing::warn!(username = %loggable(typed), address = %caller.address, "password check failed");
             return Ok(Checked::Wrong);
         };
-        let name = user.username()?;
+        let name = user.name.clone();
         if !right {
             tracing::warn!(username = %name, address = %caller.address, "password check failed");
             let counted = self.users.update(&name, &|u| u.failed_logins += 1).await;
@@ -207,7 +207,7 @@ impl Accounts {
             }
             *seen.lock().unwrap_or_else(|p| p.into_inner()) = found;
         };
-        self.users.update(&user.username()?, &change).await?;
+        self.users.update(&user.name, &change).await?;
         let found = *outcome.lock().unwrap_or_else(|p| p.into_inner());
         Ok(found)
     }

@@ -16,7 +16,7 @@ impl Accounts {
         user: &User,
         keep: Option<&SessionId>,
     ) -> Result<Option<usize>, AppError> {
-        if !self.users.delete(&user.username()?).await? {
+        if !self.users.delete(&user.name).await? {
             return Ok(None);
         }
         for key in ClaimKey::held_by(user) {

@@ -93,7 +93,7 @@ impl Accounts {
     /// caller held it a moment ago.
     pub async fn update(&self, user: &User, change: &UserChange) -> Result<User, AppError> {
         self.users
-            .update(&user.username()?, change)
+            .update(&user.name, change)
             .await?
             .ok_or_else(|| AppError::internal("the account is gone"))
     }

@@ -39,7 +39,7 @@ impl Accounts {
                 u.password_hash.clone_from(&hash);
             }
         };
-        let updated = self.users.update(&user.username()?, &set).await?;
+        let updated = self.users.update(&user.name, &set).await?;
         let Some(updated) = updated.filter(|u| u.password_hash != user.password_hash) else {
             return Ok(None);
         };

@@ -70,7 +70,7 @@ impl TokenRecord {
     pub fn new(purpose: Purpose, user: Option<&User>, expires: OffsetDateTime) -> Self {
         Self {
             purpose,
-            user: user.map(|u| u.name.clone()).unwrap_or_default(),
+            user: user.map(|u| u.name.to_string()).unwrap_or_default(),
             account: user.map(|u| u.id.clone()),
             email: String::new(),
             password: password_mark(user.map_or("", |u| u.password_hash.as_str())),

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{StoreError, StoreFuture};
+use super::StoreFuture;
 use crate::domain::{AccountId, Username};
 
 /// Where users live. Names are case-insensitive: `Alice` and `alice` are one user.
@@ -52,7 +52,7 @@ pub struct User {
     #[serde(default, skip_serializing_if = "AccountId::is_unset")]
     pub id: AccountId,
     /// The name as registered (case kept).
-    pub name: String,
+    pub name: Username,
     /// scrypt PHC string, e.g. `$scrypt$ln=17,r=8,p=1$<salt>$<hash>`. Files written
     /// before this field was named for what it holds call it `password`.
     #[serde(alias = "password")]
@@ -142,7 +142,7 @@ impl User {
     pub fn new(name: &Username, password_hash: String) -> Self {
         Self {
             id: AccountId::generate(),
-            name: name.to_string(),
+            name: name.clone(),
             password_hash,
             created: OffsetDateTime::now_utc(),
             last_login: None,
@@ -152,13 +152,6 @@ impl User {
             passkeys: Vec::new(),
             passkey_handle: None,
         }
-    }
-
-    /// The name as a [`Username`]: every record was made from one, so a name that no
-    /// longer parses is a corrupt record.
-    pub fn username(&self) -> Result<Username, StoreError> {
-        Username::parse(&self.name)
-            .map_err(|_| StoreError::corrupt("a user record with an impossible name"))
     }
 
     /// The case-insensitive key the user is stored under.

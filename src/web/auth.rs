@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::client::Client;
 use super::csrf::Csrf;
 use super::{AppState, Hx};
-use crate::domain::{Password, PasswordError, Username};
+use crate::domain::{Password, PasswordError};
 use crate::error::{AppError, chain};
 use crate::session::{Origin, Session, SessionChange};
 use crate::store::{EndReason, LoginRecord, StoreError, User};
@@ -59,13 +59,13 @@ pub async fn log_in(
         remember,
     };
     let session = state.sessions.start(user, current, origin).await?;
-    if let (true, Ok(name)) = (record, Username::parse(&user.name)) {
+    if record {
         let login = login_record(client);
         let change = move |u: &mut User| {
             u.last_login = Some(login.clone());
             u.failed_logins = 0;
         };
-        if let Err(err) = state.users.update(&name, &change).await {
+        if let Err(err) = state.users.update(&user.name, &change).await {
             tracing::warn!(error = %chain(&err), "could not record the login");
         }
     }

@@ -3,7 +3,9 @@
 use poem::{FromRequest, Request, RequestBody};
 
 use super::{Hx, login_url};
+use crate::error::AppError;
 use crate::session::{CurrentSession, Session};
+use crate::store::User;
 
 /// A logged-in member. Extracting it sends anyone else to the login form,
 /// with `next` pointing back here.
@@ -25,4 +27,14 @@ impl<'a> FromRequest<'a> for Member {
         let location = login_url(back);
         Err(poem::Error::from_response(hx.redirect(&location)))
     }
+}
+
+/// The member's account, as read when the session was resumed for this request (no
+/// second read).
+pub fn account_of(session: &Session) -> Result<User, AppError> {
+    session
+        .account
+        .as_deref()
+        .cloned()
+        .ok_or_else(|| AppError::internal("a member's session without its account"))
 }

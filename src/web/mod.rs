@@ -32,7 +32,7 @@ pub mod two_step;
 use std::sync::Arc;
 
 pub use self::hx::{Hx, throttled, too_many, wants_fragment};
-pub use self::member::Member;
+pub use self::member::{Member, account_of};
 pub use self::next::{CABINET, login_url, safe_next};
 
 use poem::web::Redirect;

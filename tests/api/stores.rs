@@ -199,7 +199,7 @@ async fn users_keep_the_contract(stores: &Stores) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(changed.name, "Alice");
+    assert_eq!(changed.name.as_str(), "Alice");
     let found = users.get(&alice).await.unwrap().unwrap();
     assert_eq!(found.password_hash, "$scrypt$changed");
     let ghost = Username::parse("ghost").unwrap();

@@ -159,7 +159,7 @@ impl UserStore for FileUserStore {
         let this = self.clone();
         Box::pin(async move {
             let users = blocking(move || this.all_blocking()).await?;
-            let mut names: Vec<String> = users.into_iter().map(|u| u.name).collect();
+            let mut names: Vec<String> = users.into_iter().map(|u| u.name.to_string()).collect();
             names.sort_by_key(|n| n.to_ascii_lowercase());
             Ok(names)
         })

@@ -106,7 +106,7 @@ impl UserStore for RedisStore {
                     self.run(async |conn| conn.mget(chunk).await).await?;
                 for json in docs.into_iter().flatten() {
                     let user: User = serde_json::from_str(&json).map_err(StoreError::corrupt)?;
-                    names.push(user.name);
+                    names.push(user.name.to_string());
                 }
             }
             names.sort_by_key(|n| n.to_ascii_lowercase());

@@ -92,13 +92,8 @@ struct Shown {
 
 impl Shown {
     async fn load(state: &AppState, session: &Session) -> Result<Self, AppError> {
-        let name = crate::domain::Username::parse(&session.record.user)
-            .map_err(|_| AppError::internal("a session names an impossible user"))?;
-        let user = state
-            .users
-            .get(&name)
-            .await?
-            .ok_or_else(|| AppError::internal("the member's account is gone"))?;
+        // The account as the session was resumed with; only the sessions are read.
+        let user = super::account_of(session)?;
         let sessions = state.sessions.of_user(&user.name).await?;
         Ok(Self {
             user,

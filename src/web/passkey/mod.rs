@@ -24,13 +24,13 @@ use poem::{IntoResponse, Response, Result, handler};
 use serde::{Deserialize, Serialize};
 
 use super::Member;
+use super::account_of;
 use super::auth::{self, Login};
 use super::client::Client;
 use super::csrf::Csrf;
 use super::form::{Form, NoFields};
 use super::layout::wait_message;
 use super::messages::{WRONG_CODE, WRONG_PASSWORD};
-use super::two_step::member;
 use super::{AppState, CABINET, Hx, safe_next, throttled};
 use crate::accounts::{Begun, Checked, PasskeyRefusal, Passkeys, Refusal};
 use crate::error::AppError;
@@ -209,7 +209,7 @@ pub async fn add_options(
     Form(form): Form<AddForm>,
 ) -> Result<Response> {
     let passkeys = enabled(&state)?;
-    let user = member(&state, &session.record.user).await?;
+    let user = account_of(&session)?;
     let name = form.name.trim();
     let refuse = |shown: SectionState, wait: Option<Duration>| {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
@@ -312,7 +312,7 @@ pub async fn add(
     Form(form): Form<FinishForm>,
 ) -> Result<Response> {
     let passkeys = enabled(&state)?;
-    let user = member(&state, &session.record.user).await?;
+    let user = account_of(&session)?;
     let refuse = |alert: &str, status| {
         let shown = SectionState {
             alert: Some(alert.to_owned()),
@@ -361,7 +361,7 @@ pub async fn remove(
     Form(form): Form<RemoveForm>,
 ) -> Result<Response> {
     enabled(&state)?;
-    let user = member(&state, &session.record.user).await?;
+    let user = account_of(&session)?;
     let Some(key) = user.passkeys.iter().find(|p| id_text(&p.key) == form.id) else {
         let shown = SectionState {
             alert: Some("That passkey was removed already.".into()),

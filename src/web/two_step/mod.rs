@@ -23,7 +23,6 @@ use poem::{IntoResponse, Request, Response, Result, handler};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::Member;
 use super::auth::{self, Login};
 use super::client::Client;
 use super::csrf::Csrf;
@@ -31,9 +30,9 @@ use super::form::Form;
 use super::layout::wait_message;
 use super::messages::{WRONG_CODE, WRONG_PASSWORD};
 use super::{AppState, CABINET, Hx, safe_next, throttled, too_many};
+use super::{Member, account_of};
 use crate::accounts::{Checked, Refusal, Used, links};
 use crate::cookies::CookiePolicy;
-use crate::domain::Username;
 use crate::error::AppError;
 use crate::session::CurrentSession;
 use crate::store::tokens::{Purpose, Token, TokenRecord};
@@ -234,7 +233,7 @@ pub async fn start_setup(
     hx: Hx,
     Form(_): Form<super::form::NoFields>,
 ) -> Result<Response> {
-    let user = member(&state, &session.record.user).await?;
+    let user = account_of(&session)?;
     if user.totp.is_some() {
         return Ok(Hx(false).redirect("/account"));
     }
@@ -265,7 +264,7 @@ pub async fn enable(
     client: Client,
     Form(form): Form<EnableForm>,
 ) -> Result<Response> {
-    let user = member(&state, &session.record.user).await?;
+    let user = account_of(&session)?;
     if user.totp.is_some() {
         return Ok(Hx(false).redirect("/account"));
     }
@@ -389,7 +388,7 @@ async fn confirmed_change(state: &AppState, asked: Asked<'_>, change: Change) ->
         client,
         form,
     } = asked;
-    let user = member(state, &session.record.user).await?;
+    let user = account_of(session)?;
     if let Some((refused, wait)) = confirm(state, &user, form, client).await? {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(throttled(answer(hx, csrf, &user, refused, status), wait));
@@ -482,15 +481,6 @@ async fn confirm(
         }
         throttled @ Refusal::Throttled(_) => refused_state(throttled),
     }))
-}
-
-pub(super) async fn member(state: &AppState, name: &str) -> Result<User, AppError> {
-    let name = Username::parse(name).map_err(|_| AppError::internal("impossible user name"))?;
-    state
-        .users
-        .get(&name)
-        .await?
-        .ok_or_else(|| AppError::internal("the member's account is gone"))
 }
 
 /// The section for htmx, the account page (with the section in this state) without.
