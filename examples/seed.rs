@@ -49,11 +49,12 @@ fn main() {
 
 fn write_session(dir: &Path, owner: &str, idle: Option<Duration>) {
     let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    let record = SessionRecord::new(owner, now, now + time::Duration::days(7));
+    let owner = wicket::domain::Username::parse(owner).expect("a valid name");
+    let record = SessionRecord::new(&owner, now, now + time::Duration::days(7));
     let id = SessionId::generate();
     let path = dir.join(format!("{}.json", id.as_str()));
     std::fs::write(&path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
-    let index = dir.join("users").join(owner);
+    let index = dir.join("users").join(owner.as_str());
     std::fs::create_dir_all(&index).unwrap();
     let entry = index.join(id.as_str());
     std::fs::write(&entry, b"").unwrap();

@@ -27,7 +27,6 @@ pub use self::cookie::CookieCodec;
 pub use self::middleware::{CurrentSession, Notice, NoticeShown, SessionChange, SessionLayer};
 pub use self::notice::NoticeCodec;
 use crate::cookies::CookiePolicy;
-use crate::domain::Username;
 use crate::error::chain;
 use crate::secret::{SecretKey, SubKey, hex};
 use crate::store::{
@@ -178,10 +177,7 @@ impl Sessions {
     /// has the id it was started for. A session from before accounts had ids holds
     /// for an account older than itself (one registered later is another account).
     async fn account_of(&self, record: &SessionRecord) -> Result<Option<User>, StoreError> {
-        let Ok(name) = Username::parse(&record.user) else {
-            return Ok(None);
-        };
-        let user = self.users.get(&name).await?;
+        let user = self.users.get(&record.user).await?;
         Ok(user.filter(|user| match &record.account {
             Some(id) => *id == user.id,
             // Session times are kept to the second: so is the comparison.

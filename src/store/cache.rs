@@ -114,20 +114,27 @@ mod tests {
         let dir = store.files.dir().to_owned();
         let id = SessionId::generate();
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-        let record = SessionRecord::new("alice", now, now);
+        let record =
+            SessionRecord::new(&crate::domain::Username::parse("alice").unwrap(), now, now);
         store
             .create(&id, &record, Duration::from_secs(60))
             .await
             .unwrap();
-        assert_eq!(store.load(&id).await.unwrap().unwrap().user, "alice");
+        assert_eq!(
+            store.load(&id).await.unwrap().unwrap().user.as_str(),
+            "alice"
+        );
         assert_eq!(store.recent.len(), 1, "the record is cached");
-        assert_eq!(store.load(&id).await.unwrap().unwrap().user, "alice");
+        assert_eq!(
+            store.load(&id).await.unwrap().unwrap().user.as_str(),
+            "alice"
+        );
         let path = dir.join(format!("{}.json", id.as_str()));
         let mut other = record.clone();
-        other.user = "mallory-was-here".into();
+        other.user = crate::domain::Username::parse("mallory-was-here").unwrap();
         fsutil::write_atomic(&path, &serde_json::to_vec(&other).unwrap()).unwrap();
         assert_eq!(
-            store.load(&id).await.unwrap().unwrap().user,
+            store.load(&id).await.unwrap().unwrap().user.as_str(),
             "mallory-was-here"
         );
         std::fs::remove_file(&path).unwrap();

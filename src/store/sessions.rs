@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::StoreFuture;
-use crate::domain::AccountId;
+use crate::domain::{AccountId, Username};
 use crate::secret::{hex, random_bytes};
 
 /// Where sessions live. Every method has the same meaning on every backend.
@@ -91,7 +91,7 @@ impl fmt::Debug for SessionId {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     /// The logged-in user's name, as registered.
-    pub user: String,
+    pub user: Username,
     /// The account's id: a session belongs to the account, not to its name. Sessions
     /// written before ids existed have none (see `Sessions::resume`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,9 +154,9 @@ pub enum EndReason {
 
 impl SessionRecord {
     /// A new session of `user`, logged in `at`, ending at `expires` at the latest.
-    pub fn new(user: &str, at: OffsetDateTime, expires: OffsetDateTime) -> Self {
+    pub fn new(user: &Username, at: OffsetDateTime, expires: OffsetDateTime) -> Self {
         Self {
-            user: user.to_owned(),
+            user: user.clone(),
             account: None,
             created: at,
             last_seen: at,

@@ -14,7 +14,11 @@ use crate::helpers::test_config;
 
 fn record(user: &str) -> SessionRecord {
     let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    SessionRecord::new(user, now, now + time::Duration::days(1))
+    SessionRecord::new(
+        &Username::parse(user).unwrap(),
+        now,
+        now + time::Duration::days(1),
+    )
 }
 
 fn user(name: &str, hash: &str) -> User {
@@ -259,7 +263,10 @@ async fn sessions_keep_the_contract(stores: &Stores) {
         !sessions.create(&id, &record("mallory"), ttl).await.unwrap(),
         "never replaced"
     );
-    assert_eq!(sessions.load(&id).await.unwrap().unwrap().user, "alice");
+    assert_eq!(
+        sessions.load(&id).await.unwrap().unwrap().user.as_str(),
+        "alice"
+    );
     let mut later = record("alice");
     later.last_seen += time::Duration::minutes(1);
     sessions.touch(&id, &later, ttl).await.unwrap();

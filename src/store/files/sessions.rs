@@ -452,7 +452,7 @@ mod tests {
 
     fn record() -> SessionRecord {
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-        SessionRecord::new("alice", now, now)
+        SessionRecord::new(&crate::domain::Username::parse("alice").unwrap(), now, now)
     }
 
     const TTL: Duration = Duration::from_secs(60);
