@@ -1,10 +1,11 @@
 //! The account service: the sequences security depends on, each written once, between
 //! the handlers (and the command line) above and the stores below.
 //!
-//! - [`check`]: a password or a second-factor code, checked the one way (throttle,
+//! - `check`: a password or a second-factor code, checked the one way (throttle,
 //!   device, scrypt; one result type, [`Checked`]);
 //! - [`devices`]: which browsers an account has used (device cookies);
-//! - [`second_factor`]: sealing authenticator-app keys, hashing recovery codes;
+//! - [`second_factor`]: two-step login on and off, new recovery codes, and the keys
+//!   that seal authenticator-app keys and hash recovery codes;
 //! - [`links`]: tokens for mailed links and pending steps, and when one still holds;
 //! - `notices`: when a member is mailed, and with which link;
 //! - `password` and `delete`: setting a password, deleting an account;

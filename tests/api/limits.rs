@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::binary::Binary;
+use crate::helpers::binary::Binary;
 use crate::helpers::*;
 
 const SHORT: Duration = Duration::from_secs(1);

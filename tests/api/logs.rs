@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 
 use reqwest::StatusCode;
 
-use crate::binary::Binary;
+use crate::helpers::binary::Binary;
 use crate::helpers::redis::RedisServer;
 use crate::helpers::*;
 

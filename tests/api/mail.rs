@@ -436,7 +436,7 @@ fn mail_binary(
     dir: &std::path::Path,
     smtp_url: &str,
     extra: &[&str],
-) -> (crate::binary::Binary, String) {
+) -> (crate::helpers::binary::Binary, String) {
     let port = free_port();
     let (addr, public) = (
         format!("127.0.0.1:{port}"),
@@ -452,7 +452,7 @@ fn mail_binary(
     ];
     args.extend_from_slice(&["--mail-from", "Wicket <wicket@example.com>"]);
     args.extend_from_slice(extra);
-    (crate::binary::Binary::start(dir, &args), public)
+    (crate::helpers::binary::Binary::start(dir, &args), public)
 }
 
 /// POSTs `form` to `base` + `path` from `browser`, with the CSRF token a form page gave it.

@@ -1,7 +1,6 @@
 //! Black-box tests: each starts a real Wicket on a free port with throwaway dirs.
 
 mod account;
-mod binary;
 mod cabinet;
 mod cli;
 mod edge;

@@ -22,10 +22,16 @@ pub struct FileUserStore {
     writing: Arc<tokio::sync::Mutex<()>>,
     /// Users known to exist, while the directory's change notifications say so.
     known: Arc<Watched<String, ()>>,
+    /// Recently read records, trusted while the notifications say the file is
+    /// unchanged: every member request reads its account (to check its id).
+    records: Arc<Watched<String, Arc<User>>>,
 }
 
 /// Users remembered as existing (every member request asks; a few hundred KiB).
 const KNOWN_CAPACITY: usize = 10_000;
+
+/// User records kept in memory (about a kilobyte each, more with passkeys).
+const RECORDS_CAPACITY: usize = 4_096;
 
 /// The user key a file name in the users directory is for.
 fn user_file(name: &str) -> Option<String> {
@@ -43,6 +49,7 @@ impl FileUserStore {
         }
         Ok(Self {
             known: Arc::new(Watched::new(&dir, user_file, KNOWN_CAPACITY)),
+            records: Arc::new(Watched::new(&dir, user_file, RECORDS_CAPACITY)),
             dir: Arc::new(dir),
             writing: Arc::default(),
         })
@@ -80,11 +87,21 @@ impl FileUserStore {
 
 impl UserStore for FileUserStore {
     fn get<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, Option<User>> {
+        // A record cached since the watch last saw its file change is the file's;
+        // unwatched, the file is read every time.
         Box::pin(async move {
-            match tokio::fs::read(self.path(&name.key())).await {
-                Ok(bytes) => serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(StoreError::corrupt),
+            let key = name.key();
+            let lookup = self.records.get(&key);
+            if let Some(user) = lookup.value.as_ref().filter(|_| lookup.ticket.watched()) {
+                return Ok(Some(User::clone(user)));
+            }
+            match tokio::fs::read(self.path(&key)).await {
+                Ok(bytes) => {
+                    let user: User = serde_json::from_slice(&bytes).map_err(StoreError::corrupt)?;
+                    self.records
+                        .insert(lookup.ticket, key, Arc::new(user.clone()));
+                    Ok(Some(user))
+                }
                 Err(err) => missing_or_unavailable(err),
             }
         })

@@ -1,8 +1,10 @@
 //! What every black-box test starts from: an app on throwaway directories and a
 //! browser-like client, a method per kind of request, and the real components some
-//! tests need (`redis`, `smtp`, a `totp` app), each started on a free loopback port;
+//! tests need (`redis`, `smtp`, a `totp` app, the real `binary`), each started on a
+//! free loopback port;
 //! and stores that count their reads (`counting`).
 
+pub mod binary;
 pub mod counting;
 pub mod redis;
 pub mod smtp;
