@@ -117,3 +117,34 @@ async fn the_reset_a_not_me_link_opens_dies_with_the_address_too() {
     let form = app.get_by(&owner, "/reset").await;
     assert_eq!(form.status(), StatusCode::GONE);
 }
+
+#[tokio::test]
+async fn a_token_works_only_for_its_own_purpose() {
+    // A link confirming an address is no reset link, and a "not me" link is no
+    // confirmation: each purpose's token opens nothing else.
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    let seen = sink.messages().len();
+    let form = [
+        ("username", "erin"),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+        ("email", "erin@example.com"),
+    ];
+    assert_see_other(&app.post_form("/register/", &form).await, "/cabinet");
+    let confirm = link(
+        &sink.next_to(seen, "erin@example.com").await,
+        "/verify-email/",
+    );
+    let token = confirm.rsplit('/').next().unwrap().to_owned();
+    for path in [format!("/reset/{token}"), format!("/not-me/{token}")] {
+        assert!(is_void(&app, &format!("http://x{path}")).await, "{path}");
+    }
+    // The token was not used up by those: it still confirms the address.
+    let confirmed = app.get(path_of(&confirm)).await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    let not_me = not_me_link(&app, &sink, "erin", "erin@example.com").await;
+    let token = not_me.rsplit('/').next().unwrap();
+    let verify = app.get(&format!("/verify-email/{token}")).await;
+    assert_eq!(verify.status(), StatusCode::GONE);
+}

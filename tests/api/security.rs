@@ -803,3 +803,38 @@ async fn the_background_sweep_deletes_idle_session_files() {
     }
     assert_eq!(app.session_files().len(), 1, "bob's live session stays");
 }
+
+#[tokio::test]
+async fn every_post_route_refuses_a_form_without_its_csrf_token() {
+    // The route table's POST routes, asked by a logged-in member whose forms lack the
+    // token: each is refused before its handler runs.
+    let app = spawn_app().await;
+    app.register("alice", PASSWORD).await;
+    for path in [
+        "/login",
+        "/register/",
+        "/logout",
+        "/account/password",
+        "/account/sessions/end",
+        "/account/delete",
+        "/account/email",
+        "/forgot",
+        "/reset",
+        "/not-me",
+        "/login/code",
+        "/account/totp/setup",
+        "/account/totp",
+        "/account/totp/recovery",
+        "/account/totp/off",
+        "/login/passkey/options",
+        "/login/passkey",
+        "/account/passkeys/options",
+        "/account/passkeys",
+        "/account/passkeys/remove",
+    ] {
+        let resp = post_raw(&app, path, &[("current_password", PASSWORD)]).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(app.get("/cabinet").await.status(), StatusCode::OK);
+    assert_eq!(app.user_files().len(), 1, "nothing deleted");
+}
