@@ -12,6 +12,7 @@ use crate::accounts::Passkeys;
 use crate::accounts::{Accounts, DeviceCookies, SecondFactorKeys};
 use crate::config::Config;
 use crate::cookies::CookiePolicy;
+use crate::guard::Guard;
 use crate::mail::{Destination, Mailer, Outbox};
 use crate::password::Hasher;
 use crate::secret::SecretKey;
@@ -47,10 +48,14 @@ impl Application {
         let edge = Arc::new(web::respond::Edge::of(config));
         // Static files skip the session and CSRF layers: they need neither. Nor do
         // the health checks.
+        let shared = Arc::new(state.clone());
         let pages = web::pages()
             .with(CsrfLayer(state.csrf.clone()))
             .with(SessionLayer(state.sessions.clone()))
-            .data(Arc::new(state.clone()));
+            .data(shared.clone());
+        let checks = web::checks()
+            .with(SessionLayer(state.sessions.clone()))
+            .data(shared);
         let endpoint = Route::new()
             .nest(
                 "/static",
@@ -58,6 +63,7 @@ impl Application {
             )
             .at("/healthz", get(web::health::live))
             .at("/readyz", get(web::health::ready).data(stores))
+            .nest("/auth", checks)
             .nest("/", pages)
             .around(move |ep, req| web::respond::outermost(ep, req, edge.clone()))
             .boxed();
@@ -113,6 +119,8 @@ impl Application {
             self.config.sweep_interval,
         ));
         let _stop_sweeping = AbortOnDrop(sweeper);
+        let reloader = tokio::spawn(crate::guard::reload_on_hangup(self.state.guard.clone()));
+        let _stop_reloading = AbortOnDrop(reloader);
         tighten_files(&self.config);
         let served =
             crate::net::server::serve(self.listener, self.endpoint, limits, clients, shutdown)
@@ -225,6 +233,7 @@ pub fn open_stores(config: &Config) -> io::Result<Stores> {
 
 fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
     let key = SecretKey::load_or_create(&config.secret_key_path())?;
+    let guard = guard(config)?;
     let policy = CookiePolicy::new(config.secure_cookies);
     let accounts = accounts_with(config, &stores, &key)?;
     Ok(AppState {
@@ -249,7 +258,35 @@ fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
         mail: accounts.mail.clone(),
         link_cookie: LinkCookie::new(policy),
         accounts,
+        guard,
+        trusted_proxies: config.trusted_proxies.clone(),
+        registration: config.registration,
     })
+}
+
+/// The access rules `config` names, and its cookie domain checked against the rest:
+/// a shared cookie is `Secure` (so `--secure-cookies`), and Wicket's own host must be
+/// under the domain, or browsers would refuse the cookie.
+pub fn guard(config: &Config) -> io::Result<Guard> {
+    let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
+    if let Some(domain) = &config.cookie_domain {
+        if !config.secure_cookies {
+            return Err(invalid(format!(
+                "--cookie-domain {domain} needs --secure-cookies: a shared session \
+                 cookie is __Secure- and is only sent over TLS"
+            )));
+        }
+        if let Some(url) = &config.public_url {
+            let host = url.host().to_ascii_lowercase();
+            if host != *domain && !host.ends_with(&format!(".{domain}")) {
+                return Err(invalid(format!(
+                    "--cookie-domain {domain} does not cover --public-url's host {host}"
+                )));
+            }
+        }
+    }
+    Guard::load(config.access_rules.clone(), config.cookie_domain.clone())
+        .map_err(|err| invalid(format!("--access-rules: {err}")))
 }
 
 /// The account service on the stores and keys `config` names, for the site and the
@@ -265,6 +302,7 @@ fn accounts_with(config: &Config, stores: &Stores, key: &SecretKey) -> io::Resul
         sessions: Sessions::new(
             key,
             policy,
+            config.cookie_domain.clone(),
             stores.sessions.clone(),
             stores.users.clone(),
             config.session_idle,

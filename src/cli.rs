@@ -1,11 +1,15 @@
-//! What the `wicket` binary does for each command: serve, `user …`, `migrate`.
+//! What the `wicket` binary does for each command: serve, `user …`, `group …`,
+//! `invite …`, `rules …`, `migrate`.
 
 use std::io::{self, BufRead, IsTerminal};
 
 use crate::accounts::{Accounts, PasswordSet};
 use crate::app::{self, Application};
-use crate::config::{Command, Config, UserCommand};
-use crate::domain::{Password, Username};
+use crate::config::{
+    Command, Config, GroupChange, GroupCommand, InviteCommand, RulesCommand, UserCommand,
+};
+use crate::domain::{Group, Password, Username};
+use crate::guard::{Access, Asker, Rules, Target};
 use crate::store::{EndReason, StoreKind, User};
 
 /// Runs `command` (serving the site when there is none) until it is done.
@@ -14,6 +18,9 @@ pub async fn run(config: &Config, command: Option<Command>) -> io::Result<()> {
         None => serve(config).await,
         Some(Command::User { action }) => user(config, action).await,
         Some(Command::Migrate { from, to }) => migrate(config, &from, &to).await,
+        Some(Command::Group { action }) => group(config, action).await,
+        Some(Command::Invite { action }) => invite(config, action).await,
+        Some(Command::Rules { action }) => rules(config, action).await,
     }
 }
 
@@ -134,8 +141,172 @@ async fn user(config: &Config, action: UserCommand) -> io::Result<()> {
                 .ok_or_else(|| invalid(format!("there is no user called {}", user.name)))?;
             println!("deleted {}; ended {ended} session(s)", user.name);
         }
+        UserCommand::Group {
+            name,
+            change,
+            group,
+        } => {
+            let user = existing(&accounts, &name).await?;
+            let group = Group::parse(&group).map_err(|err| invalid(format!("group: {err}")))?;
+            let changed = accounts
+                .set_group(&user, &group, change == GroupChange::Add)
+                .await
+                .map_err(io::Error::other)?
+                .ok_or_else(|| invalid(format!("there is no user called {}", user.name)))?;
+            let now: Vec<&str> = changed.groups.iter().map(Group::as_str).collect();
+            let verb = match change {
+                GroupChange::Add => "added to",
+                GroupChange::Remove => "removed from",
+            };
+            println!(
+                "{} {verb} {group}; groups now: {}",
+                changed.name,
+                if now.is_empty() { "none".to_owned() } else { now.join(", ") }
+            );
+        }
     }
     Ok(())
+}
+
+/// `wicket group list`: each group with its members.
+async fn group(config: &Config, action: GroupCommand) -> io::Result<()> {
+    let accounts = app::open_accounts(config)?;
+    match action {
+        GroupCommand::List => {
+            let mut groups: std::collections::BTreeMap<Group, Vec<String>> = Default::default();
+            for name in accounts.users.names().await? {
+                let Ok(name) = Username::parse(&name) else {
+                    continue;
+                };
+                if let Some(user) = accounts.users.get(&name).await? {
+                    for group in user.groups {
+                        groups.entry(group).or_default().push(user.name.to_string());
+                    }
+                }
+            }
+            if groups.is_empty() {
+                println!("no groups yet: `wicket user group NAME add GROUP` makes one");
+            }
+            for (group, members) in groups {
+                println!("{group}\t{}", members.join(", "));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `wicket invite create|list|revoke`.
+async fn invite(config: &Config, action: InviteCommand) -> io::Result<()> {
+    let accounts = app::open_accounts(config)?;
+    match action {
+        InviteCommand::Create {
+            groups,
+            expires,
+            uses,
+        } => {
+            let groups = groups
+                .iter()
+                .map(|g| Group::parse(g).map_err(|err| invalid(format!("group {g:?}: {err}"))))
+                .collect::<io::Result<Vec<_>>>()?;
+            let token = accounts
+                .create_invite(groups, expires, uses)
+                .await
+                .map_err(io::Error::other)?;
+            let path = format!("/register/?invite={}", token.as_str());
+            let link = match &config.public_url {
+                Some(url) => url.url(&path),
+                None => format!("http://{}{path}", config.addr),
+            };
+            println!("{link}");
+            if config.registration != crate::config::Registration::Invite {
+                eprintln!(
+                    "note: invitations are asked for only with --registration invite \
+                     (now: {:?})",
+                    config.registration
+                );
+            }
+        }
+        InviteCommand::List => {
+            let invites = accounts.invites().await.map_err(io::Error::other)?;
+            if invites.is_empty() {
+                println!("no open invitations");
+            }
+            for invite in invites {
+                let groups: Vec<&str> = invite.groups.iter().map(Group::as_str).collect();
+                println!(
+                    "{}\tused {} of {}\texpires {}\tgroups: {}",
+                    invite.id,
+                    invite.used,
+                    invite.uses,
+                    stamp(invite.expires),
+                    if groups.is_empty() { "none".to_owned() } else { groups.join(", ") }
+                );
+            }
+        }
+        InviteCommand::Revoke { id } => {
+            if !accounts.revoke_invite(&id).await.map_err(io::Error::other)? {
+                return Err(invalid(format!(
+                    "no open invitation has the id {id} (see `wicket invite list`)"
+                )));
+            }
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+/// `wicket rules check FILE` and `wicket rules explain URL [--user NAME]`.
+async fn rules(config: &Config, action: RulesCommand) -> io::Result<()> {
+    match action {
+        RulesCommand::Check { file } => {
+            let rules = Rules::load(&file).map_err(|err| invalid(err.to_string()))?;
+            let count = rules.iter().count();
+            println!("{}: {count} rule(s), first match wins, anything else is denied", file.display());
+            for rule in rules.iter() {
+                println!("  {rule}");
+            }
+        }
+        RulesCommand::Explain { url, user, method } => {
+            let file = config.access_rules.as_ref().ok_or_else(|| {
+                invalid("no rules to explain: give --access-rules FILE (or WICKET_ACCESS_RULES)".into())
+            })?;
+            let rules = Rules::load(file).map_err(|err| invalid(err.to_string()))?;
+            let (target, _) = Target::of_url(&url, &method)
+                .ok_or_else(|| invalid(format!("{url:?} is not a URL an app would be asked for")))?;
+            println!("{} {}{} (as the rules see it)", target.method, target.host, target.path);
+            match rules.matching(&target) {
+                Some(rule) => println!("matches {rule}"),
+                None => println!("matches no rule: denied to everyone"),
+            }
+            println!("nobody logged in: {}", said(rules.access(&target, None)));
+            if let Some(name) = user {
+                let accounts = app::open_accounts(config)?;
+                let user = existing(&accounts, &name).await?;
+                let groups: Vec<&str> = user.groups.iter().map(Group::as_str).collect();
+                let groups = if groups.is_empty() { "no groups".to_owned() } else { groups.join(", ") };
+                for second_factor in [false, true] {
+                    let asker = Asker { groups: &user.groups, second_factor };
+                    let how = if second_factor { "with" } else { "without" };
+                    println!(
+                        "{} ({groups}), {how} a second factor: {}",
+                        user.name,
+                        said(rules.access(&target, Some(asker)))
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A decision in words.
+fn said(access: Access) -> &'static str {
+    match access {
+        Access::Allowed => "allowed",
+        Access::LogIn => "sent to log in",
+        Access::StepUp => "asked for a second factor first",
+        Access::Forbidden => "denied (403)",
+    }
 }
 
 fn parse(name: &str) -> io::Result<Username> {

@@ -32,6 +32,24 @@ pub enum Command {
         #[command(subcommand)]
         action: UserCommand,
     },
+    /// Groups: which exist.
+    Group {
+        /// What to do with groups.
+        #[command(subcommand)]
+        action: GroupCommand,
+    },
+    /// Invitations to register (for `--registration invite`).
+    Invite {
+        /// What to do with invitations.
+        #[command(subcommand)]
+        action: InviteCommand,
+    },
+    /// Access rules (`--access-rules`): check a file, or explain a decision.
+    Rules {
+        /// What to do with the rules.
+        #[command(subcommand)]
+        action: RulesCommand,
+    },
     /// Copy every user and live session from one store to another.
     Migrate {
         /// The store to copy from (`files`, with --data-dir and --sessions-dir).
@@ -73,6 +91,87 @@ pub enum UserCommand {
         /// The user's name.
         name: String,
     },
+    /// Put a user in a group or take them out (`wicket user group NAME add admins`).
+    Group {
+        /// The user's name.
+        name: String,
+        /// `add` or `remove`.
+        change: GroupChange,
+        /// The group's name.
+        group: String,
+    },
+}
+
+/// What `wicket user group` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupChange {
+    /// Put the user in the group.
+    Add,
+    /// Take the user out of the group.
+    Remove,
+}
+
+/// `wicket group ...`
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Every group that has members, with its members.
+    List,
+}
+
+/// `wicket invite ...`
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Make an invitation and print its link.
+    Create {
+        /// A group the new account joins (repeat for several).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// How long the link works (e.g. 12h, 7d).
+        #[arg(long, default_value = "7d", value_parser = parse_duration)]
+        expires: Duration,
+        /// How many accounts it may create.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        uses: u32,
+    },
+    /// Every invitation still open: its id, groups, uses and expiry.
+    List,
+    /// Withdraw an invitation (by the id `list` shows).
+    Revoke {
+        /// The invitation's id.
+        id: String,
+    },
+}
+
+/// `wicket rules ...`
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Check a rules file: every rule, or the first mistake with its line.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Which rule applies to a URL and what it decides (for a member with `--user`).
+    Explain {
+        /// The page, e.g. `https://wiki.example.com/admin`.
+        url: String,
+        /// Decide for this member (their groups; a second factor is assumed used).
+        #[arg(long)]
+        user: Option<String>,
+        /// The request's method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+    },
+}
+
+/// Who may create an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Registration {
+    /// Anyone (within the per-address limit).
+    Open,
+    /// Only with an invitation link (`wicket invite create`).
+    Invite,
+    /// Nobody: the operator adds users (`wicket user add`).
+    Closed,
 }
 
 /// Every setting of a running Wicket: flags, each with a `WICKET_*` environment fallback.
@@ -178,6 +277,23 @@ pub struct Config {
     #[arg(long, global = true, env = "WICKET_SWEEP_INTERVAL", default_value = "1m", value_parser = parse_duration)]
     pub sweep_interval: Duration,
 
+    /// Share the login with apps under this domain (e.g. `example.com`): the session
+    /// cookie becomes `__Secure-wicket_session` with this `Domain`. Needs
+    /// --secure-cookies [default: the cookie stays on Wicket's own host].
+    #[arg(long, global = true, env = "WICKET_COOKIE_DOMAIN", value_parser = parse_cookie_domain)]
+    pub cookie_domain: Option<String>,
+
+    /// Access rules for the apps Wicket guards (TOML; `wicket rules check FILE`);
+    /// reloaded on SIGHUP [default: none, every guarded request is denied].
+    #[arg(long, global = true, env = "WICKET_ACCESS_RULES")]
+    pub access_rules: Option<PathBuf>,
+
+    /// Who may register: `open`, `invite` (with a link from `wicket invite create`)
+    /// or `closed`.
+    #[arg(long, global = true, env = "WICKET_REGISTRATION", value_enum,
+          default_value_t = Registration::Open)]
+    pub registration: Registration,
+
     /// The site is served over TLS: `Secure` + `__Host-` cookies and HSTS.
     #[arg(long, global = true, env = "WICKET_SECURE_COOKIES")]
     pub secure_cookies: bool,
@@ -273,6 +389,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// A cookie domain: a lower-case host name with at least one dot (a leading dot is
+/// dropped, as browsers do).
+fn parse_cookie_domain(text: &str) -> Result<String, String> {
+    let name = text.strip_prefix('.').unwrap_or(text).to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if name.contains('.') && name.split('.').all(label_ok) && !name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        Ok(name)
+    } else {
+        Err(format!(
+            "expected a domain name such as example.com (with a dot, no port), found {text:?}"
+        ))
+    }
+}
+
 impl Config {
     /// Where the secret key lives.
     pub fn secret_key_path(&self) -> PathBuf {
@@ -353,6 +485,9 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.throttle_ipv6_prefix, 64);
         assert_eq!(config.max_connections_per_client, None);
+        assert_eq!(config.registration, Registration::Open);
+        assert_eq!(config.cookie_domain, None);
+        assert_eq!(config.access_rules, None);
     }
 
     #[test]

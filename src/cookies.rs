@@ -35,11 +35,26 @@ impl CookiePolicy {
 
     /// `Set-Cookie` for `name=value` lasting `max_age` (`None`: until the browser closes).
     pub fn set(&self, name: &str, value: &str, max_age: Option<Duration>) -> HeaderValue {
+        self.set_for(None, name, value, max_age)
+    }
+
+    /// The same, sent to `domain` and every name below it when given (always
+    /// `Secure`: only the session cookie is shared so, under `--cookie-domain`).
+    pub fn set_for(
+        &self,
+        domain: Option<&str>,
+        name: &str,
+        value: &str,
+        max_age: Option<Duration>,
+    ) -> HeaderValue {
         let mut cookie = Cookie::build((name, value))
             .path("/")
             .http_only(true)
             .same_site(SameSite::Lax)
-            .secure(self.secure);
+            .secure(self.secure || domain.is_some());
+        if let Some(domain) = domain {
+            cookie = cookie.domain(domain.to_owned());
+        }
         if let Some(max_age) = max_age {
             let secs = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
             cookie = cookie.max_age(cookie::time::Duration::seconds(secs));

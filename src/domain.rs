@@ -97,6 +97,52 @@ impl fmt::Display for Username {
     }
 }
 
+/// A group's name: 1–64 of lower-case ASCII letters, digits, `_`, `.` and `-` (typed
+/// in any case), so a list of them is a plain comma-separated header value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Group(String);
+
+impl Group {
+    /// Parses a group name; upper case is folded.
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        let name = input.trim().to_ascii_lowercase();
+        if name.is_empty() || name.len() > 64 {
+            return Err("group names are 1 to 64 characters long");
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            return Err("use only letters, digits, dots, dashes and underscores");
+        }
+        Ok(Self(name))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Group {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for Group {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 /// What a typed username may show in a log line: the name itself when it is a valid
 /// one (so at most 32 characters), else only its length — a password typed into the
 /// name field, or kilobytes of junk, never reach the log.

@@ -15,6 +15,8 @@ pub mod app;
 pub mod cli;
 /// Command-line flags and `WICKET_*` environment variables.
 pub mod config;
+/// Guarding other apps: access rules, forward-auth decisions, `rd`.
+pub mod guard;
 /// Cookie naming and flags, shared by the session and CSRF cookies.
 pub mod cookies;
 /// Validated domain types: usernames, account ids, email addresses, passwords.

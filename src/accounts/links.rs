@@ -23,6 +23,8 @@ pub fn valid_for(purpose: Purpose) -> Duration {
             Duration::from_secs(5 * 60)
         }
         Purpose::VerifyEmail | Purpose::NotMe => Duration::from_secs(24 * 60 * 60),
+        // The operator chooses (`wicket invite create --expires`); this is the default.
+        Purpose::Invite => Duration::from_secs(7 * 24 * 60 * 60),
     }
 }
 

@@ -20,6 +20,8 @@ mod address;
 mod check;
 mod delete;
 pub mod devices;
+mod groups;
+pub mod invites;
 pub mod links;
 mod notices;
 pub mod passkeys;

@@ -18,19 +18,28 @@ pub struct CookieCodec {
     name: String,
     key: SubKey,
     policy: CookiePolicy,
+    domain: Option<String>,
 }
 
 impl CookieCodec {
-    /// A codec signing with `key`, naming and flagging cookies by `policy`.
-    pub fn new(key: SubKey, policy: CookiePolicy) -> Self {
+    /// A codec signing with `key`, naming and flagging cookies by `policy`; with a
+    /// `domain` (`--cookie-domain`), the cookie is `__Secure-wicket_session`, sent to
+    /// every name under it, so apps there share the login.
+    pub fn new(key: SubKey, policy: CookiePolicy, domain: Option<String>) -> Self {
+        let name = match domain {
+            Some(_) => "__Secure-wicket_session".to_owned(),
+            None => policy.name("wicket_session"),
+        };
         Self {
-            name: policy.name("wicket_session"),
+            name,
             key,
             policy,
+            domain,
         }
     }
 
-    /// The cookie's name (`wicket_session`, or `__Host-wicket_session` behind TLS).
+    /// The cookie's name (`wicket_session`, `__Host-wicket_session` behind TLS, or
+    /// `__Secure-wicket_session` shared with a `--cookie-domain`).
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -58,12 +67,15 @@ impl CookieCodec {
 
     /// `Set-Cookie` for a new session lasting `max_age` (`None`: until the browser closes).
     pub fn set_cookie(&self, id: &SessionId, max_age: Option<Duration>) -> HeaderValue {
-        self.policy.set(&self.name, &self.sign(id), max_age)
+        let domain = self.domain.as_deref();
+        self.policy.set_for(domain, &self.name, &self.sign(id), max_age)
     }
 
     /// `Set-Cookie` that makes the browser forget the session cookie.
     pub fn clear_cookie(&self) -> HeaderValue {
-        self.policy.clear(&self.name)
+        let domain = self.domain.as_deref();
+        self.policy
+            .set_for(domain, &self.name, "", Some(Duration::ZERO))
     }
 }
 
@@ -76,6 +88,7 @@ mod tests {
         CookieCodec::new(
             SecretKey::new(vec![seed; 32]).unwrap().derive("session"),
             CookiePolicy::new(false),
+            None,
         )
     }
 
@@ -112,6 +125,21 @@ mod tests {
             "ABC.def",
         ] {
             assert_eq!(codec(1).verify(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_cookie_domain_shares_a_secure_prefixed_cookie_and_clears_it_there() {
+        let key = SecretKey::new(vec![1; 32]).unwrap().derive("session");
+        let codec = CookieCodec::new(key, CookiePolicy::new(true), Some("example.com".into()));
+        assert_eq!(codec.name(), "__Secure-wicket_session");
+        let id = SessionId::generate();
+        for header in [codec.set_cookie(&id, None), codec.clear_cookie()] {
+            let text = header.to_str().unwrap();
+            assert!(text.starts_with("__Secure-wicket_session="), "{text}");
+            for attribute in ["Domain=example.com", "Secure", "HttpOnly", "Path=/"] {
+                assert!(text.contains(attribute), "{text} lacks {attribute}");
+            }
         }
     }
 

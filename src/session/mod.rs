@@ -71,6 +71,8 @@ pub struct Origin {
     pub address: String,
     /// "Keep me logged in" was ticked.
     pub remember: bool,
+    /// The login used a second factor (a code or a passkey).
+    pub second_factor: bool,
 }
 
 /// Starts, resumes and ends sessions: the cookie codecs, the stores and the timeouts.
@@ -91,13 +93,14 @@ impl Sessions {
     pub fn new(
         secret: &SecretKey,
         policy: CookiePolicy,
+        cookie_domain: Option<String>,
         store: Arc<dyn SessionStore>,
         users: Arc<dyn UserStore>,
         idle: Duration,
         lifetime: Duration,
     ) -> Self {
         Self {
-            codec: CookieCodec::new(secret.derive("session-cookie"), policy),
+            codec: CookieCodec::new(secret.derive("session-cookie"), policy, cookie_domain),
             notices: NoticeCodec::new(secret.derive("session-notice"), policy),
             handles: secret.derive("session-handle"),
             store,
@@ -209,6 +212,7 @@ impl Sessions {
         record.browser = Some(origin.browser);
         record.address = Some(origin.address);
         record.remember = origin.remember;
+        record.second_factor = origin.second_factor;
         let id = SessionId::generate();
         let ends = record.ends(self.idle);
         if !self

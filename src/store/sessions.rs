@@ -114,6 +114,10 @@ pub struct SessionRecord {
     /// "Keep me logged in" was ticked: the cookie outlives the browser.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub remember: bool,
+    /// The login used a second factor (a code or a passkey): access rules with
+    /// `policy = "two-step"` let it through.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub second_factor: bool,
     /// Set when the session was ended by an event (a tombstone): the next request of
     /// its browser is told why, once. Files without it are live sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,6 +168,7 @@ impl SessionRecord {
             browser: None,
             address: None,
             remember: false,
+            second_factor: false,
             ended: None,
         }
     }

@@ -32,6 +32,9 @@ pub enum Purpose {
     PasskeyRegistration,
     /// A login with a passkey: the challenge, before anyone is known.
     PasskeyLogin,
+    /// An invitation to register (`wicket invite create`): its groups and how many
+    /// accounts it may create; each use claims one [`ClaimKey::invite_use`] slot.
+    Invite,
 }
 
 /// What a token stands for, stored under its [`TokenKey`].
@@ -62,6 +65,16 @@ pub struct TokenRecord {
     /// For a passkey ceremony: its server-side state (JSON), which holds the challenge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceremony: Option<String>,
+    /// For an invitation: the groups the accounts it creates join.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<crate::domain::Group>,
+    /// For an invitation: how many accounts it may create.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub uses: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl TokenRecord {
@@ -78,6 +91,8 @@ impl TokenRecord {
             remember: false,
             next: None,
             ceremony: None,
+            groups: Vec::new(),
+            uses: 0,
         }
     }
 
@@ -139,6 +154,14 @@ impl fmt::Debug for Token {
 pub struct TokenKey(String);
 
 impl TokenKey {
+    /// A key as a store names it (64 lower-case hex characters), read back from a
+    /// listing.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        Token::parse(text).map(|token| Self(token.0))
+    }
+}
+
+impl TokenKey {
     /// The key as text (64 hex characters).
     pub fn as_str(&self) -> &str {
         &self.0
@@ -152,6 +175,9 @@ pub enum Index {
     Email,
     /// Passkeys' credential ids.
     Passkey,
+    /// The uses of invitations: slot `n` of an invitation, claimed by the account it
+    /// created.
+    InviteUse,
 }
 
 impl Index {
@@ -160,6 +186,7 @@ impl Index {
         match self {
             Self::Email => "email",
             Self::Passkey => "passkey",
+            Self::InviteUse => "invite-use",
         }
     }
 }
@@ -186,6 +213,14 @@ impl ClaimKey {
         Self {
             index: Index::Passkey,
             hash: hex(&Sha256::digest(credential_id)),
+        }
+    }
+
+    /// Use number `slot` of the invitation stored under `invite`.
+    pub fn invite_use(invite: &TokenKey, slot: u32) -> Self {
+        Self {
+            index: Index::InviteUse,
+            hash: hex(&Sha256::digest(format!("{}:{slot}", invite.as_str()).as_bytes())),
         }
     }
 
@@ -231,6 +266,9 @@ pub trait TokenStore: fmt::Debug + Send + Sync {
 
     /// Frees `key` if `user` holds it.
     fn release<'a>(&'a self, key: &'a ClaimKey, user: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Every live invitation, with its key (for `wicket invite list` and `revoke`).
+    fn invites(&self) -> StoreFuture<'_, Vec<(TokenKey, TokenRecord)>>;
 
     /// Deletes expired tokens; returns how many. Backends that expire keys themselves
     /// return 0.

@@ -79,6 +79,10 @@ pub struct User {
     /// with the first one: never the name, which the authenticator would show around.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passkey_handle: Option<webauthn_rs::prelude::Uuid>,
+    /// The groups the account is in (given by the operator or an invite), sorted:
+    /// access rules name them, and protected apps get them as `Remote-Groups`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<crate::domain::Group>,
 }
 
 /// One of an account's passkeys.
@@ -151,6 +155,7 @@ impl User {
             totp: None,
             passkeys: Vec::new(),
             passkey_handle: None,
+            groups: Vec::new(),
         }
     }
 

@@ -32,6 +32,8 @@ pub struct Login<'a> {
     pub remember: bool,
     /// Record the login on the account (a new account was created with it already).
     pub record: bool,
+    /// A second factor (a code or a passkey) was used.
+    pub second_factor: bool,
 }
 
 /// Logs `user` in from `client` and sends the browser to `to`: a brand-new session
@@ -52,11 +54,13 @@ pub async fn log_in(
         client,
         remember,
         record,
+        second_factor,
     } = login;
     let origin = Origin {
         browser: client.browser.clone(),
         address: client.address.clone(),
         remember,
+        second_factor,
     };
     let session = state.sessions.start(user, current, origin).await?;
     if record {

@@ -13,8 +13,9 @@ use super::client::Client;
 use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
-use super::{AppState, CABINET, Hx, login_url, safe_next, too_many};
+use super::{AppState, CABINET, Hx, login_url, return_to, too_many};
 use crate::accounts::Checked;
+use crate::config::Registration;
 use crate::session::{CurrentSession, Notice, NoticeShown, Sessions};
 use crate::store::EndReason;
 
@@ -25,6 +26,15 @@ const INVALID: &str = "Invalid username or password.";
 #[serde(default)]
 pub struct NextQuery {
     next: String,
+    /// Where forward-auth sends a browser back to (a guarded app's page).
+    rd: String,
+}
+
+impl NextQuery {
+    /// `rd` if given, else `next`.
+    pub fn wanted(&self) -> &str {
+        if self.rd.is_empty() { &self.next } else { &self.rd }
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -47,7 +57,8 @@ pub fn page(
     hx: Hx,
     Query(query): Query<NextQuery>,
 ) -> Response {
-    let next = safe_next(&query.next);
+    let next = return_to(&state.guard, query.wanted());
+    let next = next.as_deref();
     if current.0.is_some() {
         return hx.redirect(next.unwrap_or(CABINET));
     }
@@ -57,6 +68,7 @@ pub fn page(
         next,
         forgot: state.mail.is_some(),
         passkeys: state.passkeys.is_some(),
+        registration_shut: state.registration != Registration::Open,
         ..LoginView::default()
     };
     let mut resp = hx.page("Log in", view(&csrf, &form)).into_response();
@@ -113,7 +125,7 @@ fn spoken(duration: std::time::Duration) -> String {
 /// `GET /login`: the form lives at `/`.
 #[handler]
 pub fn elsewhere(Query(query): Query<NextQuery>) -> Response {
-    Hx(false).redirect(&login_url(&query.next))
+    Hx(false).redirect(&login_url(query.wanted()))
 }
 
 /// `POST /login`: checks the password and starts a new session.
@@ -126,7 +138,8 @@ pub async fn submit(
     client: Client,
     Form(form): Form<LoginForm>,
 ) -> Result<Response> {
-    let next = safe_next(&form.next);
+    let next = return_to(&state.guard, &form.next);
+    let next = next.as_deref();
     // A refused form comes back as it was typed (never the password).
     let filled = Filled {
         username: &form.username,
@@ -140,6 +153,7 @@ pub async fn submit(
             notice: None,
             forgot: state.mail.is_some(),
             passkeys: state.passkeys.is_some(),
+            registration_shut: state.registration != Registration::Open,
         };
         hx.page("Log in", view(&csrf, &form))
     };
@@ -166,6 +180,7 @@ pub async fn submit(
         client: &client,
         remember: filled.remember,
         record: true,
+        second_factor: false,
     };
     let to = next.unwrap_or(CABINET);
     // Asked of the request: the response is what makes this browser known.
@@ -192,6 +207,8 @@ pub struct LoginView<'a> {
     pub forgot: bool,
     /// Offer "Log in with a passkey" (to browsers with JavaScript and WebAuthn).
     pub passkeys: bool,
+    /// Registration is by invitation or closed: no "Create an account" link.
+    pub registration_shut: bool,
 }
 
 /// What the login form is refilled with.
@@ -244,14 +261,16 @@ pub fn view(csrf: &Csrf, form: &LoginView) -> Markup {
             @if forgot {
                 p.switch { a href="/forgot" { "Forgot your password?" } }
             }
-            p.switch { "New here? " a href="/register/" { "Create an account" } }
+            @if !form.registration_shut {
+                p.switch { "New here? " a href="/register/" { "Create an account" } }
+            }
         }
     }
 }
 
 /// "Log in with a passkey": hidden until `passkey.js` finds WebAuthn in the browser,
 /// which then runs the ceremony and posts its result.
-fn passkey_login(csrf: &Csrf, next: Option<&str>) -> Markup {
+pub(super) fn passkey_login(csrf: &Csrf, next: Option<&str>) -> Markup {
     html! {
         div.passkey-login data-passkey-only hidden {
             p.or { span { "or" } }

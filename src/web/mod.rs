@@ -13,6 +13,7 @@ pub mod csrf;
 pub mod email;
 mod errors;
 mod form;
+pub mod forward;
 pub mod health;
 mod hx;
 pub mod layout;
@@ -25,6 +26,7 @@ mod not_me;
 pub mod passkey;
 mod register;
 pub mod reset;
+mod step_up;
 pub mod respond;
 pub mod statics;
 pub mod two_step;
@@ -33,7 +35,7 @@ use std::sync::Arc;
 
 pub use self::hx::{Hx, throttled, too_many, wants_fragment};
 pub use self::member::{Member, account_of};
-pub use self::next::{CABINET, login_url, safe_next};
+pub use self::next::{CABINET, login_url, return_to, safe_next};
 
 use poem::web::Redirect;
 use poem::{Route, get, post};
@@ -74,6 +76,20 @@ pub struct AppState {
     pub two_step: two_step::TwoStep,
     /// Passkeys' relying party, when `--public-url` names a domain.
     pub passkeys: Option<crate::accounts::Passkeys>,
+    /// The access rules and where a login may return to.
+    pub guard: crate::guard::Guard,
+    /// Who may ask the forward-auth checks.
+    pub trusted_proxies: crate::net::TrustedProxies,
+    /// Who may register.
+    pub registration: crate::config::Registration,
+}
+
+/// The forward-auth checks, under `/auth`: no CSRF layer (they take no form and set
+/// no cookie).
+pub fn checks() -> Route {
+    Route::new()
+        .at("/request", get(forward::request))
+        .at("/forward", get(forward::forward))
 }
 
 /// The pages: every route but `/static`.
@@ -106,6 +122,7 @@ pub fn pages() -> Route {
             "/login/code",
             get(two_step::code_page).post(two_step::code_submit),
         )
+        .at("/login/step-up", get(step_up::page).post(step_up::submit))
         .at("/account/totp/setup", post(two_step::start_setup))
         .at("/account/totp", post(two_step::enable))
         .at("/account/totp/recovery", post(two_step::regenerate))

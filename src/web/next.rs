@@ -1,4 +1,18 @@
-//! Where a browser goes after logging in: `next`, when it is a plain local path.
+//! Where a browser goes after logging in: `next`, when it is a plain local path, or
+//! `rd`, a page of an app Wicket guards (see [`crate::guard::ReturnPolicy`]).
+
+use std::borrow::Cow;
+
+use crate::guard::Guard;
+
+/// Where to go after login: `next` if it is a plain local path ([`safe_next`]) or a
+/// page Wicket guards (`rd`, as the browser will parse it), else nowhere in particular.
+pub fn return_to<'a>(guard: &Guard, next: &'a str) -> Option<Cow<'a, str>> {
+    match safe_next(next) {
+        Some(path) => Some(Cow::Borrowed(path)),
+        None => guard.return_to(next).map(Cow::Owned),
+    }
+}
 
 /// Where to go after login: `next` if it is a plain local path, else the cabinet.
 ///

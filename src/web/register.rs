@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use maud::{Markup, html};
 use poem::http::StatusCode;
-use poem::web::Data;
+use poem::web::{Data, Query};
 use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
@@ -15,6 +15,7 @@ use super::form::Form;
 use super::layout::{Field, hx_form, wait_message};
 use super::messages::MISMATCH;
 use super::{AppState, CABINET, Hx, login, too_many};
+use crate::config::Registration;
 use crate::domain::{EmailAddress, Username};
 use crate::error::{AppError, chain};
 use crate::session::CurrentSession;
@@ -30,6 +31,14 @@ pub struct RegisterForm {
     confirm: String,
     /// Optional, and only offered when the site sends mail.
     email: String,
+    /// The invitation's token (`--registration invite`).
+    invite: String,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct InviteQuery {
+    invite: String,
 }
 
 /// Inline errors, one per field, and one for the whole form.
@@ -43,20 +52,67 @@ struct Errors {
 }
 
 /// `GET /register/`: the registration form, or the cabinet for someone logged in.
+/// With `--registration invite` only for a live invitation (`?invite=…`); with
+/// `closed`, never.
 #[handler]
-pub fn page(state: Data<&Arc<AppState>>, current: CurrentSession, csrf: Csrf, hx: Hx) -> Response {
+pub async fn page(
+    state: Data<&Arc<AppState>>,
+    current: CurrentSession,
+    csrf: Csrf,
+    hx: Hx,
+    Query(query): Query<InviteQuery>,
+) -> Result<Response> {
     if current.0.is_some() {
-        return hx.redirect(CABINET);
+        return Ok(hx.redirect(CABINET));
+    }
+    if let Some(shut) = shut(&state, &query.invite, hx).await? {
+        return Ok(shut);
     }
     let filled = Filled {
         mail: state.mail.is_some(),
+        invite: &query.invite,
         ..Filled::default()
     };
-    hx.page(
-        "Create an account",
-        view(&csrf, &filled, &Errors::default()),
-    )
-    .into_response()
+    Ok(hx
+        .page(
+            "Create an account",
+            view(&csrf, &filled, &Errors::default()),
+        )
+        .into_response())
+}
+
+/// The page instead of the form when registration is closed, or by invitation and
+/// `invite` is no live one; `None` when the form may be shown.
+async fn shut(state: &AppState, invite: &str, hx: Hx) -> Result<Option<Response>> {
+    let (title, text) = match state.registration {
+        Registration::Open => return Ok(None),
+        Registration::Closed => (
+            "Registration is closed",
+            "New accounts are not being created here. If you should have one, ask \
+             whoever runs this site.",
+        ),
+        Registration::Invite if invite.is_empty() => (
+            "Registration is by invitation",
+            "New accounts are created with an invitation link. If you should have one, \
+             ask whoever runs this site for a link.",
+        ),
+        Registration::Invite => {
+            if state.accounts.open_invite(invite).await?.is_some() {
+                return Ok(None);
+            }
+            (
+                "This invitation does not work",
+                "It has expired, been used up or been withdrawn. Ask whoever sent it for \
+                 a new one.",
+            )
+        }
+    };
+    let body = super::email::message_card(title, text, "/", "Log in");
+    Ok(Some(
+        hx.page(title, body)
+            .with_status(StatusCode::FORBIDDEN)
+            .into_response(),
+    ))
 }
 
 /// What the form is refilled with (never the passwords), and whether it asks for an
@@ -66,6 +122,7 @@ struct Filled<'a> {
     username: &'a str,
     email: &'a str,
     mail: bool,
+    invite: &'a str,
 }
 
 /// `POST /register/`: creates the user and logs them in, or explains what to fix.
@@ -82,7 +139,11 @@ pub async fn submit(
         username: &form.username,
         email: &form.email,
         mail: state.mail.is_some(),
+        invite: &form.invite,
     };
+    if let Some(shut) = shut(&state, &form.invite, hx).await? {
+        return Ok(shut);
+    }
     let render = |errors: Errors| hx.page("Create an account", view(&csrf, &filled, &errors));
     let refuse = |errors: Errors| {
         render(errors)
@@ -131,7 +192,17 @@ pub async fn submit(
     if state.users.get(&name).await?.is_some() {
         return Ok(taken());
     }
+    // One use of the invitation, taken before the account exists: of two
+    // registrations racing for its last use, one gets it.
+    let invite = match state.registration {
+        Registration::Invite => match state.accounts.take_invite(&form.invite, &name).await? {
+            Some(taken) => Some(taken),
+            None => return Ok(shut(&state, "-", hx).await?.expect("no invitation")),
+        },
+        _ => None,
+    };
     let mut user = User::new(&name, state.hasher.hash(password).await?);
+    user.groups = invite.as_ref().map(|i| i.groups.clone()).unwrap_or_default();
     // The account's first login is this one: recorded with it, not written again.
     user.last_login = Some(auth::login_record(&client));
     user.email = email.as_ref().map(|address| Email {
@@ -139,6 +210,9 @@ pub async fn submit(
         verified: false,
     });
     if state.users.create(&user).await?.is_err() {
+        if let Some(invite) = invite {
+            state.accounts.give_back(invite).await?;
+        }
         return Ok(taken());
     }
     tracing::info!(user = %user.name, email = email.is_some(), "registered");
@@ -154,6 +228,7 @@ pub async fn submit(
         client: &client,
         remember: false,
         record: false,
+        second_factor: false,
     };
     let logged_in = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, CABINET);
     match logged_in.await {
@@ -232,6 +307,9 @@ fn view(csrf: &Csrf, filled: &Filled, errors: &Errors) -> Markup {
                 hint: Some("Only for resetting a forgotten password and for notices of new logins. We mail it a link to confirm it."),
                 optional: true,
             }.render())
+        }
+        @if !filled.invite.is_empty() {
+            input type="hidden" name="invite" value=(filled.invite);
         }
         button type="submit" { "Create account" }
     };

@@ -388,6 +388,8 @@ pub async fn reset_submit(
         client: &client,
         remember: false,
         record: true,
+        // With two-step login on, the reset form asked for a code.
+        second_factor: updated.totp.is_some(),
     };
     let mut resp = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, CABINET).await?;
     resp.headers_mut()

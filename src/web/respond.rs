@@ -62,10 +62,15 @@ impl Edge {
     }
 }
 
-/// Health checks: answered for any `Host` (load balancers probe by address) and not
-/// logged at info (they come every few seconds).
+/// Health checks and forward-auth checks: answered for any `Host` (load balancers
+/// probe by address; a proxy asks under the app's name, and the checks answer only
+/// trusted proxies) and not logged at info (they come with every request or every few
+/// seconds; forward-auth logs its refusals itself).
 fn is_health_check(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz")
+    matches!(
+        path,
+        "/healthz" | "/readyz" | "/auth/request" | "/auth/forward"
+    )
 }
 
 /// Security headers that every answer carries.
@@ -133,7 +138,10 @@ pub async fn outermost<E: Endpoint>(
         };
         let headers = resp.headers_mut();
         for (name, value) in SECURITY_HEADERS {
-            headers.insert(name, HeaderValue::from_static(value));
+            // A page that states its own policy (forward-auth's 403) keeps it.
+            headers
+                .entry(name)
+                .or_insert_with(|| HeaderValue::from_static(value));
         }
         if secure {
             headers.insert(

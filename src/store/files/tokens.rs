@@ -1,6 +1,8 @@
 //! Tokens as `<data dir>/tokens/<SHA-256 of the token>.json`, and the indexes as
 //! `<data dir>/emails/<SHA-256 of the address>.json` and
-//! `<data dir>/passkeys/<SHA-256 of the credential id>.json` (`{"user": "<name>"}`).
+//! `<data dir>/passkeys/<SHA-256 of the credential id>.json` and
+//! `<data dir>/invite-uses/<SHA-256 of the invitation and slot>.json`
+//! (`{"user": "<name>"}`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,7 +13,7 @@ use time::OffsetDateTime;
 
 use super::{blocking, ignore_missing, to_json};
 use crate::fsutil;
-use crate::store::tokens::{ClaimKey, Index, TokenKey, TokenRecord, TokenStore};
+use crate::store::tokens::{ClaimKey, Index, Purpose, TokenKey, TokenRecord, TokenStore};
 use crate::store::{StoreError, StoreFuture};
 
 /// Tokens and the address index, one small file each, written atomically.
@@ -20,6 +22,7 @@ pub struct FileTokenStore {
     tokens: Arc<PathBuf>,
     emails: Arc<PathBuf>,
     passkeys: Arc<PathBuf>,
+    invite_uses: Arc<PathBuf>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -28,10 +31,12 @@ struct Owner {
 }
 
 impl FileTokenStore {
-    /// Opens `<data dir>/tokens`, `emails` and `passkeys`, created owner-only if missing.
+    /// Opens `<data dir>/tokens`, `emails`, `passkeys` and `invite-uses`, created
+    /// owner-only if missing.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let [tokens, emails, passkeys] = ["tokens", "emails", "passkeys"].map(|d| data_dir.join(d));
-        for dir in [&tokens, &emails, &passkeys] {
+        let [tokens, emails, passkeys, invite_uses] =
+            ["tokens", "emails", "passkeys", "invite-uses"].map(|d| data_dir.join(d));
+        for dir in [&tokens, &emails, &passkeys, &invite_uses] {
             fsutil::private_dir(dir).map_err(|err| {
                 StoreError::Config(format!("data directory {}: {err}", dir.display()))
             })?;
@@ -40,6 +45,7 @@ impl FileTokenStore {
             tokens: Arc::new(tokens),
             emails: Arc::new(emails),
             passkeys: Arc::new(passkeys),
+            invite_uses: Arc::new(invite_uses),
         })
     }
 
@@ -52,6 +58,7 @@ impl FileTokenStore {
         let dir = match key.index() {
             Index::Email => &self.emails,
             Index::Passkey => &self.passkeys,
+            Index::InviteUse => &self.invite_uses,
         };
         dir.join(format!("{}.json", key.as_str()))
     }
@@ -135,12 +142,41 @@ impl TokenStore for FileTokenStore {
         })
     }
 
+    fn invites(&self) -> StoreFuture<'_, Vec<(TokenKey, TokenRecord)>> {
+        Box::pin(async move {
+            let dir = self.tokens.clone();
+            Ok(blocking(move || invites_in(&dir)).await?)
+        })
+    }
+
     fn sweep_tokens(&self, now: OffsetDateTime) -> StoreFuture<'_, usize> {
         Box::pin(async move {
             let dir = self.tokens.clone();
             Ok(blocking(move || sweep(&dir, now)).await?)
         })
     }
+}
+
+/// The live invitations among the token files in `dir`.
+fn invites_in(dir: &Path) -> io::Result<Vec<(TokenKey, TokenRecord)>> {
+    let now = OffsetDateTime::now_utc();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(key) = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .and_then(TokenKey::from_hex)
+        else {
+            continue;
+        };
+        match read_json::<TokenRecord>(&path) {
+            Ok(Some(record)) if record.is_live(Purpose::Invite, now) => found.push((key, record)),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(path = %path.display(), error = %err, "unreadable token file"),
+        }
+    }
+    Ok(found)
 }
 
 /// Deletes the token files in `dir` that expired before `now`.
@@ -170,7 +206,7 @@ fn sweep(dir: &Path, now: OffsetDateTime) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tokens::{Purpose, Token};
+    use crate::store::tokens::Token;
 
     fn ann() -> crate::store::User {
         let name = crate::domain::Username::parse("Ann").unwrap();

@@ -79,7 +79,11 @@ impl RedisStore {
     }
 
     fn token_key(&self, key: &TokenKey) -> String {
-        format!("{}:token:{}", self.prefix, key.as_str())
+        format!("{}{}", self.token_key_prefix(), key.as_str())
+    }
+
+    fn token_key_prefix(&self) -> String {
+        format!("{}:token:", self.prefix)
     }
 
     fn claim_key(&self, key: &ClaimKey) -> String {

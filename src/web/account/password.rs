@@ -120,6 +120,7 @@ pub async fn change_password(
         browser: client.browser.clone(),
         address: client.address.clone(),
         remember: session.record.remember,
+        second_factor: session.record.second_factor,
     };
     let fresh = state
         .sessions

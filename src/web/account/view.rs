@@ -92,6 +92,17 @@ fn overview(user: &User) -> Markup {
                     }
                 }
                 dt { "Failed logins since" } dd { (user.failed_logins) }
+                dt { "Groups" }
+                dd.groups {
+                    @if user.groups.is_empty() {
+                        "None"
+                    } @else {
+                        @for (i, group) in user.groups.iter().enumerate() {
+                            @if i > 0 { ", " }
+                            (group)
+                        }
+                    }
+                }
             }
             p.switch { a href="/cabinet" { "Back to your cabinet" } }
         }

@@ -31,7 +31,7 @@ use super::csrf::Csrf;
 use super::form::{Form, NoFields};
 use super::layout::wait_message;
 use super::messages::{WRONG_CODE, WRONG_PASSWORD};
-use super::{AppState, CABINET, Hx, safe_next, throttled};
+use super::{AppState, CABINET, Hx, return_to, throttled};
 use crate::accounts::{Begun, Checked, PasskeyRefusal, Passkeys, Refusal};
 use crate::error::AppError;
 use crate::session::CurrentSession;
@@ -139,7 +139,8 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response> {
     let passkeys = enabled(&state)?;
-    let next = safe_next(&form.next);
+    let next = return_to(&state.guard, &form.next);
+    let next = next.as_deref();
     let signed = state
         .accounts
         .finish_passkey_login(passkeys, &form.ceremony, &form.credential)
@@ -154,6 +155,7 @@ pub async fn login(
                 next,
                 forgot: state.mail.is_some(),
                 passkeys: true,
+                registration_shut: state.registration != crate::config::Registration::Open,
                 ..Default::default()
             };
             let page = hx.page("Log in", super::login::view(&csrf, &view));
@@ -166,6 +168,7 @@ pub async fn login(
         client: &client,
         remember: !form.remember.is_empty(),
         record: true,
+        second_factor: true,
     };
     tracing::info!(user = %user.name, "passkey right");
     let to = next.unwrap_or(CABINET);

@@ -29,7 +29,7 @@ use super::csrf::Csrf;
 use super::form::Form;
 use super::layout::wait_message;
 use super::messages::{WRONG_CODE, WRONG_PASSWORD};
-use super::{AppState, CABINET, Hx, safe_next, throttled, too_many};
+use super::{AppState, CABINET, Hx, throttled, too_many};
 use super::{Member, account_of};
 use crate::accounts::{Checked, Refusal, Used, links};
 use crate::cookies::CookiePolicy;
@@ -202,13 +202,14 @@ pub async fn code_submit(
         client: &client,
         remember: record.remember,
         record: true,
+        second_factor: true,
     };
+    let back = record
+        .next
+        .as_deref()
+        .and_then(|next| super::return_to(&state.guard, next));
     let to = match used {
-        Used::AppCode => record
-            .next
-            .as_deref()
-            .and_then(safe_next)
-            .unwrap_or(CABINET),
+        Used::AppCode => back.as_deref().unwrap_or(CABINET),
         Used::RecoveryCode(_) => "/account?done=recovery",
     };
     tracing::info!(user = %user.name, ?used, "second factor right");

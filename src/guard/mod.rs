@@ -1,0 +1,93 @@
+//! Guarding other apps: the access rules (`--access-rules`), what they say about a
+//! request a proxy asks about, and where a login may return to (`rd`).
+//!
+//! The rules live behind a lock as one `Arc`: a check clones the `Arc` (no copy of the
+//! rules), and `SIGHUP` swaps in a new set only if the file parses.
+
+mod returns;
+mod rules;
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+pub use self::returns::ReturnPolicy;
+pub use self::rules::{Access, Asker, Policy, Rule, Rules, RulesError, Target, normalize_path};
+
+/// The access rules in force and the cookie domain: what forward-auth and `rd` need.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    file: Option<PathBuf>,
+    rules: Arc<RwLock<Arc<Rules>>>,
+    cookie_domain: Option<String>,
+}
+
+impl Guard {
+    /// The rules in `file` (none: every guarded request is denied), for a site whose
+    /// session cookie is shared under `cookie_domain`.
+    pub fn load(file: Option<PathBuf>, cookie_domain: Option<String>) -> Result<Self, RulesError> {
+        let rules = match &file {
+            Some(path) => Rules::load(path)?,
+            None => Rules::default(),
+        };
+        Ok(Self {
+            file,
+            rules: Arc::new(RwLock::new(Arc::new(rules))),
+            cookie_domain,
+        })
+    }
+
+    /// The rules in force now.
+    pub fn rules(&self) -> Arc<Rules> {
+        self.rules
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reads the file again; a bad file leaves the rules in force as they were.
+    pub fn reload(&self) -> Result<usize, RulesError> {
+        let Some(path) = &self.file else {
+            return Ok(0);
+        };
+        let rules = Rules::load(path)?;
+        let count = rules.iter().count();
+        *self
+            .rules
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(rules);
+        Ok(count)
+    }
+
+    /// `--cookie-domain`, if set.
+    pub fn cookie_domain(&self) -> Option<&str> {
+        self.cookie_domain.as_deref()
+    }
+
+    /// `rd` as the address to return to after login, if Wicket guards it.
+    pub fn return_to(&self, rd: &str) -> Option<String> {
+        let rules = self.rules();
+        let policy = ReturnPolicy {
+            rules: &rules,
+            cookie_domain: self.cookie_domain(),
+        };
+        policy.check(rd)
+    }
+}
+
+/// Reloads the rules on every `SIGHUP`, for as long as the server runs; a bad file is
+/// logged and the rules in force stay.
+pub async fn reload_on_hangup(guard: Guard) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        tracing::warn!("cannot listen for SIGHUP: the access rules reload only at start-up");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match guard.reload() {
+            Ok(rules) => tracing::info!(rules, "access rules reloaded"),
+            Err(err) => {
+                tracing::error!(error = %err, "access rules not reloaded; the old ones stay");
+            }
+        }
+    }
+}

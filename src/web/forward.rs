@@ -1,0 +1,209 @@
+//! Forward-auth: a proxy (nginx `auth_request`, Caddy `forward_auth`, Traefik
+//! `ForwardAuth`) asks, before each request to an app, whether to let it through.
+//!
+//! Both checks are cheap: no page is rendered, the session layer has already read the
+//! one session (and touches it no more often than a page view), and one rule matches.
+//! Only `--trusted-proxies` peers are answered: anyone else could claim any URL.
+
+use std::sync::Arc;
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::web::Data;
+use poem::{Request, Response, handler};
+
+use super::AppState;
+use crate::guard::{Access, Asker, Target};
+use crate::session::CurrentSession;
+
+/// `GET /auth/request`, for nginx `auth_request`: the original request in
+/// `X-Original-URL` and `X-Original-Method`. `200` with the identity headers, `401`
+/// with a `Location` to log in (or step up) at, `403` when the member may not.
+#[handler]
+pub fn request(req: &Request, state: Data<&Arc<AppState>>, current: CurrentSession) -> Response {
+    if let Some(refused) = untrusted(req, &state) {
+        return refused;
+    }
+    let method = req.header("x-original-method").unwrap_or("GET");
+    let Some(url) = req.header("x-original-url") else {
+        tracing::warn!("/auth/request without X-Original-URL: set it in the proxy");
+        return status(StatusCode::BAD_REQUEST);
+    };
+    match decide(&state, &current, url, method) {
+        Decision::Allowed(resp) => resp,
+        Decision::Elsewhere(location) => {
+            let mut resp = status(StatusCode::UNAUTHORIZED);
+            resp.headers_mut().insert(header::LOCATION, location);
+            resp
+        }
+        Decision::Forbidden => status(StatusCode::FORBIDDEN),
+    }
+}
+
+/// `GET /auth/forward`, for Caddy `forward_auth` and Traefik `ForwardAuth`: the
+/// original request in `X-Forwarded-Method`, `-Proto`, `-Host` and `-Uri`. `200` with
+/// the identity headers, a `302` to log in (a `401` for other methods and htmx, which
+/// cannot follow one), or a `403` page.
+#[handler]
+pub fn forward(req: &Request, state: Data<&Arc<AppState>>, current: CurrentSession) -> Response {
+    if let Some(refused) = untrusted(req, &state) {
+        return refused;
+    }
+    let header = |name| req.header(name).unwrap_or_default();
+    let method = req.header("x-forwarded-method").unwrap_or("GET");
+    let (proto, host) = (header("x-forwarded-proto"), header("x-forwarded-host"));
+    if !matches!(proto, "http" | "https") || host.is_empty() {
+        tracing::warn!("/auth/forward without X-Forwarded-Proto and -Host: set them in the proxy");
+        return status(StatusCode::BAD_REQUEST);
+    }
+    let uri = match header("x-forwarded-uri") {
+        "" => "/",
+        uri => uri,
+    };
+    let url = format!("{proto}://{host}{uri}");
+    match decide(&state, &current, &url, method) {
+        Decision::Allowed(resp) => resp,
+        Decision::Elsewhere(location) => {
+            let navigates = matches!(method, "GET" | "HEAD") && req.header("hx-request").is_none();
+            let mut resp = if navigates {
+                status(StatusCode::FOUND)
+            } else {
+                status(StatusCode::UNAUTHORIZED)
+            };
+            resp.headers_mut().insert(header::LOCATION, location);
+            resp
+        }
+        Decision::Forbidden => forbidden_page(&state),
+    }
+}
+
+/// What the rules said, ready to send.
+enum Decision {
+    /// `200` with the identity headers (none for nobody).
+    Allowed(Response),
+    /// Log in, or step up, there first.
+    Elsewhere(HeaderValue),
+    /// Not for this member.
+    Forbidden,
+}
+
+fn decide(state: &AppState, current: &CurrentSession, url: &str, method: &str) -> Decision {
+    let Some((target, original)) = Target::of_url(url, method) else {
+        tracing::info!(url = %super::clipped(url).escape_debug(), "forward-auth: unreadable URL refused");
+        return Decision::Forbidden;
+    };
+    let session = current.0.as_ref();
+    let account = session.and_then(|s| s.account.as_deref());
+    let asker = session.zip(account).map(|(session, user)| Asker {
+        groups: &user.groups,
+        second_factor: session.record.second_factor,
+    });
+    let rules = state.guard.rules();
+    match rules.access(&target, asker) {
+        Access::Allowed => Decision::Allowed(identity(account)),
+        Access::LogIn => Decision::Elsewhere(elsewhere(state, "/", &original)),
+        Access::StepUp => Decision::Elsewhere(elsewhere(state, "/login/step-up", &original)),
+        Access::Forbidden => {
+            let user = account.map(|u| u.name.as_str()).unwrap_or("nobody");
+            tracing::info!(user, host = %target.host, path = %super::clipped(&target.path), "forward-auth: forbidden");
+            Decision::Forbidden
+        }
+    }
+}
+
+/// `200` with `Remote-User`, `Remote-Groups` and `Remote-Email` for a member.
+fn identity(user: Option<&crate::store::User>) -> Response {
+    let mut resp = status(StatusCode::OK);
+    if let Some(user) = user {
+        let groups: Vec<&str> = user.groups.iter().map(|g| g.as_str()).collect();
+        let email = user.verified_email().unwrap_or_default();
+        let headers = resp.headers_mut();
+        for (name, value) in [
+            ("remote-user", user.name.as_str()),
+            ("remote-groups", &groups.join(",")),
+            ("remote-email", email),
+        ] {
+            // Names and groups are plain ASCII; an address may not be, and is sent as
+            // its UTF-8 bytes (or left empty if even that will not go).
+            let value = HeaderValue::from_bytes(value.as_bytes())
+                .unwrap_or_else(|_| HeaderValue::from_static(""));
+            headers.insert(name, value);
+        }
+    }
+    resp
+}
+
+/// Wicket's `path` (the login form, the step-up page) with `rd` the original URL.
+fn elsewhere(state: &AppState, path: &str, original: &str) -> HeaderValue {
+    let origin = state.public_url.as_ref().map_or("", |url| url.origin());
+    let rd: String = url::form_urlencoded::byte_serialize(original.as_bytes()).collect();
+    let location = format!("{origin}{path}?rd={rd}");
+    HeaderValue::from_str(&location).expect("an origin and an escaped URL are header-safe")
+}
+
+/// `403` when the peer is not a trusted proxy (logged), else `None`.
+fn untrusted(req: &Request, state: &AppState) -> Option<Response> {
+    let peer = req.remote_addr().as_socket_addr().map(|addr| addr.ip());
+    if peer.is_some_and(|ip| state.trusted_proxies.trusts(ip)) {
+        return None;
+    }
+    tracing::warn!(
+        peer = %req.remote_addr(),
+        "forward-auth asked by a peer not in --trusted-proxies: refused"
+    );
+    Some(status(StatusCode::FORBIDDEN))
+}
+
+fn status(status: StatusCode) -> Response {
+    let mut resp = Response::builder().status(status).finish();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The `403` page Caddy and Traefik show as it is, under the app's own address: so
+/// it needs nothing from Wicket's (its style is inline, allowed by its own policy,
+/// which runs no script at all) and links back to Wicket's account page.
+fn forbidden_page(state: &AppState) -> Response {
+    const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;background:#f4f1ea;color:#1f2328;\
+        display:grid;place-items:center;min-height:100vh;margin:0}\
+        main{background:#fff;border-radius:12px;padding:2rem 2.5rem;max-width:28rem;\
+        box-shadow:0 1px 3px #0002}h1{margin-top:0}a{color:#1a5fb4}";
+    let account = match &state.public_url {
+        Some(url) => url.url("/account"),
+        None => "/account".to_owned(),
+    };
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Not allowed" }
+                style { (STYLE) }
+            }
+            body {
+                main {
+                    h1 { "Not allowed" }
+                    p { "Your account may not open this page. If you think it should, \
+                         ask whoever runs this site to add you to the right group." }
+                    p { a href=(account) { "Your account" } }
+                }
+            }
+        }
+    };
+    let mut resp = status(StatusCode::FORBIDDEN);
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; \
+             form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    resp.set_body(page.into_string());
+    resp
+}
