@@ -161,7 +161,11 @@ async fn user(config: &Config, action: UserCommand) -> io::Result<()> {
             println!(
                 "{} {verb} {group}; groups now: {}",
                 changed.name,
-                if now.is_empty() { "none".to_owned() } else { now.join(", ") }
+                if now.is_empty() {
+                    "none".to_owned()
+                } else {
+                    now.join(", ")
+                }
             );
         }
     }
@@ -239,12 +243,20 @@ async fn invite(config: &Config, action: InviteCommand) -> io::Result<()> {
                     invite.used,
                     invite.uses,
                     stamp(invite.expires),
-                    if groups.is_empty() { "none".to_owned() } else { groups.join(", ") }
+                    if groups.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        groups.join(", ")
+                    }
                 );
             }
         }
         InviteCommand::Revoke { id } => {
-            if !accounts.revoke_invite(&id).await.map_err(io::Error::other)? {
+            if !accounts
+                .revoke_invite(&id)
+                .await
+                .map_err(io::Error::other)?
+            {
                 return Err(invalid(format!(
                     "no open invitation has the id {id} (see `wicket invite list`)"
                 )));
@@ -261,19 +273,28 @@ async fn rules(config: &Config, action: RulesCommand) -> io::Result<()> {
         RulesCommand::Check { file } => {
             let rules = Rules::load(&file).map_err(|err| invalid(err.to_string()))?;
             let count = rules.iter().count();
-            println!("{}: {count} rule(s), first match wins, anything else is denied", file.display());
+            println!(
+                "{}: {count} rule(s), first match wins, anything else is denied",
+                file.display()
+            );
             for rule in rules.iter() {
                 println!("  {rule}");
             }
         }
         RulesCommand::Explain { url, user, method } => {
             let file = config.access_rules.as_ref().ok_or_else(|| {
-                invalid("no rules to explain: give --access-rules FILE (or WICKET_ACCESS_RULES)".into())
+                invalid(
+                    "no rules to explain: give --access-rules FILE (or WICKET_ACCESS_RULES)".into(),
+                )
             })?;
             let rules = Rules::load(file).map_err(|err| invalid(err.to_string()))?;
-            let (target, _) = Target::of_url(&url, &method)
-                .ok_or_else(|| invalid(format!("{url:?} is not a URL an app would be asked for")))?;
-            println!("{} {}{} (as the rules see it)", target.method, target.host, target.path);
+            let (target, _) = Target::of_url(&url, &method).ok_or_else(|| {
+                invalid(format!("{url:?} is not a URL an app would be asked for"))
+            })?;
+            println!(
+                "{} {}{} (as the rules see it)",
+                target.method, target.host, target.path
+            );
             match rules.matching(&target) {
                 Some(rule) => println!("matches {rule}"),
                 None => println!("matches no rule: denied to everyone"),
@@ -283,9 +304,16 @@ async fn rules(config: &Config, action: RulesCommand) -> io::Result<()> {
                 let accounts = app::open_accounts(config)?;
                 let user = existing(&accounts, &name).await?;
                 let groups: Vec<&str> = user.groups.iter().map(Group::as_str).collect();
-                let groups = if groups.is_empty() { "no groups".to_owned() } else { groups.join(", ") };
+                let groups = if groups.is_empty() {
+                    "no groups".to_owned()
+                } else {
+                    groups.join(", ")
+                };
                 for second_factor in [false, true] {
-                    let asker = Asker { groups: &user.groups, second_factor };
+                    let asker = Asker {
+                        groups: &user.groups,
+                        second_factor,
+                    };
                     let how = if second_factor { "with" } else { "without" };
                     println!(
                         "{} ({groups}), {how} a second factor: {}",

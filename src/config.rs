@@ -396,7 +396,10 @@ fn parse_cookie_domain(text: &str) -> Result<String, String> {
     let label_ok = |l: &str| {
         !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
-    if name.contains('.') && name.split('.').all(label_ok) && !name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+    if name.contains('.')
+        && name.split('.').all(label_ok)
+        && !name.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    {
         Ok(name)
     } else {
         Err(format!(

@@ -15,8 +15,6 @@ pub mod app;
 pub mod cli;
 /// Command-line flags and `WICKET_*` environment variables.
 pub mod config;
-/// Guarding other apps: access rules, forward-auth decisions, `rd`.
-pub mod guard;
 /// Cookie naming and flags, shared by the session and CSRF cookies.
 pub mod cookies;
 /// Validated domain types: usernames, account ids, email addresses, passwords.
@@ -27,6 +25,8 @@ pub mod duration;
 pub mod error;
 /// Durable, private file writes: temp file, fsync, rename; owner-only modes.
 pub mod fsutil;
+/// Guarding other apps: access rules, forward-auth decisions, `rd`.
+pub mod guard;
 /// Mail: the outbox, its transports (SMTP, or a directory) and every mail's words.
 pub mod mail;
 /// `wicket migrate`: copying users and sessions between stores.

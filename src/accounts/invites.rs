@@ -79,7 +79,11 @@ impl Accounts {
 
     /// Takes one use of the invitation in `text` for an account called `name`: `None`
     /// if it is gone, expired or used up.
-    pub async fn take_invite(&self, text: &str, name: &str) -> Result<Option<InviteUse>, StoreError> {
+    pub async fn take_invite(
+        &self,
+        text: &str,
+        name: &str,
+    ) -> Result<Option<InviteUse>, StoreError> {
         let Some(token) = Token::parse(text) else {
             return Ok(None);
         };
@@ -142,7 +146,12 @@ impl Accounts {
     async fn uses_of(&self, key: &TokenKey, uses: u32) -> Result<u32, StoreError> {
         let mut used = 0;
         for slot in 0..uses {
-            if self.tokens.owner(&ClaimKey::invite_use(key, slot)).await?.is_some() {
+            if self
+                .tokens
+                .owner(&ClaimKey::invite_use(key, slot))
+                .await?
+                .is_some()
+            {
                 used += 1;
             }
         }

@@ -81,9 +81,18 @@ mod tests {
             cookie_domain: Some("example.net"),
         };
         for (rd, sent) in [
-            ("https://wiki.example.org/page?x=1#top", "https://wiki.example.org/page?x=1#top"),
-            ("https://WIKI.example.org/a/../b", "https://wiki.example.org/b"),
-            ("http://app.guarded.test:8080/x", "http://app.guarded.test:8080/x"),
+            (
+                "https://wiki.example.org/page?x=1#top",
+                "https://wiki.example.org/page?x=1#top",
+            ),
+            (
+                "https://WIKI.example.org/a/../b",
+                "https://wiki.example.org/b",
+            ),
+            (
+                "http://app.guarded.test:8080/x",
+                "http://app.guarded.test:8080/x",
+            ),
             ("https://a.apps.example.com/", "https://a.apps.example.com/"),
             ("https://example.net/", "https://example.net/"),
             ("https://files.example.net/x", "https://files.example.net/x"),

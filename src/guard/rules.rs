@@ -76,7 +76,10 @@ impl Target {
         if !matches!(parsed.scheme(), "http" | "https") {
             return None;
         }
-        let host = parsed.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+        let host = parsed
+            .host_str()?
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         // The URL parser has resolved dot segments, not escapes: normalize does both.
         let path = normalize_path(parsed.path())?;
         let method = poem::http::Method::from_bytes(method.as_bytes()).ok()?;
@@ -213,9 +216,11 @@ impl Rules {
 
     /// Whether a rule names `host` (exactly or by a wildcard): a login may return there.
     pub fn names_host(&self, host: &str) -> bool {
-        self.rules
-            .iter()
-            .any(|rule| rule.host.as_ref().is_some_and(|pattern| pattern.matches(host)))
+        self.rules.iter().any(|rule| {
+            rule.host
+                .as_ref()
+                .is_some_and(|pattern| pattern.matches(host))
+        })
     }
 }
 
@@ -283,8 +288,8 @@ impl Rule {
             (Policy::Deny, _) => Access::Forbidden,
             (_, None) => Access::LogIn,
             (policy, Some(asker)) => {
-                let in_a_group = self.groups.is_empty()
-                    || self.groups.iter().any(|g| asker.groups.contains(g));
+                let in_a_group =
+                    self.groups.is_empty() || self.groups.iter().any(|g| asker.groups.contains(g));
                 if !in_a_group {
                     Access::Forbidden
                 } else if policy == Policy::TwoStep && !asker.second_factor {
@@ -514,8 +519,14 @@ mod tests {
         );
         let access = |host, path| rules.access(&target(host, path, "GET"), None);
         assert_eq!(access("wiki.example.com", "/admin"), Access::Forbidden);
-        assert_eq!(access("wiki.example.com", "/admin/users"), Access::Forbidden);
-        assert_eq!(access("wiki.example.com", "/administrator"), Access::Allowed);
+        assert_eq!(
+            access("wiki.example.com", "/admin/users"),
+            Access::Forbidden
+        );
+        assert_eq!(
+            access("wiki.example.com", "/administrator"),
+            Access::Allowed
+        );
         assert_eq!(access("wiki.example.com", "/"), Access::Allowed);
         assert_eq!(access("other.example.com", "/"), Access::Forbidden);
     }
@@ -617,8 +628,16 @@ mod tests {
         assert_eq!(access("/api/v1/items", "POST"), Access::Forbidden);
         assert_eq!(access("/api/v1/items", "DELETE"), Access::Forbidden);
         assert_eq!(access("/api/v1/items", "GET"), Access::Allowed);
-        assert_eq!(access("/api/v1/x/items", "POST"), Access::Allowed, "* stops at /");
-        assert_eq!(access("/files/a/b/c.pdf", "GET"), Access::LogIn, "** crosses /");
+        assert_eq!(
+            access("/api/v1/x/items", "POST"),
+            Access::Allowed,
+            "* stops at /"
+        );
+        assert_eq!(
+            access("/files/a/b/c.pdf", "GET"),
+            Access::LogIn,
+            "** crosses /"
+        );
         assert_eq!(access("/files/a/b/c.txt", "GET"), Access::Allowed);
     }
 
@@ -674,18 +693,37 @@ mod tests {
     #[test]
     fn a_bad_file_names_its_line_and_what_was_expected() {
         let cases = [
-            ("[[rule]]\npolicy = \"members\"\n\n[[rule]]\npolicy = \"maybe\"\n", 5, "public"),
-            ("[[rule]]\nhost = \"Wiki.example.com:80\"\npolicy = \"public\"\n", 1, "host"),
+            (
+                "[[rule]]\npolicy = \"members\"\n\n[[rule]]\npolicy = \"maybe\"\n",
+                5,
+                "public",
+            ),
+            (
+                "[[rule]]\nhost = \"Wiki.example.com:80\"\npolicy = \"public\"\n",
+                1,
+                "host",
+            ),
             ("[[rule]]\npath = \"/x\"\n", 1, "policy"),
-            ("[[rule]]\npolicy = \"public\"\ngroups = [\"a\"]\n", 1, "groups need"),
+            (
+                "[[rule]]\npolicy = \"public\"\ngroups = [\"a\"]\n",
+                1,
+                "groups need",
+            ),
             ("[[rule]]\npolicy = \"deny\"\nhots = \"x\"\n", 3, "hots"),
-            ("[[rule]]\npolicy = \"deny\"\nmethods = [\"FETCH\"]\n", 1, "methods"),
+            (
+                "[[rule]]\npolicy = \"deny\"\nmethods = [\"FETCH\"]\n",
+                1,
+                "methods",
+            ),
             ("[[rule]\n", 1, ""),
         ];
         for (text, line, says) in cases {
             let err = Rules::parse(text, "r.toml").unwrap_err();
             assert_eq!(err.line, Some(line), "{text:?}: {err}");
-            assert!(err.to_string().starts_with(&format!("r.toml:{line}: ")), "{err}");
+            assert!(
+                err.to_string().starts_with(&format!("r.toml:{line}: ")),
+                "{err}"
+            );
             assert!(err.message.contains(says), "{text:?}: {err}");
         }
     }

@@ -68,7 +68,8 @@ impl CookieCodec {
     /// `Set-Cookie` for a new session lasting `max_age` (`None`: until the browser closes).
     pub fn set_cookie(&self, id: &SessionId, max_age: Option<Duration>) -> HeaderValue {
         let domain = self.domain.as_deref();
-        self.policy.set_for(domain, &self.name, &self.sign(id), max_age)
+        self.policy
+            .set_for(domain, &self.name, &self.sign(id), max_age)
     }
 
     /// `Set-Cookie` that makes the browser forget the session cookie.

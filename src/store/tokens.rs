@@ -220,7 +220,9 @@ impl ClaimKey {
     pub fn invite_use(invite: &TokenKey, slot: u32) -> Self {
         Self {
             index: Index::InviteUse,
-            hash: hex(&Sha256::digest(format!("{}:{slot}", invite.as_str()).as_bytes())),
+            hash: hex(&Sha256::digest(
+                format!("{}:{slot}", invite.as_str()).as_bytes(),
+            )),
         }
     }
 

@@ -33,7 +33,11 @@ pub struct NextQuery {
 impl NextQuery {
     /// `rd` if given, else `next`.
     pub fn wanted(&self) -> &str {
-        if self.rd.is_empty() { &self.next } else { &self.rd }
+        if self.rd.is_empty() {
+            &self.next
+        } else {
+            &self.rd
+        }
     }
 }
 

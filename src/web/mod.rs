@@ -26,9 +26,9 @@ mod not_me;
 pub mod passkey;
 mod register;
 pub mod reset;
-mod step_up;
 pub mod respond;
 pub mod statics;
+mod step_up;
 pub mod two_step;
 
 use std::sync::Arc;

@@ -202,7 +202,10 @@ pub async fn submit(
         _ => None,
     };
     let mut user = User::new(&name, state.hasher.hash(password).await?);
-    user.groups = invite.as_ref().map(|i| i.groups.clone()).unwrap_or_default();
+    user.groups = invite
+        .as_ref()
+        .map(|i| i.groups.clone())
+        .unwrap_or_default();
     // The account's first login is this one: recorded with it, not written again.
     user.last_login = Some(auth::login_record(&client));
     user.email = email.as_ref().map(|address| Email {

@@ -51,7 +51,9 @@ pub fn page(
         error: None,
         alert: None,
     };
-    Ok(hx.page("Confirm it is you", view.render(&csrf)).into_response())
+    Ok(hx
+        .page("Confirm it is you", view.render(&csrf))
+        .into_response())
 }
 
 /// `POST /login/step-up`: checks the code (counted like any other) and carries on
@@ -80,10 +82,17 @@ pub async fn submit(
             .with_status(StatusCode::CONFLICT)
             .into_response());
     }
-    match state.accounts.check_code(&user, &form.code, &client).await? {
+    match state
+        .accounts
+        .check_code(&user, &form.code, &client)
+        .await?
+    {
         Checked::Right(_) => {}
         Checked::Wrong => {
-            let shown = hx.page("Confirm it is you", view(Some(WRONG_CODE), None).render(&csrf));
+            let shown = hx.page(
+                "Confirm it is you",
+                view(Some(WRONG_CODE), None).render(&csrf),
+            );
             return Ok(shown.with_status(StatusCode::UNAUTHORIZED).into_response());
         }
         Checked::Throttled(wait) => {

@@ -68,7 +68,13 @@ async fn nginx_asks(app: &TestApp, browser: &Client, method: &str, url: &str) ->
 }
 
 /// `GET /auth/forward` as Caddy asks it.
-async fn caddy_asks(app: &TestApp, browser: &Client, method: &str, uri: &str, extra: &[(&str, &str)]) -> Response {
+async fn caddy_asks(
+    app: &TestApp,
+    browser: &Client,
+    method: &str,
+    uri: &str,
+    extra: &[(&str, &str)],
+) -> Response {
     let mut request = browser
         .get(app.url("/auth/forward"))
         .header("X-Forwarded-Method", method)
@@ -88,7 +94,11 @@ fn identity(resp: &Response) -> (String, String, String) {
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_else(|| panic!("no {name} in {:?}", resp.headers()))
     };
-    (get("remote-user"), get("remote-groups"), get("remote-email"))
+    (
+        get("remote-user"),
+        get("remote-groups"),
+        get("remote-email"),
+    )
 }
 
 async fn join(app: &TestApp, name: &str, group: &str) {
@@ -100,7 +110,11 @@ async fn join(app: &TestApp, name: &str, group: &str) {
         .unwrap()
         .unwrap();
     let group = Group::parse(group).unwrap();
-    app.state.accounts.set_group(&user, &group, true).await.unwrap();
+    app.state
+        .accounts
+        .set_group(&user, &group, true)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -126,22 +140,60 @@ async fn each_policy_decides_for_nobody_and_for_a_member() {
         ("POST", "/api/v1/items", S::FORBIDDEN, S::FORBIDDEN),
         ("GET", "/api/v1/items", S::UNAUTHORIZED, S::OK),
     ] {
-        assert_eq!(ask(&nobody, method, path).await, for_nobody, "nobody {method} {path}");
-        assert_eq!(ask(&ann, method, path).await, for_ann, "ann {method} {path}");
+        assert_eq!(
+            ask(&nobody, method, path).await,
+            for_nobody,
+            "nobody {method} {path}"
+        );
+        assert_eq!(
+            ask(&ann, method, path).await,
+            for_ann,
+            "ann {method} {path}"
+        );
     }
     // Hosts: a wildcard covers names below it; an unnamed host is denied.
     let on = |host: &str| format!("https://{host}/");
-    assert_eq!(nginx_asks(&app, &ann, "GET", &on("x.apps.test")).await.status(), S::OK);
-    assert_eq!(nginx_asks(&app, &ann, "GET", &on("apps.test")).await.status(), S::FORBIDDEN);
-    assert_eq!(nginx_asks(&app, &ann, "GET", &on("evil.test")).await.status(), S::FORBIDDEN);
-    assert_eq!(nginx_asks(&app, &ann, "GET", &on("APP.test.")).await.status(), S::OK);
+    assert_eq!(
+        nginx_asks(&app, &ann, "GET", &on("x.apps.test"))
+            .await
+            .status(),
+        S::OK
+    );
+    assert_eq!(
+        nginx_asks(&app, &ann, "GET", &on("apps.test"))
+            .await
+            .status(),
+        S::FORBIDDEN
+    );
+    assert_eq!(
+        nginx_asks(&app, &ann, "GET", &on("evil.test"))
+            .await
+            .status(),
+        S::FORBIDDEN
+    );
+    assert_eq!(
+        nginx_asks(&app, &ann, "GET", &on("APP.test."))
+            .await
+            .status(),
+        S::OK
+    );
 
     // In the group, the group's pages open; out of it again, they close.
     join(&app, "ann", "team").await;
     assert_eq!(ask(&ann, "GET", "/team/board").await, S::OK);
-    let user = app.state.users.get(&Username::parse("ann").unwrap()).await.unwrap().unwrap();
+    let user = app
+        .state
+        .users
+        .get(&Username::parse("ann").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     let team = Group::parse("team").unwrap();
-    app.state.accounts.set_group(&user, &team, false).await.unwrap();
+    app.state
+        .accounts
+        .set_group(&user, &team, false)
+        .await
+        .unwrap();
     assert_eq!(ask(&ann, "GET", "/team/board").await, S::FORBIDDEN);
 }
 
@@ -154,7 +206,10 @@ async fn a_member_is_named_to_the_app_and_nobody_is_not() {
     join(&app, "ann", "Ops").await;
     let resp = nginx_asks(&app, &ann, "GET", "https://app.test/team").await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(identity(&resp), ("Ann".into(), "ops,team".into(), String::new()));
+    assert_eq!(
+        identity(&resp),
+        ("Ann".into(), "ops,team".into(), String::new())
+    );
     let text: String = format!("{:?}", resp.headers());
     let file = app.session_files().pop().unwrap();
     let id = file.file_stem().unwrap().to_str().unwrap();
@@ -185,7 +240,8 @@ async fn a_member_is_named_to_the_app_and_nobody_is_not() {
 
 #[tokio::test]
 async fn nobody_is_sent_to_log_in_with_the_page_to_return_to() {
-    let app = guarding_app(|c| c.public_url = Some("http://login.test:5000".parse().unwrap())).await;
+    let app =
+        guarding_app(|c| c.public_url = Some("http://login.test:5000".parse().unwrap())).await;
     let nobody = client();
     let resp = nginx_asks(&app, &nobody, "GET", "https://app.test/wiki/a b?x=1&y=2").await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
@@ -196,16 +252,26 @@ async fn nobody_is_sent_to_log_in_with_the_page_to_return_to() {
     // Caddy: a navigation is redirected; a form post or an htmx request cannot follow one.
     let resp = caddy_asks(&app, &nobody, "GET", "/wiki", &[]).await;
     assert_eq!(resp.status(), StatusCode::FOUND);
-    assert_eq!(location(&resp), "http://login.test:5000/?rd=https%3A%2F%2Fapp.test%2Fwiki");
+    assert_eq!(
+        location(&resp),
+        "http://login.test:5000/?rd=https%3A%2F%2Fapp.test%2Fwiki"
+    );
     for (method, extra) in [("POST", None), ("GET", Some(("HX-Request", "true")))] {
         let extra: Vec<_> = extra.into_iter().collect();
         let resp = caddy_asks(&app, &nobody, method, "/wiki", &extra).await;
-        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{method} {extra:?}");
+        assert_eq!(
+            resp.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {extra:?}"
+        );
     }
     // Caddy shows Wicket's 403 as it is: a page of its own, styled inline.
     let resp = caddy_asks(&app, &nobody, "GET", "/admin", &[]).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.starts_with("default-src 'none'"), "{csp}");
     let page = resp.text().await.unwrap();
     assert!(page.contains("Not allowed") && page.contains("http://login.test:5000/account"));
@@ -278,7 +344,11 @@ async fn a_check_touches_the_session_no_more_often_than_a_page_view() {
     set_session_time(&file, "last_seen", time::Duration::seconds(120));
     let stale = seen();
     nginx_asks(&app, &ann, "GET", "https://app.test/").await;
-    assert_ne!(seen(), stale, "a minute on: activity recorded, as a page view would");
+    assert_ne!(
+        seen(),
+        stale,
+        "a minute on: activity recorded, as a page view would"
+    );
 }
 
 #[tokio::test]
@@ -290,7 +360,11 @@ async fn a_login_returns_to_a_guarded_page_and_anywhere_else_falls_back() {
         let app = &app;
         async move {
             let browser = client();
-            let form = [("username", "ann"), ("password", PASSWORD), ("next", next.as_str())];
+            let form = [
+                ("username", "ann"),
+                ("password", PASSWORD),
+                ("next", next.as_str()),
+            ];
             app.post_form_by(&browser, "/login", &form).await
         }
     };
@@ -322,12 +396,24 @@ async fn a_login_returns_to_a_guarded_page_and_anywhere_else_falls_back() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains(r#"name="next" value="https://app.test/wiki""#), "{page}");
-    let page = app.get_by(&client(), "/?rd=https%3A%2F%2Fevil.test%2F").await.text().await.unwrap();
+    assert!(
+        page.contains(r#"name="next" value="https://app.test/wiki""#),
+        "{page}"
+    );
+    let page = app
+        .get_by(&client(), "/?rd=https%3A%2F%2Fevil.test%2F")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!page.contains("evil.test"));
     // htmx is told the same place.
     let browser = client();
-    let form = [("username", "ann"), ("password", PASSWORD), ("next", "https://app.test/x")];
+    let form = [
+        ("username", "ann"),
+        ("password", PASSWORD),
+        ("next", "https://app.test/x"),
+    ];
     let resp = app.post_form_as_hx(&browser, "/login", &form).await;
     assert_hx_redirect(&resp, "https://app.test/x");
 }
@@ -340,14 +426,23 @@ async fn a_login_with_a_code_returns_to_rd_and_counts_as_a_second_factor() {
     // This session logged in with a password only: the two-step page needs a step up.
     let resp = nginx_asks(&app, &app.client, "GET", "https://app.test/strong").await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(location(&resp), "/login/step-up?rd=https%3A%2F%2Fapp.test%2Fstrong");
+    assert_eq!(
+        location(&resp),
+        "/login/step-up?rd=https%3A%2F%2Fapp.test%2Fstrong"
+    );
 
     let browser = client();
-    let form = [("username", "ann"), ("password", PASSWORD), ("next", "https://app.test/strong")];
+    let form = [
+        ("username", "ann"),
+        ("password", PASSWORD),
+        ("next", "https://app.test/strong"),
+    ];
     let resp = app.post_form_by(&browser, "/login", &form).await;
     assert!(resp.text().await.unwrap().contains("Two-step login"));
     let code = totp(&enabled.key, step_now() + 1, 6);
-    let resp = app.post_form_by(&browser, "/login/code", &[("code", &code)]).await;
+    let resp = app
+        .post_form_by(&browser, "/login/code", &[("code", &code)])
+        .await;
     assert_see_other(&resp, "https://app.test/strong");
     let resp = nginx_asks(&app, &browser, "GET", "https://app.test/strong").await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -359,19 +454,35 @@ async fn stepping_up_with_a_code_opens_two_step_pages_under_a_new_session_id() {
     app.register("ann", PASSWORD).await;
     let enabled = enable(&app, step_now()).await;
     let strong = "https://app.test/strong";
-    assert_eq!(nginx_asks(&app, &app.client, "GET", strong).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        nginx_asks(&app, &app.client, "GET", strong).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
-    let page = app.get("/login/step-up?rd=https%3A%2F%2Fapp.test%2Fstrong").await;
+    let page = app
+        .get("/login/step-up?rd=https%3A%2F%2Fapp.test%2Fstrong")
+        .await;
     let page = page.text().await.unwrap();
-    assert!(page.contains("Confirm it is you") && page.contains(r#"name="code""#), "{page}");
+    assert!(
+        page.contains("Confirm it is you") && page.contains(r#"name="code""#),
+        "{page}"
+    );
     let before = app.session_files();
     let form = [("code", "000000"), ("next", strong)];
     let resp = app.post_form("/login/step-up", &form).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(nginx_asks(&app, &app.client, "GET", strong).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        nginx_asks(&app, &app.client, "GET", strong).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     let code = totp(&enabled.key, step_now() + 1, 6);
-    let resp = app.post_form("/login/step-up", &[("code", code.as_str()), ("next", strong)]).await;
+    let resp = app
+        .post_form(
+            "/login/step-up",
+            &[("code", code.as_str()), ("next", strong)],
+        )
+        .await;
     assert_see_other(&resp, strong);
     assert!(session_set_cookie(&resp).is_some(), "a new session id");
     let after = app.session_files();
@@ -380,14 +491,20 @@ async fn stepping_up_with_a_code_opens_two_step_pages_under_a_new_session_id() {
     let resp = nginx_asks(&app, &app.client, "GET", strong).await;
     assert_eq!(resp.status(), StatusCode::OK);
     // Stepped up already: the page sends the browser straight on.
-    assert_see_other(&app.get("/login/step-up?rd=https%3A%2F%2Fapp.test%2Fstrong").await, strong);
+    assert_see_other(
+        &app.get("/login/step-up?rd=https%3A%2F%2Fapp.test%2Fstrong")
+            .await,
+        strong,
+    );
 }
 
 #[tokio::test]
 async fn a_member_without_a_second_factor_is_told_how_to_get_one() {
     let app = guarding_app(|_| {}).await;
     app.register("ann", PASSWORD).await;
-    let page = app.get("/login/step-up?rd=https%3A%2F%2Fapp.test%2Fstrong").await;
+    let page = app
+        .get("/login/step-up?rd=https%3A%2F%2Fapp.test%2Fstrong")
+        .await;
     let page = page.text().await.unwrap();
     assert!(page.contains("does not have yet") && !page.contains(r#"name="code""#));
     // Nobody logged in is sent to log in first, and back here after.
@@ -401,7 +518,10 @@ async fn logging_out_ends_access_to_every_app_at_once() {
     app.register("ann", PASSWORD).await;
     for host in ["app.test", "x.apps.test"] {
         let url = format!("https://{host}/");
-        assert_eq!(nginx_asks(&app, &app.client, "GET", &url).await.status(), StatusCode::OK);
+        assert_eq!(
+            nginx_asks(&app, &app.client, "GET", &url).await.status(),
+            StatusCode::OK
+        );
     }
     app.logout().await;
     for host in ["app.test", "x.apps.test"] {
@@ -431,7 +551,10 @@ async fn a_cookie_domain_shares_a_secure_session_cookie_and_logout_clears_it_the
         .iter()
         .find(|c| c.starts_with("__Secure-wicket_session="))
         .unwrap_or_else(|| panic!("{set:?}"));
-    assert!(session.contains("Domain=wicket.test") && session.contains("Secure"), "{session}");
+    assert!(
+        session.contains("Domain=wicket.test") && session.contains("Secure"),
+        "{session}"
+    );
     // The CSRF cookie stays on Wicket's own host.
     assert!(set.iter().any(|c| c.starts_with("__Host-")), "{set:?}");
 }
@@ -441,11 +564,17 @@ async fn a_cookie_domain_without_tls_or_not_covering_the_site_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.cookie_domain = Some("wicket.test".into());
-    let err = wicket::app::Application::build(&config).await.err().unwrap();
+    let err = wicket::app::Application::build(&config)
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("needs --secure-cookies"), "{err}");
     config.secure_cookies = true;
     config.public_url = Some("https://login.other.test".parse().unwrap());
-    let err = wicket::app::Application::build(&config).await.err().unwrap();
+    let err = wicket::app::Application::build(&config)
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("does not cover"), "{err}");
 }
 
@@ -454,10 +583,52 @@ async fn a_bad_rules_file_stops_start_up_naming_file_line_and_what_was_expected(
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     let file = dir.path().join("rules.toml");
-    std::fs::write(&file, "[[rule]]\nhost = \"app.test\"\npolicy = \"sometimes\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "[[rule]]\nhost = \"app.test\"\npolicy = \"sometimes\"\n",
+    )
+    .unwrap();
     config.access_rules = Some(file.clone());
-    let err = wicket::app::Application::build(&config).await.err().unwrap();
+    let err = wicket::app::Application::build(&config)
+        .await
+        .err()
+        .unwrap();
     let said = err.to_string();
     assert!(said.contains(&format!("{}:3: ", file.display())), "{said}");
     assert!(said.contains("public") && said.contains("deny"), "{said}");
+}
+
+#[tokio::test]
+async fn two_instances_on_one_redis_decide_alike() {
+    let redis = crate::helpers::redis::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret.key");
+    let instance = |secret: std::path::PathBuf| {
+        let url = redis.url();
+        guarding_app(move |c| {
+            c.store = wicket::store::StoreKind::Redis(url);
+            c.store_prefix = "guard".into();
+            c.secret_key_file = Some(secret);
+        })
+    };
+    let a = instance(secret.clone()).await;
+    let b = instance(secret).await;
+    let ann = client();
+    a.register_by(&ann, "ann", PASSWORD).await;
+    join(&a, "ann", "team").await;
+    // Cookies ignore ports: the browser sends a's cookie to b (both on 127.0.0.1).
+    let resp = nginx_asks(&b, &ann, "GET", "https://app.test/team").await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "b reads a's session and groups"
+    );
+    assert_eq!(identity(&resp).1, "team");
+    a.post_form_by(&ann, "/logout", &[]).await;
+    let resp = nginx_asks(&b, &ann, "GET", "https://app.test/team").await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "logged out on a: out on b"
+    );
 }

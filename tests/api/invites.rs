@@ -14,7 +14,12 @@ async fn invite_app() -> TestApp {
 async fn invite(app: &TestApp, groups: &[&str], uses: u32) -> String {
     let groups = groups.iter().map(|g| Group::parse(g).unwrap()).collect();
     let week = std::time::Duration::from_secs(7 * 24 * 3600);
-    let token = app.state.accounts.create_invite(groups, week, uses).await.unwrap();
+    let token = app
+        .state
+        .accounts
+        .create_invite(groups, week, uses)
+        .await
+        .unwrap();
     token.as_str().to_owned()
 }
 
@@ -46,7 +51,13 @@ async fn register_at(base: String, token: String, name: String) -> reqwest::Resp
 }
 
 async fn groups_of(app: &TestApp, name: &str) -> Vec<String> {
-    let user = app.state.users.get(&Username::parse(name).unwrap()).await.unwrap().unwrap();
+    let user = app
+        .state
+        .users
+        .get(&Username::parse(name).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     user.groups.iter().map(|g| g.to_string()).collect()
 }
 
@@ -59,7 +70,10 @@ async fn without_an_invitation_there_is_no_form_and_no_account() {
     assert!(page.contains("Registration is by invitation"), "{page}");
     assert!(!page.contains(r#"name="password""#));
     let login = app.get("/").await.text().await.unwrap();
-    assert!(!login.contains("Create an account"), "the login page hides the link");
+    assert!(
+        !login.contains("Create an account"),
+        "the login page hides the link"
+    );
     // A post without one (or with a made-up one) creates nothing.
     for token in ["", "0".repeat(64).as_str(), "../../etc"] {
         let csrf = app.csrf_token().await;
@@ -70,7 +84,13 @@ async fn without_an_invitation_there_is_no_form_and_no_account() {
             ("confirm", PASSWORD),
             ("invite", token),
         ];
-        let resp = app.client.post(app.url("/register/")).form(&form).send().await.unwrap();
+        let resp = app
+            .client
+            .post(app.url("/register/"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{token:?}");
     }
     assert!(app.user_files().is_empty());
@@ -82,15 +102,27 @@ async fn an_invitation_registers_into_its_groups_once() {
     let token = invite(&app, &["team", "wiki"], 1).await;
     let page = app.get(&format!("/register/?invite={token}")).await;
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains(&format!(r#"name="invite" value="{token}""#)));
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains(&format!(r#"name="invite" value="{token}""#))
+    );
 
     let resp = register_invited(&app, &token, "ann").await;
     assert_see_other(&resp, "/cabinet");
     assert_eq!(groups_of(&app, "ann").await, ["team", "wiki"]);
 
-    let page = app.get_by(&client(), &format!("/register/?invite={token}")).await;
+    let page = app
+        .get_by(&client(), &format!("/register/?invite={token}"))
+        .await;
     assert_eq!(page.status(), StatusCode::FORBIDDEN);
-    assert!(page.text().await.unwrap().contains("This invitation does not work"));
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("This invitation does not work")
+    );
     let resp = register_invited(&app, &token, "bob").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.user_files().len(), 1);
@@ -102,13 +134,22 @@ async fn of_registrations_racing_for_the_last_use_exactly_one_wins() {
     let token = invite(&app, &[], 2).await;
     assert_see_other(&register_invited(&app, &token, "first").await, "/cabinet");
     let racers: Vec<_> = (0..6)
-        .map(|i| tokio::spawn(register_at(app.base.clone(), token.clone(), format!("racer{i}"))))
+        .map(|i| {
+            tokio::spawn(register_at(
+                app.base.clone(),
+                token.clone(),
+                format!("racer{i}"),
+            ))
+        })
         .collect();
     let mut statuses = Vec::new();
     for racer in racers {
         statuses.push(racer.await.unwrap().status());
     }
-    let won = statuses.iter().filter(|s| **s == StatusCode::SEE_OTHER).count();
+    let won = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SEE_OTHER)
+        .count();
     assert_eq!(won, 1, "{statuses:?}");
     assert_eq!(app.user_files().len(), 2);
 }
@@ -130,8 +171,17 @@ async fn a_withdrawn_or_expired_invitation_works_no_more() {
     let token = invite(&app, &[], 5).await;
     let listed = app.state.accounts.invites().await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert!(app.state.accounts.revoke_invite(&listed[0].id).await.unwrap());
-    assert_eq!(register_invited(&app, &token, "ann").await.status(), StatusCode::FORBIDDEN);
+    assert!(
+        app.state
+            .accounts
+            .revoke_invite(&listed[0].id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        register_invited(&app, &token, "ann").await.status(),
+        StatusCode::FORBIDDEN
+    );
 
     let groups = Vec::new();
     let gone = app
@@ -156,7 +206,18 @@ async fn closed_registration_shows_no_form_and_creates_nothing() {
     assert!(page.contains("Registration is closed") && !page.contains(r#"name="password""#));
     let token = invite(&app, &[], 1).await;
     let resp = register_invited(&app, &token, "ann").await;
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "an invitation opens nothing when closed");
+    assert_eq!(
+        resp.status(),
+        StatusCode::FORBIDDEN,
+        "an invitation opens nothing when closed"
+    );
     assert!(app.user_files().is_empty());
-    assert!(!app.get("/").await.text().await.unwrap().contains("Create an account"));
+    assert!(
+        !app.get("/")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Create an account")
+    );
 }

@@ -20,6 +20,7 @@ mod passkeys;
 mod reasons;
 mod redis;
 mod register;
+mod rules;
 mod security;
 mod sessions;
 mod statics;

@@ -173,7 +173,9 @@ fn invites_in(dir: &Path) -> io::Result<Vec<(TokenKey, TokenRecord)>> {
         match read_json::<TokenRecord>(&path) {
             Ok(Some(record)) if record.is_live(Purpose::Invite, now) => found.push((key, record)),
             Ok(_) => {}
-            Err(err) => tracing::warn!(path = %path.display(), error = %err, "unreadable token file"),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "unreadable token file")
+            }
         }
     }
     Ok(found)
