@@ -41,6 +41,25 @@ const passkeyServerEnv = {
   )),
 };
 
+// Apps behind Wicket (serve-guard.sh): nginx and Caddy on their own TLS ports, the
+// names *.wicket.test mapped to loopback in the browser.
+const guardPort = freePort('WICKET_E2E_GUARD_PORT');
+freePort('WICKET_E2E_CADDY_PORT');
+freePort('WICKET_E2E_GUARD_WICKET_PORT');
+const appPort = freePort('WICKET_E2E_APP_PORT');
+if (!process.env.WICKET_E2E_GUARD_DIR) {
+  process.env.WICKET_E2E_GUARD_DIR = mkdtempSync(join(tmpdir(), 'wicket-e2e-guard-'));
+}
+const guardURL = `https://login.wicket.test:${guardPort}`;
+const guardUse = {
+  baseURL: guardURL,
+  ignoreHTTPSErrors: true,
+  launchOptions: {
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--disable-gpu', '--disable-quic', '--host-resolver-rules=MAP *.wicket.test 127.0.0.1'],
+  },
+};
+
 export default defineConfig({
   testDir: './tests',
   fullyParallel: true,
@@ -57,8 +76,10 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: 'js', testIgnore: /(tls|passkey)\.spec\.ts/, use: { javaScriptEnabled: true } },
-    { name: 'no-js', testIgnore: /(tls|passkey)\.spec\.ts/, use: { javaScriptEnabled: false } },
+    { name: 'js', testIgnore: /(tls|passkey|guard)\.spec\.ts/, use: { javaScriptEnabled: true } },
+    { name: 'no-js', testIgnore: /(tls|passkey|guard)\.spec\.ts/, use: { javaScriptEnabled: false } },
+    { name: 'guard-js', testMatch: /guard\.spec\.ts/, use: { ...guardUse, javaScriptEnabled: true } },
+    { name: 'guard-no-js', testMatch: /guard\.spec\.ts/, use: { ...guardUse, javaScriptEnabled: false } },
     {
       name: 'passkeys',
       testMatch: /passkey\.spec\.ts/,
@@ -81,6 +102,12 @@ export default defineConfig({
       command: './serve.sh',
       url: `${passkeyURL}/`,
       env: passkeyServerEnv,
+      reuseExistingServer: false,
+      timeout: 30_000,
+    },
+    {
+      command: './serve-guard.sh',
+      url: `http://127.0.0.1:${appPort}/`,
       reuseExistingServer: false,
       timeout: 30_000,
     },

@@ -45,7 +45,7 @@ impl Application {
     /// races and failures).
     pub async fn build_with(config: &Config, stores: Stores) -> io::Result<Self> {
         let state = state_with(config, stores.clone())?;
-        let edge = Arc::new(web::respond::Edge::of(config));
+        let edge = Arc::new(web::respond::Edge::of(config, state.guard.clone()));
         // Static files skip the session and CSRF layers: they need neither. Nor do
         // the health checks.
         let shared = Arc::new(state.clone());

@@ -1,39 +1,13 @@
-import { createHmac } from 'node:crypto';
 import * as path from 'node:path';
 import type { Page, TestInfo } from '@playwright/test';
 import {
-  expect, expectAccessible, linkIn, logIn, mailTo, PASSWORD, registeredMember, test, uniqueName,
+  base32Decode, expect, expectAccessible, linkIn, logIn, mailTo, PASSWORD, registeredMember, stepNow, test,
+  totp, uniqueName,
 } from './fixtures';
 
 // Runs in js and no-js: the setup, a login with the app's code, one with a recovery
 // code. The code is computed here from the key the page shows (RFC 6238, SHA-1).
 
-function base32Decode(text: string): Buffer {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let value = 0;
-  const out: number[] = [];
-  for (const c of text.replace(/\s+/g, '')) {
-    value = (value << 5) | alphabet.indexOf(c);
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((value >>> bits) & 0xff);
-    }
-  }
-  return Buffer.from(out);
-}
-
-function totp(key: Buffer, step: number): string {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const hash = createHmac('sha1', key).update(counter).digest();
-  const at = hash[hash.length - 1] & 0xf;
-  const code = (hash.readUInt32BE(at) & 0x7fffffff) % 1_000_000;
-  return code.toString().padStart(6, '0');
-}
-
-const stepNow = () => Math.floor(Date.now() / 1000 / 30);
 
 async function shot(page: Page, testInfo: TestInfo, name: string) {
   if (testInfo.project.name !== 'js') return;

@@ -8,6 +8,8 @@ mod returns;
 mod rules;
 
 use std::path::PathBuf;
+
+use poem::http::HeaderValue;
 use std::sync::{Arc, RwLock};
 
 pub use self::returns::ReturnPolicy;
@@ -18,6 +20,7 @@ pub use self::rules::{Access, Asker, Policy, Rule, Rules, RulesError, Target, no
 pub struct Guard {
     file: Option<PathBuf>,
     rules: Arc<RwLock<Arc<Rules>>>,
+    policy: Arc<RwLock<HeaderValue>>,
     cookie_domain: Option<String>,
 }
 
@@ -29,11 +32,22 @@ impl Guard {
             Some(path) => Rules::load(path)?,
             None => Rules::default(),
         };
+        let policy = content_policy(&rules, cookie_domain.as_deref());
         Ok(Self {
             file,
             rules: Arc::new(RwLock::new(Arc::new(rules))),
+            policy: Arc::new(RwLock::new(policy)),
             cookie_domain,
         })
+    }
+
+    /// The `Content-Security-Policy` of Wicket's pages: their forms may lead (by a
+    /// login's redirect) to the apps Wicket guards, and nowhere else.
+    pub fn content_policy(&self) -> HeaderValue {
+        self.policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The rules in force now.
@@ -51,10 +65,15 @@ impl Guard {
         };
         let rules = Rules::load(path)?;
         let count = rules.iter().count();
+        let policy = content_policy(&rules, self.cookie_domain());
         *self
             .rules
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(rules);
+        *self
+            .policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
         Ok(count)
     }
 
@@ -72,6 +91,30 @@ impl Guard {
         };
         policy.check(rd)
     }
+}
+
+/// Wicket's page policy, whose `form-action` also allows the origins a login may
+/// return to (a form's redirect is held to it): the cookie domain and the hosts the
+/// rules name, on any port, and over `http` only for `.test` and `localhost` names.
+fn content_policy(rules: &Rules, cookie_domain: Option<&str>) -> HeaderValue {
+    let mut hosts: Vec<String> = Vec::new();
+    if let Some(domain) = cookie_domain {
+        hosts.extend([domain.to_owned(), format!("*.{domain}")]);
+    }
+    hosts.extend(rules.iter().filter_map(|rule| rule.host().map(str::to_owned)));
+    let mut sources = String::from("'self'");
+    for host in hosts {
+        let test_name = host == "localhost" || host.ends_with(".test") || host.ends_with(".localhost");
+        sources.push_str(&format!(" https://{host}:*"));
+        if test_name {
+            sources.push_str(&format!(" http://{host}:*"));
+        }
+    }
+    let text = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action {sources}; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&text).expect("host names from checked rules are header-safe")
 }
 
 /// Reloads the rules on every `SIGHUP`, for as long as the server runs; a bad file is

@@ -274,6 +274,11 @@ impl Rule {
         })
     }
 
+    /// The host pattern as written (`wiki.example.com`, `*.example.com`), if any.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_ref().map(|h| h.text.as_str())
+    }
+
     /// Whether this rule applies to `target`.
     pub fn matches(&self, target: &Target) -> bool {
         self.host.as_ref().is_none_or(|h| h.matches(&target.host))

@@ -110,26 +110,39 @@ fn decide(state: &AppState, current: &CurrentSession, url: &str, method: &str) -
     }
 }
 
-/// `200` with `Remote-User`, `Remote-Groups` and `Remote-Email` for a member.
+/// `200` with `Remote-User`, `Remote-Groups` and `Remote-Email`: a member's, or empty
+/// ones for nobody (a public page), so a proxy that copies them always overwrites
+/// whatever a client sent under those names.
 fn identity(user: Option<&crate::store::User>) -> Response {
     let mut resp = status(StatusCode::OK);
-    if let Some(user) = user {
-        let groups: Vec<&str> = user.groups.iter().map(|g| g.as_str()).collect();
-        let email = user.verified_email().unwrap_or_default();
-        let headers = resp.headers_mut();
-        for (name, value) in [
-            ("remote-user", user.name.as_str()),
-            ("remote-groups", &groups.join(",")),
-            ("remote-email", email),
-        ] {
-            // Names and groups are plain ASCII; an address may not be, and is sent as
-            // its UTF-8 bytes (or left empty if even that will not go).
-            let value = HeaderValue::from_bytes(value.as_bytes())
-                .unwrap_or_else(|_| HeaderValue::from_static(""));
-            headers.insert(name, value);
+    let (name, groups, email) = match user {
+        Some(user) => {
+            let groups: Vec<&str> = user.groups.iter().map(|g| g.as_str()).collect();
+            let email = user.verified_email().unwrap_or_default();
+            (user.name.as_str(), groups.join(","), email)
         }
+        None => ("", String::new(), ""),
+    };
+    let headers = resp.headers_mut();
+    for (header, value) in [
+        ("remote-user", name),
+        ("remote-groups", &groups),
+        ("remote-email", email),
+    ] {
+        // Names and groups are plain ASCII; an address may not be, and is sent as
+        // its UTF-8 bytes (or left empty if even that will not go).
+        let value = HeaderValue::from_bytes(value.as_bytes())
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        headers.insert(header, value);
     }
     resp
+}
+
+/// `GET /auth/forbidden`: the `403` page, for a proxy that shows its own error pages
+/// (nginx: `error_page 403`) to show Wicket's instead.
+#[handler]
+pub fn forbidden(state: Data<&Arc<AppState>>) -> Response {
+    forbidden_page(&state)
 }
 
 /// Wicket's `path` (the login form, the step-up page) with `rd` the original URL.

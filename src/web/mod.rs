@@ -90,6 +90,7 @@ pub fn checks() -> Route {
     Route::new()
         .at("/request", get(forward::request))
         .at("/forward", get(forward::forward))
+        .at("/forbidden", get(forward::forbidden))
 }
 
 /// The pages: every route but `/static`.

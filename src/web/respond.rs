@@ -27,16 +27,19 @@ pub struct Edge {
     pub forwarded: ForwardedHeader,
     /// The one site address answered, if pinned.
     pub public_url: Option<PublicUrl>,
+    /// The access rules: the page policy names the apps a login may return to.
+    pub guard: crate::guard::Guard,
 }
 
 impl Edge {
     /// The edge settings of `config`.
-    pub fn of(config: &Config) -> Self {
+    pub fn of(config: &Config, guard: crate::guard::Guard) -> Self {
         Self {
             secure: config.secure_cookies,
             proxies: config.trusted_proxies.clone(),
             forwarded: config.forwarded_header,
             public_url: config.public_url.clone(),
+            guard,
         }
     }
 
@@ -69,17 +72,12 @@ impl Edge {
 fn is_health_check(path: &str) -> bool {
     matches!(
         path,
-        "/healthz" | "/readyz" | "/auth/request" | "/auth/forward"
+        "/healthz" | "/readyz" | "/auth/request" | "/auth/forward" | "/auth/forbidden"
     )
 }
 
-/// Security headers that every answer carries.
-const SECURITY_HEADERS: [(&str, &str); 4] = [
-    (
-        "content-security-policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
-         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    ),
+/// Security headers that every answer carries (and the page policy, from the guard).
+const SECURITY_HEADERS: [(&str, &str); 3] = [
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "same-origin"),
     ("x-frame-options", "DENY"),
@@ -111,6 +109,7 @@ pub async fn outermost<E: Endpoint>(
         edge.misdirected(&req)
     };
     let secure = edge.secure;
+    let policy = edge.guard.content_policy();
     let is_static = req.uri().path().starts_with("/static/");
     let hx = wants_fragment(&req);
     // The span and the log line cost something: build them only when they are written.
@@ -137,11 +136,12 @@ pub async fn outermost<E: Endpoint>(
             },
         };
         let headers = resp.headers_mut();
+        // A page that states its own policy (forward-auth's 403) keeps it.
+        headers
+            .entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(policy);
         for (name, value) in SECURITY_HEADERS {
-            // A page that states its own policy (forward-auth's 403) keeps it.
-            headers
-                .entry(name)
-                .or_insert_with(|| HeaderValue::from_static(value));
+            headers.insert(name, HeaderValue::from_static(value));
         }
         if secure {
             headers.insert(
