@@ -9,8 +9,10 @@ use super::statics;
 
 /// htmx 2 settings (their defaults bite; see the README's design notes): swap 4xx fragments (our inline errors) and 503 (busy), keep no page
 /// snapshots (a members-only page must not outlive logout in sessionStorage), inject
-/// no inline styles (CSP), and treat history restores as full-page loads.
-const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"historyCacheSize":0,"historyRestoreAsHxRequest":false,"allowEval":false,"allowScriptTags":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"4..","swap":true,"error":false},{"code":"503","swap":true,"error":false},{"code":"...","swap":false,"error":true}]}"#;
+/// no inline styles (CSP) nor settle them (a browser's autofill may leave `style=""`
+/// on a field, which htmx would copy onto its replacement), and treat history
+/// restores as full-page loads.
+const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"attributesToSettle":["class","width","height"],"historyCacheSize":0,"historyRestoreAsHxRequest":false,"allowEval":false,"allowScriptTags":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"4..","swap":true,"error":false},{"code":"503","swap":true,"error":false},{"code":"...","swap":false,"error":true}]}"#;
 
 /// The htmx event an answer sends (`HX-Trigger`) when two-step login was turned on or
 /// off.
