@@ -101,10 +101,15 @@ fn content_policy(rules: &Rules, cookie_domain: Option<&str>) -> HeaderValue {
     if let Some(domain) = cookie_domain {
         hosts.extend([domain.to_owned(), format!("*.{domain}")]);
     }
-    hosts.extend(rules.iter().filter_map(|rule| rule.host().map(str::to_owned)));
+    hosts.extend(
+        rules
+            .iter()
+            .filter_map(|rule| rule.host().map(str::to_owned)),
+    );
     let mut sources = String::from("'self'");
     for host in hosts {
-        let test_name = host == "localhost" || host.ends_with(".test") || host.ends_with(".localhost");
+        let test_name =
+            host == "localhost" || host.ends_with(".test") || host.ends_with(".localhost");
         sources.push_str(&format!(" https://{host}:*"));
         if test_name {
             sources.push_str(&format!(" http://{host}:*"));

@@ -1007,3 +1007,37 @@ async fn wrong_codes_when_adding_a_passkey_are_throttled_like_a_login() {
     assert!(resp.headers().contains_key("retry-after"));
     assert!(resp.text().await.unwrap().contains("Too many attempts"));
 }
+
+#[tokio::test]
+async fn a_passkey_login_returns_to_a_guarded_app_and_counts_as_a_second_factor() {
+    let app = passkey_app(|c| {
+        let file = c.data_dir.with_file_name("rules.toml");
+        std::fs::write(&file, crate::forward_auth::RULES).unwrap();
+        c.access_rules = Some(file);
+        c.trusted_proxies = "127.0.0.1".parse().unwrap();
+    })
+    .await;
+    app.register("rae", PASSWORD).await;
+    let mut key = SoftKey::new(&app);
+    let handle = add(&app, &key, "Phone").await;
+    let browser = client();
+    let (start, credential) = signed(&app, &browser, &mut key, &handle).await;
+    let form = [
+        ("ceremony", start.ceremony.as_str()),
+        ("credential", credential.as_str()),
+        ("next", "https://app.test/strong"),
+    ];
+    let resp = app.post_form_by(&browser, "/login/passkey", &form).await;
+    assert_see_other(&resp, "https://app.test/strong");
+    let check = browser
+        .get(app.url("/auth/request"))
+        .header("X-Original-URL", "https://app.test/strong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        check.status(),
+        StatusCode::OK,
+        "a passkey is a second factor"
+    );
+}
