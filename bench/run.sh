@@ -5,6 +5,7 @@
 #   bench/run.sh                 full run (about 15 minutes, ~5 GB of scratch files)
 #   BENCH_SECONDS=5 bench/run.sh shorter wrk phases
 #   BENCH_MAX_SESSIONS=100000    stop the scale phases earlier
+#   BENCH_ONLY=guard bench/run.sh  only the forward-auth phases (about two minutes)
 #
 # Everything runs on this machine against 127.0.0.1; the scratch dir is deleted at exit.
 set -euo pipefail
@@ -17,10 +18,11 @@ BASE="http://127.0.0.1:$PORT"
 CONNECTIONS=64
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v wrk >/dev/null || ! command -v curl >/dev/null || ! python3 -m venv -h >/dev/null 2>&1; then
+if ! command -v wrk >/dev/null || ! command -v curl >/dev/null || ! python3 -m venv -h >/dev/null 2>&1 \
+    || ! command -v nginx >/dev/null; then
   as_root apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends \
-    wrk curl python3-venv >/dev/null
+    wrk curl python3-venv nginx >/dev/null
 fi
 
 # The byte counts drive Debian's Chromium through Playwright (e2e/).
@@ -35,7 +37,9 @@ SESSIONS=$WORK/sessions
 LOG=$WORK/server.log
 PID=
 ANCHOR_PID=
+NGINX_PID=
 cleanup() {
+  [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null
   [ -n "$ANCHOR_PID" ] && kill "$ANCHOR_PID" 2>/dev/null
   [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
   rm -rf "$WORK"
@@ -89,7 +93,9 @@ row() { ROWS+=("| $* |"); }
 # --- Set-up: 1,000 sessions and 100 users on disk; a real member's cookie -----------
 log "seeding 1,000 sessions and 100 users"
 "$SEED" "$SESSIONS" "$DATA" 1000 100 3600
-start_server --sweep-interval 1h
+# Access rules for the forward-auth phase: members may reach app.test.
+printf '[[rule]]\nhost = "app.test"\npolicy = "members"\n' >"$WORK/rules.toml"
+start_server --sweep-interval 1h --access-rules "$WORK/rules.toml" --trusted-proxies 127.0.0.1
 log "started in ${STARTUP_MS} ms"
 IDLE_KB=$(proc_kb VmRSS)
 
@@ -111,6 +117,97 @@ read -r CSRF_COOKIE CSRF_TOKEN < <(csrf_pair)
 # What a logged-in browser sends: its session cookie and its CSRF cookie.
 BROWSER_COOKIE="$MEMBER_COOKIE; $CSRF_COOKIE"
 
+# --- Phase: forward-auth --------------------------------------------------------------
+# /auth/request with a member's cookie against the static floor, interleaved; then an
+# upstream page (nginx answering itself) through nginx with and without auth_request.
+GUARD_ROWS=()
+guard_phase() {
+  log "forward-auth: /auth/request against static, three rounds; nginx with and without auth_request"
+  local ratios=() p99s=() round static_rps check_rps
+  for round in 1 2 3; do
+    wrk_run "$BASE/static/favicon.svg" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+    static_rps=$RPS
+    [ "$round" = 3 ] && GUARD_ROWS+=("| \`GET /static/favicon.svg\` | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD |")
+    WRK_COOKIE=$MEMBER_COOKIE WRK_HEADER="X-Original-URL: https://app.test/wiki" \
+      wrk_run "$BASE/auth/request" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+    check_rps=$RPS
+    [ "$round" = 3 ] && GUARD_ROWS+=("| \`GET /auth/request\` (a member, one rule) | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD |")
+    ratios+=("$(awk -v a="$check_rps" -v b="$static_rps" 'BEGIN { printf "%.2f", a / b }')")
+    p99s+=("$P99")
+  done
+  GUARD_RATIO=$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 2p)
+  GUARD_ROUNDS="$(IFS=/; echo "${ratios[*]}")"
+  GUARD_P99S="$(IFS=/; echo "${p99s[*]}")"
+
+  local nginx_port=$((PORT + 2)) upstream_port=$((PORT + 3)) dir=$WORK/nginx
+  mkdir -p "$dir/tmp"
+  cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+error_log $dir/error.log;
+pid $dir/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/body; proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi; uwsgi_temp_path $dir/tmp/uwsgi; scgi_temp_path $dir/tmp/scgi;
+    upstream app { server 127.0.0.1:$upstream_port; keepalive 64; }
+    upstream wicket { server 127.0.0.1:$PORT; keepalive 64; }
+    server { listen 127.0.0.1:$upstream_port; location / { return 200 "the app's page\n"; } }
+    server {
+        listen 127.0.0.1:$nginx_port;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        location /plain/ { proxy_pass http://app; }
+        location /guarded/ {
+            auth_request /_check;
+            auth_request_set \$user \$upstream_http_remote_user;
+            proxy_set_header Remote-User \$user;
+            proxy_pass http://app;
+        }
+        location = /_check {
+            internal;
+            proxy_pass http://wicket/auth/request;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URL https://app.test\$request_uri;
+            proxy_set_header X-Original-Method \$request_method;
+        }
+    }
+}
+CONF
+  nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
+  NGINX_PID=$!
+  until curl -fs -o /dev/null "http://127.0.0.1:$nginx_port/plain/"; do
+    kill -0 "$NGINX_PID" 2>/dev/null || { cat "$dir/error.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  wrk_run "http://127.0.0.1:$nginx_port/plain/x" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+  local plain_rps=$RPS
+  GUARD_ROWS+=("| nginx → the app's page, no auth_request | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD |")
+  WRK_COOKIE=$MEMBER_COOKIE wrk_run "http://127.0.0.1:$nginx_port/guarded/x" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+  GUARD_ROWS+=("| nginx → the app's page with auth_request to Wicket | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD |")
+  NGINX_RATIO=$(awk -v a="$RPS" -v b="$plain_rps" 'BEGIN { printf "%.2f", a / b }')
+  kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=
+}
+guard_table() {
+  cat <<TABLE
+
+Forward-auth (nginx with 1 worker; Wicket, nginx and wrk share the $(nproc) cores):
+
+| phase | connections | req/s | p50 ms | p99 ms | unexpected answers (3 s count) |
+|---|---|---|---|---|---|
+$(printf '%s\n' "${GUARD_ROWS[@]}")
+
+- \`/auth/request\` / static throughput, median of three interleaved rounds: **$GUARD_RATIO** (rounds $GUARD_ROUNDS; target ≥ 0.85); p99 **$GUARD_P99S ms** at $CONNECTIONS connections (target < 3 ms).
+- The app's page through nginx with auth_request / without: **$NGINX_RATIO** of the requests per second.
+TABLE
+}
+if [ "${BENCH_ONLY:-}" = guard ]; then
+  guard_phase
+  guard_table
+  exit 0
+fi
+
 # --- Phase: the fast paths, default scrypt cost ------------------------------------
 log "static and cabinet at $CONNECTIONS connections, interleaved, three rounds"
 RATIOS=()
@@ -126,6 +223,7 @@ for round in 1 2 3; do
 done
 RATIO="$(printf '%s\n' "${RATIOS[@]}" | sort -n | sed -n 2p)%"
 ROUNDS="$(IFS=/; echo "${RATIOS[*]}")"
+guard_phase
 
 reset_peak; wrk_run "$BASE/" "$SECONDS_PER_PHASE" "$CONNECTIONS"
 row "\`GET /\` anonymous | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD | $(mib "$(proc_kb VmHWM)")"
@@ -274,5 +372,6 @@ $(printf '%s\n' "${SCALE_ROWS[@]}")
 - Cabinet throughput at the largest size vs 1k sessions / 100 users: **$FLAT** (target ≥ 90%).
 - Account page (the member's 10 sessions listed) at the largest size vs 1k / 100: **$ACCOUNT_FLAT** (target ≥ 90%).
 - Start-up to the first served request with $TOTAL_SESSIONS sessions and $TOTAL_USERS users: **${STARTUP_BIG_MS} ms** (target < 1 s; includes the polling interval of 5 ms).
+$(guard_table)
 - Sweep ending $SWEPT idle session files (renamed to \`.ended\`, index entries dropped) (starting 1 s after start-up): **${SWEEP_MS} ms**, $LEFT files left; cabinet meanwhile $SWEEP_RPS req/s, p99 **$SWEEP_P99 ms** (normal $LAST_CABINET_P99 ms; target < 2×), non-200: $SWEEP_BAD; peak RSS $SWEEP_HWM MiB.
 EOF

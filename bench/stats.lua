@@ -4,6 +4,7 @@
 -- not count. Optional request bodies come from environment variables:
 --   WRK_METHOD=POST WRK_BODY='...' WRK_COOKIE='...'      a fixed form post
 --   WRK_REGISTER=1 WRK_CSRF=token WRK_COOKIE='...'       unique registrations
+--   WRK_HEADER='Name: value'                              one more request header
 local threads = {}
 local counter = 0
 
@@ -19,6 +20,11 @@ function init(args)
   wrk.method = os.getenv("WRK_METHOD") or "GET"
   local cookie = os.getenv("WRK_COOKIE")
   if cookie then wrk.headers["Cookie"] = cookie end
+  local header = os.getenv("WRK_HEADER") -- "Name: value"
+  if header then
+    local name, value = header:match("^([^:]+):%s*(.*)$")
+    wrk.headers[name] = value
+  end
   local body = os.getenv("WRK_BODY")
   if body then
     wrk.body = body
