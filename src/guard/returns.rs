@@ -124,6 +124,7 @@ mod tests {
             "https://wikі.example.org/",
             "https://xn--wik-npd.example.org/",
             "https://evilexample.net/",
+            "https://evilapps.example.com/",
             "https://example.net.evil.test/",
             "http://wiki.example.org/",
             "HTTPS://wiki.example.org/",

@@ -636,7 +636,12 @@ async fn two_instances_on_one_redis_decide_alike() {
 
 #[tokio::test]
 async fn the_page_policy_lets_forms_lead_to_guarded_apps_and_nowhere_else() {
-    let csp = |resp: &Response| resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = |resp: &Response| {
+        resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
     let plain = spawn_app().await;
     assert!(csp(&plain.get("/").await).contains("form-action 'self';"));
     let app = guarding_app(|c| {
@@ -656,8 +661,14 @@ async fn the_page_policy_lets_forms_lead_to_guarded_apps_and_nowhere_else() {
         "https://app.test:*",
         "https://*.apps.test:*",
     ] {
-        assert!(form_action.split(' ').any(|s| s == source), "{source} not in {form_action}");
+        assert!(
+            form_action.split(' ').any(|s| s == source),
+            "{source} not in {form_action}"
+        );
     }
     assert!(!form_action.contains("evil"), "{form_action}");
-    assert!(policy.contains("script-src 'self';"), "the rest is as strict: {policy}");
+    assert!(
+        policy.contains("script-src 'self';"),
+        "the rest is as strict: {policy}"
+    );
 }
