@@ -53,9 +53,9 @@ impl Application {
             .with(CsrfLayer(state.csrf.clone()))
             .with(SessionLayer(state.sessions.clone()))
             .data(shared.clone());
-        let checks = web::checks()
-            .with(SessionLayer(state.sessions.clone()))
-            .data(shared);
+        // Forward-auth runs before every request to every guarded app: straight to
+        // its endpoint, which reads the session itself.
+        let check = |kind| web::forward::Checks::new(shared.clone(), kind);
         let endpoint = Route::new()
             .nest(
                 "/static",
@@ -63,7 +63,12 @@ impl Application {
             )
             .at("/healthz", get(web::health::live))
             .at("/readyz", get(web::health::ready).data(stores))
-            .nest("/auth", checks)
+            .at("/auth/request", check(web::forward::Check::Request))
+            .at("/auth/forward", check(web::forward::Check::Forward))
+            .at(
+                "/auth/forbidden",
+                get(web::forward::forbidden).data(shared.clone()),
+            )
             .nest("/", pages)
             .around(move |ep, req| web::respond::outermost(ep, req, edge.clone()))
             .boxed();

@@ -452,6 +452,18 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 /// `/%61dmin` and `//admin` are all `/admin`. `None` for what no app should get: a bad
 /// escape, a control character, a NUL, invalid UTF-8.
 pub fn normalize_path(raw: &str) -> Option<String> {
+    // Most paths are already plain: nothing to decode, resolve or merge.
+    let plain = raw.starts_with('/')
+        && !raw.contains(['%', '\\'])
+        && !raw.contains("//")
+        && !raw.contains("/./")
+        && !raw.contains("/../")
+        && !raw.ends_with("/.")
+        && !raw.ends_with("/..")
+        && !raw.chars().any(char::is_control);
+    if plain {
+        return Some(raw.to_owned());
+    }
     let bytes = raw.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;

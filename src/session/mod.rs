@@ -163,7 +163,7 @@ impl Sessions {
             id,
             record,
             ends,
-            account: account.map(Arc::new),
+            account,
         };
         if now - session.record.last_seen >= self.touch_every() {
             session.record.last_seen = now;
@@ -179,8 +179,8 @@ impl Sessions {
     /// The account `record` was started for, if it still exists: the user named in it
     /// has the id it was started for. A session from before accounts had ids holds
     /// for an account older than itself (one registered later is another account).
-    async fn account_of(&self, record: &SessionRecord) -> Result<Option<User>, StoreError> {
-        let user = self.users.get(&record.user).await?;
+    async fn account_of(&self, record: &SessionRecord) -> Result<Option<Arc<User>>, StoreError> {
+        let user = self.users.get_shared(&record.user).await?;
         Ok(user.filter(|user| match &record.account {
             Some(id) => *id == user.id,
             // Session times are kept to the second: so is the comparison.

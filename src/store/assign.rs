@@ -45,6 +45,18 @@ impl UserStore for AssignIds {
         })
     }
 
+    fn get_shared<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, Option<Arc<User>>> {
+        Box::pin(async move {
+            match self.0.get_shared(name).await? {
+                Some(user) if user.id.is_unset() => Ok(self
+                    .with_id(name, Some(User::clone(&user)))
+                    .await?
+                    .map(Arc::new)),
+                other => Ok(other),
+            }
+        })
+    }
+
     fn create<'a>(&'a self, user: &'a User) -> StoreFuture<'a, Result<(), NameTaken>> {
         self.0.create(user)
     }

@@ -1,6 +1,7 @@
 //! Where users live: the interface every backend offers, and what a user record holds.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -13,6 +14,12 @@ pub trait UserStore: fmt::Debug + Send + Sync {
     /// The user called `name` (in any case), if there is one. A corrupt record is an
     /// error, not a missing user.
     fn get<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, Option<User>>;
+
+    /// The same, shared: a backend that keeps records in memory hands out its own
+    /// copy instead of cloning one (each request's session check reads its account).
+    fn get_shared<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, Option<Arc<User>>> {
+        Box::pin(async move { Ok(self.get(name).await?.map(Arc::new)) })
+    }
 
     /// Stores a new user; `Ok(Err(NameTaken))` if the name exists in any case. Of two
     /// concurrent creations of one name exactly one wins, even across processes.

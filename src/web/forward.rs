@@ -1,34 +1,82 @@
 //! Forward-auth: a proxy (nginx `auth_request`, Caddy `forward_auth`, Traefik
 //! `ForwardAuth`) asks, before each request to an app, whether to let it through.
 //!
-//! Both checks are cheap: no page is rendered, the session layer has already read the
-//! one session (and touches it no more often than a page view), and one rule matches.
+//! Both checks are cheap: no page is rendered, one session is read (and touched no
+//! more often than a page view touches it), and one rule matches.
 //! Only `--trusted-proxies` peers are answered: anyone else could claim any URL.
 
 use std::sync::Arc;
 
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::web::Data;
-use poem::{Request, Response, handler};
+use poem::{Endpoint, Request, Response, handler};
 
 use super::AppState;
+use crate::error::AppError;
 use crate::guard::{Access, Asker, Target};
-use crate::session::CurrentSession;
+use crate::session::{Resumed, Session};
 
-/// `GET /auth/request`, for nginx `auth_request`: the original request in
-/// `X-Original-URL` and `X-Original-Method`. `200` with the identity headers, `401`
-/// with a `Location` to log in (or step up) at, `403` when the member may not.
-#[handler]
-pub fn request(req: &Request, state: Data<&Arc<AppState>>, current: CurrentSession) -> Response {
-    if let Some(refused) = untrusted(req, &state) {
-        return refused;
+/// Which check a proxy asks for.
+#[derive(Debug, Clone, Copy)]
+pub enum Check {
+    /// `GET /auth/request`, for nginx `auth_request`.
+    Request,
+    /// `GET /auth/forward`, for Caddy `forward_auth` and Traefik `ForwardAuth`.
+    Forward,
+}
+
+/// The forward-auth endpoint: it resumes the session itself (no session or data
+/// layer, no page machinery), since it runs before every request to every app.
+pub struct Checks {
+    state: Arc<AppState>,
+    check: Check,
+}
+
+impl Checks {
+    /// The `check` endpoint on `state`.
+    pub fn new(state: Arc<AppState>, check: Check) -> Self {
+        Self { state, check }
     }
+}
+
+impl Endpoint for Checks {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let state = &self.state;
+        if let Some(refused) = untrusted(&req, state) {
+            return Ok(refused);
+        }
+        let session = session_of(&req, state).await?;
+        Ok(match self.check {
+            Check::Request => request(&req, state, session.as_ref()),
+            Check::Forward => forward(&req, state, session.as_ref()),
+        })
+    }
+}
+
+/// The live session of the presented cookie(s), as the session layer finds it (an
+/// ended one is no session here: the login page tells its browser why).
+async fn session_of(req: &Request, state: &AppState) -> Result<Option<Session>, AppError> {
+    let presented = crate::cookies::find_all(req, state.sessions.codec().name());
+    for id in state.sessions.genuine(&presented) {
+        if let Resumed::Live(session) = state.sessions.resume(id).await? {
+            return Ok(Some(*session));
+        }
+    }
+    Ok(None)
+}
+
+/// `GET /auth/request`: the original request in `X-Original-URL` and
+/// `X-Original-Method`. `200` with the identity headers, `401` with a `Location` to
+/// log in (or step up) at, `403` when the member may not.
+fn request(req: &Request, state: &AppState, session: Option<&Session>) -> Response {
     let method = req.header("x-original-method").unwrap_or("GET");
     let Some(url) = req.header("x-original-url") else {
         tracing::warn!("/auth/request without X-Original-URL: set it in the proxy");
         return status(StatusCode::BAD_REQUEST);
     };
-    match decide(&state, &current, url, method) {
+    match decide(state, session, url, method) {
         Decision::Allowed(resp) => resp,
         Decision::Elsewhere(location) => {
             let mut resp = status(StatusCode::UNAUTHORIZED);
@@ -39,15 +87,10 @@ pub fn request(req: &Request, state: Data<&Arc<AppState>>, current: CurrentSessi
     }
 }
 
-/// `GET /auth/forward`, for Caddy `forward_auth` and Traefik `ForwardAuth`: the
-/// original request in `X-Forwarded-Method`, `-Proto`, `-Host` and `-Uri`. `200` with
-/// the identity headers, a `302` to log in (a `401` for other methods and htmx, which
-/// cannot follow one), or a `403` page.
-#[handler]
-pub fn forward(req: &Request, state: Data<&Arc<AppState>>, current: CurrentSession) -> Response {
-    if let Some(refused) = untrusted(req, &state) {
-        return refused;
-    }
+/// `GET /auth/forward`: the original request in `X-Forwarded-Method`, `-Proto`,
+/// `-Host` and `-Uri`. `200` with the identity headers, a `302` to log in (a `401` for
+/// other methods and htmx, which cannot follow one), or a `403` page.
+fn forward(req: &Request, state: &AppState, session: Option<&Session>) -> Response {
     let header = |name| req.header(name).unwrap_or_default();
     let method = req.header("x-forwarded-method").unwrap_or("GET");
     let (proto, host) = (header("x-forwarded-proto"), header("x-forwarded-host"));
@@ -60,7 +103,7 @@ pub fn forward(req: &Request, state: Data<&Arc<AppState>>, current: CurrentSessi
         uri => uri,
     };
     let url = format!("{proto}://{host}{uri}");
-    match decide(&state, &current, &url, method) {
+    match decide(state, session, &url, method) {
         Decision::Allowed(resp) => resp,
         Decision::Elsewhere(location) => {
             let navigates = matches!(method, "GET" | "HEAD") && req.header("hx-request").is_none();
@@ -72,7 +115,7 @@ pub fn forward(req: &Request, state: Data<&Arc<AppState>>, current: CurrentSessi
             resp.headers_mut().insert(header::LOCATION, location);
             resp
         }
-        Decision::Forbidden => forbidden_page(&state),
+        Decision::Forbidden => forbidden_page(state),
     }
 }
 
@@ -86,12 +129,11 @@ enum Decision {
     Forbidden,
 }
 
-fn decide(state: &AppState, current: &CurrentSession, url: &str, method: &str) -> Decision {
+fn decide(state: &AppState, session: Option<&Session>, url: &str, method: &str) -> Decision {
     let Some((target, original)) = Target::of_url(url, method) else {
         tracing::info!(url = %super::clipped(url).escape_debug(), "forward-auth: unreadable URL refused");
         return Decision::Forbidden;
     };
-    let session = current.0.as_ref();
     let account = session.and_then(|s| s.account.as_deref());
     let asker = session.zip(account).map(|(session, user)| Asker {
         groups: &user.groups,

@@ -84,15 +84,6 @@ pub struct AppState {
     pub registration: crate::config::Registration,
 }
 
-/// The forward-auth checks, under `/auth`: no CSRF layer (they take no form and set
-/// no cookie).
-pub fn checks() -> Route {
-    Route::new()
-        .at("/request", get(forward::request))
-        .at("/forward", get(forward::forward))
-        .at("/forbidden", get(forward::forbidden))
-}
-
 /// The pages: every route but `/static`.
 pub fn pages() -> Route {
     Route::new()

@@ -107,6 +107,16 @@ impl UserStore for FileUserStore {
         })
     }
 
+    fn get_shared<'a>(&'a self, name: &'a Username) -> StoreFuture<'a, Option<Arc<User>>> {
+        Box::pin(async move {
+            let lookup = self.records.get(&name.key());
+            if let Some(user) = lookup.value.filter(|_| lookup.ticket.watched()) {
+                return Ok(Some(user));
+            }
+            Ok(self.get(name).await?.map(Arc::new))
+        })
+    }
+
     fn create<'a>(&'a self, user: &'a User) -> StoreFuture<'a, Result<(), NameTaken>> {
         Box::pin(async move {
             let (path, bytes) = (self.path(&user.key()), to_json(user)?);
