@@ -9,8 +9,10 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # Debian packages: Chromium for the browser suite; redis-server for the Redis store's
 # tests (each test starts its own on a free loopback port and stops it); nginx and
 # openssl for the browser suite's `tls` project (Wicket behind deploy/'s nginx site
-# with a throwaway certificate); systemd for checking deploy/'s unit; python3-aiosmtpd,
-# a real SMTP server the mail tests start on free loopback ports.
+# with a throwaway certificate, and the `guard` projects' nginx auth_request); caddy
+# for the `guard` projects' forward_auth (curl waits for both); systemd for checking
+# deploy/'s unit; python3-aiosmtpd, a real SMTP server the mail tests start on free
+# loopback ports.
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 have_smtpd() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; }
 missing=()
@@ -18,6 +20,8 @@ have chromium || missing+=(chromium)
 have redis-server || missing+=(redis-server)
 have nginx || missing+=(nginx)
 have openssl || missing+=(openssl)
+have caddy || missing+=(caddy)
+have curl || missing+=(curl)
 have systemd-analyze || missing+=(systemd)
 have_smtpd || missing+=(python3-aiosmtpd)
 if [ ${#missing[@]} -gt 0 ]; then
