@@ -85,7 +85,9 @@ pub fn find_all(req: &Request, name: &str) -> Vec<String> {
     values(req, name).map(str::to_owned).collect()
 }
 
-fn values<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = &'a str> {
+/// Every value of cookie `name`, in the order sent, borrowed from the request (for
+/// a path that reads them once, without collecting them).
+pub fn values<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = &'a str> {
     req.headers()
         .get_all(COOKIE)
         .iter()

@@ -58,8 +58,10 @@ impl Endpoint for Checks {
 /// The live session of the presented cookie(s), as the session layer finds it (an
 /// ended one is no session here: the login page tells its browser why).
 async fn session_of(req: &Request, state: &AppState) -> Result<Option<Session>, AppError> {
-    let presented = crate::cookies::find_all(req, state.sessions.codec().name());
-    for id in state.sessions.genuine(&presented) {
+    let codec = state.sessions.codec();
+    // Every signature is checked before its session is looked up, as in the layer.
+    let genuine = crate::cookies::values(req, codec.name()).filter_map(|v| codec.verify(v));
+    for id in genuine {
         if let Resumed::Live(session) = state.sessions.resume(id).await? {
             return Ok(Some(*session));
         }

@@ -109,7 +109,9 @@ pub async fn outermost<E: Endpoint>(
         edge.misdirected(&req)
     };
     let secure = edge.secure;
-    let policy = edge.guard.content_policy();
+    // A forward-auth check's "yes" goes to the proxy alone, never to a browser: it
+    // needs none of a page's headers (its other answers may reach one, and get them).
+    let check = matches!(req.uri().path(), "/auth/request" | "/auth/forward");
     let is_static = req.uri().path().starts_with("/static/");
     let hx = wants_fragment(&req);
     // The span and the log line cost something: build them only when they are written.
@@ -135,11 +137,14 @@ pub async fn outermost<E: Endpoint>(
                 Err(err) => errors::render(err, hx),
             },
         };
+        if check && resp.status().is_success() {
+            return resp;
+        }
         let headers = resp.headers_mut();
         // A page that states its own policy (forward-auth's 403) keeps it.
-        headers
-            .entry(header::CONTENT_SECURITY_POLICY)
-            .or_insert(policy);
+        if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, edge.guard.content_policy());
+        }
         for (name, value) in SECURITY_HEADERS {
             headers.insert(name, HeaderValue::from_static(value));
         }
