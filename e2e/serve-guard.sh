@@ -63,22 +63,7 @@ if grep -hv '^\s*#' "$dir/login.conf" "$dir/guard.conf" | grep -qE 'listen (80|4
   echo "serve-guard: a deploy file has a port, path or name this script does not template" >&2; exit 1
 fi
 
-cat > "$dir/nginx.conf" <<CONF
-worker_processes 1;
-error_log $dir/error.log;
-pid $dir/nginx.pid;
-events { worker_connections 512; }
-http {
-    include /etc/nginx/mime.types;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-    include $dir/login.conf;
-    include $dir/guard.conf;
-}
-CONF
+"$root/e2e/nginx-main.sh" "$dir" "$dir/login.conf" "$dir/guard.conf" > "$dir/nginx.conf"
 
 # Caddy: only the app's site (the login is nginx's), on its own port, with the same
 # certificate, no admin endpoint and no automatic HTTPS.

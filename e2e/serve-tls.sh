@@ -36,22 +36,7 @@ if grep -v '^\s*#' "$dir/site.conf" | grep -qE 'listen (80|443)|/etc/|/var/'; th
   echo "serve-tls: $site has a port or path this script does not template" >&2; exit 1
 fi
 
-mkdir -p "$dir/tmp"
-cat > "$dir/nginx.conf" <<CONF
-worker_processes 1;
-error_log $dir/error.log;
-pid $dir/nginx.pid;
-events { worker_connections 512; }
-http {
-    include /etc/nginx/mime.types;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-    include $dir/site.conf;
-}
-CONF
+"$root/e2e/nginx-main.sh" "$dir" "$dir/site.conf" > "$dir/nginx.conf"
 
 "${WICKET_BIN:-$root/target/release/wicket}" \
   --addr "127.0.0.1:$upstream_port" \

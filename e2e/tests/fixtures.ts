@@ -182,3 +182,16 @@ export function totp(key: Buffer, step: number): string {
 }
 
 export const stepNow = () => Math.floor(Date.now() / 1000 / 30);
+
+/** Turns two-step login on from `/account` for the logged-in member; returns the key. */
+export async function turnOnTwoStep(page: Page): Promise<Buffer> {
+  await page.goto('/account');
+  const section = page.locator('#two-step-login');
+  await section.getByRole('button', { name: 'Set up two-step login' }).click();
+  const key = base32Decode(await section.locator('code.key').innerText());
+  await section.getByLabel('Code from your app').fill(totp(key, stepNow()));
+  await section.getByLabel('Your password').fill(PASSWORD);
+  await section.getByRole('button', { name: 'Turn on two-step login' }).click();
+  await expect(page.getByText('Two-step login is on.')).toBeVisible();
+  return key;
+}

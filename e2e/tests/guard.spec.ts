@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { Page, TestInfo } from '@playwright/test';
 import {
-  base32Decode, expect, expectAccessible, logIn, PASSWORD, stepNow, test, totp, uniqueName,
+  expect, expectAccessible, logIn, PASSWORD, stepNow, test, totp, turnOnTwoStep, uniqueName,
 } from './fixtures';
 
 // Apps behind Wicket (serve-guard.sh): the same small app behind nginx (auth_request)
@@ -90,14 +90,7 @@ for (const [proxy, app] of Object.entries(proxies)) {
 
 test('a two-step page asks a member for a code first, then returns to it', async ({ page }, testInfo) => {
   await invited(page, 'stepper');
-  await page.goto('/account');
-  const section = page.locator('#two-step-login');
-  await section.getByRole('button', { name: 'Set up two-step login' }).click();
-  const key = base32Decode(await section.locator('code.key').innerText());
-  await section.getByLabel('Code from your app').fill(totp(key, stepNow()));
-  await section.getByLabel('Your password').fill(PASSWORD);
-  await section.getByRole('button', { name: 'Turn on two-step login' }).click();
-  await expect(page.getByText('Two-step login is on.')).toBeVisible();
+  const key = await turnOnTwoStep(page);
 
   // This session began with a password only.
   await page.goto(`${proxies.nginx}/strong`);

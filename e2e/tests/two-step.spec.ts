@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import type { Page, TestInfo } from '@playwright/test';
 import {
   base32Decode, expect, expectAccessible, linkIn, logIn, mailTo, PASSWORD, registeredMember, stepNow, test,
-  totp, uniqueName,
+  totp, turnOnTwoStep, uniqueName,
 } from './fixtures';
 
 // Runs in js and no-js: the setup, a login with the app's code, one with a recovery
@@ -74,14 +74,7 @@ test('a reset by mail on a two-step account asks the code before anything change
   await expect(page).toHaveURL(/\/cabinet$/);
   await page.goto(linkIn(await mailTo(address, 'Confirm your email address'), '/verify-email/'));
   await expect(page.getByRole('heading', { name: 'Address confirmed' })).toBeVisible();
-  await page.goto('/account');
-  const section = page.locator('#two-step-login');
-  await section.getByRole('button', { name: 'Set up two-step login' }).click();
-  const key = base32Decode(await section.locator('code.key').innerText());
-  await section.getByLabel('Code from your app').fill(totp(key, stepNow()));
-  await section.getByLabel('Your password').fill(PASSWORD);
-  await section.getByRole('button', { name: 'Turn on two-step login' }).click();
-  await expect(page.getByText('Two-step login is on.')).toBeVisible();
+  const key = await turnOnTwoStep(page);
   await page.goto('/logout');
   await page.getByRole('button', { name: 'Log out' }).click();
   await expect(page.getByRole('status')).toHaveText('You are logged out.');

@@ -63,18 +63,24 @@ impl Accounts {
 
     /// The invitation in a link (`?invite=…`), if it is live and has a use left.
     pub async fn open_invite(&self, text: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let Some((key, record)) = self.live_invite(text).await? else {
+            return Ok(None);
+        };
+        let left = self.uses_of(&key, record.uses).await? < record.uses;
+        Ok(left.then_some(record))
+    }
+
+    /// The invitation `text` names, if it is one and has not expired.
+    async fn live_invite(&self, text: &str) -> Result<Option<(TokenKey, TokenRecord)>, StoreError> {
         let Some(token) = Token::parse(text) else {
             return Ok(None);
         };
         let key = token.key();
-        let Some(record) = self.tokens.peek_token(&key).await? else {
-            return Ok(None);
-        };
-        if !record.is_live(Purpose::Invite, OffsetDateTime::now_utc()) {
-            return Ok(None);
-        }
-        let left = self.uses_of(&key, record.uses).await? < record.uses;
-        Ok(left.then_some(record))
+        let record = self.tokens.peek_token(&key).await?;
+        let now = OffsetDateTime::now_utc();
+        Ok(record
+            .filter(|record| record.is_live(Purpose::Invite, now))
+            .map(|record| (key, record)))
     }
 
     /// Takes one use of the invitation in `text` for an account called `name`: `None`
@@ -84,16 +90,9 @@ impl Accounts {
         text: &str,
         name: &str,
     ) -> Result<Option<InviteUse>, StoreError> {
-        let Some(token) = Token::parse(text) else {
+        let Some((key, record)) = self.live_invite(text).await? else {
             return Ok(None);
         };
-        let key = token.key();
-        let Some(record) = self.tokens.peek_token(&key).await? else {
-            return Ok(None);
-        };
-        if !record.is_live(Purpose::Invite, OffsetDateTime::now_utc()) {
-            return Ok(None);
-        }
         // Unique to this attempt: two registrations of one name are two claimants.
         let claimant = format!("{name}#{}", hex(&random_bytes::<8>()));
         for slot in 0..record.uses {

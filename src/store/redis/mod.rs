@@ -23,7 +23,7 @@ mod users;
 
 use std::time::Duration;
 
-use deadpool_redis::redis;
+use deadpool_redis::redis::{self, AsyncCommands};
 use deadpool_redis::{Config as PoolConfig, Pool, Runtime, Timeouts};
 
 use super::tokens::{ClaimKey, TokenKey};
@@ -80,6 +80,28 @@ impl RedisStore {
 
     fn token_key(&self, key: &TokenKey) -> String {
         format!("{}{}", self.token_key_prefix(), key.as_str())
+    }
+
+    /// Every key matching `pattern` (`SCAN`) with its value (`MGET`, 500 at a time),
+    /// skipping keys gone meanwhile: for the operator's listings, not for requests.
+    async fn scan_values(&self, pattern: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let keys: Vec<String> = self
+            .run(async |conn| {
+                let mut keys = Vec::new();
+                let mut iter = conn.scan_match::<_, String>(pattern).await?;
+                while let Some(key) = iter.next_item().await {
+                    keys.push(key?);
+                }
+                Ok(keys)
+            })
+            .await?;
+        let mut found = Vec::new();
+        for chunk in keys.chunks(500) {
+            let docs: Vec<Option<String>> = self.run(async |conn| conn.mget(chunk).await).await?;
+            let values = chunk.iter().zip(docs);
+            found.extend(values.filter_map(|(key, json)| Some((key.clone(), json?))));
+        }
+        Ok(found)
     }
 
     fn token_key_prefix(&self) -> String {

@@ -96,32 +96,16 @@ impl TokenStore for RedisStore {
     fn invites(&self) -> StoreFuture<'_, Vec<(TokenKey, TokenRecord)>> {
         Box::pin(async move {
             let prefix = self.token_key_prefix();
-            let pattern = format!("{prefix}*");
-            let keys: Vec<String> = self
-                .run(async |conn| {
-                    let mut keys = Vec::new();
-                    let mut iter = conn.scan_match::<_, String>(&pattern).await?;
-                    while let Some(key) = iter.next_item().await {
-                        keys.push(key?);
-                    }
-                    Ok(keys)
-                })
-                .await?;
             let now = time::OffsetDateTime::now_utc();
             let mut found = Vec::new();
-            for chunk in keys.chunks(500) {
-                let docs: Vec<Option<String>> =
-                    self.run(async |conn| conn.mget(chunk).await).await?;
-                for (key, json) in chunk.iter().zip(docs) {
-                    let Some(json) = json else { continue };
-                    let record: TokenRecord =
-                        serde_json::from_str(&json).map_err(StoreError::corrupt)?;
-                    let hash = key.strip_prefix(&prefix).and_then(TokenKey::from_hex);
-                    if let Some(hash) = hash
-                        && record.is_live(Purpose::Invite, now)
-                    {
-                        found.push((hash, record));
-                    }
+            for (key, json) in self.scan_values(&format!("{prefix}*")).await? {
+                let record: TokenRecord =
+                    serde_json::from_str(&json).map_err(StoreError::corrupt)?;
+                let hash = key.strip_prefix(&prefix).and_then(TokenKey::from_hex);
+                if let Some(hash) = hash
+                    && record.is_live(Purpose::Invite, now)
+                {
+                    found.push((hash, record));
                 }
             }
             Ok(found)

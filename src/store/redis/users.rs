@@ -89,25 +89,10 @@ impl UserStore for RedisStore {
 
     fn names(&self) -> StoreFuture<'_, Vec<String>> {
         Box::pin(async move {
-            let pattern = self.user_key("*");
-            let keys: Vec<String> = self
-                .run(async |conn| {
-                    let mut keys = Vec::new();
-                    let mut iter = conn.scan_match::<_, String>(&pattern).await?;
-                    while let Some(key) = iter.next_item().await {
-                        keys.push(key?);
-                    }
-                    Ok(keys)
-                })
-                .await?;
             let mut names = Vec::new();
-            for chunk in keys.chunks(500) {
-                let docs: Vec<Option<String>> =
-                    self.run(async |conn| conn.mget(chunk).await).await?;
-                for json in docs.into_iter().flatten() {
-                    let user: User = serde_json::from_str(&json).map_err(StoreError::corrupt)?;
-                    names.push(user.name.to_string());
-                }
+            for (_, json) in self.scan_values(&self.user_key("*")).await? {
+                let user: User = serde_json::from_str(&json).map_err(StoreError::corrupt)?;
+                names.push(user.name.to_string());
             }
             names.sort_by_key(|n| n.to_ascii_lowercase());
             Ok(names)
