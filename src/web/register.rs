@@ -100,19 +100,27 @@ async fn shut(state: &AppState, invite: &str, hx: Hx) -> Result<Option<Response>
             if state.accounts.open_invite(invite).await?.is_some() {
                 return Ok(None);
             }
-            (
-                "This invitation does not work",
-                "It has expired, been used up or been withdrawn. Ask whoever sent it for \
-                 a new one.",
-            )
+            return Ok(Some(invitation_void(hx)));
         }
     };
+    Ok(Some(refused(hx, title, text)))
+}
+
+/// The page for an invitation that is expired, used up or withdrawn.
+fn invitation_void(hx: Hx) -> Response {
+    refused(
+        hx,
+        "This invitation does not work",
+        "It has expired, been used up or been withdrawn. Ask whoever sent it for a new one.",
+    )
+}
+
+/// A `403` page saying why there is no form.
+fn refused(hx: Hx, title: &str, text: &str) -> Response {
     let body = super::email::message_card(title, text, "/", "Log in");
-    Ok(Some(
-        hx.page(title, body)
-            .with_status(StatusCode::FORBIDDEN)
-            .into_response(),
-    ))
+    hx.page(title, body)
+        .with_status(StatusCode::FORBIDDEN)
+        .into_response()
 }
 
 /// What the form is refilled with (never the passwords), and whether it asks for an
@@ -197,7 +205,8 @@ pub async fn submit(
     let invite = match state.registration {
         Registration::Invite => match state.accounts.take_invite(&form.invite, &name).await? {
             Some(taken) => Some(taken),
-            None => return Ok(shut(&state, "-", hx).await?.expect("no invitation")),
+            // Used up meanwhile (by a registration racing this one), or withdrawn.
+            None => return Ok(invitation_void(hx)),
         },
         _ => None,
     };
