@@ -129,7 +129,12 @@ fn spoken(duration: std::time::Duration) -> String {
 /// `GET /login`: the form lives at `/`.
 #[handler]
 pub fn elsewhere(Query(query): Query<NextQuery>) -> Response {
-    Hx(false).redirect(&login_url(query.wanted()))
+    if query.rd.is_empty() {
+        return Hx(false).redirect(&login_url(&query.next));
+    }
+    // Carried as it came: the form checks it before anything goes there.
+    let rd: String = url::form_urlencoded::byte_serialize(query.rd.as_bytes()).collect();
+    Hx(false).redirect(&format!("/?rd={rd}"))
 }
 
 /// `POST /login`: checks the password and starts a new session.

@@ -408,6 +408,11 @@ async fn a_login_returns_to_a_guarded_page_and_anywhere_else_falls_back() {
         .await
         .unwrap();
     assert!(!page.contains("evil.test"));
+    // `/login` (where the form posts) sends a browser to the form with its rd.
+    let resp = app
+        .get_by(&client(), "/login?rd=https%3A%2F%2Fapp.test%2Fwiki")
+        .await;
+    assert_see_other(&resp, "/?rd=https%3A%2F%2Fapp.test%2Fwiki");
     // htmx is told the same place.
     let browser = client();
     let form = [
