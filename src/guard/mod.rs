@@ -106,6 +106,9 @@ fn content_policy(rules: &Rules, cookie_domain: Option<&str>) -> HeaderValue {
             .iter()
             .filter_map(|rule| rule.host().map(str::to_owned)),
     );
+    // Several rules for one host name it once.
+    let mut seen = std::collections::HashSet::new();
+    hosts.retain(|host| seen.insert(host.clone()));
     let mut sources = String::from("'self'");
     for host in hosts {
         let test_name =

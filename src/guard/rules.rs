@@ -72,6 +72,14 @@ impl Target {
     /// browser will be sent back to (its parse's own serialization). `None` for a URL
     /// no browser would send or no app should get.
     pub fn of_url(url: &str, method: &str) -> Option<(Self, String)> {
+        // The authority is a host (and port) and nothing else, followed by the path:
+        // `https://app?/admin` would otherwise be the host `app` and the path `/`.
+        let (_, rest) = url.split_once("://")?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host_like = |b: u8| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b);
+        if url.len() > MAX_URL || authority.is_empty() || !authority.bytes().all(host_like) {
+            return None;
+        }
         let parsed = url::Url::parse(url).ok()?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return None;
@@ -91,6 +99,9 @@ impl Target {
         Some((target, parsed.into()))
     }
 }
+
+/// The longest original URL a check reads (a browser's limit is about this).
+const MAX_URL: usize = 8 * 1024;
 
 /// The member asking, as the rules see them.
 #[derive(Debug, Clone, Copy)]
@@ -454,7 +465,7 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 pub fn normalize_path(raw: &str) -> Option<String> {
     // Most paths are already plain: nothing to decode, resolve or merge.
     let plain = raw.starts_with('/')
-        && !raw.contains(['%', '\\'])
+        && !raw.contains(['%', '\\', ';'])
         && !raw.contains("//")
         && !raw.contains("/./")
         && !raw.contains("/../")
@@ -484,6 +495,9 @@ pub fn normalize_path(raw: &str) -> Option<String> {
     }
     let mut segments: Vec<&str> = Vec::new();
     for segment in decoded.split(['/', '\\']) {
+        // Path parameters (`/admin;jsessionid=x`, `/..;/`) are dropped, as Java
+        // servers drop them before routing: the rules see the path those apps see.
+        let segment = segment.split(';').next().unwrap_or_default();
         match segment {
             "" | "." => {}
             ".." => {
@@ -702,6 +716,10 @@ mod tests {
             ("/a%00b", None),
             ("/a%0d%0a", None),
             ("/%ff", None),
+            ("/admin;x", Some("/admin")),
+            ("/x/..;/admin", Some("/admin")),
+            ("/;/admin", Some("/admin")),
+            ("/a%3bb/c", Some("/a/c")),
         ] {
             assert_eq!(normalize_path(raw).as_deref(), seen, "{raw}");
         }

@@ -73,8 +73,11 @@ async fn session_of(req: &Request, state: &AppState) -> Result<Option<Session>, 
 /// `X-Original-Method`. `200` with the identity headers, `401` with a `Location` to
 /// log in (or step up) at, `403` when the member may not.
 fn request(req: &Request, state: &AppState, session: Option<&Session>) -> Response {
-    let method = req.header("x-original-method").unwrap_or("GET");
-    let Some(url) = req.header("x-original-url") else {
+    let Ok([url, method]) = single(req, ["x-original-url", "x-original-method"]) else {
+        return status(StatusCode::BAD_REQUEST);
+    };
+    let method = method.unwrap_or("GET");
+    let Some(url) = url else {
         tracing::warn!("/auth/request without X-Original-URL: set it in the proxy");
         return status(StatusCode::BAD_REQUEST);
     };
@@ -93,17 +96,32 @@ fn request(req: &Request, state: &AppState, session: Option<&Session>) -> Respon
 /// `-Host` and `-Uri`. `200` with the identity headers, a `302` to log in (a `401` for
 /// other methods and htmx, which cannot follow one), or a `403` page.
 fn forward(req: &Request, state: &AppState, session: Option<&Session>) -> Response {
-    let header = |name| req.header(name).unwrap_or_default();
-    let method = req.header("x-forwarded-method").unwrap_or("GET");
-    let (proto, host) = (header("x-forwarded-proto"), header("x-forwarded-host"));
-    if !matches!(proto, "http" | "https") || host.is_empty() {
-        tracing::warn!("/auth/forward without X-Forwarded-Proto and -Host: set them in the proxy");
+    let names = [
+        "x-forwarded-method",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-uri",
+    ];
+    let Ok([method, proto, host, uri]) = single(req, names) else {
+        return status(StatusCode::BAD_REQUEST);
+    };
+    let (method, proto, host) = (
+        method.unwrap_or("GET"),
+        proto.unwrap_or_default(),
+        host.unwrap_or_default(),
+    );
+    // A host and port, nothing else: `app?` or `app/x?` would move the path elsewhere.
+    let host_like = |b: u8| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b);
+    if !matches!(proto, "http" | "https") || host.is_empty() || !host.bytes().all(host_like) {
+        tracing::warn!(
+            "/auth/forward without a plain X-Forwarded-Proto and -Host: check the proxy"
+        );
         return status(StatusCode::BAD_REQUEST);
     }
-    let uri = match header("x-forwarded-uri") {
-        "" => "/",
-        uri => uri,
-    };
+    let uri = uri.unwrap_or("/");
+    if !uri.starts_with('/') {
+        return status(StatusCode::BAD_REQUEST);
+    }
     let url = format!("{proto}://{host}{uri}");
     match decide(state, session, &url, method) {
         Decision::Allowed(resp) => resp,
@@ -133,7 +151,7 @@ enum Decision {
 
 fn decide(state: &AppState, session: Option<&Session>, url: &str, method: &str) -> Decision {
     let Some((target, original)) = Target::of_url(url, method) else {
-        tracing::info!(url = %super::clipped(url).escape_debug(), "forward-auth: unreadable URL refused");
+        tracing::info!(url = %for_log(url), "forward-auth: unreadable URL refused");
         return Decision::Forbidden;
     };
     let account = session.and_then(|s| s.account.as_deref());
@@ -192,9 +210,51 @@ pub fn forbidden(state: Data<&Arc<AppState>>) -> Response {
 /// Wicket's `path` (the login form, the step-up page) with `rd` the original URL.
 fn elsewhere(state: &AppState, path: &str, original: &str) -> HeaderValue {
     let origin = state.public_url.as_ref().map_or("", |url| url.origin());
+    // A login returns to nothing longer (see `ReturnPolicy`): no use sending it.
+    if original.len() > 2048 {
+        return HeaderValue::from_str(&format!("{origin}{path}"))
+            .expect("an origin is header-safe");
+    }
     let rd: String = url::form_urlencoded::byte_serialize(original.as_bytes()).collect();
     let location = format!("{origin}{path}?rd={rd}");
     HeaderValue::from_str(&location).expect("an origin and an escaped URL are header-safe")
+}
+
+/// The headers `names`, each sent at most once (`Err` and a log line otherwise: a
+/// proxy that adds its own after a client's must not let the client's count).
+fn single<'a, const N: usize>(
+    req: &'a Request,
+    names: [&str; N],
+) -> Result<[Option<&'a str>; N], ()> {
+    let mut found = [None; N];
+    for (slot, name) in found.iter_mut().zip(names) {
+        let mut values = req.headers().get_all(name).iter();
+        let first = values.next();
+        if values.next().is_some() {
+            tracing::warn!(header = name, "forward-auth: header sent twice, refused");
+            return Err(());
+        }
+        *slot = match first {
+            Some(value) => Some(value.to_str().map_err(|_| ())?),
+            None => None,
+        };
+    }
+    Ok(found)
+}
+
+/// An original URL as a log line shows it: no user info, query or fragment (they may
+/// hold secrets), at most 200 characters.
+fn for_log(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    let shown = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_owned(),
+    };
+    super::clipped(&shown).escape_debug().to_string()
 }
 
 /// `403` when the peer is not a trusted proxy (logged), else `None`.
@@ -263,4 +323,22 @@ fn forbidden_page(state: &AppState) -> Response {
     );
     resp.set_body(page.into_string());
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_logged_url_shows_no_user_info_query_or_fragment() {
+        for (url, shown) in [
+            (
+                "https://user:secret@app.test/x%00?token=abc#f",
+                "https://app.test/x%00",
+            ),
+            ("https://app.test/a?access_token=abc", "https://app.test/a"),
+            ("not a url?secret", "not a url"),
+        ] {
+            assert_eq!(super::for_log(url), shown);
+        }
+        assert_eq!(super::for_log(&"a".repeat(1000)).len(), 200);
+    }
 }

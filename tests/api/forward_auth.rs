@@ -311,6 +311,9 @@ async fn paths_are_matched_as_the_app_will_read_them() {
         "//admin",
         "/./admin",
         "/open/..%5cadmin",
+        "/admin;x",
+        "/x/..;/admin",
+        "/;/admin",
     ] {
         let resp = nginx_asks(&app, &ann, "GET", &format!("https://app.test{path}")).await;
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{path}");
@@ -676,4 +679,60 @@ async fn the_page_policy_lets_forms_lead_to_guarded_apps_and_nowhere_else() {
         policy.contains("script-src 'self';"),
         "the rest is as strict: {policy}"
     );
+}
+
+#[tokio::test]
+async fn a_host_that_is_not_only_a_host_or_a_header_sent_twice_is_refused() {
+    let app = guarding_app(|_| {}).await;
+    let ann = client();
+    app.register_by(&ann, "ann", PASSWORD).await;
+    // `?`, `#` or `/` in the host would move the real path into a query or elsewhere.
+    for url in [
+        "https://app.test?/admin",
+        "https://app.test#/admin",
+        "https://app.test\\x?/admin",
+        "https://app.test:443?/admin",
+    ] {
+        let resp = nginx_asks(&app, &ann, "GET", url).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{url}");
+    }
+    for host in [
+        "app.test?",
+        "app.test#",
+        "app.test/x?",
+        "app.test\\x?",
+        "app.test ?",
+    ] {
+        let resp = ann
+            .get(app.url("/auth/forward"))
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", host)
+            .header("X-Forwarded-Uri", "/admin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{host}");
+    }
+    let resp = caddy_asks(&app, &ann, "GET", "admin", &[]).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::BAD_REQUEST,
+        "a URI without its slash"
+    );
+    // A proxy that appends its header after the client's must not let the first count.
+    let resp = ann
+        .get(app.url("/auth/request"))
+        .header("X-Original-URL", "https://app.test/wiki")
+        .header("X-Original-URL", "https://app.test/admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = caddy_asks(&app, &ann, "GET", "/wiki", &[("X-Forwarded-Uri", "/admin")]).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // A URL too long to return to is sent to log in without it.
+    let long = format!("https://app.test/{}", "a".repeat(3000));
+    let resp = nginx_asks(&app, &client(), "GET", &long).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(location(&resp), "/");
 }
