@@ -13,7 +13,9 @@ use poem::http::HeaderValue;
 use std::sync::{Arc, RwLock};
 
 pub use self::returns::ReturnPolicy;
-pub use self::rules::{Access, Asker, Policy, Rule, Rules, RulesError, Target, normalize_path};
+pub use self::rules::{
+    Access, Asker, Policy, Rule, Rules, RulesError, Target, normalize_path, plain_authority,
+};
 
 /// The access rules in force and the cookie domain: what forward-auth and `rd` need.
 #[derive(Debug, Clone)]

@@ -76,8 +76,7 @@ impl Target {
         // `https://app?/admin` would otherwise be the host `app` and the path `/`.
         let (_, rest) = url.split_once("://")?;
         let authority = rest.split('/').next().unwrap_or_default();
-        let host_like = |b: u8| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b);
-        if url.len() > MAX_URL || authority.is_empty() || !authority.bytes().all(host_like) {
+        if url.len() > MAX_URL || !plain_authority(authority) {
             return None;
         }
         let parsed = url::Url::parse(url).ok()?;
@@ -98,6 +97,16 @@ impl Target {
         };
         Some((target, parsed.into()))
     }
+}
+
+/// Whether `text` is a host and port and nothing else (letters, digits, `-.:[]`):
+/// no `?`, `#`, `/`, `\`, `@` or space that a URL parser would read as the end of the
+/// host and the start of something else.
+pub fn plain_authority(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
 }
 
 /// The longest original URL a check reads (a browser's limit is about this).

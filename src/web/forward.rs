@@ -13,7 +13,7 @@ use poem::{Endpoint, Request, Response, handler};
 
 use super::AppState;
 use crate::error::AppError;
-use crate::guard::{Access, Asker, Target};
+use crate::guard::{Access, Asker, Target, plain_authority};
 use crate::session::{Resumed, Session};
 
 /// Which check a proxy asks for.
@@ -111,8 +111,7 @@ fn forward(req: &Request, state: &AppState, session: Option<&Session>) -> Respon
         host.unwrap_or_default(),
     );
     // A host and port, nothing else: `app?` or `app/x?` would move the path elsewhere.
-    let host_like = |b: u8| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b);
-    if !matches!(proto, "http" | "https") || host.is_empty() || !host.bytes().all(host_like) {
+    if !matches!(proto, "http" | "https") || !plain_authority(host) {
         tracing::warn!(
             "/auth/forward without a plain X-Forwarded-Proto and -Host: check the proxy"
         );
