@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::cookies::CookiePolicy;
 use crate::guard::Guard;
 use crate::mail::{Destination, Mailer, Outbox};
+use crate::oidc::Provider;
 use crate::password::Hasher;
 use crate::secret::SecretKey;
 use crate::session::{SessionLayer, Sessions};
@@ -69,6 +70,26 @@ impl Application {
                 "/auth/forbidden",
                 get(web::forward::forbidden).data(shared.clone()),
             )
+            // The provider's routes for apps: JSON, no cookies, no forms of ours.
+            .at(
+                "/.well-known/openid-configuration",
+                get(web::oidc::discovery).data(shared.clone()),
+            )
+            .at("/oidc/jwks", get(web::oidc::jwks).data(shared.clone()))
+            .at(
+                "/oidc/token",
+                poem::post(web::oidc::token_endpoint).data(shared.clone()),
+            )
+            .at(
+                "/oidc/userinfo",
+                get(web::oidc::userinfo)
+                    .post(web::oidc::userinfo)
+                    .data(shared.clone()),
+            )
+            .at(
+                "/oidc/revoke",
+                poem::post(web::oidc::revoke).data(shared.clone()),
+            )
             .nest("/", pages)
             .around(move |ep, req| web::respond::outermost(ep, req, edge.clone()))
             .boxed();
@@ -81,6 +102,12 @@ impl Application {
                 )
             })?;
         let addr = listener.local_addr()?;
+        if let Some(provider) = &state.oidc {
+            match &config.public_url {
+                Some(url) => provider.set_issuer(url.origin()),
+                None => provider.set_issuer(&format!("http://{addr}")),
+            }
+        }
         Ok(Self {
             listener,
             state,
@@ -121,10 +148,14 @@ impl Application {
         let sweeper = tokio::spawn(sweep_forever(
             self.state.sessions,
             self.state.tokens,
+            self.state.oidc.clone(),
             self.config.sweep_interval,
         ));
         let _stop_sweeping = AbortOnDrop(sweeper);
-        let reloader = tokio::spawn(crate::guard::reload_on_hangup(self.state.guard.clone()));
+        let reloader = tokio::spawn(crate::guard::reload_on_hangup(
+            self.state.guard.clone(),
+            self.state.oidc.clone(),
+        ));
         let _stop_reloading = AbortOnDrop(reloader);
         tighten_files(&self.config);
         let served =
@@ -176,7 +207,12 @@ fn warn_about_exposure(config: &Config, addr: SocketAddr) {
     }
 }
 
-async fn sweep_forever(sessions: Sessions, tokens: Arc<dyn store::TokenStore>, every: Duration) {
+async fn sweep_forever(
+    sessions: Sessions,
+    tokens: Arc<dyn store::TokenStore>,
+    oidc: Option<Arc<Provider>>,
+    every: Duration,
+) {
     // The first sweep waits one interval: start-up stays fast, and sessions that ended
     // while the server was down are refused when presented anyway.
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -196,6 +232,15 @@ async fn sweep_forever(sessions: Sessions, tokens: Arc<dyn store::TokenStore>, e
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "swept expired mailed tokens"),
             Err(err) => tracing::warn!(error = %crate::error::chain(&err), "token sweep failed"),
+        }
+        if let Some(provider) = &oidc {
+            match provider.sweep().await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "swept expired OpenID Connect grants"),
+                Err(err) => {
+                    tracing::warn!(error = %crate::error::chain(&err), "grant sweep failed")
+                }
+            }
         }
     }
 }
@@ -241,7 +286,12 @@ fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
     let guard = guard(config)?;
     let policy = CookiePolicy::new(config.secure_cookies);
     let accounts = accounts_with(config, &stores, &key)?;
+    let oidc = provider(config, &stores, &accounts.sessions)?;
+    if let Some(provider) = &oidc {
+        guard.set_form_targets(provider.form_targets());
+    }
     Ok(AppState {
+        oidc,
         sessions: accounts.sessions.clone(),
         users: accounts.users.clone(),
         hasher: accounts.hasher.clone(),
@@ -292,6 +342,31 @@ pub fn guard(config: &Config) -> io::Result<Guard> {
     }
     Guard::load(config.access_rules.clone(), config.cookie_domain.clone())
         .map_err(|err| invalid(format!("--access-rules: {err}")))
+}
+
+/// The OpenID Connect provider, when `--oidc-clients` names the apps it serves: at
+/// `--public-url` (or the listening address), with its keys in the data directory.
+fn provider(
+    config: &Config,
+    stores: &Stores,
+    sessions: &Sessions,
+) -> io::Result<Option<Arc<Provider>>> {
+    let Some(file) = &config.oidc_clients else {
+        return Ok(None);
+    };
+    let provider = Provider::open(
+        file.clone(),
+        config.data_dir.clone(),
+        stores.grants.clone(),
+        sessions.clone(),
+    )
+    .map_err(|err| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--oidc-clients: {err}"),
+        )
+    })?;
+    Ok(Some(Arc::new(provider)))
 }
 
 /// The account service on the stores and keys `config` names, for the site and the

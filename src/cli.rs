@@ -6,7 +6,8 @@ use std::io::{self, BufRead, IsTerminal};
 use crate::accounts::{Accounts, PasswordSet};
 use crate::app::{self, Application};
 use crate::config::{
-    Command, Config, GroupChange, GroupCommand, InviteCommand, RulesCommand, UserCommand,
+    Command, Config, GroupChange, GroupCommand, InviteCommand, OidcCommand, RulesCommand,
+    UserCommand,
 };
 use crate::domain::{Group, Password, Username};
 use crate::guard::{Access, Asker, Rules, Target};
@@ -21,6 +22,7 @@ pub async fn run(config: &Config, command: Option<Command>) -> io::Result<()> {
         Some(Command::Group { action }) => group(config, action).await,
         Some(Command::Invite { action }) => invite(config, action).await,
         Some(Command::Rules { action }) => rules(config, action).await,
+        Some(Command::Oidc { action }) => oidc(config, action),
     }
 }
 
@@ -262,6 +264,28 @@ async fn invite(config: &Config, action: InviteCommand) -> io::Result<()> {
                 )));
             }
             println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+/// `wicket oidc rotate-key` and `wicket oidc client-secret`.
+fn oidc(config: &Config, action: OidcCommand) -> io::Result<()> {
+    match action {
+        OidcCommand::RotateKey => {
+            crate::fsutil::private_dir(&config.data_dir)?;
+            let kids = crate::oidc::KeySet::rotate(&config.data_dir)?;
+            println!(
+                "new signing keys {} in {}; reload the server (systemctl reload wicket, \
+                 or kill -HUP) to sign with them",
+                kids.join(" and "),
+                config.data_dir.join(crate::oidc::keys::KEY_FILE).display()
+            );
+        }
+        OidcCommand::ClientSecret => {
+            let (secret, hash) = crate::oidc::clients::new_secret();
+            println!("client secret (give it to the app; it is not stored): {secret}");
+            println!("for the clients file:  secret_hash = \"{hash}\"");
         }
     }
     Ok(())

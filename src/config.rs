@@ -50,6 +50,12 @@ pub enum Command {
         #[command(subcommand)]
         action: RulesCommand,
     },
+    /// The OpenID Connect provider: signing keys and client secrets.
+    Oidc {
+        /// What to do.
+        #[command(subcommand)]
+        action: OidcCommand,
+    },
     /// Copy every user and live session from one store to another.
     Migrate {
         /// The store to copy from (`files`, with --data-dir and --sessions-dir).
@@ -161,6 +167,17 @@ pub enum RulesCommand {
         #[arg(long, default_value = "GET")]
         method: String,
     },
+}
+
+/// `wicket oidc ...`
+#[derive(Debug, Subcommand)]
+pub enum OidcCommand {
+    /// Add a new signing key pair (RS256 and EdDSA) to the data directory; the old
+    /// keys stay published until the tokens they signed expire. Reload the server
+    /// (SIGHUP) to sign with the new ones.
+    RotateKey,
+    /// Print a new client secret and the `secret_hash` to put in the clients file.
+    ClientSecret,
 }
 
 /// Who may create an account.
@@ -287,6 +304,12 @@ pub struct Config {
     /// reloaded on SIGHUP [default: none, every guarded request is denied].
     #[arg(long, global = true, env = "WICKET_ACCESS_RULES")]
     pub access_rules: Option<PathBuf>,
+
+    /// The apps that may log people in through Wicket's OpenID Connect provider
+    /// (TOML, one `[[client]]` table each); reloaded on SIGHUP [default: none, the
+    /// provider is off].
+    #[arg(long, global = true, env = "WICKET_OIDC_CLIENTS")]
+    pub oidc_clients: Option<PathBuf>,
 
     /// Who may register: `open`, `invite` (with a link from `wicket invite create`)
     /// or `closed`.

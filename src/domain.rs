@@ -209,6 +209,12 @@ impl AccountId {
         Self(crate::secret::hex(&crate::secret::random_bytes::<16>()))
     }
 
+    /// An id read back from a token or a name (32 lower-case hex characters,
+    /// checked by the caller).
+    pub fn from_hex(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+
     /// Whether no id has been given yet.
     pub fn is_unset(&self) -> bool {
         self.0.is_empty()

@@ -33,6 +33,8 @@ pub mod mail;
 pub mod migrate;
 /// The accept loop and connection limits, proxies, the public address.
 pub mod net;
+/// The OpenID Connect provider: clients, signing keys, codes and token families.
+pub mod oidc;
 /// scrypt hashing and verification off the async threads.
 pub mod password;
 /// The server's secret key and the sub-keys derived from it.

@@ -24,6 +24,7 @@ pub struct Guard {
     rules: Arc<RwLock<Arc<Rules>>>,
     policy: Arc<RwLock<HeaderValue>>,
     cookie_domain: Option<String>,
+    form_targets: Arc<RwLock<Vec<String>>>,
 }
 
 impl Guard {
@@ -34,13 +35,29 @@ impl Guard {
             Some(path) => Rules::load(path)?,
             None => Rules::default(),
         };
-        let policy = content_policy(&rules, cookie_domain.as_deref());
+        let policy = content_policy(&rules, cookie_domain.as_deref(), &[]);
         Ok(Self {
             file,
             rules: Arc::new(RwLock::new(Arc::new(rules))),
             policy: Arc::new(RwLock::new(policy)),
             cookie_domain,
+            form_targets: Arc::new(RwLock::new(Vec::new())),
         })
+    }
+
+    /// Lets the pages' forms also lead to `origins` (the apps the
+    /// OpenID Connect provider answers: a consent or a login ends with a redirect
+    /// there).
+    pub fn set_form_targets(&self, origins: Vec<String>) {
+        let policy = content_policy(&self.rules(), self.cookie_domain(), &origins);
+        *self
+            .form_targets
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = origins;
+        *self
+            .policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
     }
 
     /// The `Content-Security-Policy` of Wicket's pages: their forms may lead (by a
@@ -67,7 +84,12 @@ impl Guard {
         };
         let rules = Rules::load(path)?;
         let count = rules.iter().count();
-        let policy = content_policy(&rules, self.cookie_domain());
+        let targets = self
+            .form_targets
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let policy = content_policy(&rules, self.cookie_domain(), &targets);
         *self
             .rules
             .write()
@@ -98,7 +120,7 @@ impl Guard {
 /// Wicket's page policy, whose `form-action` also allows the origins a login may
 /// return to (a form's redirect is held to it): the cookie domain and the hosts the
 /// rules name, on any port, and over `http` only for `.test` and `localhost` names.
-fn content_policy(rules: &Rules, cookie_domain: Option<&str>) -> HeaderValue {
+fn content_policy(rules: &Rules, cookie_domain: Option<&str>, origins: &[String]) -> HeaderValue {
     let mut hosts: Vec<String> = Vec::new();
     if let Some(domain) = cookie_domain {
         hosts.extend([domain.to_owned(), format!("*.{domain}")]);
@@ -120,6 +142,12 @@ fn content_policy(rules: &Rules, cookie_domain: Option<&str>) -> HeaderValue {
             sources.push_str(&format!(" http://{host}:*"));
         }
     }
+    for origin in origins {
+        if !sources.split(' ').any(|s| s == origin) {
+            sources.push(' ');
+            sources.push_str(origin);
+        }
+    }
     let text = format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
          object-src 'none'; base-uri 'none'; form-action {sources}; frame-ancestors 'none'"
@@ -129,7 +157,7 @@ fn content_policy(rules: &Rules, cookie_domain: Option<&str>) -> HeaderValue {
 
 /// Reloads the rules on every `SIGHUP`, for as long as the server runs; a bad file is
 /// logged and the rules in force stay.
-pub async fn reload_on_hangup(guard: Guard) {
+pub async fn reload_on_hangup(guard: Guard, oidc: Option<Arc<crate::oidc::Provider>>) {
     let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
     else {
         tracing::warn!("cannot listen for SIGHUP: the access rules reload only at start-up");
@@ -140,6 +168,17 @@ pub async fn reload_on_hangup(guard: Guard) {
             Ok(rules) => tracing::info!(rules, "access rules reloaded"),
             Err(err) => {
                 tracing::error!(error = %err, "access rules not reloaded; the old ones stay");
+            }
+        }
+        if let Some(provider) = &oidc {
+            match provider.reload() {
+                Ok(()) => {
+                    guard.set_form_targets(provider.form_targets());
+                    tracing::info!("OpenID Connect clients and keys reloaded");
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "OpenID Connect clients and keys not reloaded; the old ones stay")
+                }
             }
         }
     }

@@ -73,6 +73,8 @@ pub struct Origin {
     pub remember: bool,
     /// The login used a second factor (a code or a passkey).
     pub second_factor: bool,
+    /// How (`pwd`, `otp`, `hwk`), for the ID tokens issued under the session.
+    pub amr: Vec<&'static str>,
 }
 
 /// Starts, resumes and ends sessions: the cookie codecs, the stores and the timeouts.
@@ -213,6 +215,7 @@ impl Sessions {
         record.address = Some(origin.address);
         record.remember = origin.remember;
         record.second_factor = origin.second_factor;
+        record.amr = origin.amr.iter().map(|&m| m.to_owned()).collect();
         let id = SessionId::generate();
         let ends = record.ends(self.idle);
         if !self

@@ -3,7 +3,7 @@
 //!
 //! One file per interface, each with its records: [`sessions`] ([`SessionStore`]),
 //! [`users`] ([`UserStore`]), [`counters`] ([`CounterStore`]), [`tokens`]
-//! ([`TokenStore`]). Each backend sits
+//! ([`TokenStore`]), [`grants`] ([`GrantStore`]). Each backend sits
 //! in its own module with the same methods and signatures: [`files`] (one JSON file
 //! per session and per user, the default) and [`redis`] (several instances sharing one
 //! Redis). Behaviour that is not storage is added by wrapping: [`CachingSessionStore`]
@@ -15,6 +15,7 @@ mod assign;
 mod cache;
 pub mod counters;
 pub mod files;
+pub mod grants;
 pub mod redis;
 pub mod sessions;
 pub mod tokens;
@@ -30,7 +31,8 @@ use std::sync::Arc;
 pub use self::assign::AssignIds;
 pub use self::cache::CachingSessionStore;
 pub use self::counters::{Allowance, CounterStore, MemoryCounters};
-pub use self::files::{FileSessionStore, FileTokenStore, FileUserStore};
+pub use self::files::{FileGrantStore, FileSessionStore, FileTokenStore, FileUserStore};
+pub use self::grants::GrantStore;
 pub use self::redis::RedisStore;
 pub use self::sessions::{EndReason, Ending, SessionId, SessionRecord, SessionStore};
 pub use self::tokens::TokenStore;
@@ -52,6 +54,8 @@ pub struct Stores {
     pub counters: Arc<dyn CounterStore>,
     /// Mailed tokens and the verified-address index.
     pub tokens: Arc<dyn TokenStore>,
+    /// The OpenID Connect provider's codes, tokens and consents.
+    pub grants: Arc<dyn GrantStore>,
 }
 
 /// Where sessions and users live.
@@ -93,6 +97,7 @@ pub fn open(
             users: Arc::new(AssignIds(Arc::new(FileUserStore::open(data_dir)?))),
             counters: Arc::new(MemoryCounters::new(counters::MEMORY_CAPACITY)),
             tokens: Arc::new(FileTokenStore::open(data_dir)?),
+            grants: Arc::new(FileGrantStore::open(data_dir)?),
         },
         StoreKind::Redis(url) => {
             let redis = Arc::new(RedisStore::open(url, prefix)?);
@@ -100,7 +105,8 @@ pub fn open(
                 sessions: redis.clone(),
                 users: Arc::new(AssignIds(redis.clone())),
                 counters: redis.clone(),
-                tokens: redis,
+                tokens: redis.clone(),
+                grants: redis,
             }
         }
     })

@@ -118,6 +118,10 @@ pub struct SessionRecord {
     /// `policy = "two-step"` let it through.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub second_factor: bool,
+    /// How the member logged in, as OpenID Connect's `amr` says it (`pwd`, `otp`,
+    /// `hwk`): what the ID tokens issued under the session tell apps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     /// Set when the session was ended by an event (a tombstone): the next request of
     /// its browser is told why, once. Files without it are live sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,6 +173,7 @@ impl SessionRecord {
             address: None,
             remember: false,
             second_factor: false,
+            amr: Vec::new(),
             ended: None,
         }
     }

@@ -34,6 +34,26 @@ pub struct Login<'a> {
     pub record: bool,
     /// A second factor (a code or a passkey) was used.
     pub second_factor: bool,
+    /// How, as OpenID Connect's `amr` says it: [`PASSWORD`], [`PASSWORD_AND_CODE`],
+    /// [`PASSKEY`].
+    pub amr: &'a [&'static str],
+}
+
+/// A password alone.
+pub const PASSWORD: &[&str] = &["pwd"];
+/// A password and a code (from the app or a recovery code).
+pub const PASSWORD_AND_CODE: &[&str] = &["pwd", "otp", "mfa"];
+/// A passkey: a key the browser's authenticator holds, unlocked by the member.
+pub const PASSKEY: &[&str] = &["hwk", "user"];
+
+/// A session's stored `amr`, carried to the session that replaces it (a password
+/// change keeps how the member logged in); unknown words are dropped.
+pub fn kept_amr(stored: &[String]) -> Vec<&'static str> {
+    const KNOWN: [&str; 5] = ["pwd", "otp", "mfa", "hwk", "user"];
+    KNOWN
+        .into_iter()
+        .filter(|m| stored.iter().any(|s| s == m))
+        .collect()
 }
 
 /// Logs `user` in from `client` and sends the browser to `to`: a brand-new session
@@ -55,12 +75,14 @@ pub async fn log_in(
         remember,
         record,
         second_factor,
+        amr,
     } = login;
     let origin = Origin {
         browser: client.browser.clone(),
         address: client.address.clone(),
         remember,
         second_factor,
+        amr: amr.to_vec(),
     };
     let session = state.sessions.start(user, current, origin).await?;
     if record {
@@ -98,7 +120,8 @@ pub fn login_record(client: &Client) -> LoginRecord {
     }
 }
 
-/// Ends the browser's session for `reason` and sends it home: the session is deleted,
+/// Ends the browser's session for `reason` and sends it to `to` (home, or the app that
+/// asked for the logout): the session is deleted,
 /// the session layer clears its cookie (and carries the reason to the login form), and
 /// the CSRF cookie is replaced. If the store cannot delete the session it is still
 /// valid, so the browser keeps its cookie and is told so.
@@ -108,6 +131,7 @@ pub async fn log_out(
     csrf: &Csrf,
     hx: Hx,
     reason: EndReason,
+    to: &str,
 ) -> Result<Response, AppError> {
     state
         .sessions
@@ -115,7 +139,7 @@ pub async fn log_out(
         .await
         .map_err(AppError::LogoutFailed)?;
     tracing::info!(user = %session.record.user, ?reason, "logged out");
-    let mut resp = hx.redirect("/");
+    let mut resp = hx.redirect(to);
     resp.extensions_mut().insert(SessionChange::Ended(reason));
     // What the browser kept of the member's pages goes too; not "cookies": the site's
     // other cookies are not the session's to drop.

@@ -190,6 +190,7 @@ pub async fn submit(
         remember: filled.remember,
         record: true,
         second_factor: false,
+        amr: auth::PASSWORD,
     };
     let to = next.unwrap_or(CABINET);
     // Asked of the request: the response is what makes this browser known.

@@ -43,7 +43,7 @@ pub async fn submit(
 ) -> Result<Response> {
     match current.0 {
         Some(session) => {
-            Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::LoggedOut).await?)
+            Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::LoggedOut, "/").await?)
         }
         None => Ok(hx.redirect("/")),
     }

@@ -23,6 +23,7 @@ mod member;
 mod messages;
 mod next;
 mod not_me;
+pub mod oidc;
 pub mod passkey;
 mod register;
 pub mod reset;
@@ -82,6 +83,8 @@ pub struct AppState {
     pub trusted_proxies: crate::net::TrustedProxies,
     /// Who may register.
     pub registration: crate::config::Registration,
+    /// The OpenID Connect provider, when `--oidc-clients` is given.
+    pub oidc: Option<Arc<crate::oidc::Provider>>,
 }
 
 /// The pages: every route but `/static`.
@@ -124,6 +127,14 @@ pub fn pages() -> Route {
         .at("/account/passkeys/options", post(passkey::add_options))
         .at("/account/passkeys", post(passkey::add))
         .at("/account/passkeys/remove", post(passkey::remove))
+        .at("/oidc/authorize", get(oidc::authorize))
+        .at("/oidc/continue", get(oidc::resume))
+        .at("/oidc/consent", post(oidc::consent))
+        .at(
+            "/oidc/logout",
+            get(oidc::logout_page).post(oidc::logout_submit),
+        )
+        .at("/account/apps/remove", post(account::remove_app))
 }
 
 /// Client-supplied text (a path, an `Origin`) cut for a log line: at most 200

@@ -241,6 +241,7 @@ pub async fn submit(
         remember: false,
         record: false,
         second_factor: false,
+        amr: auth::PASSWORD,
     };
     let logged_in = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, CABINET);
     match logged_in.await {

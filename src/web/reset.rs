@@ -390,6 +390,11 @@ pub async fn reset_submit(
         record: true,
         // With two-step login on, the reset form asked for a code.
         second_factor: updated.totp.is_some(),
+        amr: if updated.totp.is_some() {
+            auth::PASSWORD_AND_CODE
+        } else {
+            auth::PASSWORD
+        },
     };
     let mut resp = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, CABINET).await?;
     resp.headers_mut()

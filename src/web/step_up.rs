@@ -107,6 +107,7 @@ pub async fn submit(
         address: session.record.address.clone().unwrap_or_default(),
         remember: session.record.remember,
         second_factor: true,
+        amr: super::auth::PASSWORD_AND_CODE.to_vec(),
     };
     let fresh = state.sessions.start(&user, Some(&session), origin).await?;
     tracing::info!(user = %user.name, "stepped up with a second factor");

@@ -16,6 +16,7 @@ mod login;
 mod logout;
 mod logs;
 mod mail;
+mod oidc;
 mod passkeys;
 mod reasons;
 mod redis;

@@ -9,12 +9,15 @@
 //! mtime exactly as it ends sessions. An entry whose session is gone is dropped when
 //! the list is read.
 
+mod grants;
 mod sessions;
 mod tokens;
 mod users;
 
 use std::io;
+use std::path::Path;
 
+pub use self::grants::FileGrantStore;
 pub use self::sessions::{FileSessionStore, FileStamp};
 pub use self::tokens::FileTokenStore;
 pub use self::users::FileUserStore;
@@ -62,4 +65,17 @@ pub(super) async fn directory_answers(
     })
     .await
     .map_err(StoreError::unavailable)
+}
+
+/// Reads a JSON file; `None` if it is not there. A corrupt file is an error.
+pub(super) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<Option<T>, StoreError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(StoreError::corrupt),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(StoreError::unavailable(err)),
+    }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{blocking, ignore_missing, to_json};
+use super::{blocking, ignore_missing, read_json, to_json};
 use crate::fsutil;
 use crate::store::tokens::{ClaimKey, Index, Purpose, TokenKey, TokenRecord, TokenStore};
 use crate::store::{StoreError, StoreFuture};
@@ -61,17 +61,6 @@ impl FileTokenStore {
             Index::InviteUse => &self.invite_uses,
         };
         dir.join(format!("{}.json", key.as_str()))
-    }
-}
-
-/// Reads a JSON file; `None` if it is not there. A corrupt file is an error.
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, StoreError> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(StoreError::corrupt),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(StoreError::unavailable(err)),
     }
 }
 

@@ -17,6 +17,7 @@
 //! `tokens.rs`; this one holds the connection pool, the key names and the deadline.
 
 mod counters;
+mod grants;
 mod sessions;
 mod tokens;
 mod users;

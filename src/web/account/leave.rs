@@ -77,5 +77,5 @@ pub async fn delete(
         .accounts
         .delete(&shown.user, Some(&session.id))
         .await?;
-    Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::AccountDeleted).await?)
+    Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::AccountDeleted, "/").await?)
 }

@@ -7,12 +7,14 @@
 //! This file is the page and what its forms share (the data one answer shows, the
 //! refusal answers); each form's handler has a file of its own, the views `view.rs`.
 
+mod apps;
 mod email;
 mod leave;
 mod password;
 mod sessions;
 mod view;
 
+pub use self::apps::remove_app;
 pub use self::email::change_email;
 pub use self::leave::delete;
 pub use self::password::change_password;
@@ -64,6 +66,7 @@ pub async fn page(
         "recovery" => shown.two_step_notice = Some(RECOVERY_USED),
         "ended" => shown.sessions_notice = Some(ONE_ENDED.into()),
         "others" => shown.sessions_notice = Some(OTHERS_ENDED.into()),
+        "app" => shown.apps_notice = Some(apps::APP_REMOVED),
         _ => {}
     }
     let mut view = shown.view(&state, &csrf, &session, password, FormState::default());
@@ -88,6 +91,9 @@ struct Shown {
     sessions: Vec<Session>,
     sessions_notice: Option<std::borrow::Cow<'static, str>>,
     two_step_notice: Option<&'static str>,
+    /// The apps let in, when the provider is on.
+    apps: Option<Vec<crate::oidc::App>>,
+    apps_notice: Option<&'static str>,
 }
 
 impl Shown {
@@ -95,11 +101,17 @@ impl Shown {
         // The account as the session was resumed with; only the sessions are read.
         let user = super::account_of(session)?;
         let sessions = state.sessions.of_user(&user.name).await?;
+        let apps = match &state.oidc {
+            Some(provider) => Some(provider.apps_of(&user.id).await?),
+            None => None,
+        };
         Ok(Self {
             user,
             sessions,
             sessions_notice: None,
             two_step_notice: None,
+            apps,
+            apps_notice: None,
         })
     }
 
@@ -119,6 +131,10 @@ impl Shown {
                 .map(|s| state.sessions.handle(&s.id))
                 .collect(),
             sessions: &self.sessions,
+            apps: self
+                .apps
+                .as_ref()
+                .map(|apps| apps::section(csrf, apps, self.apps_notice)),
             current,
             sessions_notice: self.sessions_notice.as_deref(),
             password,

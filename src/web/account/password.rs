@@ -121,6 +121,7 @@ pub async fn change_password(
         address: client.address.clone(),
         remember: session.record.remember,
         second_factor: session.record.second_factor,
+        amr: crate::web::auth::kept_amr(&session.record.amr),
     };
     let fresh = state
         .sessions
@@ -135,6 +136,9 @@ pub async fn change_password(
             sessions: vec![fresh.clone()],
             sessions_notice: None,
             two_step_notice: None,
+            // Only the sessions are swapped out of band; the apps stay as shown.
+            apps: None,
+            apps_notice: None,
         };
         let done = FormState {
             notice: Some(PASSWORD_CHANGED),

@@ -80,7 +80,7 @@ pub async fn end_session(
         (OTHERS_ENDED, "others")
     } else if form.session == state.sessions.handle(&session.id) {
         // This browser's own session: that is a logout.
-        return Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::LoggedOut).await?);
+        return Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::LoggedOut, "/").await?);
     } else if state
         .sessions
         .end_by_handle(&name, &form.session, EndReason::EndedElsewhere)

@@ -30,6 +30,8 @@ pub struct AccountView<'a> {
     pub two_step: Markup,
     /// The passkeys section, drawn by `web::passkey`.
     pub passkeys: Markup,
+    /// The apps section, when the OpenID Connect provider is on.
+    pub apps: Option<Markup>,
 }
 
 /// What the email section says after a submission.
@@ -69,6 +71,7 @@ pub fn page(csrf: &Csrf, view: &AccountView) -> Markup {
     html! {
         (overview(view.user))
         (sessions(csrf, view))
+        @if let Some(apps) = &view.apps { (apps) }
         @if let Some(state) = &view.email { (email(csrf, view.user, state)) }
         (view.two_step)
         (view.passkeys)

@@ -169,6 +169,7 @@ pub async fn login(
         remember: !form.remember.is_empty(),
         record: true,
         second_factor: true,
+        amr: auth::PASSKEY,
     };
     tracing::info!(user = %user.name, "passkey right");
     let to = next.unwrap_or(CABINET);

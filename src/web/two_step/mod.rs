@@ -203,6 +203,7 @@ pub async fn code_submit(
         remember: record.remember,
         record: true,
         second_factor: true,
+        amr: auth::PASSWORD_AND_CODE,
     };
     let back = record
         .next
