@@ -51,6 +51,15 @@ if (!process.env.WICKET_E2E_GUARD_DIR) {
   process.env.WICKET_E2E_GUARD_DIR = mkdtempSync(join(tmpdir(), 'wicket-e2e-guard-'));
 }
 const guardURL = `https://login.wicket.test:${guardPort}`;
+
+// An app logging in through Wicket's OpenID Connect provider (serve-oidc.sh): Apache
+// with mod_auth_openidc at 127.0.0.1, Wicket at localhost (a name: passkeys work).
+const apachePort = freePort('WICKET_E2E_APACHE_PORT');
+freePort('WICKET_E2E_OIDC_PORT');
+if (!process.env.WICKET_E2E_OIDC_DIR) {
+  process.env.WICKET_E2E_OIDC_DIR = mkdtempSync(join(tmpdir(), 'wicket-e2e-oidc-'));
+}
+const apacheURL = `http://127.0.0.1:${apachePort}`;
 const guardUse = {
   baseURL: guardURL,
   ignoreHTTPSErrors: true,
@@ -76,10 +85,12 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: 'js', testIgnore: /(tls|passkey|guard)\.spec\.ts/, use: { javaScriptEnabled: true } },
-    { name: 'no-js', testIgnore: /(tls|passkey|guard)\.spec\.ts/, use: { javaScriptEnabled: false } },
+    { name: 'js', testIgnore: /(tls|passkey|guard|oidc)\.spec\.ts/, use: { javaScriptEnabled: true } },
+    { name: 'no-js', testIgnore: /(tls|passkey|guard|oidc)\.spec\.ts/, use: { javaScriptEnabled: false } },
     { name: 'guard-js', testMatch: /guard\.spec\.ts/, use: { ...guardUse, javaScriptEnabled: true } },
     { name: 'guard-no-js', testMatch: /guard\.spec\.ts/, use: { ...guardUse, javaScriptEnabled: false } },
+    { name: 'oidc-js', testMatch: /\/oidc\.spec\.ts/, use: { baseURL: apacheURL, javaScriptEnabled: true } },
+    { name: 'oidc-no-js', testMatch: /\/oidc\.spec\.ts/, use: { baseURL: apacheURL, javaScriptEnabled: false } },
     {
       name: 'passkeys',
       testMatch: /passkey\.spec\.ts/,
@@ -108,6 +119,12 @@ export default defineConfig({
     {
       command: './serve-guard.sh',
       url: `http://127.0.0.1:${appPort}/`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+    },
+    {
+      command: './serve-oidc.sh',
+      url: `${apacheURL}/loggedout.html`,
       reuseExistingServer: false,
       timeout: 30_000,
     },

@@ -44,12 +44,16 @@ export const test = base.extend<Fixtures>({
     });
   },
   problems: [
-    async ({ page, baseURL }, use) => {
+    async ({ page, baseURL }, use, testInfo) => {
       const site = new URL(baseURL ?? 'http://127.0.0.1').hostname;
       // Behind the proxies (guard.spec.ts) the site is a family of names: the login
-      // and the apps it guards, all under wicket.test.
+      // and the apps it guards, all under wicket.test. An app logging in through
+      // Wicket's provider (oidc*.spec.ts) is at 127.0.0.1 and Wicket at localhost.
       const family = site.endsWith('.wicket.test') ? '.wicket.test' : null;
-      const ours = (host: string) => host === site || (family !== null && host.endsWith(family));
+      const loopback = ['127.0.0.1', 'localhost'];
+      const oidc = /oidc[^/]*\.spec\.ts$/.test(testInfo.file);
+      const ours = (host: string) => host === site || (family !== null && host.endsWith(family))
+        || (oidc && loopback.includes(host) && loopback.includes(site));
       const problems: string[] = [];
       page.on('console', (msg) => {
         const expected4xx = /^Failed to load resource: the server responded with a status of 4\d\d/;
@@ -183,9 +187,10 @@ export function totp(key: Buffer, step: number): string {
 
 export const stepNow = () => Math.floor(Date.now() / 1000 / 30);
 
-/** Turns two-step login on from `/account` for the logged-in member; returns the key. */
-export async function turnOnTwoStep(page: Page): Promise<Buffer> {
-  await page.goto('/account');
+/** Turns two-step login on from `/account` (of `site`, default the page's) for the
+ * logged-in member; returns the key. */
+export async function turnOnTwoStep(page: Page, site = ''): Promise<Buffer> {
+  await page.goto(`${site}/account`);
   const section = page.locator('#two-step-login');
   await section.getByRole('button', { name: 'Set up two-step login' }).click();
   const key = base32Decode(await section.locator('code.key').innerText());
