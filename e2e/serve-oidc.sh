@@ -26,7 +26,19 @@ name = "Team pages"
 redirect_uris = ["$site/protected/redirect_uri"]
 post_logout_redirect_uris = ["$site/loggedout.html"]
 secret_hash = "$hash"
+
+# For openid-client (npm), driven by oidc.spec.ts: EdDSA-signed ID tokens.
+[[client]]
+id = "node"
+name = "Node client"
+redirect_uris = ["$site/callback.html"]
+post_logout_redirect_uris = ["$site/loggedout.html"]
+secret_hash = "$hash"
+trusted = true
+id_token_signed_response_alg = "EdDSA"
 TOML
+# The tests' own client (openid-client) reads its secret here.
+printf '%s' "$secret" > "$dir/client-secret"
 
 "$bin" \
   --addr "127.0.0.1:$port" \
@@ -97,6 +109,8 @@ claim() { printf '<dt>%s</dt><dd data-claim="%s"><!--#echo var="OIDC_CLAIM_%s" -
 } > "$dir/apache/www/protected/index.shtml"
 printf '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Logged out</title></head><body><main><h1>You are logged out of the team pages</h1><p><a href="/protected/index.shtml">Log in again</a></p></main></body></html>\n' \
   > "$dir/apache/www/loggedout.html"
+printf '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Callback</title></head><body><main><h1>Back at the app</h1></main></body></html>\n' \
+  > "$dir/apache/www/callback.html"
 # Apache's workers (www-data) read the pages; Wicket's own dirs stay private.
 chmod 755 "$dir" "$dir/apache"
 chmod -R a+rX "$dir/apache/www"

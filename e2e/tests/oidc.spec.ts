@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { expect, expectAccessible, logIn, stepNow, test, totp, turnOnTwoStep } from './fixtures';
@@ -79,4 +80,72 @@ test('removing an app on the account page makes it ask again', async ({ page }) 
   await apps.getByRole('button', { name: 'Remove access of Team pages' }).click();
   await expect(page.locator('#apps').getByRole('status')).toHaveText("The app's access was removed: it must ask again.");
   await expect(page.locator('#apps')).toContainText('No app logs you in');
+});
+
+test('openid-client, a certified relying party, runs every grant against Wicket', async ({ page }, testInfo) => {
+  test.skip(testInfo.project.name !== 'oidc-js', 'one run is enough: the browser part is a plain login');
+  const client = await import('openid-client');
+  const secret = readFileSync(join(process.env.WICKET_E2E_OIDC_DIR ?? '', 'client-secret'), 'utf8');
+  const redirect = new URL('/callback.html', testInfo.project.use.baseURL).href;
+  const config = await client.discovery(
+    new URL(wicket), 'node', { client_secret: secret, id_token_signed_response_alg: 'EdDSA' },
+    client.ClientSecretBasic(secret), { execute: [client.allowInsecureRequests] },
+  );
+  expect(config.serverMetadata().issuer).toBe(wicket);
+
+  const name = await member(page, 'oidcnode', 'staff');
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirect,
+    scope: 'openid profile groups',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+  });
+  await page.goto(url.href);
+  await expect(page.getByRole('heading', { name: 'Back at the app' })).toBeVisible();
+
+  // The code, PKCE, state, iss and the ID token (signature, iss, aud, exp, nonce) are
+  // all checked by the library.
+  const tokens = await client.authorizationCodeGrant(config, new URL(page.url()), {
+    pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
+  });
+  const claims = tokens.claims();
+  expect(claims?.sub).toBe(accountId(name));
+  expect(claims?.preferred_username).toBe(name);
+  expect(claims?.groups).toEqual(['staff']);
+  const info = await client.fetchUserInfo(config, tokens.access_token, claims?.sub ?? '');
+  expect(info.preferred_username).toBe(name);
+
+  // Refresh rotates; the old refresh token then revokes the family.
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token ?? '');
+  expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+  expect(refreshed.claims()?.sub).toBe(accountId(name));
+  await expect(client.refreshTokenGrant(config, tokens.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
+  await expect(client.fetchUserInfo(config, refreshed.access_token, claims?.sub ?? '')).rejects.toThrow();
+
+  // A new family, revoked by the client.
+  const again = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirect, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256', state, nonce,
+  });
+  await page.goto(again.href);
+  const second = await client.authorizationCodeGrant(config, new URL(page.url()), {
+    pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce,
+  });
+  await client.tokenRevocation(config, second.refresh_token ?? '');
+  await expect(client.refreshTokenGrant(config, second.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
+
+  // The logout URL it builds is one Wicket follows, back to the app.
+  const logout = client.buildEndSessionUrl(config, {
+    id_token_hint: second.id_token ?? '',
+    post_logout_redirect_uri: new URL('/loggedout.html', redirect).href,
+    state: 'after',
+  });
+  await page.goto(logout.href);
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await expect(page).toHaveURL(new URL('/loggedout.html?state=after', redirect).href);
 });
