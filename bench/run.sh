@@ -6,6 +6,7 @@
 #   BENCH_SECONDS=5 bench/run.sh shorter wrk phases
 #   BENCH_MAX_SESSIONS=100000    stop the scale phases earlier
 #   BENCH_ONLY=guard bench/run.sh  only the forward-auth phases (about two minutes)
+#   BENCH_ONLY=oidc bench/run.sh   only the OpenID Connect phases, against oidc-provider
 #
 # Everything runs on this machine against 127.0.0.1; the scratch dir is deleted at exit.
 set -euo pipefail
@@ -95,7 +96,19 @@ log "seeding 1,000 sessions and 100 users"
 "$SEED" "$SESSIONS" "$DATA" 1000 100 3600
 # Access rules for the forward-auth phase: members may reach app.test.
 printf '[[rule]]\nhost = "app.test"\npolicy = "members"\n' >"$WORK/rules.toml"
-start_server --sweep-interval 1h --access-rules "$WORK/rules.toml" --trusted-proxies 127.0.0.1
+# A client for the OpenID Connect phase, its secret made as the README says.
+CLIENT_MADE=$("$BIN" oidc client-secret)
+CLIENT_SECRET=$(sed -n 's/^client secret.*: //p' <<<"$CLIENT_MADE")
+cat >"$WORK/clients.toml" <<TOML
+[[client]]
+id = "bench"
+name = "Bench"
+redirect_uris = ["http://127.0.0.1:9/cb"]
+$(grep -o 'secret_hash = .*' <<<"$CLIENT_MADE")
+trusted = true
+TOML
+start_server --sweep-interval 1h --access-rules "$WORK/rules.toml" --trusted-proxies 127.0.0.1 \
+  --oidc-clients "$WORK/clients.toml"
 log "started in ${STARTUP_MS} ms"
 IDLE_KB=$(proc_kb VmRSS)
 
@@ -202,6 +215,102 @@ $(printf '%s\n' "${GUARD_ROWS[@]}")
 - The app's page through nginx with auth_request / without: **$NGINX_RATIO** of the requests per second.
 TABLE
 }
+# --- Phase: the OpenID Connect provider, against oidc-provider ------------------------
+# The refresh-token grant (each request spends the token the previous answer gave),
+# userinfo and the JWKS, on Wicket and then on oidc-provider (npm, a certified
+# provider, in one Node process with its in-memory store; bench/anchors/), each idle
+# while the other is measured. Tokens are minted for 2 × $CONNECTIONS families each first:
+# Wicket's through its own authorize and code flow, the anchor's by its own models.
+OIDC_ROWS=()
+oidc_run() { # NAME URL: sets RPS P50 P99 STATUSES BAD from one counted run
+  local out
+  out=$(WRK_TOKENS=$WORK/$1.tokens WRK_AUTH=$2 WRK_THREADS=2 \
+    wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --timeout 30s -s bench/refresh.lua "$3")
+  RPS=$(awk '$1 == "RPS" { print $2 }' <<<"$out")
+  P50=$(awk '$1 == "P50" { print $2 }' <<<"$out")
+  P99=$(awk '$1 == "P99" { print $2 }' <<<"$out")
+  STATUSES=$(awk '$1 == "STATUS" { printf "%s%s×%s", sep, $2, $3; sep=" " }' <<<"$out")
+  BAD=$(awk '$1 == "STATUS" && $2 != 200 { n += $3 } $1 == "ERRORS" { n += $2 } END { print n + 0 }' <<<"$out")
+}
+oidc_phase() {
+  log "OpenID Connect: refresh grant, userinfo and JWKS on Wicket and on oidc-provider"
+  local redirect="http%3A%2F%2F127.0.0.1%3A9%2Fcb" i location code tokens access=""
+  : >"$WORK/wicket.tokens"
+  # Two tokens per connection: see bench/refresh.lua.
+  for i in $(seq 0 $((2 * CONNECTIONS))); do
+    location=$(curl -fs -o /dev/null -D - -b "$BROWSER_COOKIE" \
+      "$BASE/oidc/authorize?response_type=code&client_id=bench&redirect_uri=$redirect&scope=openid%20profile" |
+      awk 'tolower($1) == "location:" { print $2 }' | tr -d '\r')
+    code=$(sed -n 's/.*[?&]code=\([0-9a-f]*\).*/\1/p' <<<"$location")
+    tokens=$(curl -fs -u "bench:$CLIENT_SECRET" -d grant_type=authorization_code -d "code=$code" \
+      -d "redirect_uri=http://127.0.0.1:9/cb" "$BASE/oidc/token")
+    if [ "$i" = 0 ]; then # one family only for userinfo: a refresh replaces its access token
+      access=$(sed 's/.*"access_token":"\([^"]*\)".*/\1/' <<<"$tokens")
+    else
+      sed 's/.*"refresh_token":"\([^"]*\)".*/\1/' <<<"$tokens" >>"$WORK/wicket.tokens"
+    fi
+  done
+  local basic
+  basic="Basic $(printf 'bench:%s' "$CLIENT_SECRET" | base64 -w0)"
+  oidc_run wicket "$basic" "$BASE/oidc/token"
+  OIDC_ROWS+=("| refresh-token grant | Wicket | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD |")
+  local w_refresh=$RPS w_refresh_p99=$P99
+  WRK_HEADER="Authorization: Bearer $access" wrk_run "$BASE/oidc/userinfo" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+  OIDC_ROWS+=("| \`GET /oidc/userinfo\` | Wicket | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD |")
+  local w_info=$RPS w_info_p99=$P99
+  wrk_run "$BASE/oidc/jwks" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+  OIDC_ROWS+=("| \`GET /oidc/jwks\` | Wicket | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD |")
+  local w_jwks=$RPS w_jwks_p99=$P99
+
+  local modules=target/oidc-anchor
+  [ -d "$modules/node_modules/oidc-provider" ] ||
+    npm install --prefix "$modules" --no-audit --no-fund --silent oidc-provider@9.13.3
+  local anchor_port=$((PORT + 2)) anchor_file=$WORK/anchor.json
+  OIDC_ANCHOR_MODULES="$PWD/$modules/" node bench/anchors/oidc_provider.mjs \
+    "$anchor_port" $((2 * CONNECTIONS)) "$anchor_file" >>"$WORK/anchor.log" 2>&1 &
+  ANCHOR_PID=$!
+  until [ -s "$anchor_file" ]; do
+    kill -0 "$ANCHOR_PID" 2>/dev/null || { cat "$WORK/anchor.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  python3 -c 'import json, sys; print("\n".join(json.load(open(sys.argv[1]))["refresh"]))' "$anchor_file" >"$WORK/anchor.tokens"
+  access=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["access"])' "$anchor_file")
+  basic="Basic $(printf 'bench:%s' 'bench-secret-bench-secret-bench-secret' | base64 -w0)"
+  local version
+  version=$(node -p "require('./$modules/node_modules/oidc-provider/package.json').version")
+  WRK_HEADER="Authorization: Bearer $access" wrk_run "http://127.0.0.1:$anchor_port/me" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+  OIDC_ROWS+=("| userinfo (\`/me\`) | oidc-provider $version (anchor) | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD |")
+  local a_info=$RPS a_info_p99=$P99
+  wrk_run "http://127.0.0.1:$anchor_port/jwks" "$SECONDS_PER_PHASE" "$CONNECTIONS"
+  OIDC_ROWS+=("| JWKS (\`/jwks\`) | oidc-provider $version (anchor) | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD |")
+  local a_jwks=$RPS a_jwks_p99=$P99
+  # Last: its in-memory store keeps only the latest 1,000 records, and the refresh
+  # phase writes tens of thousands (the access token above would be gone).
+  oidc_run anchor "$basic" "http://127.0.0.1:$anchor_port/token"
+  OIDC_ROWS+=("| refresh-token grant | oidc-provider $version (anchor) | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD |")
+  local a_refresh=$RPS a_refresh_p99=$P99
+  kill "$ANCHOR_PID"; wait "$ANCHOR_PID" 2>/dev/null || true; ANCHOR_PID=
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+  OIDC_SUMMARY="Wicket / oidc-provider, req/s: refresh grant **$(ratio "$w_refresh" "$a_refresh")×** (p99 $w_refresh_p99 vs $a_refresh_p99 ms), userinfo **$(ratio "$w_info" "$a_info")×** (p99 $w_info_p99 vs $a_info_p99 ms), JWKS **$(ratio "$w_jwks" "$a_jwks")×** (p99 $w_jwks_p99 vs $a_jwks_p99 ms); target: ahead on each."
+}
+oidc_table() {
+  cat <<TABLE
+
+OpenID Connect provider (Wicket on the file store, $(nproc) cores shared with wrk; the anchor is one Node process):
+
+| flow | server | connections | req/s | p50 ms | p99 ms | non-200 |
+|---|---|---|---|---|---|---|
+$(printf '%s\n' "${OIDC_ROWS[@]}")
+
+- $OIDC_SUMMARY
+TABLE
+}
+if [ "${BENCH_ONLY:-}" = oidc ]; then
+  oidc_phase
+  oidc_table
+  exit 0
+fi
+
 if [ "${BENCH_ONLY:-}" = guard ]; then
   guard_phase
   guard_table
@@ -237,6 +346,8 @@ if [ ! -x "$VENV/bin/gunicorn" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r bench/anchors/requirements.txt
 fi
+oidc_phase
+
 ANCHOR=$WORK/django
 mkdir -p "$ANCHOR"
 ANCHOR_COOKIE=$(DJANGO_ANCHOR_DIR=$ANCHOR "$VENV/bin/python" bench/anchors/django_anchor.py seed)
@@ -374,4 +485,5 @@ $(printf '%s\n' "${SCALE_ROWS[@]}")
 - Start-up to the first served request with $TOTAL_SESSIONS sessions and $TOTAL_USERS users: **${STARTUP_BIG_MS} ms** (target < 1 s; includes the polling interval of 5 ms).
 $(guard_table)
 - Sweep ending $SWEPT idle session files (renamed to \`.ended\`, index entries dropped) (starting 1 s after start-up): **${SWEEP_MS} ms**, $LEFT files left; cabinet meanwhile $SWEEP_RPS req/s, p99 **$SWEEP_P99 ms** (normal $LAST_CABINET_P99 ms; target < 2×), non-200: $SWEEP_BAD; peak RSS $SWEEP_HWM MiB.
+$(oidc_table)
 EOF

@@ -94,6 +94,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_dir(parent(path))
 }
 
+/// Creates `path` with `bytes` unless it exists (`AlreadyExists`), atomically but not
+/// durably: a crash may lose it, or leave it empty. For marks whose only job is to let
+/// one of several racing writers win.
+pub fn create_marker(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(io::Error::other)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{:016x}.tmp", u64::from_ne_bytes(nonce)));
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(bytes));
+    let linked = written.and_then(|()| fs::hard_link(&tmp, path));
+    let _ = fs::remove_file(&tmp);
+    linked
+}
+
 /// Atomically creates `path` with `bytes`, failing with `AlreadyExists` if it exists.
 ///
 /// A hard link never replaces its target, so of two racing writers exactly one wins,

@@ -38,6 +38,11 @@ test('a member logs in to an app behind Apache through Wicket, and logs out of b
   // The account page lists the app; the consent is remembered.
   await page.goto(`${wicket}/account`);
   await expect(page.locator('#apps')).toContainText('Team pages');
+  await expect(page.locator('#apps')).toContainText('last used');
+  if (testInfo.project.name === 'oidc-js') {
+    await expectAccessible(page);
+    await page.locator('#apps').screenshot({ path: join(__dirname, '..', 'screenshots', 'oidc-apps-desktop.png') });
+  }
 
   // The app's logout goes through Wicket's, which asks, then returns to the app.
   await page.goto('/protected/index.shtml');

@@ -4,19 +4,22 @@
 //!
 //! `wicket oidc rotate-key` adds a new pair and retires the old one: ID tokens are
 //! signed with the newest key of their algorithm, and a retired key stays in the JWKS
-//! until every token it signed has expired. Signing and reading tokens is
-//! `jsonwebtoken`'s (on ring); making the RSA key is the `rsa` crate's.
+//! until every token it signed has expired. Reading tokens back is `jsonwebtoken`'s;
+//! making keys and signing is AWS-LC's (`aws-lc-rs`), each key parsed once at load,
+//! the JWS compact form around a signature being its base64url parts.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::{self, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm,
     OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse, RSAKeyParameters, RSAKeyType,
 };
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -57,7 +60,7 @@ struct StoredKey {
     created: OffsetDateTime,
     #[serde(default, with = "time::serde::rfc3339::option")]
     retired: Option<OffsetDateTime>,
-    /// PKCS#1 (RSA) or PKCS#8 (Ed25519) DER, base64.
+    /// PKCS#8 DER, base64.
     der: String,
 }
 
@@ -71,9 +74,31 @@ struct Key {
     kid: String,
     alg: Alg,
     retired: Option<OffsetDateTime>,
-    signing: EncodingKey,
+    signing: Signer,
     verifying: DecodingKey,
     public: Jwk,
+}
+
+/// A private key, parsed once.
+enum Signer {
+    Rsa(signature::RsaKeyPair),
+    Ed(signature::Ed25519KeyPair),
+}
+
+impl Signer {
+    /// The signature of `message`: RSASSA-PKCS1-v1_5 with SHA-256, or Ed25519.
+    fn sign(&self, message: &[u8]) -> io::Result<Vec<u8>> {
+        match self {
+            Self::Rsa(pair) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                pair.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut signature)
+                    .map_err(|_| io::Error::other("RSA signing failed"))?;
+                Ok(signature)
+            }
+            Self::Ed(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+        }
+    }
 }
 
 /// The keys in use.
@@ -179,11 +204,7 @@ impl KeySet {
     }
 
     /// `claims` signed with the current key of `alg`.
-    pub fn sign(
-        &self,
-        alg: Alg,
-        claims: &impl Serialize,
-    ) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn sign(&self, alg: Alg, claims: &impl Serialize) -> io::Result<String> {
         let key = self
             .keys
             .iter()
@@ -192,7 +213,13 @@ impl KeySet {
             .expect("a current key of each algorithm (checked at load)");
         let mut header = Header::new(alg.jose());
         header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.signing)
+        let mut jws = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
+        jws.push('.');
+        jws.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?));
+        let signature = key.signing.sign(jws.as_bytes())?;
+        jws.push('.');
+        jws.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        Ok(jws)
     }
 
     /// The claims of a token one of these keys signed, with the algorithm of that key
@@ -216,13 +243,14 @@ impl KeySet {
 
 /// A new RS256 key and a new Ed25519 key, made now.
 fn new_pair(now: OffsetDateTime) -> io::Result<Vec<StoredKey>> {
-    use rsa::pkcs1::EncodeRsaPrivateKey;
-    let rsa =
-        rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(io::Error::other)?;
-    let rsa_der = rsa.to_pkcs1_der().map_err(io::Error::other)?;
-    let ed = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
-        .map_err(|_| io::Error::other("could not make an Ed25519 key"))?;
-    [(Alg::RS256, rsa_der.as_bytes()), (Alg::EdDSA, ed.as_ref())]
+    let failed = |what: &str| io::Error::other(format!("could not make an {what} key"));
+    let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+        .and_then(|key| key.as_der())
+        .map_err(|_| failed("RSA"))?;
+    let ed = signature::Ed25519KeyPair::generate()
+        .and_then(|key| key.to_pkcs8())
+        .map_err(|_| failed("Ed25519"))?;
+    [(Alg::RS256, rsa.as_ref()), (Alg::EdDSA, ed.as_ref())]
         .into_iter()
         .map(|(alg, der)| {
             let stored = StoredKey {
@@ -248,22 +276,21 @@ impl Key {
             .map_err(|_| bad("a key is not base64"))?;
         let (params, public_bytes, verifying, signing) = match stored.alg {
             Alg::RS256 => {
-                use rsa::pkcs1::DecodeRsaPrivateKey;
-                use rsa::traits::PublicKeyParts;
-                let key =
-                    rsa::RsaPrivateKey::from_pkcs1_der(&der).map_err(|_| bad("a bad RSA key"))?;
-                let (n, e) = (key.n().to_bytes_be(), key.e().to_bytes_be());
+                let pair =
+                    signature::RsaKeyPair::from_pkcs8(&der).map_err(|_| bad("a bad RSA key"))?;
+                let public = pair.public_key();
+                let n = public.modulus().big_endian_without_leading_zero().to_vec();
+                let e = public.exponent().big_endian_without_leading_zero().to_vec();
                 let params = AlgorithmParameters::RSA(RSAKeyParameters {
                     key_type: RSAKeyType::RSA,
                     n: URL_SAFE_NO_PAD.encode(&n),
                     e: URL_SAFE_NO_PAD.encode(&e),
                 });
                 let verifying = DecodingKey::from_rsa_raw_components(&n, &e);
-                (params, n, verifying, EncodingKey::from_rsa_der(&der))
+                (params, n, verifying, Signer::Rsa(pair))
             }
             Alg::EdDSA => {
-                use ring::signature::KeyPair;
-                let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+                let pair = signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
                     .map_err(|_| bad("a bad Ed25519 key"))?;
                 let x = pair.public_key().as_ref().to_vec();
                 let params = AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
@@ -272,7 +299,7 @@ impl Key {
                     x: URL_SAFE_NO_PAD.encode(&x),
                 });
                 let verifying = DecodingKey::from_ed_der(&x);
-                (params, x, verifying, EncodingKey::from_ed_der(&der))
+                (params, x, verifying, Signer::Ed(pair))
             }
         };
         let kid = if stored.kid.is_empty() {
@@ -335,8 +362,12 @@ mod tests {
         let n = jwks["keys"][0]["n"].as_str().unwrap();
         let mut hs = Header::new(Algorithm::HS256);
         hs.kid = Some(kid);
-        let forged =
-            jsonwebtoken::encode(&hs, &claims, &EncodingKey::from_secret(n.as_bytes())).unwrap();
+        let forged = jsonwebtoken::encode(
+            &hs,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(n.as_bytes()),
+        )
+        .unwrap();
         assert_eq!(keys.read::<serde_json::Value>(&forged), None);
         // Loaded again: the same keys.
         let again = KeySet::load_or_create(dir.path()).unwrap();

@@ -50,6 +50,9 @@ pub const ACCESS_TTL: Duration = Duration::minutes(10);
 pub const ID_TOKEN_TTL: Duration = Duration::hours(1);
 /// How long a family lasts at most, however its session goes on.
 pub const FAMILY_TTL: Duration = Duration::days(30);
+/// How long a spent code or refresh token is remembered as spent: the race it decides
+/// is over by then (a family's own record tells its older tokens apart).
+const SPENT_KEPT: Duration = Duration::minutes(10);
 /// How many replaced refresh tokens a family remembers, to tell a reuse.
 const PREVIOUS_KEPT: usize = 20;
 
@@ -790,7 +793,7 @@ impl Provider {
         }
         let family = random_hex::<16>();
         let spent = Grant {
-            expires: now() + Duration::minutes(10),
+            expires: now() + SPENT_KEPT,
             kind: GrantKind::Spent {
                 family: family.clone(),
                 account: login.account.clone(),
@@ -864,7 +867,7 @@ impl Provider {
             return invalid("unknown refresh token");
         }
         let spent = Grant {
-            expires: now() + FAMILY_TTL,
+            expires: now() + SPENT_KEPT,
             kind: GrantKind::Spent {
                 family: family.to_owned(),
                 account: account.clone(),

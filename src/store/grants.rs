@@ -24,7 +24,9 @@ pub enum Shelf {
     /// Authorization codes, until exchanged or expired.
     Codes,
     /// Codes and refresh tokens already used, each naming the family it started or
-    /// rotated: a second use revokes that family.
+    /// rotated: a second use revokes that family. A mark here only decides races
+    /// (the code's deletion and the family's current token are what last), so a backend
+    /// may keep it without making it durable.
     Spent,
     /// One account's consents and refresh-token families.
     Account(AccountId),

@@ -1148,3 +1148,67 @@ async fn the_provider_works_across_two_instances_on_redis() {
         .unwrap();
     assert!(account.contains("Web App"), "{account}");
 }
+
+#[tokio::test]
+async fn a_rotated_key_signs_after_a_reload_and_the_old_one_still_verifies() {
+    let app = oidc_app(|_| {}).await;
+    app.register("ann", PASSWORD).await;
+    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
+    let before = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let old = before["id_token"].as_str().unwrap().to_owned();
+    let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
+
+    // The operator's command, on the running site's data directory; then SIGHUP's reload.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wicket"))
+        .args([
+            "--data-dir",
+            app.config.data_dir.to_str().unwrap(),
+            "oidc",
+            "rotate-key",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reload the server"));
+    app.state.oidc.as_ref().unwrap().reload().unwrap();
+
+    let jwks = json(app.get("/oidc/jwks").await).await;
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        4,
+        "old and new, both algorithms"
+    );
+    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
+    let after = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let new = after["id_token"].as_str().unwrap();
+    assert_ne!(
+        jsonwebtoken::decode_header(new).unwrap().kid.unwrap(),
+        old_kid,
+        "signed with the new key"
+    );
+    verified_claims(&app, new, "web").await;
+    verified_claims(&app, &old, "web").await;
+}
+
+#[test]
+fn the_client_secret_command_prints_a_secret_and_its_hash() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wicket"))
+        .args(["oidc", "client-secret"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let secret = text.lines().next().unwrap().rsplit(": ").next().unwrap();
+    let hash = text
+        .split("secret_hash = \"")
+        .nth(1)
+        .unwrap()
+        .trim_end()
+        .trim_end_matches('"');
+    assert_eq!(secret.len(), 43, "256 bits, base64url");
+    assert_eq!(wicket::oidc::clients::secret_hash(secret), hash);
+}

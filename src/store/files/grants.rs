@@ -80,7 +80,21 @@ impl GrantStore for FileGrantStore {
         grant: &'a Grant,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            match self.write(shelf, name, grant, fsutil::create_atomic).await {
+            // A spent mark decides a race and need not survive a crash: no fsync, so
+            // no trip to the blocking pool either.
+            let created = if *shelf == Shelf::Spent {
+                let (path, bytes) = (self.path(shelf, name)?, to_json(grant)?);
+                fsutil::create_marker(&path, &bytes).or_else(|err| match err.kind() {
+                    io::ErrorKind::NotFound => {
+                        std::fs::create_dir_all(self.shelf_dir(shelf))?;
+                        fsutil::create_marker(&path, &bytes)
+                    }
+                    _ => Err(err),
+                })
+            } else {
+                self.write(shelf, name, grant, fsutil::create_atomic).await
+            };
+            match created {
                 Ok(()) => Ok(true),
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
                 Err(err) => Err(err.into()),
@@ -89,7 +103,18 @@ impl GrantStore for FileGrantStore {
     }
 
     fn get_grant<'a>(&'a self, shelf: &'a Shelf, name: &'a str) -> StoreFuture<'a, Option<Grant>> {
-        Box::pin(async move { read_json(&self.path(shelf, name)?) })
+        Box::pin(async move {
+            match read_json(&self.path(shelf, name)?) {
+                // A spent mark left empty by a crash names no family (and its name
+                // stays spent: adding it again fails).
+                Err(StoreError::Io(err))
+                    if *shelf == Shelf::Spent && err.kind() == io::ErrorKind::InvalidData =>
+                {
+                    Ok(None)
+                }
+                other => other,
+            }
+        })
     }
 
     fn take_grant<'a>(&'a self, shelf: &'a Shelf, name: &'a str) -> StoreFuture<'a, Option<Grant>> {
