@@ -218,7 +218,7 @@ TABLE
 # --- Phase: the OpenID Connect provider, against oidc-provider ------------------------
 # The refresh-token grant (each request spends the token the previous answer gave),
 # userinfo and the JWKS, on Wicket and then on oidc-provider (npm, a certified
-# provider, in one Node process with its in-memory store; bench/anchors/), each idle
+# provider, in one Node process with its in-memory adapter; bench/anchors/), each idle
 # while the other is measured. Tokens are minted for 2 × $CONNECTIONS families each first:
 # Wicket's through its own authorize and code flow, the anchor's by its own models.
 OIDC_ROWS=()
@@ -284,8 +284,7 @@ oidc_phase() {
   wrk_run "http://127.0.0.1:$anchor_port/jwks" "$SECONDS_PER_PHASE" "$CONNECTIONS"
   OIDC_ROWS+=("| JWKS (\`/jwks\`) | oidc-provider $version (anchor) | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD |")
   local a_jwks=$RPS a_jwks_p99=$P99
-  # Last: its in-memory store keeps only the latest 1,000 records, and the refresh
-  # phase writes tens of thousands (the access token above would be gone).
+  # Last, as on Wicket.
   oidc_run anchor "$basic" "http://127.0.0.1:$anchor_port/token"
   OIDC_ROWS+=("| refresh-token grant | oidc-provider $version (anchor) | $CONNECTIONS | $RPS | $P50 | $P99 | $BAD |")
   local a_refresh=$RPS a_refresh_p99=$P99

@@ -1,6 +1,7 @@
 // The OpenID Connect anchor: the same flows on `oidc-provider` (a certified provider)
-// in one Node process, in-memory storage, an RS256 key, refresh tokens rotated on use
-// as Wicket rotates them. Mints COUNT refresh tokens and one access token (each of its
+// in one Node process, its in-memory adapter on an unbounded Map (the stock one keeps
+// the latest 1,000 records, and lost live grants under this load), an RS256 key,
+// refresh tokens rotated on use as Wicket rotates them. Mints COUNT refresh tokens and one access token (each of its
 // own grant, for one account), writes them as JSON to FILE, then serves.
 //
 //   node bench/anchors/oidc_provider.mjs PORT COUNT FILE
@@ -10,6 +11,10 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(process.env.OIDC_ANCHOR_MODULES ?? import.meta.url);
 const { default: Provider } = await import(require.resolve('oidc-provider'));
+const { default: MemoryAdapter } = await import(
+  require.resolve('oidc-provider/lib/adapters/memory_adapter.js')
+);
+const store = new Map(); // set(key, value, options) ignores the options: no eviction
 
 const [port, count] = process.argv.slice(2, 4).map(Number);
 const file = process.argv[4];
@@ -37,6 +42,7 @@ const provider = new Provider(issuer, {
   ttl: { AccessToken: 600, IdToken: 3600, RefreshToken: 30 * 86400, Grant: 30 * 86400 },
   issueRefreshToken: async () => true,
   features: { devInteractions: { enabled: false } },
+  adapter: (model) => new MemoryAdapter(model, store),
 });
 provider.on('server_error', (ctx, err) => console.error(err));
 

@@ -127,7 +127,10 @@ pub fn pages() -> Route {
         .at("/account/passkeys/options", post(passkey::add_options))
         .at("/account/passkeys", post(passkey::add))
         .at("/account/passkeys/remove", post(passkey::remove))
-        .at("/oidc/authorize", get(oidc::authorize))
+        .at(
+            "/oidc/authorize",
+            get(oidc::authorize).post(oidc::authorize_posted),
+        )
         .at("/oidc/continue", get(oidc::resume))
         .at("/oidc/consent", post(oidc::consent))
         .at(

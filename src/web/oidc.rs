@@ -109,6 +109,21 @@ pub async fn authorize(
     go_on(&state, provider, &token, &request, current, &csrf, hx).await
 }
 
+/// `POST /oidc/authorize` (a form the app posts): the same request as a `GET`. Read
+/// without the CSRF check of Wicket's own forms (another site's form is the point);
+/// the `GET` it leads to changes nothing on its own.
+#[handler]
+pub fn authorize_posted(
+    state: Data<&Arc<AppState>>,
+    body: poem::web::Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    provider(&state)?;
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(body.0.iter())
+        .finish();
+    Ok(poem::web::Redirect::see_other(format!("/oidc/authorize?{query}")).into_response())
+}
+
 #[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct ContinueQuery {

@@ -1212,3 +1212,28 @@ fn the_client_secret_command_prints_a_secret_and_its_hash() {
     assert_eq!(secret.len(), 43, "256 bits, base64url");
     assert_eq!(wicket::oidc::clients::secret_hash(secret), hash);
 }
+
+#[tokio::test]
+async fn an_authorization_request_may_come_as_a_form_post() {
+    let app = oidc_app(|_| {}).await;
+    app.register("ann", PASSWORD).await;
+    let query = authorize_url("web", "http://app.test/cb", &[]);
+    let form: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.split_once('?').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
+    let resp = app
+        .client
+        .post(app.url("/oidc/authorize"))
+        .header("origin", "http://app.test")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let again = location(&resp).to_owned();
+    assert!(again.starts_with("/oidc/authorize?"), "{again}");
+    let resp = app.get(&again).await;
+    assert_eq!(param(&resp, "state").as_deref(), Some("the-state"));
+    assert!(param(&resp, "code").is_some());
+}
