@@ -1237,3 +1237,40 @@ async fn an_authorization_request_may_come_as_a_form_post() {
     assert_eq!(param(&resp, "state").as_deref(), Some("the-state"));
     assert!(param(&resp, "code").is_some());
 }
+
+#[tokio::test]
+async fn a_refresh_token_sent_twice_at_once_works_once_and_revokes_its_family() {
+    let app = oidc_app(|_| {}).await;
+    app.register("ann", PASSWORD).await;
+    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
+    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let r1 = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let url = app.url("/oidc/token");
+    let tries = (0..8).map(|_| {
+        let (url, token) = (url.clone(), r1.clone());
+        async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.as_str()),
+            ];
+            let resp = Client::new()
+                .post(url)
+                .basic_auth("web", Some(SECRET))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            resp.status()
+        }
+    });
+    let statuses = futures_join_all(tries).await;
+    let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!(won <= 1, "{won} of 8 concurrent uses rotated the token");
+    assert!(statuses.contains(&StatusCode::BAD_REQUEST));
+    // The reuse ended the family, whoever won.
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        userinfo(&app, access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -202,17 +202,3 @@ async fn two_concurrent_registrations_of_one_name_have_exactly_one_winner() {
     }
     assert_eq!(app.user_files().len(), 5);
 }
-
-/// Runs futures concurrently on the runtime and collects their results in order.
-async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for handle in handles {
-        out.push(handle.await.unwrap());
-    }
-    out
-}

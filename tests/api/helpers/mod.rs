@@ -461,3 +461,17 @@ pub fn account_id(app: &TestApp, name: &str) -> String {
     let user: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     user["id"].as_str().expect("an account id").to_owned()
 }
+
+/// Runs futures concurrently on the runtime and collects their results in order.
+pub async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
