@@ -286,7 +286,7 @@ fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
     let guard = guard(config)?;
     let policy = CookiePolicy::new(config.secure_cookies);
     let accounts = accounts_with(config, &stores, &key)?;
-    let oidc = provider(config, &stores, &accounts.sessions)?;
+    let oidc = provider(config, &stores, &accounts.sessions, &guard)?;
     if let Some(provider) = &oidc {
         guard.set_form_targets(provider.form_targets());
     }
@@ -296,6 +296,11 @@ fn state_with(config: &Config, stores: Stores) -> io::Result<AppState> {
         users: accounts.users.clone(),
         hasher: accounts.hasher.clone(),
         csrf: CsrfKeys::new(key.derive("csrf-token"), policy),
+        authorize_throttle: Arc::new(Throttle::new(
+            "oidc-authorize",
+            Some(web::oidc::ANONYMOUS_REQUESTS),
+            stores.counters.clone(),
+        )),
         register_throttle: Arc::new(Throttle::new(
             "register",
             config.throttle_register.0,
@@ -350,6 +355,7 @@ fn provider(
     config: &Config,
     stores: &Stores,
     sessions: &Sessions,
+    guard: &Guard,
 ) -> io::Result<Option<Arc<Provider>>> {
     let Some(file) = &config.oidc_clients else {
         return Ok(None);
@@ -359,6 +365,7 @@ fn provider(
         config.data_dir.clone(),
         stores.grants.clone(),
         sessions.clone(),
+        guard.clone(),
     )
     .map_err(|err| {
         io::Error::new(

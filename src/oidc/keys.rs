@@ -375,6 +375,18 @@ mod tests {
     }
 
     #[test]
+    fn a_key_file_others_may_read_is_tightened_at_load() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        KeySet::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(KEY_FILE);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        KeySet::load_or_create(dir.path()).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
     fn a_rotated_key_stays_published_until_its_tokens_expire() {
         let dir = tempfile::tempdir().unwrap();
         let old = KeySet::load_or_create(dir.path()).unwrap();

@@ -71,6 +71,7 @@ pub struct Provider {
     data_dir: PathBuf,
     grants: Arc<dyn GrantStore>,
     sessions: Sessions,
+    guard: crate::guard::Guard,
 }
 
 impl std::fmt::Debug for Provider {
@@ -250,6 +251,7 @@ impl Provider {
         data_dir: PathBuf,
         grants: Arc<dyn GrantStore>,
         sessions: Sessions,
+        guard: crate::guard::Guard,
     ) -> Result<Self, String> {
         let clients = Clients::load(&clients_file).map_err(|err| err.to_string())?;
         let keys = KeySet::load_or_create(&data_dir)
@@ -262,6 +264,7 @@ impl Provider {
             data_dir,
             grants,
             sessions,
+            guard,
         })
     }
 
@@ -557,7 +560,24 @@ impl Provider {
                 "Your account is not in a group that may use this app. Ask whoever runs this site to add you.",
             ));
         }
-        if client.two_step && !session.record.second_factor {
+        // An access rule naming the app's address applies to it as to its pages.
+        let asker = crate::guard::Asker {
+            groups: &user.groups,
+            second_factor: session.record.second_factor,
+        };
+        let ruled =
+            crate::guard::Target::of_url(&request.redirect_uri, "GET").and_then(|(target, _)| {
+                let rules = self.guard.rules();
+                let rule = rules.matching(&target)?;
+                Some(rule.access(Some(asker)))
+            });
+        if ruled == Some(crate::guard::Access::Forbidden) {
+            return Ok(Next::Refused(
+                "The access rules do not let your account use this app. Ask whoever runs this site.",
+            ));
+        }
+        let step_up = ruled == Some(crate::guard::Access::StepUp);
+        if (client.two_step || step_up) && !session.record.second_factor {
             return Ok(if request.silent {
                 Next::Redirect(self.error_to(
                     request,
@@ -722,11 +742,12 @@ impl Provider {
     }
 
     /// The login behind a family or code, if it still holds: its session is live
-    /// (resuming it records activity), its account is the same and its password
-    /// unchanged.
+    /// (resuming it records activity), its account is the same, its password
+    /// unchanged, and `client` still registered and open to the member's groups.
     async fn login_holds(
         &self,
         login: &Authentication,
+        client: &str,
     ) -> Result<Option<(Session, Arc<User>)>, StoreError> {
         let Some(id) = SessionId::parse(&login.session) else {
             return Ok(None);
@@ -737,8 +758,14 @@ impl Provider {
         let Some(user) = session.account.clone() else {
             return Ok(None);
         };
-        let holds =
-            user.id == login.account && password_mark(&user.password_hash) == login.password;
+        // The client is still registered and still admits the member (groups change).
+        let admitted = self
+            .clients()
+            .get(client)
+            .is_some_and(|c| c.admits(&user.groups));
+        let holds = user.id == login.account
+            && password_mark(&user.password_hash) == login.password
+            && admitted;
         Ok(holds.then_some((*session, user)))
     }
 
@@ -812,7 +839,7 @@ impl Provider {
             return invalid("the code was already used: what it issued is revoked");
         }
         self.grants.take_grant(&Shelf::Codes, &name).await?;
-        let Some((session, user)) = self.login_holds(&login).await? else {
+        let Some((session, user)) = self.login_holds(&login, &client.id).await? else {
             return invalid("the login behind the code has ended");
         };
         let now = now();
@@ -882,7 +909,7 @@ impl Provider {
                 .await?;
             return invalid("the refresh token was already used: its family is revoked");
         }
-        let Some((session, user)) = self.login_holds(&record.login).await? else {
+        let Some((session, user)) = self.login_holds(&record.login, &record.client).await? else {
             return invalid("the login behind the refresh token has ended");
         };
         record.previous.push(presented);
@@ -1028,7 +1055,7 @@ impl Provider {
         if !genuine {
             return Ok(None);
         }
-        let Some((_, user)) = self.login_holds(&record.login).await? else {
+        let Some((_, user)) = self.login_holds(&record.login, &record.client).await? else {
             return Ok(None);
         };
         let mut claims = profile_claims(&user, &record.scopes);
@@ -1036,26 +1063,28 @@ impl Provider {
         Ok(Some(claims.into()))
     }
 
-    /// `/oidc/revoke`: a refresh token revokes its family, an access token itself.
+    /// `/oidc/revoke`: a refresh or access token revokes its family.
     /// Tokens of other clients and unknown tokens change nothing (and are not told).
     pub async fn revoke(&self, client: &Client, token: &str) -> Result<(), StoreError> {
         let Some((account, family, secret)) = parse_token(token) else {
             return Ok(());
         };
         let shelf = Shelf::Account(account.clone());
-        let Some(mut record) = self.family(&shelf, family).await? else {
+        let Some(record) = self.family(&shelf, family).await? else {
             return Ok(());
         };
         if record.client != client.id {
             return Ok(());
         }
+        // Either token ends the family (RFC 7009 allows it): revocation is a mark
+        // beside the family, never a rewrite of it that could undo a rotation.
         let presented = secret_name(secret);
-        if presented == record.refresh || record.previous.contains(&presented) {
+        let ours = presented == record.refresh
+            || presented == record.access
+            || record.previous.contains(&presented);
+        if ours {
             self.revoke_family(&account, family, "revoked by its client")
                 .await?;
-        } else if presented == record.access {
-            record.access.clear();
-            self.put_family(family, &record).await?;
         }
         Ok(())
     }

@@ -85,6 +85,9 @@ pub struct AppState {
     pub registration: crate::config::Registration,
     /// The OpenID Connect provider, when `--oidc-clients` is given.
     pub oidc: Option<Arc<crate::oidc::Provider>>,
+    /// Authorization requests from browsers nobody is logged in on, per address
+    /// (each is kept until its login): [`oidc::ANONYMOUS_REQUESTS`].
+    pub authorize_throttle: Arc<Throttle>,
 }
 
 /// The pages: every route but `/static`.
@@ -133,6 +136,7 @@ pub fn pages() -> Route {
         )
         .at("/oidc/continue", get(oidc::resume))
         .at("/oidc/consent", post(oidc::consent))
+        .at("/oidc/reauth", post(oidc::reauth))
         .at(
             "/oidc/logout",
             get(oidc::logout_page).post(oidc::logout_submit),

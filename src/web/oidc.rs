@@ -27,12 +27,24 @@ use crate::session::CurrentSession;
 use crate::store::EndReason;
 use crate::store::grants::AuthRequest;
 
+/// Authorization requests a browser nobody is logged in on may leave waiting, per
+/// client address: a login needs one or two.
+pub const ANONYMOUS_REQUESTS: crate::throttle::Limit = crate::throttle::Limit {
+    max: 300,
+    window: std::time::Duration::from_secs(600),
+};
+
 /// The provider, or a 404 when `--oidc-clients` is not given.
 fn provider(state: &AppState) -> Result<&Arc<Provider>> {
     state
         .oidc
         .as_ref()
         .ok_or_else(|| poem::Error::from_status(StatusCode::NOT_FOUND))
+}
+
+/// The login form, coming back to a waiting request.
+fn login_path(token: &str) -> String {
+    format!("/?next={}", escaped(&continue_path(token)))
 }
 
 /// Where a browser picks up a waiting request.
@@ -91,6 +103,7 @@ pub async fn authorize(
     current: CurrentSession,
     csrf: Csrf,
     hx: Hx,
+    client: super::client::Client,
     Query(params): Query<AuthorizeParams>,
 ) -> Result<Response> {
     let provider = provider(&state)?;
@@ -102,11 +115,23 @@ pub async fn authorize(
         }
         Err(Refusal::Redirect(to)) => return Ok(hx.redirect(&to)),
     };
+    if current.0.is_none() {
+        let address = client.throttle_key(state.ipv6_prefix);
+        if let Err(wait) = state.authorize_throttle.hit(&address).await? {
+            tracing::warn!(address = %client.address, "authorization requests throttled");
+            let page = error_page(
+                hx.0,
+                "Too many logins at once",
+                &super::layout::wait_message(wait),
+            );
+            return Ok(super::too_many(page, wait));
+        }
+    }
     let token = provider
         .save_request(request.clone())
         .await
         .map_err(AppError::Unavailable)?;
-    go_on(&state, provider, &token, &request, current, &csrf, hx).await
+    go_on(provider, &token, &request, current, &csrf, hx).await
 }
 
 /// `POST /oidc/authorize` (a form the app posts): the same request as a `GET`. Read
@@ -147,16 +172,7 @@ pub async fn resume(
     else {
         return Ok(gone(hx));
     };
-    go_on(
-        &state,
-        provider,
-        &query.request,
-        &request,
-        current,
-        &csrf,
-        hx,
-    )
-    .await
+    go_on(provider, &query.request, &request, current, &csrf, hx).await
 }
 
 fn gone(hx: Hx) -> Response {
@@ -169,7 +185,6 @@ fn gone(hx: Hx) -> Response {
 
 /// Takes the browser to whatever `request` needs next.
 async fn go_on(
-    state: &AppState,
     provider: &Provider,
     token: &str,
     request: &AuthRequest,
@@ -189,15 +204,33 @@ async fn go_on(
             "/login/step-up?next={}",
             escaped(&continue_path(token))
         )),
-        Next::LogIn { end_session } => {
-            let to = format!("/?next={}", escaped(&continue_path(token)));
-            match session {
-                Some(session) if end_session => {
-                    auth::log_out(state, &session, csrf, hx, EndReason::LoggedOut, &to).await?
-                }
-                _ => hx.redirect(&to),
+        Next::LogIn { end_session } => match session {
+            // A fresher login means ending this one: asked, since a link alone must
+            // never log anyone out.
+            Some(session) if end_session => {
+                let clients = provider.clients();
+                let name = clients
+                    .get(&request.client)
+                    .map(|c| c.name.as_str())
+                    .unwrap_or("This app");
+                let content = html! {
+                    section.card id="reauth" {
+                        h1 { "Log in again?" }
+                        p {
+                            strong { (name) } " asks you to log in again before it lets you in. "
+                            "You are logged in as " strong { (session.record.user) } "."
+                        }
+                        (hx_form("/oidc/reauth", csrf, html! {
+                            input type="hidden" name="request" value=(token);
+                            button type="submit" { "Log in again" }
+                        }))
+                        p.switch { a href="/account" { "Not now" } }
+                    }
+                };
+                hx.page("Log in again", content).into_response()
             }
-        }
+            _ => hx.redirect(&login_path(token)),
+        },
         Next::Consent => {
             let clients = provider.clients();
             let name = clients
@@ -278,6 +311,35 @@ pub async fn consent(
         Next::Redirect(to) => Ok(hx.redirect(&to)),
         Next::Refused(message) => Ok(refused_page(hx, message, StatusCode::FORBIDDEN)),
         _ => Ok(hx.redirect(&continue_path(&form.request))),
+    }
+}
+
+/// `POST /oidc/reauth`: the member agreed to log in again for an app
+/// (`prompt=login`, `max_age`): this session ends, and the login form comes back to
+/// the waiting request.
+#[handler]
+pub async fn reauth(
+    state: Data<&Arc<AppState>>,
+    current: CurrentSession,
+    csrf: Csrf,
+    hx: Hx,
+    Form(form): Form<ContinueQuery>,
+) -> Result<Response> {
+    let provider = provider(&state)?;
+    if provider
+        .request(&form.request)
+        .await
+        .map_err(AppError::Unavailable)?
+        .is_none()
+    {
+        return Ok(gone(hx));
+    }
+    let to = login_path(&form.request);
+    match current.0 {
+        Some(session) => {
+            Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::LoggedOut, &to).await?)
+        }
+        None => Ok(hx.redirect(&to)),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The OpenID Connect provider, black-box: an app's requests as a relying party sends
 //! them, and what a browser sees on the way.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,6 +10,8 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use wicket::domain::{Group, Username};
+use wicket::store::grants::{Grant, GrantStore, Shelf};
+use wicket::store::{StoreFuture, Stores};
 
 use crate::helpers::redis::RedisServer;
 use crate::helpers::totp::*;
@@ -82,10 +85,8 @@ pub async fn oidc_app(change: impl FnOnce(&mut wicket::config::Config)) -> TestA
         std::fs::create_dir_all(&c.data_dir).unwrap();
         let keys = c.data_dir.join(wicket::oidc::keys::KEY_FILE);
         std::fs::write(&keys, key_file()).unwrap();
-        std::os::unix::fs::PermissionsExt::set_mode(
-            &mut std::fs::metadata(&keys).unwrap().permissions(),
-            0o600,
-        );
+        let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+        std::fs::set_permissions(&keys, private).unwrap();
         change(c);
     })
     .await
@@ -853,13 +854,46 @@ async fn prompt_none_login_and_max_age_are_honoured() {
     let first = json(exchange(&app, "web", &before, "http://app.test/cb").await).await;
     let first = verified_claims(&app, first["id_token"].as_str().unwrap(), "web").await;
 
-    // prompt=login: this session is not fresh enough; log in again.
-    let resp = app
+    // prompt=login: this session is not fresh enough. Asked first: a link alone logs
+    // nobody out.
+    let page = app
         .get(&authorize_url(
             "web",
             "http://app.test/cb",
             &[("prompt", "login")],
         ))
+        .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("Log in again?") && page.contains("Web App"),
+        "{page}"
+    );
+    assert_eq!(
+        app.get("/cabinet").await.status(),
+        StatusCode::OK,
+        "still logged in"
+    );
+    let request = between(&page, r#"name="request" value=""#, "\"").to_owned();
+    let forged = app
+        .client
+        .post(app.url("/oidc/reauth"))
+        .form(&[("request", request.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "no CSRF token, no logout"
+    );
+    assert_eq!(
+        app.get("/cabinet").await.status(),
+        StatusCode::OK,
+        "still logged in"
+    );
+    let resp = app
+        .post_form("/oidc/reauth", &[("request", &request)])
         .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let login = location(&resp).to_owned();
@@ -1239,20 +1273,157 @@ async fn an_authorization_request_may_come_as_a_form_post() {
 }
 
 #[tokio::test]
-async fn a_refresh_token_sent_twice_at_once_works_once_and_revokes_its_family() {
-    let app = oidc_app(|_| {}).await;
+async fn an_access_rule_naming_an_apps_address_applies_to_its_logins() {
+    let app = oidc_app(|c| {
+        let file = c.data_dir.with_file_name("rules.toml");
+        let rules = "[[rule]]\nhost = \"app.test\"\npolicy = \"two-step\"\n\n\
+                     [[rule]]\nhost = \"spa.test\"\npolicy = \"deny\"\n";
+        std::fs::write(&file, rules).unwrap();
+        c.access_rules = Some(file);
+    })
+    .await;
     app.register("ann", PASSWORD).await;
-    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
-    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
-    let r1 = tokens["refresh_token"].as_str().unwrap().to_owned();
+    // A two-step rule on the app's address: step up first.
+    let resp = app
+        .get(&authorize_url("web", "http://app.test/cb", &[]))
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&resp).starts_with("/login/step-up?next=/oidc/continue"),
+        "{}",
+        location(&resp)
+    );
+    // A deny rule: a page, no code.
+    let (_, challenge) = pkce();
+    let with = [
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let resp = app
+        .get(&authorize_url("spa", "http://spa.test/cb", &with))
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("access rules do not let your account")
+    );
+    // An app no rule names is as its client entry says.
+    code_for(&app, &app.client, "ed", "http://ed.test/cb", &[]).await;
+}
+
+/// A grant store whose first two reads matching `gated` each wait for the other, so
+/// two requests are sure to have read the same grant before either goes on: the race
+/// a spent mark must decide, staged every time.
+#[derive(Debug)]
+struct Gate {
+    inner: Arc<dyn GrantStore>,
+    gated: fn(&Shelf, &str) -> bool,
+    left: AtomicUsize,
+    both: tokio::sync::Barrier,
+}
+
+impl Gate {
+    fn around(stores: Stores, gated: fn(&Shelf, &str) -> bool) -> Stores {
+        let gate = Gate {
+            inner: stores.grants.clone(),
+            gated,
+            left: AtomicUsize::new(2),
+            both: tokio::sync::Barrier::new(2),
+        };
+        Stores {
+            grants: Arc::new(gate),
+            ..stores
+        }
+    }
+}
+
+impl GrantStore for Gate {
+    fn put_grant<'a>(
+        &'a self,
+        shelf: &'a Shelf,
+        name: &'a str,
+        grant: &'a Grant,
+    ) -> StoreFuture<'a, ()> {
+        self.inner.put_grant(shelf, name, grant)
+    }
+    fn add_grant<'a>(
+        &'a self,
+        shelf: &'a Shelf,
+        name: &'a str,
+        grant: &'a Grant,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.add_grant(shelf, name, grant)
+    }
+    fn get_grant<'a>(&'a self, shelf: &'a Shelf, name: &'a str) -> StoreFuture<'a, Option<Grant>> {
+        Box::pin(async move {
+            let found = self.inner.get_grant(shelf, name).await?;
+            let gated = (self.gated)(shelf, name)
+                && self
+                    .left
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+            if gated {
+                self.both.wait().await;
+            }
+            Ok(found)
+        })
+    }
+    fn take_grant<'a>(&'a self, shelf: &'a Shelf, name: &'a str) -> StoreFuture<'a, Option<Grant>> {
+        self.inner.take_grant(shelf, name)
+    }
+    fn grants_on<'a>(&'a self, shelf: &'a Shelf) -> StoreFuture<'a, Vec<(String, Grant)>> {
+        self.inner.grants_on(shelf)
+    }
+    fn sweep_grants(&self, now: time::OffsetDateTime) -> StoreFuture<'_, usize> {
+        self.inner.sweep_grants(now)
+    }
+}
+
+/// A code read by two exchanges at once.
+fn code_reads(shelf: &Shelf, _: &str) -> bool {
+    *shelf == Shelf::Codes
+}
+
+/// A family read by two refreshes at once (a family's name is 32 characters; the
+/// revocation marks beside it are 64).
+fn family_reads(shelf: &Shelf, name: &str) -> bool {
+    matches!(shelf, Shelf::Account(_)) && name.len() == 32
+}
+
+/// An app on the file store, or on `redis`, whose grant reads are gated.
+async fn gated_app(redis: Option<&RedisServer>, gated: fn(&Shelf, &str) -> bool) -> TestApp {
+    let url = redis.map(RedisServer::url);
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    spawn_app_wrapping(
+        |c| {
+            let file = c.data_dir.with_file_name("clients.toml");
+            std::fs::write(&file, clients()).unwrap();
+            c.oidc_clients = Some(file);
+            std::fs::create_dir_all(&c.data_dir).unwrap();
+            std::fs::write(c.data_dir.join(wicket::oidc::keys::KEY_FILE), key_file()).unwrap();
+            if let Some(url) = url {
+                c.store = wicket::store::StoreKind::Redis(url);
+                c.store_prefix = format!("gate{}", rand_bytes()[0]);
+            }
+        },
+        |stores| Gate::around(stores, gated),
+    )
+    .await
+}
+
+/// Two token requests at once; their answers (status, body).
+async fn both_at_once(
+    app: &TestApp,
+    form: [(&'static str, String); 3],
+) -> Vec<(StatusCode, Value)> {
     let url = app.url("/oidc/token");
-    let tries = (0..8).map(|_| {
-        let (url, token) = (url.clone(), r1.clone());
+    let tries = (0..2).map(|_| {
+        let (url, form) = (url.clone(), form.clone());
         async move {
-            let form = [
-                ("grant_type", "refresh_token"),
-                ("refresh_token", token.as_str()),
-            ];
             let resp = Client::new()
                 .post(url)
                 .basic_auth("web", Some(SECRET))
@@ -1260,17 +1431,253 @@ async fn a_refresh_token_sent_twice_at_once_works_once_and_revokes_its_family() 
                 .send()
                 .await
                 .unwrap();
-            resp.status()
+            let status = resp.status();
+            (
+                status,
+                serde_json::from_str::<Value>(&resp.text().await.unwrap()).unwrap(),
+            )
         }
     });
-    let statuses = futures_join_all(tries).await;
-    let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    assert!(won <= 1, "{won} of 8 concurrent uses rotated the token");
-    assert!(statuses.contains(&StatusCode::BAD_REQUEST));
-    // The reuse ended the family, whoever won.
+    futures_join_all(tries).await
+}
+
+/// Of two uses at once at most one gets tokens, and none of what it got works: the
+/// other's use revoked it (or the revocation came first and it got nothing).
+async fn one_wins_and_is_revoked(app: &TestApp, answers: Vec<(StatusCode, Value)>) {
+    let statuses: Vec<StatusCode> = answers.iter().map(|(s, _)| *s).collect();
+    let won: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::OK)
+        .map(|(_, v)| v)
+        .collect();
+    assert!(won.len() <= 1, "both uses at once got tokens: {statuses:?}");
+    assert!(statuses.contains(&StatusCode::BAD_REQUEST), "{statuses:?}");
+    for tokens in won {
+        assert_eq!(
+            userinfo(app, tokens["access_token"].as_str().unwrap())
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            refresh(app, "web", tokens["refresh_token"].as_str().unwrap())
+                .await
+                .status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+}
+
+async fn code_race(redis: Option<&RedisServer>) {
+    let app = gated_app(redis, code_reads).await;
+    app.register("ann", PASSWORD).await;
+    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
+    let form = [
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code),
+        ("redirect_uri", "http://app.test/cb".to_owned()),
+    ];
+    let answers = both_at_once(&app, form).await;
+    one_wins_and_is_revoked(&app, answers).await;
+}
+
+async fn refresh_race(redis: Option<&RedisServer>) {
+    let app = gated_app(redis, family_reads).await;
+    app.register("ann", PASSWORD).await;
+    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
+    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let form = [
+        ("grant_type", "refresh_token".to_owned()),
+        (
+            "refresh_token",
+            tokens["refresh_token"].as_str().unwrap().to_owned(),
+        ),
+        ("redirect_uri", String::new()),
+    ];
+    let answers = both_at_once(&app, form).await;
+    one_wins_and_is_revoked(&app, answers).await;
+}
+
+#[tokio::test]
+async fn a_code_exchanged_twice_at_once_works_once_and_its_tokens_are_revoked() {
+    code_race(None).await;
+    let redis = RedisServer::start();
+    code_race(Some(&redis)).await;
+}
+
+#[tokio::test]
+async fn a_refresh_token_used_twice_at_once_works_once_and_its_family_ends() {
+    refresh_race(None).await;
+    let redis = RedisServer::start();
+    refresh_race(Some(&redis)).await;
+}
+
+#[tokio::test]
+async fn only_a_confirmed_address_is_told_to_apps() {
+    let app = oidc_app(|_| {}).await;
+    app.register("ann", PASSWORD).await;
+    let users = app.state.users.clone();
+    let set_email = |verified: bool| {
+        let users = users.clone();
+        let change = move |u: &mut wicket::store::User| {
+            u.email = Some(wicket::store::Email {
+                address: "ann@example.com".into(),
+                verified,
+            });
+        };
+        async move {
+            users
+                .update(&Username::parse("ann").unwrap(), &change)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    };
+    set_email(false).await;
+    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
+    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let claims = verified_claims(&app, tokens["id_token"].as_str().unwrap(), "web").await;
+    assert!(
+        claims.get("email").is_none(),
+        "an unconfirmed address: {claims}"
+    );
+    let info = json(userinfo(&app, tokens["access_token"].as_str().unwrap()).await).await;
+    assert!(info.get("email").is_none(), "{info}");
+
+    set_email(true).await;
+    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
+    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let claims = verified_claims(&app, tokens["id_token"].as_str().unwrap(), "web").await;
+    assert_eq!(claims["email"], "ann@example.com");
+    assert_eq!(claims["email_verified"], true);
+    let info = json(userinfo(&app, tokens["access_token"].as_str().unwrap()).await).await;
+    assert_eq!(info["email"], "ann@example.com");
+}
+
+#[tokio::test]
+async fn a_password_changed_behind_the_sessions_back_still_ends_the_family() {
+    let app = oidc_app(|_| {}).await;
+    app.register("ann", PASSWORD).await;
+    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
+    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    // As a restore or another tool might: the hash changes, the session stays.
+    let change = |u: &mut wicket::store::User| u.password_hash = "$scrypt$other".into();
+    app.state
+        .users
+        .update(&Username::parse("ann").unwrap(), &change)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        app.get("/cabinet").await.status(),
+        StatusCode::OK,
+        "the session lives on"
+    );
+    assert_eq!(
+        refresh(&app, "web", tokens["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        userinfo(&app, tokens["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn an_access_token_stops_working_when_it_expires() {
+    let app = oidc_app(|_| {}).await;
+    app.register("ann", PASSWORD).await;
+    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
+    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
     let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&app, access).await.status(), StatusCode::OK);
+    let mut parts = access.split('.');
+    let (account, family) = (parts.next().unwrap(), parts.next().unwrap());
+    let path = app
+        .config
+        .data_dir
+        .join(format!("oidc/account-{account}/{family}.json"));
+    let mut grant: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    grant["access_expires"] = past
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .into();
+    std::fs::write(&path, serde_json::to_vec(&grant).unwrap()).unwrap();
     assert_eq!(
         userinfo(&app, access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The refresh token still works, and brings a new one.
+    let fresh = json(refresh(&app, "web", tokens["refresh_token"].as_str().unwrap()).await).await;
+    assert_eq!(
+        userinfo(&app, fresh["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn prompt_none_never_shows_the_consent_or_step_up_page() {
+    let app = oidc_app(|_| {}).await;
+    app.register("ann", PASSWORD).await;
+    let (_, challenge) = pkce();
+    let silent = [
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("prompt", "none"),
+    ];
+    let resp = app
+        .get(&authorize_url("spa", "http://spa.test/cb", &silent))
+        .await;
+    assert_eq!(param(&resp, "error").as_deref(), Some("consent_required"));
+    let resp = app
+        .get(&authorize_url(
+            "strict",
+            "http://strict.test/cb",
+            &[("prompt", "none")],
+        ))
+        .await;
+    assert_eq!(
+        param(&resp, "error").as_deref(),
+        Some("interaction_required")
+    );
+}
+
+#[tokio::test]
+async fn leaving_a_clients_groups_ends_its_tokens() {
+    let app = oidc_app(|_| {}).await;
+    app.register("ann", PASSWORD).await;
+    join(&app, "ann", "staff").await;
+    let code = code_for(&app, &app.client, "staff", "http://staff.test/cb", &[]).await;
+    let tokens = json(exchange(&app, "staff", &code, "http://staff.test/cb").await).await;
+    let user = app
+        .state
+        .users
+        .get(&Username::parse("ann").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    app.state
+        .accounts
+        .set_group(&user, &Group::parse("staff").unwrap(), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        refresh(&app, "staff", tokens["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        userinfo(&app, tokens["access_token"].as_str().unwrap())
+            .await
+            .status(),
         StatusCode::UNAUTHORIZED
     );
 }

@@ -86,7 +86,10 @@ impl GrantStore for FileGrantStore {
                 let (path, bytes) = (self.path(shelf, name)?, to_json(grant)?);
                 fsutil::create_marker(&path, &bytes).or_else(|err| match err.kind() {
                     io::ErrorKind::NotFound => {
-                        std::fs::create_dir_all(self.shelf_dir(shelf))?;
+                        std::fs::DirBuilder::new()
+                            .recursive(true)
+                            .mode(0o700)
+                            .create(self.shelf_dir(shelf))?;
                         fsutil::create_marker(&path, &bytes)
                     }
                     _ => Err(err),
