@@ -152,7 +152,7 @@ impl Application {
             self.config.sweep_interval,
         ));
         let _stop_sweeping = AbortOnDrop(sweeper);
-        let reloader = tokio::spawn(crate::guard::reload_on_hangup(
+        let reloader = tokio::spawn(reload_on_hangup(
             self.state.guard.clone(),
             self.state.oidc.clone(),
         ));
@@ -239,6 +239,36 @@ async fn sweep_forever(
                 Ok(removed) => tracing::info!(removed, "swept expired OpenID Connect grants"),
                 Err(err) => {
                     tracing::warn!(error = %crate::error::chain(&err), "grant sweep failed")
+                }
+            }
+        }
+    }
+}
+
+/// Reloads the access rules, and the OpenID Connect clients and keys, on every
+/// `SIGHUP`, for as long as the server runs; a bad file is logged and what is in force
+/// stays.
+async fn reload_on_hangup(guard: Guard, oidc: Option<Arc<Provider>>) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        tracing::warn!("cannot listen for SIGHUP: the access rules reload only at start-up");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match guard.reload() {
+            Ok(rules) => tracing::info!(rules, "access rules reloaded"),
+            Err(err) => {
+                tracing::error!(error = %err, "access rules not reloaded; the old ones stay");
+            }
+        }
+        if let Some(provider) = &oidc {
+            match provider.reload() {
+                Ok(()) => {
+                    guard.set_form_targets(provider.form_targets());
+                    tracing::info!("OpenID Connect clients and keys reloaded");
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "OpenID Connect clients and keys not reloaded; the old ones stay")
                 }
             }
         }

@@ -154,32 +154,3 @@ fn content_policy(rules: &Rules, cookie_domain: Option<&str>, origins: &[String]
     );
     HeaderValue::from_str(&text).expect("host names from checked rules are header-safe")
 }
-
-/// Reloads the rules on every `SIGHUP`, for as long as the server runs; a bad file is
-/// logged and the rules in force stay.
-pub async fn reload_on_hangup(guard: Guard, oidc: Option<Arc<crate::oidc::Provider>>) {
-    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-    else {
-        tracing::warn!("cannot listen for SIGHUP: the access rules reload only at start-up");
-        return;
-    };
-    while hangups.recv().await.is_some() {
-        match guard.reload() {
-            Ok(rules) => tracing::info!(rules, "access rules reloaded"),
-            Err(err) => {
-                tracing::error!(error = %err, "access rules not reloaded; the old ones stay");
-            }
-        }
-        if let Some(provider) = &oidc {
-            match provider.reload() {
-                Ok(()) => {
-                    guard.set_form_targets(provider.form_targets());
-                    tracing::info!("OpenID Connect clients and keys reloaded");
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "OpenID Connect clients and keys not reloaded; the old ones stay")
-                }
-            }
-        }
-    }
-}
