@@ -108,7 +108,7 @@ export WICKET_BIN="$PWD/target/debug/wicket"
 step "deploy/: the systemd unit verifies and is sandboxed"
 deploy/verify-unit.sh
 
-step "playwright (e2e/: js, no-js, tls through nginx, passkeys on localhost, guard-js and guard-no-js through nginx and Caddy)"
+step "playwright (e2e/: js, no-js, tls through nginx, passkeys on localhost, guard-js and guard-no-js through nginx and Caddy, oidc-js and oidc-no-js through Apache)"
 (cd e2e && CI="${CI:-}" npx playwright test)
 
 step "lighthouse (e2e/lighthouse.mjs: 4 pages x mobile, desktop; reports in e2e/lighthouse-reports/)"

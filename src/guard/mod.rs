@@ -14,7 +14,8 @@ use std::sync::{Arc, RwLock};
 
 pub use self::returns::ReturnPolicy;
 pub use self::rules::{
-    Access, Asker, Policy, Rule, Rules, RulesError, Target, normalize_path, plain_authority,
+    Access, Asker, Policy, Rule, Rules, RulesError, Target, line_at, normalize_path, parse_toml,
+    plain_authority,
 };
 
 /// The access rules in force and the cookie domain: what forward-auth and `rd` need.

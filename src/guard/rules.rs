@@ -162,6 +162,44 @@ impl fmt::Display for RulesError {
 
 impl std::error::Error for RulesError {}
 
+impl RulesError {
+    /// A mistake on `line` of `file`.
+    pub fn at(file: &str, line: usize, message: String) -> Self {
+        Self {
+            file: file.to_owned(),
+            line: Some(line),
+            message,
+        }
+    }
+
+    /// The text of `path`, and its name for messages (a rules or a clients file).
+    pub fn read(path: &Path) -> Result<(String, String), Self> {
+        let file = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok((text, file)),
+            Err(err) => Err(Self {
+                file,
+                line: None,
+                message: format!("cannot read: {err}"),
+            }),
+        }
+    }
+}
+
+/// The TOML document `text` (read from `file`) as a `T`, or where it went wrong.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, RulesError> {
+    toml::from_str(text).map_err(|err| RulesError {
+        file: file.to_owned(),
+        line: err.span().map(|span| line_at(text, span.start)),
+        message: err.message().trim().to_owned(),
+    })
+}
+
+/// The line (1-based) of byte `at` of `text`.
+pub fn line_at(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())].matches('\n').count() + 1
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -184,33 +222,20 @@ struct RawRule {
 impl Rules {
     /// Reads and checks the rules in `path`.
     pub fn load(path: &Path) -> Result<Self, RulesError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|err| RulesError {
-            file: file.clone(),
-            line: None,
-            message: format!("cannot read: {err}"),
-        })?;
+        let (text, file) = RulesError::read(path)?;
         Self::parse(&text, &file)
     }
 
     /// Checks the rules in `text`, read from `file`.
     pub fn parse(text: &str, file: &str) -> Result<Self, RulesError> {
-        let line_of = |at: usize| text[..at.min(text.len())].matches('\n').count() + 1;
-        let parsed: File = toml::from_str(text).map_err(|err| RulesError {
-            file: file.to_owned(),
-            line: err.span().map(|span| line_of(span.start)),
-            message: err.message().trim().to_owned(),
-        })?;
+        let parsed: File = parse_toml(text, file)?;
         let rules = parsed
             .rule
             .into_iter()
             .map(|spanned| {
-                let line = line_of(spanned.span().start);
-                Rule::check(spanned.into_inner(), line).map_err(|message| RulesError {
-                    file: file.to_owned(),
-                    line: Some(line),
-                    message,
-                })
+                let line = line_at(text, spanned.span().start);
+                Rule::check(spanned.into_inner(), line)
+                    .map_err(|message| RulesError::at(file, line, message))
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { rules })

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 use super::keys::Alg;
 use crate::domain::Group;
-use crate::guard::RulesError;
+use crate::guard::{RulesError, line_at, parse_toml};
 use crate::secret::{hex, random_bytes};
 
 /// A registered client.
@@ -126,37 +126,22 @@ struct RawClient {
 impl Clients {
     /// Reads and checks the clients in `path`.
     pub fn load(path: &Path) -> Result<Self, RulesError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|err| RulesError {
-            file: file.clone(),
-            line: None,
-            message: format!("cannot read: {err}"),
-        })?;
+        let (text, file) = RulesError::read(path)?;
         Self::parse(&text, &file)
     }
 
     /// Checks the clients in `text`, read from `file`.
     pub fn parse(text: &str, file: &str) -> Result<Self, RulesError> {
-        let line_of = |at: usize| text[..at.min(text.len())].matches('\n').count() + 1;
-        let error = |line, message| RulesError {
-            file: file.to_owned(),
-            line,
-            message,
-        };
-        let parsed: File = toml::from_str(text).map_err(|err| {
-            error(
-                err.span().map(|s| line_of(s.start)),
-                err.message().trim().to_owned(),
-            )
-        })?;
+        let parsed: File = parse_toml(text, file)?;
         let mut clients: Vec<Client> = Vec::new();
         for spanned in parsed.client {
-            let line = line_of(spanned.span().start);
-            let client =
-                check(spanned.into_inner()).map_err(|message| error(Some(line), message))?;
+            let line = line_at(text, spanned.span().start);
+            let client = check(spanned.into_inner())
+                .map_err(|message| RulesError::at(file, line, message))?;
             if clients.iter().any(|c| c.id == client.id) {
-                return Err(error(
-                    Some(line),
+                return Err(RulesError::at(
+                    file,
+                    line,
                     format!("a second client with id {:?}", client.id),
                 ));
             }

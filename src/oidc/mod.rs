@@ -788,13 +788,7 @@ impl Provider {
                 kind: GrantKind::Code(grant),
             }) => (expires, grant),
             _ => {
-                if let Some(Grant {
-                    kind: GrantKind::Spent { family, account },
-                    ..
-                }) = self.grants.get_grant(&Shelf::Spent, &name).await?
-                {
-                    self.revoke_family(&account, &family, "code used twice")
-                        .await?;
+                if self.revoke_spent(&name).await? {
                     return invalid("the code was already used: what it issued is revoked");
                 }
                 return invalid("unknown or expired code");
@@ -828,14 +822,7 @@ impl Provider {
         };
         if !self.grants.add_grant(&Shelf::Spent, &name, &spent).await? {
             // Another exchange of this code got there first.
-            if let Some(Grant {
-                kind: GrantKind::Spent { family, account },
-                ..
-            }) = self.grants.get_grant(&Shelf::Spent, &name).await?
-            {
-                self.revoke_family(&account, &family, "code used twice")
-                    .await?;
-            }
+            self.revoke_spent(&name).await?;
             return invalid("the code was already used: what it issued is revoked");
         }
         self.grants.take_grant(&Shelf::Codes, &name).await?;
@@ -1014,6 +1001,21 @@ impl Provider {
                 &grant,
             )
             .await
+    }
+
+    /// Revokes the family a spent code started, if the mark names one; whether it did.
+    async fn revoke_spent(&self, code: &str) -> Result<bool, StoreError> {
+        let spent = self.grants.get_grant(&Shelf::Spent, code).await?;
+        let Some(Grant {
+            kind: GrantKind::Spent { family, account },
+            ..
+        }) = spent
+        else {
+            return Ok(false);
+        };
+        self.revoke_family(&account, &family, "code used twice")
+            .await?;
+        Ok(true)
     }
 
     /// Revokes a family: its refresh and access tokens stop working at once.

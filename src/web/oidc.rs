@@ -165,16 +165,21 @@ pub async fn resume(
     Query(query): Query<ContinueQuery>,
 ) -> Result<Response> {
     let provider = provider(&state)?;
-    let Some(request) = provider
-        .request(&query.request)
-        .await
-        .map_err(AppError::Unavailable)?
-    else {
+    let Some(request) = waiting(provider, &query.request).await? else {
         return Ok(gone(hx));
     };
     go_on(provider, &query.request, &request, current, &csrf, hx).await
 }
 
+/// The request `token` names, if it is still waiting.
+async fn waiting(provider: &Provider, token: &str) -> Result<Option<AuthRequest>> {
+    Ok(provider
+        .request(token)
+        .await
+        .map_err(AppError::Unavailable)?)
+}
+
+/// The page for a request that is no longer waiting.
 fn gone(hx: Hx) -> Response {
     refused_page(
         hx,
@@ -288,11 +293,7 @@ pub async fn consent(
     Form(form): Form<ConsentForm>,
 ) -> Result<Response> {
     let provider = provider(&state)?;
-    let Some(request) = provider
-        .request(&form.request)
-        .await
-        .map_err(AppError::Unavailable)?
-    else {
+    let Some(request) = waiting(provider, &form.request).await? else {
         return Ok(gone(hx));
     };
     if form.decision != "allow" {
@@ -326,12 +327,7 @@ pub async fn reauth(
     Form(form): Form<ContinueQuery>,
 ) -> Result<Response> {
     let provider = provider(&state)?;
-    if provider
-        .request(&form.request)
-        .await
-        .map_err(AppError::Unavailable)?
-        .is_none()
-    {
+    if waiting(provider, &form.request).await?.is_none() {
         return Ok(gone(hx));
     }
     let to = login_path(&form.request);
@@ -387,6 +383,22 @@ fn client_auth(headers: &HeaderMap, form: &TokenForm) -> Result<ClientAuth, Toke
     })
 }
 
+/// The client a token or revocation request comes from, or why it is refused (logged).
+fn authenticated(
+    provider: &Provider,
+    headers: &HeaderMap,
+    form: &TokenForm,
+) -> Result<crate::oidc::Client, TokenError> {
+    client_auth(headers, form)
+        .and_then(|auth| provider.authenticate(&auth))
+        .inspect_err(|err| {
+            tracing::warn!(
+                error = err.error,
+                "token request refused: client authentication"
+            );
+        })
+}
+
 fn token_error(err: &TokenError, headers: &HeaderMap) -> Response {
     let body =
         serde_json::json!({"error": err.error, "error_description": err.description}).to_string();
@@ -410,15 +422,9 @@ pub async fn token_endpoint(
     poem::web::Form(form): poem::web::Form<TokenForm>,
 ) -> Result<Response> {
     let provider = provider(&state)?;
-    let client = match client_auth(headers, &form).and_then(|auth| provider.authenticate(&auth)) {
+    let client = match authenticated(provider, headers, &form) {
         Ok(client) => client,
-        Err(err) => {
-            tracing::warn!(
-                error = err.error,
-                "token request refused: client authentication"
-            );
-            return Ok(token_error(&err, headers));
-        }
+        Err(err) => return Ok(token_error(&err, headers)),
     };
     let issued = match form.grant_type.as_str() {
         "authorization_code" => {
@@ -486,7 +492,7 @@ pub async fn revoke(
     poem::web::Form(form): poem::web::Form<TokenForm>,
 ) -> Result<Response> {
     let provider = provider(&state)?;
-    let client = match client_auth(headers, &form).and_then(|auth| provider.authenticate(&auth)) {
+    let client = match authenticated(provider, headers, &form) {
         Ok(client) => client,
         Err(err) => return Ok(token_error(&err, headers)),
     };

@@ -173,6 +173,12 @@ async fn token(app: &TestApp, client: &str, form: &[(&str, &str)]) -> Response {
         .unwrap()
 }
 
+/// Tokens for `client` through a whole login in the app's own browser.
+async fn tokens_for(app: &TestApp, client: &str, redirect: &str) -> Value {
+    let code = code_for(app, &app.client, client, redirect, &[]).await;
+    json(exchange(app, client, &code, redirect).await).await
+}
+
 async fn exchange(app: &TestApp, client: &str, code: &str, redirect: &str) -> Response {
     token(
         app,
@@ -200,6 +206,22 @@ async fn refresh(app: &TestApp, client: &str, refresh_token: &str) -> Response {
 
 async fn json(resp: Response) -> Value {
     serde_json::from_str(&resp.text().await.unwrap()).expect("JSON")
+}
+
+/// Neither token works any more: the refresh is refused, and so is the access token.
+async fn assert_dead(app: &TestApp, client: &str, tokens: &Value) {
+    let refreshed = refresh(app, client, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        refreshed.status(),
+        StatusCode::BAD_REQUEST,
+        "the refresh token still works"
+    );
+    let info = userinfo(app, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(
+        info.status(),
+        StatusCode::UNAUTHORIZED,
+        "the access token still works"
+    );
 }
 
 async fn userinfo(app: &TestApp, access: &str) -> Response {
@@ -579,8 +601,7 @@ async fn a_wrong_secret_or_two_ways_of_authenticating_are_refused() {
 async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     let app = oidc_app(|_| {}).await;
     app.register("ann", PASSWORD).await;
-    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
-    let first = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let first = tokens_for(&app, "web", "http://app.test/cb").await;
     let r1 = first["refresh_token"].as_str().unwrap();
     let second = refresh(&app, "web", r1).await;
     assert_eq!(second.status(), StatusCode::OK);
@@ -627,8 +648,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
 async fn revoking_a_refresh_token_ends_its_family() {
     let app = oidc_app(|_| {}).await;
     app.register("ann", PASSWORD).await;
-    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
-    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let tokens = tokens_for(&app, "web", "http://app.test/cb").await;
     let (access, refresh_token) = (
         tokens["access_token"].as_str().unwrap(),
         tokens["refresh_token"].as_str().unwrap(),
@@ -949,8 +969,7 @@ async fn prompt_none_login_and_max_age_are_honoured() {
 async fn logout_through_the_provider_asks_then_returns_to_the_app() {
     let app = oidc_app(|_| {}).await;
     app.register("ann", PASSWORD).await;
-    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
-    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let tokens = tokens_for(&app, "web", "http://app.test/cb").await;
     let hint = tokens["id_token"].as_str().unwrap();
     let query = |uri: &str| {
         let mut url = url::Url::parse("http://x/oidc/logout").unwrap();
@@ -1024,18 +1043,7 @@ async fn logout_through_the_provider_asks_then_returns_to_the_app() {
         "logged out"
     );
     // The session's end ended the app's tokens.
-    assert_eq!(
-        refresh(&app, "web", tokens["refresh_token"].as_str().unwrap())
-            .await
-            .status(),
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        userinfo(&app, tokens["access_token"].as_str().unwrap())
-            .await
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_dead(&app, "web", &tokens).await;
     // Logged out already: straight back.
     assert_see_other(
         &app.get(&query("http://app.test/bye")).await,
@@ -1047,8 +1055,7 @@ async fn logout_through_the_provider_asks_then_returns_to_the_app() {
 async fn a_password_change_ends_the_families_issued_before_it() {
     let app = oidc_app(|_| {}).await;
     app.register("ann", PASSWORD).await;
-    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
-    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let tokens = tokens_for(&app, "web", "http://app.test/cb").await;
     let new_password = "a different horse staple";
     let form = [
         ("current_password", PASSWORD),
@@ -1059,18 +1066,7 @@ async fn a_password_change_ends_the_families_issued_before_it() {
         &app.post_form("/account/password", &form).await,
         "/account?done=password",
     );
-    assert_eq!(
-        refresh(&app, "web", tokens["refresh_token"].as_str().unwrap())
-            .await
-            .status(),
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        userinfo(&app, tokens["access_token"].as_str().unwrap())
-            .await
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_dead(&app, "web", &tokens).await;
     // The browser stays logged in, and a new login for the app works.
     let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
     assert_eq!(
@@ -1085,8 +1081,7 @@ async fn a_password_change_ends_the_families_issued_before_it() {
 async fn an_app_may_ask_for_eddsa_signed_id_tokens() {
     let app = oidc_app(|_| {}).await;
     app.register("ann", PASSWORD).await;
-    let code = code_for(&app, &app.client, "ed", "http://ed.test/cb", &[]).await;
-    let tokens = json(exchange(&app, "ed", &code, "http://ed.test/cb").await).await;
+    let tokens = tokens_for(&app, "ed", "http://ed.test/cb").await;
     let id_token = tokens["id_token"].as_str().unwrap();
     assert_eq!(
         jsonwebtoken::decode_header(id_token).unwrap().alg,
@@ -1150,8 +1145,7 @@ async fn the_provider_works_across_two_instances_on_redis() {
         "and its replay revoked the family"
     );
 
-    let code = code_for(&a, &a.client, "web", "http://app.test/cb", &[]).await;
-    let tokens = json(exchange(&a, "web", &code, "http://app.test/cb").await).await;
+    let tokens = tokens_for(&a, "web", "http://app.test/cb").await;
     let r1 = tokens["refresh_token"].as_str().unwrap();
     let rotated = json(refresh(&b, "web", r1).await).await;
     let a2 = rotated["access_token"].as_str().unwrap();
@@ -1187,8 +1181,7 @@ async fn the_provider_works_across_two_instances_on_redis() {
 async fn a_rotated_key_signs_after_a_reload_and_the_old_one_still_verifies() {
     let app = oidc_app(|_| {}).await;
     app.register("ann", PASSWORD).await;
-    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
-    let before = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let before = tokens_for(&app, "web", "http://app.test/cb").await;
     let old = before["id_token"].as_str().unwrap().to_owned();
     let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
 
@@ -1216,8 +1209,7 @@ async fn a_rotated_key_signs_after_a_reload_and_the_old_one_still_verifies() {
         4,
         "old and new, both algorithms"
     );
-    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
-    let after = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let after = tokens_for(&app, "web", "http://app.test/cb").await;
     let new = after["id_token"].as_str().unwrap();
     assert_ne!(
         jsonwebtoken::decode_header(new).unwrap().kid.unwrap(),
@@ -1484,8 +1476,7 @@ async fn code_race(redis: Option<&RedisServer>) {
 async fn refresh_race(redis: Option<&RedisServer>) {
     let app = gated_app(redis, family_reads).await;
     app.register("ann", PASSWORD).await;
-    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
-    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let tokens = tokens_for(&app, "web", "http://app.test/cb").await;
     let form = [
         ("grant_type", "refresh_token".to_owned()),
         (
@@ -1534,8 +1525,7 @@ async fn only_a_confirmed_address_is_told_to_apps() {
         }
     };
     set_email(false).await;
-    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
-    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let tokens = tokens_for(&app, "web", "http://app.test/cb").await;
     let claims = verified_claims(&app, tokens["id_token"].as_str().unwrap(), "web").await;
     assert!(
         claims.get("email").is_none(),
@@ -1545,8 +1535,7 @@ async fn only_a_confirmed_address_is_told_to_apps() {
     assert!(info.get("email").is_none(), "{info}");
 
     set_email(true).await;
-    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
-    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let tokens = tokens_for(&app, "web", "http://app.test/cb").await;
     let claims = verified_claims(&app, tokens["id_token"].as_str().unwrap(), "web").await;
     assert_eq!(claims["email"], "ann@example.com");
     assert_eq!(claims["email_verified"], true);
@@ -1558,8 +1547,7 @@ async fn only_a_confirmed_address_is_told_to_apps() {
 async fn a_password_changed_behind_the_sessions_back_still_ends_the_family() {
     let app = oidc_app(|_| {}).await;
     app.register("ann", PASSWORD).await;
-    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
-    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let tokens = tokens_for(&app, "web", "http://app.test/cb").await;
     // As a restore or another tool might: the hash changes, the session stays.
     let change = |u: &mut wicket::store::User| u.password_hash = "$scrypt$other".into();
     app.state
@@ -1573,26 +1561,14 @@ async fn a_password_changed_behind_the_sessions_back_still_ends_the_family() {
         StatusCode::OK,
         "the session lives on"
     );
-    assert_eq!(
-        refresh(&app, "web", tokens["refresh_token"].as_str().unwrap())
-            .await
-            .status(),
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        userinfo(&app, tokens["access_token"].as_str().unwrap())
-            .await
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_dead(&app, "web", &tokens).await;
 }
 
 #[tokio::test]
 async fn an_access_token_stops_working_when_it_expires() {
     let app = oidc_app(|_| {}).await;
     app.register("ann", PASSWORD).await;
-    let code = code_for(&app, &app.client, "web", "http://app.test/cb", &[]).await;
-    let tokens = json(exchange(&app, "web", &code, "http://app.test/cb").await).await;
+    let tokens = tokens_for(&app, "web", "http://app.test/cb").await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(userinfo(&app, access).await.status(), StatusCode::OK);
     let mut parts = access.split('.');
@@ -1654,8 +1630,7 @@ async fn leaving_a_clients_groups_ends_its_tokens() {
     let app = oidc_app(|_| {}).await;
     app.register("ann", PASSWORD).await;
     join(&app, "ann", "staff").await;
-    let code = code_for(&app, &app.client, "staff", "http://staff.test/cb", &[]).await;
-    let tokens = json(exchange(&app, "staff", &code, "http://staff.test/cb").await).await;
+    let tokens = tokens_for(&app, "staff", "http://staff.test/cb").await;
     let user = app
         .state
         .users
@@ -1668,16 +1643,5 @@ async fn leaving_a_clients_groups_ends_its_tokens() {
         .set_group(&user, &Group::parse("staff").unwrap(), false)
         .await
         .unwrap();
-    assert_eq!(
-        refresh(&app, "staff", tokens["refresh_token"].as_str().unwrap())
-            .await
-            .status(),
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        userinfo(&app, tokens["access_token"].as_str().unwrap())
-            .await
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_dead(&app, "staff", &tokens).await;
 }
