@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 pub use self::hx::{Hx, throttled, too_many, wants_fragment};
 pub use self::member::{Member, account_of};
-pub use self::next::{CABINET, login_url, return_to, safe_next};
+pub use self::next::{CABINET, login_url, return_to, safe_next, with_next};
 
 use poem::web::Redirect;
 use poem::{Route, get, post};

@@ -40,6 +40,11 @@ pub const CABINET: &str = "/cabinet";
 
 /// The login form, returning to `next` (if it is safe) after login.
 pub fn login_url(next: &str) -> String {
+    with_next("/", next)
+}
+
+/// `page` (a local path without a query), then going on to `next` if it is safe.
+pub fn with_next(page: &str, next: &str) -> String {
     match safe_next(next) {
         // `next` may hold `?`, `&` and `=`: escape them so it stays one query value.
         Some(next) => {
@@ -47,9 +52,9 @@ pub fn login_url(next: &str) -> String {
                 .replace('?', "%3F")
                 .replace('&', "%26")
                 .replace('=', "%3D");
-            format!("/?next={escaped}")
+            format!("{page}?next={escaped}")
         }
-        None => "/".to_owned(),
+        None => page.to_owned(),
     }
 }
 

@@ -44,20 +44,12 @@ fn provider(state: &AppState) -> Result<&Arc<Provider>> {
 
 /// The login form, coming back to a waiting request.
 fn login_path(token: &str) -> String {
-    format!("/?next={}", escaped(&continue_path(token)))
+    super::login_url(&continue_path(token))
 }
 
 /// Where a browser picks up a waiting request.
 fn continue_path(token: &str) -> String {
     format!("/oidc/continue?request={token}")
-}
-
-/// `path` as one query value (`?`, `&` and `=` escaped; it holds nothing else that
-/// needs it).
-fn escaped(path: &str) -> String {
-    path.replace('?', "%3F")
-        .replace('&', "%26")
-        .replace('=', "%3D")
 }
 
 fn json(status: StatusCode, body: String) -> Response {
@@ -205,10 +197,7 @@ async fn go_on(
     Ok(match next {
         Next::Redirect(to) => hx.redirect(&to),
         Next::Refused(message) => refused_page(hx, message, StatusCode::FORBIDDEN),
-        Next::StepUp => hx.redirect(&format!(
-            "/login/step-up?next={}",
-            escaped(&continue_path(token))
-        )),
+        Next::StepUp => hx.redirect(&super::with_next("/login/step-up", &continue_path(token))),
         Next::LogIn { end_session } => match session {
             // A fresher login means ending this one: asked, since a link alone must
             // never log anyone out.
