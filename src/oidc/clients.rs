@@ -17,7 +17,6 @@
 //! A client secret is 256 random bits, so a fast hash (SHA-256) keeps it as safe as
 //! scrypt would, and checking one costs the token endpoint nothing.
 
-use std::fmt;
 use std::path::Path;
 
 use base64::Engine;
@@ -158,17 +157,6 @@ impl Clients {
     /// Every client.
     pub fn iter(&self) -> impl Iterator<Item = &Client> {
         self.clients.iter()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.clients.is_empty()
-    }
-}
-
-impl fmt::Display for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.name, self.id)
     }
 }
 

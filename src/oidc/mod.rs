@@ -195,12 +195,11 @@ struct IdClaims<'a> {
     profile: serde_json::Map<String, serde_json::Value>,
 }
 
-/// The claims of a token read back from an `id_token_hint`.
+/// What is read back from an `id_token_hint`: who issued it, and to which client.
 #[derive(Debug, Deserialize)]
-pub struct HintClaims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
+struct HintClaims {
+    iss: String,
+    aud: String,
 }
 
 fn now() -> OffsetDateTime {
@@ -425,11 +424,8 @@ impl Provider {
         if prompts.contains(&"none") && prompts.len() > 1 {
             return Err(fail("invalid_request", "prompt=none goes alone"));
         }
-        if let Some(unknown) = prompts
-            .iter()
-            .find(|p| !["none", "login", "consent", "select_account"].contains(p))
-        {
-            let _ = unknown;
+        let known = ["none", "login", "consent", "select_account"];
+        if !prompts.iter().all(|p| known.contains(p)) {
             return Err(fail("invalid_request", "unknown prompt value"));
         }
         let now = now();
