@@ -78,17 +78,22 @@ impl Application {
             .at("/oidc/jwks", get(web::oidc::jwks).data(shared.clone()))
             .at(
                 "/oidc/token",
-                poem::post(web::oidc::token_endpoint).data(shared.clone()),
+                poem::post(web::oidc::token_endpoint)
+                    .options(web::oidc::preflight)
+                    .data(shared.clone()),
             )
             .at(
                 "/oidc/userinfo",
                 get(web::oidc::userinfo)
                     .post(web::oidc::userinfo)
+                    .options(web::oidc::preflight)
                     .data(shared.clone()),
             )
             .at(
                 "/oidc/revoke",
-                poem::post(web::oidc::revoke).data(shared.clone()),
+                poem::post(web::oidc::revoke)
+                    .options(web::oidc::preflight)
+                    .data(shared.clone()),
             )
             .nest("/", pages)
             .around(move |ep, req| web::respond::outermost(ep, req, edge.clone()))

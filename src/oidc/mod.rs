@@ -56,6 +56,9 @@ const SPENT_KEPT: Duration = Duration::minutes(10);
 /// How many replaced refresh tokens a family remembers, to tell a reuse.
 const PREVIOUS_KEPT: usize = 20;
 
+/// The longest `state` an app may send (it comes back in a URL).
+pub const MAX_STATE: usize = 2048;
+
 /// The scopes Wicket knows; others are ignored.
 pub const SCOPES: [&str; 4] = ["openid", "profile", "email", "groups"];
 
@@ -230,6 +233,11 @@ fn consent_name(client: &str) -> String {
     secret_name(&format!("consent:{client}"))
 }
 
+/// The mark "Remove access" leaves for a client's codes issued before it.
+fn removed_name(client: &str) -> String {
+    secret_name(&format!("removed:{client}"))
+}
+
 /// Whether `verifier` (RFC 7636: 43–128 unreserved characters) answers the `S256`
 /// `challenge`.
 pub fn pkce_matches(challenge: &str, verifier: &str) -> bool {
@@ -356,6 +364,14 @@ impl Provider {
                 "This app asked Wicket to send you to an address it has not registered, so Wicket will not.",
             ));
         }
+        // Not sent back either: a huge `state` would only be echoed.
+        if p.state.as_ref().is_some_and(|s| s.len() > MAX_STATE)
+            || p.nonce.as_ref().is_some_and(|n| n.len() > 512)
+        {
+            return Err(Refusal::Page(
+                "This app sent a login request too long to answer. Tell whoever runs the app.",
+            ));
+        }
         let fail = |error: &str, description: &str| {
             Refusal::Redirect(self.answer(
                 &p.redirect_uri,
@@ -409,11 +425,7 @@ impl Provider {
             }
             (Some(_), _) => return Err(fail("invalid_request", "only code_challenge_method=S256")),
         }
-        if p.state.as_ref().is_some_and(|s| s.len() > 2048)
-            || p.nonce.as_ref().is_some_and(|n| n.len() > 512)
-        {
-            return Err(fail("invalid_request", "state or nonce is too long"));
-        }
+
         let prompts: Vec<&str> = p
             .prompt
             .as_deref()
@@ -797,6 +809,17 @@ impl Provider {
         if request.client != client.id {
             return invalid("the code was issued to another client");
         }
+        // "Remove access" came after this code was issued (a code lives CODE_TTL and
+        // the mark ends CODE_TTL after the removal: an earlier code ends first).
+        let shelf = Shelf::Account(login.account.clone());
+        if let Some(removed) = self
+            .grants
+            .get_grant(&shelf, &removed_name(&client.id))
+            .await?
+            && expires <= removed.expires
+        {
+            return invalid("the member removed this app's access after the code was issued");
+        }
         if request.redirect_uri != redirect_uri {
             return invalid("redirect_uri differs from the authorization request's");
         }
@@ -1143,6 +1166,14 @@ impl Provider {
         let shelf = Shelf::Account(account.clone());
         self.grants
             .take_grant(&shelf, &consent_name(client))
+            .await?;
+        // Codes issued before now die with the consent.
+        let mark = Grant {
+            expires: now() + CODE_TTL,
+            kind: GrantKind::Revoked,
+        };
+        self.grants
+            .put_grant(&shelf, &removed_name(client), &mark)
             .await?;
         let mut revoked = 0;
         for (name, grant) in self.grants.grants_on(&shelf).await? {

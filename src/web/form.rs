@@ -32,43 +32,7 @@ pub struct Form<T>(pub T);
 impl<'a, T: DeserializeOwned> FromRequest<'a> for Form<T> {
     async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
         refuse_cross_site(req)?;
-        let is_form = req
-            .header(header::CONTENT_TYPE)
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|essence| {
-                essence
-                    .trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !is_form {
-            return Err(poem::Error::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
-        }
-        let declared = req
-            .header(header::CONTENT_LENGTH)
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > MAX_FORM_BYTES as u64) {
-            return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
-        }
-        let mut bytes = Vec::new();
-        let mut reader = body
-            .take()?
-            .into_async_read()
-            .take(MAX_FORM_BYTES as u64 + 1);
-        let read = reader.read_to_end(&mut bytes);
-        // A client sending its body a byte at a time holds a connection: it gets
-        // until the deadline the server set when the head arrived.
-        let read = match req.extensions().get::<BodyDeadline>() {
-            Some(BodyDeadline(at)) => tokio::time::timeout_at(*at, read)
-                .await
-                .map_err(|_| poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))?,
-            None => read.await,
-        };
-        read.map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
-        if bytes.len() > MAX_FORM_BYTES {
-            return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
-        }
-        let mut fields =
-            parse(&bytes).ok_or_else(|| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
+        let mut fields = read_fields(req, body).await?;
         let csrf = Csrf::from_request_without_body(req).await?;
         let token = fields.remove("csrf");
         if !token
@@ -86,6 +50,62 @@ impl<'a, T: DeserializeOwned> FromRequest<'a> for Form<T> {
             .map(Form)
             .map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))
     }
+}
+
+/// A form another program posts (an app at the OpenID Connect endpoints, or its page
+/// sending the browser to `/oidc/authorize`): read as strictly and as bounded as
+/// [`Form`], without the CSRF token and same-origin checks that guard Wicket's own
+/// forms.
+pub struct AppForm<T>(pub T);
+
+impl<'a, T: DeserializeOwned> FromRequest<'a> for AppForm<T> {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let fields = read_fields(req, body).await?;
+        serde_json::from_value(Value::Object(fields))
+            .map(AppForm)
+            .map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))
+    }
+}
+
+/// The fields of a url-encoded body of at most [`MAX_FORM_BYTES`], read within the
+/// body deadline; each field once.
+async fn read_fields(req: &Request, body: &mut RequestBody) -> poem::Result<Map<String, Value>> {
+    let is_form = req
+        .header(header::CONTENT_TYPE)
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(poem::Error::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+    }
+    let declared = req
+        .header(header::CONTENT_LENGTH)
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_FORM_BYTES as u64) {
+        return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    let mut bytes = Vec::new();
+    let mut reader = body
+        .take()?
+        .into_async_read()
+        .take(MAX_FORM_BYTES as u64 + 1);
+    let read = reader.read_to_end(&mut bytes);
+    // A client sending its body a byte at a time holds a connection: it gets
+    // until the deadline the server set when the head arrived.
+    let read = match req.extensions().get::<BodyDeadline>() {
+        Some(BodyDeadline(at)) => tokio::time::timeout_at(*at, read)
+            .await
+            .map_err(|_| poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))?,
+        None => read.await,
+    };
+    read.map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
+    if bytes.len() > MAX_FORM_BYTES {
+        return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    parse(&bytes).ok_or_else(|| poem::Error::from_status(StatusCode::BAD_REQUEST))
 }
 
 /// Refuses a request that a browser says comes from another site. A request with

@@ -18,7 +18,7 @@ use poem::{IntoResponse, Response, Result, handler};
 use serde::Deserialize;
 
 use super::csrf::Csrf;
-use super::form::Form;
+use super::form::{AppForm, Form};
 use super::layout::{error_page, hx_form};
 use super::{AppState, Hx, Member, auth};
 use crate::error::AppError;
@@ -52,12 +52,30 @@ fn continue_path(token: &str) -> String {
     format!("/oidc/continue?request={token}")
 }
 
+/// A JSON answer for an app. Any origin may read it: these routes take no cookies,
+/// only what a client sends itself (a browser app, a public client, needs this).
 fn json(status: StatusCode, body: String) -> Response {
     Response::builder()
         .status(status)
         .content_type("application/json")
         .header(header::CACHE_CONTROL, "no-store")
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .body(body)
+}
+
+/// `OPTIONS` on the token, userinfo and revocation routes: a browser app's preflight.
+#[handler]
+pub fn preflight() -> Response {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST")
+        .header(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Authorization, Content-Type",
+        )
+        .header(header::ACCESS_CONTROL_MAX_AGE, "600")
+        .finish()
 }
 
 fn refused_page(hx: Hx, message: &str, status: StatusCode) -> Response {
@@ -72,7 +90,6 @@ pub fn discovery(state: Data<&Arc<AppState>>) -> Result<Response> {
     let provider = provider(&state)?;
     Ok(json(StatusCode::OK, provider.discovery().to_string())
         .with_header(header::CACHE_CONTROL, "public, max-age=300")
-        .with_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .into_response())
 }
 
@@ -132,11 +149,11 @@ pub async fn authorize(
 #[handler]
 pub fn authorize_posted(
     state: Data<&Arc<AppState>>,
-    body: poem::web::Form<Vec<(String, String)>>,
+    AppForm(fields): AppForm<std::collections::BTreeMap<String, String>>,
 ) -> Result<Response> {
     provider(&state)?;
     let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(body.0.iter())
+        .extend_pairs(fields.iter())
         .finish();
     Ok(poem::web::Redirect::see_other(format!("/oidc/authorize?{query}")).into_response())
 }
@@ -388,6 +405,12 @@ fn authenticated(
         })
 }
 
+/// A body that is not one url-encoded form of at most 16 KiB, each field once.
+const MALFORMED: TokenError = TokenError {
+    error: "invalid_request",
+    description: "expected one application/x-www-form-urlencoded body of at most 16 KiB, each parameter once",
+};
+
 fn token_error(err: &TokenError, headers: &HeaderMap) -> Response {
     let body =
         serde_json::json!({"error": err.error, "error_description": err.description}).to_string();
@@ -408,9 +431,12 @@ fn token_error(err: &TokenError, headers: &HeaderMap) -> Response {
 pub async fn token_endpoint(
     state: Data<&Arc<AppState>>,
     headers: &HeaderMap,
-    poem::web::Form(form): poem::web::Form<TokenForm>,
+    form: Result<AppForm<TokenForm>>,
 ) -> Result<Response> {
     let provider = provider(&state)?;
+    let Ok(AppForm(form)) = form else {
+        return Ok(token_error(&MALFORMED, headers));
+    };
     let client = match authenticated(provider, headers, &form) {
         Ok(client) => client,
         Err(err) => return Ok(token_error(&err, headers)),
@@ -453,8 +479,10 @@ pub async fn userinfo(state: Data<&Arc<AppState>>, headers: &HeaderMap) -> Resul
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.split_once(' '))
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     let claims = match token {
         Some(token) => provider
             .userinfo(token)
@@ -478,9 +506,12 @@ pub async fn userinfo(state: Data<&Arc<AppState>>, headers: &HeaderMap) -> Resul
 pub async fn revoke(
     state: Data<&Arc<AppState>>,
     headers: &HeaderMap,
-    poem::web::Form(form): poem::web::Form<TokenForm>,
+    form: Result<AppForm<TokenForm>>,
 ) -> Result<Response> {
     let provider = provider(&state)?;
+    let Ok(AppForm(form)) = form else {
+        return Ok(token_error(&MALFORMED, headers));
+    };
     let client = match authenticated(provider, headers, &form) {
         Ok(client) => client,
         Err(err) => return Ok(token_error(&err, headers)),
@@ -529,6 +560,13 @@ fn logout_target(
     let clients = provider.clients();
     let client = client_id.as_deref().and_then(|id| clients.get(id));
     let name = client.map(|c| c.name.clone());
+    if params
+        .state
+        .as_ref()
+        .is_some_and(|s| s.len() > crate::oidc::MAX_STATE)
+    {
+        return Err("The app sent a logout request too long to answer.");
+    }
     let Some(uri) = params
         .post_logout_redirect_uri
         .as_deref()

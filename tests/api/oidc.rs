@@ -1645,3 +1645,134 @@ async fn leaving_a_clients_groups_ends_its_tokens() {
         .unwrap();
     assert_dead(&app, "staff", &tokens).await;
 }
+
+#[tokio::test]
+async fn removing_an_apps_access_voids_the_codes_it_was_given() {
+    let app = oidc_app(|_| {}).await;
+    app.register("ann", PASSWORD).await;
+    let (verifier, challenge) = pkce();
+    let with = [
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let page = app
+        .get(&authorize_url("spa", "http://spa.test/cb", &with))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let request = between(&page, r#"name="request" value=""#, "\"").to_owned();
+    let resp = app
+        .post_form(
+            "/oidc/consent",
+            &[("request", &request), ("decision", "allow")],
+        )
+        .await;
+    let code = param(&resp, "code").unwrap();
+    assert_see_other(
+        &app.post_form("/account/apps/remove", &[("client", "spa")])
+            .await,
+        "/account?done=app",
+    );
+    let exchange_spa = |code: String, verifier: String| {
+        let url = app.url("/oidc/token");
+        async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", "http://spa.test/cb"),
+                ("client_id", "spa"),
+                ("code_verifier", verifier.as_str()),
+            ];
+            Client::new().post(url).form(&form).send().await.unwrap()
+        }
+    };
+    let late = exchange_spa(code, verifier.clone()).await;
+    assert_eq!(
+        json(late).await["error"],
+        "invalid_grant",
+        "a code from before the removal"
+    );
+    // Asked and allowed again: a new code works.
+    let page = app
+        .get(&authorize_url("spa", "http://spa.test/cb", &with))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let request = between(&page, r#"name="request" value=""#, "\"").to_owned();
+    let resp = app
+        .post_form(
+            "/oidc/consent",
+            &[("request", &request), ("decision", "allow")],
+        )
+        .await;
+    let fresh = exchange_spa(param(&resp, "code").unwrap(), verifier).await;
+    assert_eq!(fresh.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn oversized_or_odd_requests_are_refused_plainly_and_browsers_may_call_the_api() {
+    let app = oidc_app(|_| {}).await;
+    app.register("ann", PASSWORD).await;
+    // A form body over 16 KiB: refused before anything is built from it.
+    let big = format!("client_id=web&state={}", "A".repeat(20_000));
+    let posted = app
+        .client
+        .post(app.url("/oidc/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let token = Client::new()
+        .post(app.url("/oidc/token"))
+        .basic_auth("web", Some(SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(token).await["error"], "invalid_request");
+    // A state too long to send back is not sent back: a page.
+    let long_state = "s".repeat(wicket::oidc::MAX_STATE + 1);
+    let resp = app
+        .get(&authorize_url(
+            "web",
+            "http://app.test/cb",
+            &[("state", &long_state)],
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.headers().get("location").is_none());
+    let resp = app.get(&format!("/oidc/logout?client_id=web&post_logout_redirect_uri=http%3A%2F%2Fapp.test%2Fbye&state={long_state}")).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // The Bearer scheme in any case; the API readable from any origin, preflight included.
+    let tokens = tokens_for(&app, "web", "http://app.test/cb").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let info = Client::new()
+        .get(app.url("/oidc/userinfo"))
+        .header("authorization", format!("bearer {access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), StatusCode::OK);
+    assert_eq!(info.headers()["access-control-allow-origin"], "*");
+    let preflight = Client::new()
+        .request(reqwest::Method::OPTIONS, app.url("/oidc/token"))
+        .header("origin", "http://spa.test")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(
+        preflight.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("Authorization")
+    );
+}
