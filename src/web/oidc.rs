@@ -389,20 +389,25 @@ fn client_auth(headers: &HeaderMap, form: &TokenForm) -> Result<ClientAuth, Toke
     })
 }
 
-/// The client a token or revocation request comes from, or why it is refused (logged).
+/// The form of a token or revocation request and the client it comes from, or why it
+/// is refused (logged).
 fn authenticated(
     provider: &Provider,
     headers: &HeaderMap,
-    form: &TokenForm,
-) -> Result<crate::oidc::Client, TokenError> {
-    client_auth(headers, form)
+    form: Result<AppForm<TokenForm>>,
+) -> Result<(crate::oidc::Client, TokenForm), TokenError> {
+    let Ok(AppForm(form)) = form else {
+        return Err(MALFORMED);
+    };
+    let client = client_auth(headers, &form)
         .and_then(|auth| provider.authenticate(&auth))
         .inspect_err(|err| {
             tracing::warn!(
                 error = err.error,
                 "token request refused: client authentication"
             );
-        })
+        })?;
+    Ok((client, form))
 }
 
 /// A body that is not one url-encoded form of at most 16 KiB, each field once.
@@ -434,11 +439,8 @@ pub async fn token_endpoint(
     form: Result<AppForm<TokenForm>>,
 ) -> Result<Response> {
     let provider = provider(&state)?;
-    let Ok(AppForm(form)) = form else {
-        return Ok(token_error(&MALFORMED, headers));
-    };
-    let client = match authenticated(provider, headers, &form) {
-        Ok(client) => client,
+    let (client, form) = match authenticated(provider, headers, form) {
+        Ok(found) => found,
         Err(err) => return Ok(token_error(&err, headers)),
     };
     let issued = match form.grant_type.as_str() {
@@ -509,11 +511,8 @@ pub async fn revoke(
     form: Result<AppForm<TokenForm>>,
 ) -> Result<Response> {
     let provider = provider(&state)?;
-    let Ok(AppForm(form)) = form else {
-        return Ok(token_error(&MALFORMED, headers));
-    };
-    let client = match authenticated(provider, headers, &form) {
-        Ok(client) => client,
+    let (client, form) = match authenticated(provider, headers, form) {
+        Ok(found) => found,
         Err(err) => return Ok(token_error(&err, headers)),
     };
     provider

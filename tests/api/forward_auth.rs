@@ -101,22 +101,6 @@ fn identity(resp: &Response) -> (String, String, String) {
     )
 }
 
-async fn join(app: &TestApp, name: &str, group: &str) {
-    let user = app
-        .state
-        .users
-        .get(&Username::parse(name).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let group = Group::parse(group).unwrap();
-    app.state
-        .accounts
-        .set_group(&user, &group, true)
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn each_policy_decides_for_nobody_and_for_a_member() {
     let app = guarding_app(|_| {}).await;

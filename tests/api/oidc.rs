@@ -126,6 +126,22 @@ fn authorize_url(client: &str, redirect: &str, extra: &[(&str, &str)]) -> String
     format!("{}?{}", url.path(), url.query().unwrap())
 }
 
+/// The waiting request the public client's consent page names (it must be shown).
+async fn consent_request(app: &TestApp, pkce: &[(&str, &str)]) -> String {
+    let page = app
+        .get(&authorize_url("spa", "http://spa.test/cb", pkce))
+        .await;
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Allow Single Page?"), "{page}");
+    between(&page, r#"name="request" value=""#, "\"").to_owned()
+}
+
+/// The member's answer on the consent page.
+async fn decide(app: &TestApp, request: &str, decision: &str) -> Response {
+    let form = [("request", request), ("decision", decision)];
+    app.post_form("/oidc/consent", &form).await
+}
+
 /// The query parameters of a redirect's `Location`.
 fn params(resp: &Response) -> Vec<(String, String)> {
     let url = url::Url::parse(location(resp)).expect("an absolute redirect");
@@ -257,21 +273,6 @@ async fn verified_claims(app: &TestApp, id_token: &str, audience: &str) -> Value
     jsonwebtoken::decode::<Value>(id_token, &key, &validation)
         .expect("a valid ID token")
         .claims
-}
-
-async fn join(app: &TestApp, name: &str, group: &str) {
-    let user = app
-        .state
-        .users
-        .get(&Username::parse(name).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    app.state
-        .accounts
-        .set_group(&user, &Group::parse(group).unwrap(), true)
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
@@ -505,12 +506,7 @@ async fn a_public_client_must_use_pkce_and_the_verifier_must_match() {
     let page = page.text().await.unwrap();
     assert!(page.contains("Allow Single Page?"), "{page}");
     let request = between(&page, r#"name="request" value=""#, "\"").to_owned();
-    let resp = app
-        .post_form(
-            "/oidc/consent",
-            &[("request", &request), ("decision", "allow")],
-        )
-        .await;
+    let resp = decide(&app, &request, "allow").await;
     let code = param(&resp, "code").unwrap();
 
     let exchange_with = |verifier: String, code: String| {
@@ -760,21 +756,10 @@ async fn consent_is_asked_once_and_the_account_page_can_take_it_back() {
         .await;
     assert_eq!(param(&resp, "error").as_deref(), Some("access_denied"));
     assert_eq!(param(&resp, "state").as_deref(), Some("the-state"));
-    let resp = app
-        .post_form(
-            "/oidc/consent",
-            &[("request", &request), ("decision", "allow")],
-        )
-        .await;
+    let resp = decide(&app, &request, "allow").await;
     assert_eq!(resp.status(), StatusCode::GONE, "a request answered once");
 
-    let page = app
-        .get(&authorize_url("spa", "http://spa.test/cb", &with))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let request = between(&page, r#"name="request" value=""#, "\"").to_owned();
+    let request = consent_request(&app, &with).await;
     // Without the CSRF token, no consent.
     let forged = app
         .client
@@ -784,12 +769,7 @@ async fn consent_is_asked_once_and_the_account_page_can_take_it_back() {
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    let resp = app
-        .post_form(
-            "/oidc/consent",
-            &[("request", &request), ("decision", "allow")],
-        )
-        .await;
+    let resp = decide(&app, &request, "allow").await;
     let code = param(&resp, "code").unwrap();
     let tokens = Client::new()
         .post(app.url("/oidc/token"))
@@ -1655,19 +1635,8 @@ async fn removing_an_apps_access_voids_the_codes_it_was_given() {
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "S256"),
     ];
-    let page = app
-        .get(&authorize_url("spa", "http://spa.test/cb", &with))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let request = between(&page, r#"name="request" value=""#, "\"").to_owned();
-    let resp = app
-        .post_form(
-            "/oidc/consent",
-            &[("request", &request), ("decision", "allow")],
-        )
-        .await;
+    let request = consent_request(&app, &with).await;
+    let resp = decide(&app, &request, "allow").await;
     let code = param(&resp, "code").unwrap();
     assert_see_other(
         &app.post_form("/account/apps/remove", &[("client", "spa")])
@@ -1694,19 +1663,8 @@ async fn removing_an_apps_access_voids_the_codes_it_was_given() {
         "a code from before the removal"
     );
     // Asked and allowed again: a new code works.
-    let page = app
-        .get(&authorize_url("spa", "http://spa.test/cb", &with))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let request = between(&page, r#"name="request" value=""#, "\"").to_owned();
-    let resp = app
-        .post_form(
-            "/oidc/consent",
-            &[("request", &request), ("decision", "allow")],
-        )
-        .await;
+    let request = consent_request(&app, &with).await;
+    let resp = decide(&app, &request, "allow").await;
     let fresh = exchange_spa(param(&resp, "code").unwrap(), verifier).await;
     assert_eq!(fresh.status(), StatusCode::OK);
 }

@@ -475,3 +475,15 @@ where
     }
     out
 }
+
+/// Puts the account `name` into `group`, as `wicket user group NAME add GROUP` does.
+pub async fn join(app: &TestApp, name: &str, group: &str) {
+    let name = wicket::domain::Username::parse(name).unwrap();
+    let user = app.state.users.get(&name).await.unwrap().unwrap();
+    let group = wicket::domain::Group::parse(group).unwrap();
+    app.state
+        .accounts
+        .set_group(&user, &group, true)
+        .await
+        .unwrap();
+}
