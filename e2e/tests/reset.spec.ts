@@ -51,6 +51,9 @@ test('an address is confirmed, a forgotten password reset by mail, the old one r
   await page.getByLabel('New password again').fill('something else entirely');
   await page.getByRole('button', { name: 'Set the new password' }).click();
   await expect(page.getByText('The passwords do not match.')).toBeVisible();
+  // htmx has finished with the swapped form (its settle step runs after the swap): a
+  // field filled before that could be refilled from the answer, which has none.
+  await page.waitForFunction(() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling'));
   await page.getByLabel('New password', { exact: true }).fill(fresh);
   await page.getByLabel('New password again').fill(fresh);
   await page.getByRole('button', { name: 'Set the new password' }).click();
