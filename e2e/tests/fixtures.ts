@@ -98,8 +98,18 @@ export async function register(page: Page, name: string, password = PASSWORD, co
   await page.getByRole('button', { name: 'Create account' }).click();
 }
 
+/**
+ * Waits until htmx has finished with the page (no request, swap or settle under way):
+ * after a swapped form, htmx focuses its first field as it settles, and text typed
+ * before that can land in the wrong field. A page without htmx is settled already.
+ */
+export async function htmxSettled(page: Page) {
+  await page.waitForFunction(() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling'));
+}
+
 /** Fills and submits the login form on the current page. */
 export async function logIn(page: Page, name: string, password = PASSWORD) {
+  await htmxSettled(page);
   await page.getByLabel('Username').fill(name);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in', exact: true }).click();

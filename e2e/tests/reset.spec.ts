@@ -1,6 +1,8 @@
 import * as path from 'node:path';
 import type { Page, TestInfo } from '@playwright/test';
-import { expect, expectAccessible, linkIn, logIn, mailTo, PASSWORD, test, uniqueName } from './fixtures';
+import {
+  expect, expectAccessible, htmxSettled, linkIn, logIn, mailTo, PASSWORD, test, uniqueName,
+} from './fixtures';
 
 // Runs in both projects: with htmx (js) and as plain form posts (no-js). axe needs
 // JavaScript, so it (and the screenshot) runs in the js project.
@@ -51,9 +53,7 @@ test('an address is confirmed, a forgotten password reset by mail, the old one r
   await page.getByLabel('New password again').fill('something else entirely');
   await page.getByRole('button', { name: 'Set the new password' }).click();
   await expect(page.getByText('The passwords do not match.')).toBeVisible();
-  // htmx has finished with the swapped form (its settle step runs after the swap): a
-  // field filled before that could be refilled from the answer, which has none.
-  await page.waitForFunction(() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling'));
+  await htmxSettled(page);
   await page.getByLabel('New password', { exact: true }).fill(fresh);
   await page.getByLabel('New password again').fill(fresh);
   await page.getByRole('button', { name: 'Set the new password' }).click();
