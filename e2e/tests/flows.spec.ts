@@ -71,7 +71,8 @@ test.describe('cabinet', () => {
     await expect(page.getByRole('heading', { name: `Welcome, ${name}!` })).toBeVisible();
     const image = page.getByRole('img', { name: /cricket wicket/ });
     await expect(image).toBeVisible();
-    expect(await image.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+    // Visible is not loaded: under load the image may still be arriving, so wait for it to decode.
+    await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
     for (const fact of ['Logged in', 'Last active', 'Session ends']) {
       await expect(page.getByText(fact, { exact: true })).toBeVisible();
     }
