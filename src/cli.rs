@@ -12,6 +12,7 @@ use crate::config::{
 use crate::domain::{Group, Password, Username};
 use crate::guard::{Access, Asker, Rules, Target};
 use crate::store::{EndReason, StoreKind, User};
+use crate::transfer::Source;
 
 /// Runs `command` (serving the site when there is none) until it is done.
 pub async fn run(config: &Config, command: Option<Command>) -> io::Result<()> {
@@ -23,7 +24,112 @@ pub async fn run(config: &Config, command: Option<Command>) -> io::Result<()> {
         Some(Command::Invite { action }) => invite(config, action).await,
         Some(Command::Rules { action }) => rules(config, action).await,
         Some(Command::Oidc { action }) => oidc(config, action),
+        Some(Command::Backup { dir, sessions }) => backup(config, &dir, sessions).await,
+        Some(Command::Restore { dir, force }) => restore(config, &dir, force).await,
+        Some(Command::Export { with_secrets }) => export(config, with_secrets).await,
+        Some(Command::Import {
+            file,
+            htpasswd,
+            authelia,
+        }) => {
+            let source = match (htpasswd, authelia) {
+                (true, _) => Source::Htpasswd,
+                (_, true) => Source::Authelia,
+                _ => Source::Wicket,
+            };
+            import(config, &file, source).await
+        }
     }
+}
+
+/// `wicket backup DIR [--sessions]`.
+async fn backup(config: &Config, dir: &std::path::Path, sessions: bool) -> io::Result<()> {
+    let manifest = crate::backup::backup(config, dir, sessions).await?;
+    println!(
+        "backed up the {} store into {} ({} file(s), {}):",
+        manifest.store,
+        dir.display(),
+        manifest.files.len(),
+        if sessions {
+            "with sessions"
+        } else {
+            "without sessions"
+        }
+    );
+    crate::backup::print_counts(&mut io::stdout(), &manifest)?;
+    println!("WARNING: {}", crate::backup::WARNING);
+    Ok(())
+}
+
+/// `wicket restore DIR [--force]`.
+async fn restore(config: &Config, dir: &std::path::Path, force: bool) -> io::Result<()> {
+    let restored = crate::backup::restore(config, dir, force).await?;
+    let manifest = &restored.manifest;
+    println!(
+        "restored the backup of {} (Wicket {}) into the {} store: {} record(s) and key(s) \
+         written, {} expired since",
+        stamp(manifest.taken),
+        manifest.wicket_version,
+        manifest.store,
+        restored.written,
+        restored.expired
+    );
+    crate::backup::print_counts(&mut io::stdout(), manifest)?;
+    println!("start (or restart) the server to serve them");
+    Ok(())
+}
+
+/// `wicket export [--with-secrets]`: JSON Lines on stdout.
+async fn export(config: &Config, with_secrets: bool) -> io::Result<()> {
+    use std::io::Write;
+    let accounts = app::open_accounts(config)?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut count = 0;
+    for name in accounts.users.names().await? {
+        let Ok(name) = Username::parse(&name) else {
+            continue;
+        };
+        let Some(user) = accounts.users.get(&name).await? else {
+            continue; // deleted meanwhile
+        };
+        let line = crate::transfer::export_line(&accounts, &user, with_secrets);
+        serde_json::to_writer(&mut out, &line).map_err(io::Error::other)?;
+        out.write_all(b"\n")?;
+        count += 1;
+    }
+    out.flush()?;
+    eprintln!(
+        "exported {count} account(s){}",
+        if with_secrets {
+            " with their second factors: keep the file as safe as the server's key"
+        } else {
+            " (no second-factor secrets: --with-secrets adds them)"
+        }
+    );
+    Ok(())
+}
+
+/// `wicket import FILE [--htpasswd | --authelia]`.
+async fn import(config: &Config, file: &std::path::Path, source: Source) -> io::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|err| invalid(format!("{}: {err}", file.display())))?;
+    let incoming = crate::transfer::read(source, &file.display().to_string(), &text)
+        .map_err(|refused| invalid(refused.to_string().trim_end().to_owned()))?;
+    let accounts = app::open_accounts(config)?;
+    let done = accounts.import(incoming).await?;
+    println!("imported {} account(s)", done.created.len());
+    for (line, name) in &done.existing {
+        println!("  line {line}: {name} already exists: left alone");
+    }
+    for note in &done.notes {
+        println!("  {note}");
+    }
+    if source != Source::Wicket && !done.created.is_empty() {
+        println!(
+            "their hashes are kept until each member's next login, which replaces them by scrypt"
+        );
+    }
+    Ok(())
 }
 
 async fn serve(config: &Config) -> io::Result<()> {
@@ -143,6 +249,91 @@ async fn user(config: &Config, action: UserCommand) -> io::Result<()> {
                 .ok_or_else(|| invalid(format!("there is no user called {}", user.name)))?;
             println!("deleted {}; ended {ended} session(s)", user.name);
         }
+        UserCommand::Show { name, json } => {
+            let user = existing(&accounts, &name).await?;
+            let live = sessions.of_user(&user.name).await?.len();
+            let shown = Shown::of(&user, live);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&shown).map_err(io::Error::other)?
+                );
+            } else {
+                print!("{shown}");
+            }
+        }
+        UserCommand::Disable { name } => {
+            let user = existing(&accounts, &name).await?;
+            let (_, ended) = accounts
+                .set_disabled(&user, true)
+                .await
+                .map_err(io::Error::other)?;
+            println!(
+                "disabled {}; ended {ended} session(s) and the app tokens issued under them",
+                user.name
+            );
+        }
+        UserCommand::Enable { name } => {
+            let user = existing(&accounts, &name).await?;
+            let was = user.disabled.is_some();
+            accounts
+                .set_disabled(&user, false)
+                .await
+                .map_err(io::Error::other)?;
+            if was {
+                println!("enabled {}: it can log in again", user.name);
+            } else {
+                println!("{} was not disabled", user.name);
+            }
+        }
+        UserCommand::Unlock { name } => {
+            let user = existing(&accounts, &name).await?;
+            let cleared = accounts.unlock(&user).await.map_err(io::Error::other)?;
+            println!(
+                "unlocked {}: cleared {} failed login(s) since the last login, and the \
+                 counts of wrong passwords and codes against the account (per browser \
+                 and from unknown ones); the guessers' addresses stay held back",
+                user.name, cleared.failed_logins
+            );
+        }
+        UserCommand::ResetTwoStep { name } => {
+            let user = existing(&accounts, &name).await?;
+            let removed = accounts
+                .reset_second_factors(&user)
+                .await
+                .map_err(io::Error::other)?;
+            let app = if removed.app {
+                "the authenticator app and its recovery codes"
+            } else {
+                "no authenticator app"
+            };
+            let keys = match removed.passkeys.len() {
+                0 => "no passkeys".to_owned(),
+                _ => format!("passkeys {}", removed.passkeys.join(", ")),
+            };
+            println!(
+                "reset {}: removed {app}, {keys}; ended {} session(s); {}",
+                user.name,
+                removed.ended,
+                if removed.mailed {
+                    "mailed the member"
+                } else {
+                    "no confirmed address to mail"
+                }
+            );
+            flush_mail(&accounts).await;
+        }
+        UserCommand::RequirePasswordChange { name } => {
+            let user = existing(&accounts, &name).await?;
+            let ended = accounts
+                .require_password_change(&user)
+                .await
+                .map_err(io::Error::other)?;
+            println!(
+                "{} must choose a new password at the next login; ended {ended} session(s)",
+                user.name
+            );
+        }
         UserCommand::Group {
             name,
             change,
@@ -172,6 +363,102 @@ async fn user(config: &Config, action: UserCommand) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits (a while) for the mail a command queued to be handed over.
+async fn flush_mail(accounts: &Accounts) {
+    if let Some(mailer) = &accounts.mail {
+        let handed = tokio::time::timeout(std::time::Duration::from_secs(60), mailer.outbox.idle());
+        if handed.await.is_err() {
+            eprintln!("warning: the mail could not be handed to the mail server within 60 s");
+        }
+    }
+}
+
+/// What `wicket user show` tells of an account (never a hash or a key).
+#[derive(serde::Serialize)]
+struct Shown {
+    id: String,
+    name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created: time::OffsetDateTime,
+    email: Option<String>,
+    email_confirmed: bool,
+    groups: Vec<String>,
+    two_step: bool,
+    passkeys: Vec<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_login: Option<time::OffsetDateTime>,
+    last_login_from: Option<String>,
+    failed_logins: u32,
+    live_sessions: usize,
+    #[serde(with = "time::serde::rfc3339::option")]
+    disabled: Option<time::OffsetDateTime>,
+    must_change_password: bool,
+}
+
+impl Shown {
+    fn of(user: &User, live_sessions: usize) -> Self {
+        Self {
+            id: user.id.as_str().to_owned(),
+            name: user.name.to_string(),
+            created: user.created,
+            email: user.email.as_ref().map(|e| e.address.clone()),
+            email_confirmed: user.email.as_ref().is_some_and(|e| e.verified),
+            groups: user.groups.iter().map(|g| g.as_str().to_owned()).collect(),
+            two_step: user.totp.is_some(),
+            passkeys: user.passkeys.iter().map(|p| p.name.clone()).collect(),
+            last_login: user.last_login.as_ref().map(|l| l.at),
+            last_login_from: user
+                .last_login
+                .as_ref()
+                .map(|l| format!("{} · {}", l.browser, l.address)),
+            failed_logins: user.failed_logins,
+            live_sessions,
+            disabled: user.disabled,
+            must_change_password: user.must_change_password,
+        }
+    }
+}
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let or_none = |list: &[String]| match list.is_empty() {
+            true => "none".to_owned(),
+            false => list.join(", "),
+        };
+        writeln!(f, "name:                 {}", self.name)?;
+        writeln!(f, "account id:           {}", self.id)?;
+        writeln!(f, "created:              {}", stamp(self.created))?;
+        let email = match &self.email {
+            Some(address) if self.email_confirmed => format!("{address} (confirmed)"),
+            Some(address) => format!("{address} (not confirmed)"),
+            None => "none".to_owned(),
+        };
+        writeln!(f, "email:                {email}")?;
+        writeln!(f, "groups:               {}", or_none(&self.groups))?;
+        let on = |b: bool| if b { "on" } else { "off" };
+        writeln!(f, "two-step login:       {}", on(self.two_step))?;
+        writeln!(f, "passkeys:             {}", or_none(&self.passkeys))?;
+        let last = match (self.last_login, &self.last_login_from) {
+            (Some(at), Some(from)) => format!("{} from {from}", stamp(at)),
+            _ => "never".to_owned(),
+        };
+        writeln!(f, "last login:           {last}")?;
+        writeln!(f, "failed logins since:  {}", self.failed_logins)?;
+        writeln!(f, "live sessions:        {}", self.live_sessions)?;
+        let disabled = match self.disabled {
+            Some(at) => format!("yes, since {}", stamp(at)),
+            None => "no".to_owned(),
+        };
+        writeln!(f, "disabled:             {disabled}")?;
+        let must = if self.must_change_password {
+            "yes"
+        } else {
+            "no"
+        };
+        writeln!(f, "must change password: {must}")
+    }
 }
 
 /// `wicket group list`: each group with its members.

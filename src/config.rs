@@ -65,6 +65,43 @@ pub enum Command {
         #[arg(long)]
         to: StoreKind,
     },
+    /// Copy the store and the keys into DIR, while the site serves (DIR then holds the
+    /// secret key: keep it as safe as the server).
+    Backup {
+        /// A new or empty directory.
+        dir: std::path::PathBuf,
+        /// Copy the live sessions too (members stay logged in after a restore).
+        #[arg(long)]
+        sessions: bool,
+    },
+    /// Restore a backup made by `wicket backup` into this (empty) store.
+    Restore {
+        /// The backup's directory.
+        dir: std::path::PathBuf,
+        /// Restore into a store that is not empty: what it holds is replaced.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write every account as JSON Lines to stdout (PHC hashes, groups, confirmed
+    /// email; no second-factor secrets without --with-secrets).
+    Export {
+        /// Also write the sealed authenticator key, recovery-code hashes and passkeys.
+        #[arg(long)]
+        with_secrets: bool,
+    },
+    /// Create accounts from FILE: `wicket export`'s JSON Lines, an Apache htpasswd
+    /// file (bcrypt), or Authelia's users_database.yml (argon2id). Foreign hashes are
+    /// kept, checked at each member's next login, then replaced by scrypt.
+    Import {
+        /// The file to read.
+        file: std::path::PathBuf,
+        /// FILE is an htpasswd file (`name:$2y$…` lines).
+        #[arg(long, conflicts_with = "authelia")]
+        htpasswd: bool,
+        /// FILE is Authelia's users_database.yml.
+        #[arg(long)]
+        authelia: bool,
+    },
 }
 
 /// `wicket user ...`
@@ -94,6 +131,40 @@ pub enum UserCommand {
     },
     /// Delete a user and end every session of theirs; the name can be registered again.
     Delete {
+        /// The user's name.
+        name: String,
+    },
+    /// Everything the operator may need to know about a user's account.
+    Show {
+        /// The user's name.
+        name: String,
+        /// As one JSON object, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an account: no login, every session and app token ends at once.
+    Disable {
+        /// The user's name.
+        name: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// The user's name.
+        name: String,
+    },
+    /// Clear the guesses counted against an account (and say how many there were).
+    Unlock {
+        /// The user's name.
+        name: String,
+    },
+    /// Remove a member's two-step login and passkeys (lost phone and recovery codes);
+    /// ends their sessions and mails them.
+    ResetTwoStep {
+        /// The user's name.
+        name: String,
+    },
+    /// Ask for a new password: the next login leads to the change-password form first.
+    RequirePasswordChange {
         /// The user's name.
         name: String,
     },

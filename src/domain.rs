@@ -329,6 +329,12 @@ impl Password {
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
+
+    /// A password an account already has (it just matched the account's imported
+    /// hash), kept whatever today's rules say: only to be hashed again by scrypt.
+    pub(crate) fn already_held(input: String) -> Self {
+        Self(input)
+    }
 }
 
 impl fmt::Debug for Password {

@@ -11,6 +11,8 @@
 pub mod accounts;
 /// Builds the poem application from a [`config::Config`] and runs it.
 pub mod app;
+/// `wicket backup` and `wicket restore`: the store and the keys, copied while serving.
+pub mod backup;
 /// What the binary does for each command: serve, `user …`, `migrate`.
 pub mod cli;
 /// Command-line flags and `WICKET_*` environment variables.
@@ -47,5 +49,7 @@ pub mod store;
 pub mod throttle;
 /// Authenticator-app codes (TOTP).
 pub mod totp;
+/// `wicket export` and `wicket import`: accounts as JSON Lines, htpasswd, Authelia.
+pub mod transfer;
 /// Routes, handlers and views.
 pub mod web;

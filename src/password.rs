@@ -1,4 +1,6 @@
-//! scrypt hashing and verification, off the async threads and a few at a time.
+//! scrypt hashing and verification, off the async threads and a few at a time; and
+//! the foreign hashes an import brings (bcrypt from htpasswd, argon2id from Authelia),
+//! verified until the member's next login replaces them by scrypt.
 
 use std::fmt;
 use std::sync::Arc;
@@ -115,6 +117,10 @@ impl Hasher {
         }
         let exists = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy.to_string());
+        match Scheme::of(&stored).map_err(|why| HashError::BadStoredHash(why.into()))? {
+            Scheme::Scrypt => {}
+            foreign => return self.verify_foreign(foreign, password, stored).await,
+        }
         // Refuse a malformed or too costly hash before taking a permit.
         let log_n = self.check_cost(&parse_hash(&stored)?)?;
         let this = self.clone();
@@ -126,6 +132,35 @@ impl Hasher {
                 .is_ok();
             this.record_work(log_n);
             Ok(matches && exists)
+        })
+        .await?
+    }
+
+    /// Checks `password` against an imported bcrypt or argon2id hash (its cost
+    /// already bounded by [`Scheme::of`]), holding the permits of its memory.
+    async fn verify_foreign(
+        &self,
+        scheme: Scheme,
+        password: String,
+        stored: String,
+    ) -> Result<bool, HashError> {
+        let scrypt_bytes = 128u64 * u64::from(R) << self.log_n;
+        let needed_bytes = match scheme {
+            Scheme::Argon2id { kib } => u64::from(kib) * 1024,
+            _ => scrypt_bytes,
+        };
+        let log_n = self.log_n + (needed_bytes.div_ceil(scrypt_bytes).max(1).ilog2() as u8);
+        self.run(log_n, move || match scheme {
+            Scheme::Bcrypt => Ok(bcrypt::verify(password.as_bytes(), &stored).unwrap_or(false)),
+            Scheme::Argon2id { .. } => {
+                use argon2::password_hash::{PasswordHash, PasswordVerifier};
+                let hash = PasswordHash::new(&stored)
+                    .map_err(|err| HashError::BadStoredHash(format!("argon2id: {err}")))?;
+                Ok(argon2::Argon2::default()
+                    .verify_password(password.as_bytes(), &hash)
+                    .is_ok())
+            }
+            Scheme::Scrypt => unreachable!("scrypt is verified above"),
         })
         .await?
     }
@@ -195,6 +230,66 @@ impl Hasher {
         })
         .await
         .map_err(|err| HashError::Failed(format!("task: {err}")))
+    }
+}
+
+/// The kinds of stored hash this server verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `$scrypt$…`: what Wicket makes.
+    Scrypt,
+    /// `$2y$…` (or `$2a$`, `$2b$`): bcrypt, from Apache's `htpasswd -B`.
+    Bcrypt,
+    /// `$argon2id$…`: Authelia's default; `kib` of memory per check.
+    Argon2id {
+        /// Memory per check, in KiB.
+        kib: u32,
+    },
+}
+
+/// The costliest bcrypt hash verified (cost 14 takes about a second).
+pub const MAX_BCRYPT_COST: u32 = 14;
+/// The costliest argon2id hash verified: 1 GiB, as for scrypt ([`MAX_LOG_N`]), and
+/// at most 10 passes over 16 lanes.
+pub const MAX_ARGON2_KIB: u32 = 1 << 20;
+
+impl Scheme {
+    /// Which scheme `stored` is, if it is a well-formed hash this server verifies at
+    /// a bounded cost; otherwise why not (never quoting the hash).
+    pub fn of(stored: &str) -> Result<Self, &'static str> {
+        if stored.starts_with("$scrypt$") {
+            let hash = PasswordHash::new(stored).map_err(|_| "a malformed scrypt hash")?;
+            Params::try_from(&hash).map_err(|_| "a malformed scrypt hash")?;
+            return Ok(Self::Scrypt);
+        }
+        if let Some(rest) = ["$2y$", "$2b$", "$2a$"]
+            .iter()
+            .find_map(|tag| stored.strip_prefix(tag))
+        {
+            let (cost, digest) = rest.split_once('$').ok_or("a malformed bcrypt hash")?;
+            let cost: u32 = cost.parse().map_err(|_| "a malformed bcrypt hash")?;
+            let alphabet = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '/');
+            if cost < 4 || digest.len() != 53 || !digest.chars().all(alphabet) {
+                return Err("a malformed bcrypt hash");
+            }
+            if cost > MAX_BCRYPT_COST {
+                return Err("a bcrypt hash costlier than this server checks (cost over 14)");
+            }
+            return Ok(Self::Bcrypt);
+        }
+        if stored.starts_with("$argon2id$") {
+            use argon2::password_hash::PasswordHash as Phc;
+            let hash = Phc::new(stored).map_err(|_| "a malformed argon2id hash")?;
+            let params =
+                argon2::Params::try_from(&hash).map_err(|_| "a malformed argon2id hash")?;
+            if params.m_cost() > MAX_ARGON2_KIB || params.t_cost() > 10 || params.p_cost() > 16 {
+                return Err("an argon2id hash costlier than this server checks");
+            }
+            return Ok(Self::Argon2id {
+                kib: params.m_cost(),
+            });
+        }
+        Err("an unknown hash format (expected scrypt, bcrypt $2y$ or argon2id)")
     }
 }
 

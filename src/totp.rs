@@ -39,6 +39,13 @@ impl TotpKey {
         &self.0
     }
 
+    /// A key given in base32 (an export's, or another system's), at least 80 bits.
+    pub fn from_base32(text: &str) -> Option<Self> {
+        unbase32(text)
+            .filter(|bytes| bytes.len() >= 10)
+            .map(Self::from_bytes)
+    }
+
     /// The key as people type it into an app: base32 (RFC 4648), no padding.
     pub fn base32(&self) -> String {
         base32(&self.0)
@@ -87,6 +94,26 @@ pub fn hotp(key: &[u8], counter: u64, digits: u32) -> u32 {
         hash[offset + 3],
     ]);
     binary % 10u32.pow(digits)
+}
+
+/// RFC 4648 base32 read back (either case, padding and spaces ignored); `None` for
+/// any other character.
+fn unbase32(text: &str) -> Option<Vec<u8>> {
+    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0u32);
+    for c in text.chars().filter(|c| !matches!(c, '=' | ' ')) {
+        let value = match c.to_ascii_uppercase() {
+            c @ 'A'..='Z' => c as u32 - 'A' as u32,
+            c @ '2'..='7' => c as u32 - '2' as u32 + 26,
+            _ => return None,
+        };
+        buffer = (buffer << 5) | value;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    Some(out)
 }
 
 /// RFC 4648 base32, upper case, without padding.

@@ -105,7 +105,8 @@ impl Accounts {
     ) -> Result<Checked<User>, AppError> {
         let address = caller.throttle_key(self.ipv6_prefix);
         let device = user.as_ref().and_then(|u| self.device_of(caller, u));
-        let attempt = Attempt::of(device.as_deref(), account, &address);
+        let (device, account) = counted_as(user.as_ref(), device, account);
+        let attempt = Attempt::of(device.as_deref(), &account, &address);
         if let Err(wait) = self.guesses.attempt(Guess::Password, attempt).await? {
             tracing::warn!(username = %loggable(typed), address = %caller.address, known_device = device.is_some(), "password check throttled");
             return Ok(Checked::Throttled(wait));
@@ -144,9 +145,9 @@ impl Accounts {
         typed: &str,
         caller: &Caller,
     ) -> Result<Checked<Used>, AppError> {
-        let account = user.key();
         let address = caller.throttle_key(self.ipv6_prefix);
         let device = self.device_of(caller, user);
+        let (device, account) = counted_as(Some(user), device, &user.key());
         let attempt = Attempt::of(device.as_deref(), &account, &address);
         if let Err(wait) = self.guesses.attempt(Guess::Code, attempt).await? {
             tracing::warn!(user = %user.name, address = %caller.address, "second factor throttled");
@@ -216,9 +217,13 @@ impl Accounts {
     /// by one at this server's cost, unless it changed meanwhile. A failure is logged,
     /// never a reason to refuse the login.
     async fn rehash(&self, name: &Username, old: &str, password: &str) {
-        // A password accepted long ago that today's rules refuse keeps its old hash.
-        let Ok(password) = Password::parse(password.to_owned(), name.as_str()) else {
-            return;
+        // A password accepted long ago that today's rules refuse keeps its old hash;
+        // an imported (bcrypt, argon2id) one is replaced whatever it is.
+        let imported = !old.starts_with("$scrypt$");
+        let password = match Password::parse(password.to_owned(), name.as_str()) {
+            Ok(password) => password,
+            Err(_) if imported => Password::already_held(password.to_owned()),
+            Err(_) => return,
         };
         let old = old.to_owned();
         let replaced = match self.hasher.hash(password).await {
@@ -239,5 +244,24 @@ impl Accounts {
             Ok(_) => tracing::info!(user = %name, "password rehashed at the configured cost"),
             Err(err) => tracing::warn!(user = %name, error = %chain(&err), "could not rehash"),
         }
+    }
+}
+
+/// The keys guesses at `user`'s account are counted under, from the `device` id and
+/// the `account` key: as they are until the operator first unlocks the account
+/// (`wicket user unlock`), then prefixed with ` <unlocks> `, so each unlock starts
+/// them afresh on every instance and backend. A name typed at the login form is
+/// trimmed first, so no typed name makes a key that starts with a space.
+fn counted_as(
+    user: Option<&User>,
+    device: Option<String>,
+    account: &str,
+) -> (Option<String>, String) {
+    match user.map(|u| u.unlocks).filter(|&n| n > 0) {
+        None => (device, account.to_owned()),
+        Some(n) => (
+            device.map(|d| format!(" {n} {d}")),
+            format!(" {n} {account}"),
+        ),
     }
 }

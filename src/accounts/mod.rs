@@ -10,7 +10,8 @@
 //! - `notices`: when a member is mailed, and with which link;
 //! - `password` and `delete`: setting a password, deleting an account;
 //! - `address`: changing the email address, confirming it;
-//! - [`passkeys`]: the ceremonies that add a passkey and log in with one.
+//! - [`passkeys`]: the ceremonies that add a passkey and log in with one;
+//! - `operator`: what `wicket user …` does to an account (disable, unlock, reset).
 //!
 //! A handler parses its form, calls one method here, and renders what it returns; it
 //! never repeats a step of a sequence. The service knows nothing of pages or cookies
@@ -24,6 +25,7 @@ mod groups;
 pub mod invites;
 pub mod links;
 mod notices;
+mod operator;
 pub mod passkeys;
 mod password;
 pub mod second_factor;
@@ -34,6 +36,7 @@ use std::sync::Arc;
 pub use self::address::Confirmed;
 pub use self::check::{Checked, Refusal, Used};
 pub use self::devices::DeviceCookies;
+pub use self::operator::{SecondFactorsRemoved, Unlocked};
 pub use self::passkeys::{Begun, PasskeyRefusal, Passkeys};
 pub use self::password::PasswordSet;
 pub use self::second_factor::{RecoveryCodes, SecondFactorKeys};

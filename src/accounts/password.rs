@@ -37,6 +37,7 @@ impl Accounts {
         let set = move |u: &mut User| {
             if u.password_hash == old {
                 u.password_hash.clone_from(&hash);
+                u.must_change_password = false;
             }
         };
         let updated = self.users.update(&user.name, &set).await?;

@@ -138,6 +138,8 @@ pub enum Kind {
     PasswordChanged,
     /// "A new login to your account".
     NewLogin,
+    /// "Your two-step login was reset" (by the operator).
+    SecondFactorReset,
 }
 
 /// One message to one address, plain text.

@@ -111,6 +111,29 @@ pub fn when(at: OffsetDateTime) -> String {
     )
 }
 
+/// "Your two-step login was reset": the operator removed the authenticator app, the
+/// recovery codes and the passkeys (`passkeys` of them); `account` is where to set
+/// them up again.
+pub fn second_factor_reset(name: &str, passkeys: usize, account: &str) -> Letter {
+    let keys = match passkeys {
+        0 => String::new(),
+        1 => " and your passkey".to_owned(),
+        n => format!(" and your {n} passkeys"),
+    };
+    Letter {
+        subject: format!("Your {SITE} two-step login was reset"),
+        body: format!(
+            "Hello {name},\n\n\
+             the operator of {SITE} removed your account's two-step login (the \
+             authenticator app and its recovery codes){keys}, and logged out every \
+             browser. Your password is unchanged: log in with it, then turn two-step \
+             login on again here:\n\n\
+             {account}\n\n\
+             If you did not ask for this, tell the operator at once.\n"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -772,6 +772,7 @@ impl Provider {
             .get(client)
             .is_some_and(|c| c.admits(&user.groups));
         let holds = user.id == login.account
+            && !user.must_change_password
             && password_mark(&user.password_hash) == login.password
             && admitted;
         Ok(holds.then_some((*session, user)))

@@ -152,6 +152,10 @@ impl Sessions {
             // ended), and perhaps its name registered again: not this session's.
             ended = Some(EndReason::AccountDeleted);
         }
+        if account.as_ref().is_some_and(|user| user.disabled.is_some()) {
+            // Disabled while this session was live (its tombstone not yet written).
+            ended = Some(EndReason::AccountDisabled);
+        }
         if let Some(reason) = ended {
             tracing::info!(user = %record.user, ?reason, "session over");
             // Told once: the record goes now, the reason travels in a notice cookie.

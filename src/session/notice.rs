@@ -80,6 +80,9 @@ fn code(reason: EndReason) -> &'static str {
         EndReason::ReportedNotMe => "reported-not-me",
         EndReason::EndedElsewhere => "ended-elsewhere",
         EndReason::AccountDeleted => "account-deleted",
+        EndReason::AccountDisabled => "account-disabled",
+        EndReason::SecondFactorReset => "second-factor-reset",
+        EndReason::PasswordChangeRequired => "password-change-required",
         EndReason::Idle => "idle",
         EndReason::Lifetime => "lifetime",
     }
@@ -93,6 +96,9 @@ fn from_code(code: &str) -> Option<EndReason> {
         EndReason::ReportedNotMe,
         EndReason::EndedElsewhere,
         EndReason::AccountDeleted,
+        EndReason::AccountDisabled,
+        EndReason::SecondFactorReset,
+        EndReason::PasswordChangeRequired,
         EndReason::Idle,
         EndReason::Lifetime,
     ]

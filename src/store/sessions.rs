@@ -154,6 +154,12 @@ pub enum EndReason {
     EndedElsewhere,
     /// The account was deleted.
     AccountDeleted,
+    /// The operator disabled the account.
+    AccountDisabled,
+    /// The operator removed the account's second factors (`wicket user reset-two-step`).
+    SecondFactorReset,
+    /// The operator asked for a new password at the next login.
+    PasswordChangeRequired,
     /// No request for the idle timeout.
     Idle,
     /// The absolute lifetime was reached.

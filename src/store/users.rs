@@ -90,6 +90,22 @@ pub struct User {
     /// access rules name them, and protected apps get them as `Remote-Groups`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<crate::domain::Group>,
+    /// When the operator disabled the account (`wicket user disable`): it cannot log
+    /// in, and its sessions end.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub disabled: Option<OffsetDateTime>,
+    /// The operator asked for a new password (`wicket user require-password-change`):
+    /// the next login leads to the change-password form before any other page.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub must_change_password: bool,
+    /// How many times the operator unlocked the account (`wicket user unlock`): part
+    /// of the keys its guesses are counted under, so each unlock starts them afresh.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unlocks: u32,
 }
 
 /// One of an account's passkeys.
@@ -136,6 +152,10 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// When, from which browser and address, a login happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginRecord {
@@ -163,6 +183,9 @@ impl User {
             passkeys: Vec::new(),
             passkey_handle: None,
             groups: Vec::new(),
+            disabled: None,
+            must_change_password: false,
+            unlocks: 0,
         }
     }
 

@@ -154,6 +154,9 @@ fn decide(state: &AppState, session: Option<&Session>, url: &str, method: &str) 
         return Decision::Forbidden;
     };
     let account = session.and_then(|s| s.account.as_deref());
+    // Asked for a new password: nobody, until it is chosen on Wicket's account page.
+    let changing = account.is_some_and(|user| user.must_change_password);
+    let account = account.filter(|_| !changing);
     let asker = session.zip(account).map(|(session, user)| Asker {
         groups: &user.groups,
         second_factor: session.record.second_factor,
@@ -161,6 +164,9 @@ fn decide(state: &AppState, session: Option<&Session>, url: &str, method: &str) 
     let rules = state.guard.rules();
     match rules.access(&target, asker) {
         Access::Allowed => Decision::Allowed(identity(account)),
+        Access::LogIn if changing => {
+            Decision::Elsewhere(elsewhere(state, super::member::NEW_PASSWORD, &original))
+        }
         Access::LogIn => Decision::Elsewhere(elsewhere(state, "/", &original)),
         Access::StepUp => Decision::Elsewhere(elsewhere(state, "/login/step-up", &original)),
         Access::Forbidden => {

@@ -99,6 +99,19 @@ fn why_it_ended(reason: EndReason, sessions: &Sessions) -> String {
             "You were logged out because the session was ended from another device.".into()
         }
         EndReason::AccountDeleted => "You were logged out because the account was deleted.".into(),
+        EndReason::AccountDisabled => {
+            "You were logged out because the site's operator disabled this account.".into()
+        }
+        EndReason::SecondFactorReset => {
+            "You were logged out because the site's operator reset this account's two-step \
+             login."
+                .into()
+        }
+        EndReason::PasswordChangeRequired => {
+            "You were logged out because the site's operator asks for a new password: log \
+             in to choose one."
+                .into()
+        }
         EndReason::Idle => format!(
             "You were logged out after {} without activity.",
             spoken(sessions.idle())
@@ -180,6 +193,10 @@ pub async fn submit(
         }
         Checked::Throttled(wait) => return Ok(too_many(refuse(&wait_message(wait)), wait)),
     };
+    if user.disabled.is_some() {
+        // Said only to whoever knows the password: a guesser learns nothing.
+        return Ok(disabled(&state, &csrf, hx, filled));
+    }
     if user.totp.is_some() {
         let begun = super::two_step::begin(&state, &user, filled.remember, next, &csrf, hx);
         return Ok(begun.await?);
@@ -200,6 +217,26 @@ pub async fn submit(
         state.accounts.notify_new_login(&user, &client).await;
     }
     Ok(resp)
+}
+
+/// Why a disabled account's right password logs nobody in.
+pub const DISABLED: &str = "This account is disabled. Ask the site's operator if you think \
+                            it should not be.";
+
+/// The login form saying the account is disabled (`403`), refilled with `filled`.
+pub fn disabled(state: &AppState, csrf: &Csrf, hx: Hx, filled: Filled<'_>) -> Response {
+    tracing::warn!("login to a disabled account refused");
+    let form = LoginView {
+        filled,
+        error: Some(DISABLED),
+        forgot: state.mail.is_some(),
+        passkeys: state.passkeys.is_some(),
+        registration_shut: state.registration != Registration::Open,
+        ..LoginView::default()
+    };
+    hx.page("Log in", view(csrf, &form))
+        .with_status(StatusCode::FORBIDDEN)
+        .into_response()
 }
 
 /// What the login card shows besides its fields.

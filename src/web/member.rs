@@ -13,10 +13,19 @@ pub struct Member(pub Session);
 
 impl<'a> FromRequest<'a> for Member {
     async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
-        if let CurrentSession(Some(session)) = CurrentSession::from_request(req, body).await? {
+        let current = CurrentSession::from_request(req, body).await?;
+        let hx = Hx::from_request(req, body).await?;
+        if let CurrentSession(Some(session)) = current {
+            let changing = session
+                .account
+                .as_ref()
+                .is_some_and(|user| user.must_change_password);
+            if changing && !choosing_a_password(req) {
+                // The operator asked for a new password: nothing else until then.
+                return Err(poem::Error::from_response(hx.redirect(NEW_PASSWORD)));
+            }
             return Ok(Self(session));
         }
-        let hx = Hx::from_request(req, body).await?;
         // After logging in, come back here; a form's target is no page to come back to.
         let path = req.original_uri().path();
         let back = match *req.method() {
@@ -26,6 +35,21 @@ impl<'a> FromRequest<'a> for Member {
         };
         let location = login_url(back);
         Err(poem::Error::from_response(hx.redirect(&location)))
+    }
+}
+
+/// Where a member the operator asked for a new password is sent: the account page,
+/// which leads with the change-password form.
+pub const NEW_PASSWORD: &str = "/account";
+
+/// Whether `req` is the account page or its change-password form: the only member
+/// pages open to an account that must choose a new password first.
+fn choosing_a_password(req: &Request) -> bool {
+    let path = req.original_uri().path();
+    match *req.method() {
+        poem::http::Method::GET | poem::http::Method::HEAD => path == "/account",
+        poem::http::Method::POST => path == "/account/password",
+        _ => false,
     }
 }
 

@@ -207,6 +207,14 @@ async fn go_on(
     hx: Hx,
 ) -> Result<Response> {
     let session = current.0;
+    let changing = session
+        .as_ref()
+        .and_then(|s| s.account.as_deref())
+        .is_some_and(|user| user.must_change_password);
+    if changing {
+        // The operator asked for a new password: that comes before any app.
+        return Ok(hx.redirect(super::member::NEW_PASSWORD));
+    }
     let next = provider
         .proceed(token, request, session.as_ref())
         .await

@@ -16,6 +16,7 @@
 //! One file per interface, as in `files/`: `sessions.rs`, `users.rs`, `counters.rs`,
 //! `tokens.rs`; this one holds the connection pool, the key names and the deadline.
 
+pub mod backup;
 mod counters;
 mod grants;
 mod sessions;
@@ -86,16 +87,7 @@ impl RedisStore {
     /// Every key matching `pattern` (`SCAN`) with its value (`MGET`, 500 at a time),
     /// skipping keys gone meanwhile: for the operator's listings, not for requests.
     async fn scan_values(&self, pattern: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let keys: Vec<String> = self
-            .run(async |conn| {
-                let mut keys = Vec::new();
-                let mut iter = conn.scan_match::<_, String>(pattern).await?;
-                while let Some(key) = iter.next_item().await {
-                    keys.push(key?);
-                }
-                Ok(keys)
-            })
-            .await?;
+        let keys = self.keys_matching(pattern).await?;
         let mut found = Vec::new();
         for chunk in keys.chunks(500) {
             let docs: Vec<Option<String>> = self.run(async |conn| conn.mget(chunk).await).await?;
@@ -103,6 +95,19 @@ impl RedisStore {
             found.extend(values.filter_map(|(key, json)| Some((key.clone(), json?))));
         }
         Ok(found)
+    }
+
+    /// Every key matching `pattern` (`SCAN`): for the operator's listings and backups.
+    async fn keys_matching(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        self.run(async |conn| {
+            let mut keys = Vec::new();
+            let mut iter = conn.scan_match::<_, String>(pattern).await?;
+            while let Some(key) = iter.next_item().await {
+                keys.push(key?);
+            }
+            Ok(keys)
+        })
+        .await
     }
 
     fn token_key_prefix(&self) -> String {

@@ -129,7 +129,7 @@ pub async fn change_password(
         .await?;
     tracing::info!(user = %updated.name, ended, "password changed; this browser under a new id");
     let (csrf, csrf_cookie) = csrf.rotated();
-    let mut resp = if hx.0 {
+    let mut resp = if hx.0 && !user.must_change_password {
         // Every other session ended: this browser's is the only one left.
         let shown = Shown {
             user: updated,
@@ -152,7 +152,8 @@ pub async fn change_password(
         }
         .into_response()
     } else {
-        Hx(false).redirect("/account?done=password")
+        // Without htmx, or after a password the operator asked for: the whole page.
+        hx.redirect("/account?done=password")
     };
     resp.extensions_mut().insert(SessionChange::Started {
         id: fresh.id,

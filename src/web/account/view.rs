@@ -68,6 +68,19 @@ pub struct FormState<'a> {
 
 /// The whole page body.
 pub fn page(csrf: &Csrf, view: &AccountView) -> Markup {
+    if view.user.must_change_password {
+        // Nothing else is open until then (see `web::member`).
+        return html! {
+            section.card id="must-change" {
+                h1 { "Choose a new password" }
+                p.alert role="alert" {
+                    "The site's operator asks you to choose a new password before you go on."
+                }
+                p { "Or " a href="/logout" { "log out" } "." }
+            }
+            (password(csrf, &view.password))
+        };
+    }
     html! {
         (overview(view.user))
         (sessions(csrf, view))

@@ -1,0 +1,136 @@
+//! What the operator does to an account from the command line (`wicket user …`):
+//! disable and enable it, unlock it, reset its second factors, ask for a new password.
+//! Each is one update of the account record, then the sessions it ends; the login,
+//! the session check and forward-auth read the record, so every instance obeys at once.
+
+use time::OffsetDateTime;
+
+use super::Accounts;
+use crate::error::AppError;
+use crate::mail::Kind;
+use crate::mail::texts;
+use crate::store::tokens::ClaimKey;
+use crate::store::{EndReason, User};
+
+/// What `wicket user unlock` cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unlocked {
+    /// Failed logins counted on the account since its last login.
+    pub failed_logins: u32,
+}
+
+/// What `wicket user reset-two-step` removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondFactorsRemoved {
+    /// The authenticator app (and its recovery codes) was on.
+    pub app: bool,
+    /// The names of the passkeys removed.
+    pub passkeys: Vec<String>,
+    /// Sessions ended.
+    pub ended: usize,
+    /// A notice went to the member's confirmed address.
+    pub mailed: bool,
+}
+
+impl Accounts {
+    /// Disables `user`'s account (`true`) or enables it again (`false`). Disabling
+    /// ends every session at once (and with them the app tokens issued under them);
+    /// a session a moment too late to be ended is refused when next resumed, as the
+    /// record says disabled. Returns the account as stored and how many sessions ended.
+    pub async fn set_disabled(
+        &self,
+        user: &User,
+        disabled: bool,
+    ) -> Result<(User, usize), AppError> {
+        let now = OffsetDateTime::now_utc();
+        let change = move |u: &mut User| match (disabled, u.disabled) {
+            (true, None) => u.disabled = Some(now),
+            (false, Some(_)) => u.disabled = None,
+            _ => {}
+        };
+        let updated = self.update(user, &change).await?;
+        let ended = if disabled {
+            self.sessions
+                .end_all(&updated.name, None, EndReason::AccountDisabled)
+                .await?
+        } else {
+            0
+        };
+        tracing::info!(user = %updated.name, disabled, ended, "account disabled or enabled by the operator");
+        Ok((updated, ended))
+    }
+
+    /// Clears the guesses counted against `user`'s account: the failed logins it
+    /// shows, and its throttle counts for passwords and codes, from unknown browsers
+    /// and its own (the next unlock number is part of their keys). Counts per client
+    /// address stay: a guesser's address is still held back.
+    pub async fn unlock(&self, user: &User) -> Result<Unlocked, AppError> {
+        let change = |u: &mut User| {
+            u.failed_logins = 0;
+            u.unlocks = u.unlocks.saturating_add(1);
+        };
+        self.update(user, &change).await?;
+        tracing::info!(user = %user.name, failed_logins = user.failed_logins, "account unlocked by the operator");
+        Ok(Unlocked {
+            failed_logins: user.failed_logins,
+        })
+    }
+
+    /// Removes `user`'s second factors: the authenticator app's key, the recovery
+    /// codes and every passkey (their credential ids freed); ends every session and
+    /// mails the member. The password stays, so the member logs in with it alone.
+    pub async fn reset_second_factors(
+        &self,
+        user: &User,
+    ) -> Result<SecondFactorsRemoved, AppError> {
+        let change = |u: &mut User| {
+            u.totp = None;
+            u.passkeys.clear();
+        };
+        let updated = self.update(user, &change).await?;
+        for passkey in &user.passkeys {
+            let claim = ClaimKey::passkey(passkey.key.cred_id());
+            self.tokens.release(&claim, &user.name).await?;
+        }
+        let ended = self
+            .sessions
+            .end_all(&updated.name, None, EndReason::SecondFactorReset)
+            .await?;
+        let passkeys: Vec<String> = user.passkeys.iter().map(|p| p.name.clone()).collect();
+        let mailed = match (&self.mail, updated.verified_email()) {
+            (Some(mailer), Some(address)) => {
+                let letter = texts::second_factor_reset(
+                    &updated.name,
+                    passkeys.len(),
+                    &mailer.link("/account"),
+                );
+                mailer.send(Kind::SecondFactorReset, address, letter, None);
+                true
+            }
+            _ => false,
+        };
+        tracing::info!(user = %updated.name, ended, "second factors reset by the operator");
+        Ok(SecondFactorsRemoved {
+            app: user.totp.is_some(),
+            passkeys,
+            ended,
+            mailed,
+        })
+    }
+
+    /// Asks `user` for a new password: every session ends, and the next login leads
+    /// to the change-password form before any other page (forward-auth and the
+    /// OpenID Connect provider refuse the session until then). Setting a password
+    /// clears it. Returns how many sessions ended.
+    pub async fn require_password_change(&self, user: &User) -> Result<usize, AppError> {
+        let updated = self
+            .update(user, &|u: &mut User| u.must_change_password = true)
+            .await?;
+        let ended = self
+            .sessions
+            .end_all(&updated.name, None, EndReason::PasswordChangeRequired)
+            .await?;
+        tracing::info!(user = %updated.name, ended, "new password required by the operator");
+        Ok(ended)
+    }
+}

@@ -1,0 +1,145 @@
+//! Everything under the prefix, read and written back for `wicket backup` and
+//! `wicket restore`: strings (JSON documents) and sets (indexes), each with the time
+//! it had left to live. Rate-limit counters are never copied.
+
+use deadpool_redis::redis::{self, AsyncCommands};
+use serde::{Deserialize, Serialize};
+
+use super::RedisStore;
+use crate::store::StoreError;
+
+/// One key, as a backup holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The key without the prefix and its colon, e.g. `user:alice`.
+    pub key: String,
+    /// A string's value (JSON documents, marks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// A set's members (per-user indexes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<String>>,
+    /// Milliseconds it had left to live when copied (`None`: no expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
+}
+
+/// Whether a key (without the prefix) holds sessions: copied only with `--sessions`.
+pub fn is_session(key: &str) -> bool {
+    key.starts_with("session:") || key.starts_with("user-sessions:")
+}
+
+/// Rate-limit counters: state of the moment, never backed up.
+fn is_counter(key: &str) -> bool {
+    key.starts_with("count:")
+}
+
+impl RedisStore {
+    /// Every key under the prefix but counters (and sessions unless `sessions`), one
+    /// at a time: each value is as it was when read, the way a file copy reads each
+    /// file once. Keys gone between the listing and the read are skipped.
+    pub async fn dump(&self, sessions: bool) -> Result<Vec<Entry>, StoreError> {
+        let mut entries = Vec::new();
+        let keys = self.keys_matching(&format!("{}:*", self.prefix)).await?;
+        let cut = self.prefix.len() + 1;
+        for full in keys {
+            let key = full[cut..].to_owned();
+            if is_counter(&key) || (!sessions && is_session(&key)) {
+                continue;
+            }
+            let (kind, ttl): (String, i64) = self
+                .run(async |conn| {
+                    redis::pipe()
+                        .cmd("TYPE")
+                        .arg(&full)
+                        .cmd("PTTL")
+                        .arg(&full)
+                        .query_async(conn)
+                        .await
+                })
+                .await?;
+            let ttl_ms = u64::try_from(ttl).ok();
+            let entry = match kind.as_str() {
+                "string" => {
+                    let value: Option<String> =
+                        self.run(async |conn| conn.get(&full).await).await?;
+                    value.map(|value| Entry {
+                        key,
+                        value: Some(value),
+                        members: None,
+                        ttl_ms,
+                    })
+                }
+                "set" => {
+                    let members: Vec<String> =
+                        self.run(async |conn| conn.smembers(&full).await).await?;
+                    (!members.is_empty()).then_some(Entry {
+                        key,
+                        value: None,
+                        members: Some(members),
+                        ttl_ms,
+                    })
+                }
+                "none" => None, // gone meanwhile
+                other => {
+                    return Err(StoreError::corrupt(format!(
+                        "{full}: a {other}, which Wicket never writes"
+                    )));
+                }
+            };
+            entries.extend(entry);
+        }
+        Ok(entries)
+    }
+
+    /// How many keys under the prefix are not counters: zero for an empty store.
+    pub async fn stored_keys(&self) -> Result<usize, StoreError> {
+        Ok(self.keys_but_counters().await?.len())
+    }
+
+    async fn keys_but_counters(&self) -> Result<Vec<String>, StoreError> {
+        let cut = self.prefix.len() + 1;
+        let keys = self.keys_matching(&format!("{}:*", self.prefix)).await?;
+        Ok(keys
+            .into_iter()
+            .filter(|k| !is_counter(&k[cut..]))
+            .collect())
+    }
+
+    /// Deletes every key under the prefix (counters too): `wicket restore --force`.
+    pub async fn clear(&self) -> Result<usize, StoreError> {
+        let keys = self.keys_matching(&format!("{}:*", self.prefix)).await?;
+        for chunk in keys.chunks(500) {
+            let _: () = self.run(async |conn| conn.del(chunk).await).await?;
+        }
+        Ok(keys.len())
+    }
+
+    /// Writes `entry` under this store's prefix, living `elapsed_ms` less than it had
+    /// left when copied; one whose time ran out is skipped (`false`).
+    pub async fn put_entry(&self, entry: &Entry, elapsed_ms: u64) -> Result<bool, StoreError> {
+        let ttl = match entry.ttl_ms {
+            Some(ms) if ms <= elapsed_ms => return Ok(false),
+            Some(ms) => Some(ms - elapsed_ms),
+            None => None,
+        };
+        let key = format!("{}:{}", self.prefix, entry.key);
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(&key);
+        match (&entry.value, &entry.members) {
+            (Some(value), None) => pipe.set(&key, value),
+            (None, Some(members)) if !members.is_empty() => pipe.sadd(&key, members),
+            _ => {
+                return Err(StoreError::corrupt(format!(
+                    "{}: neither a value nor members",
+                    entry.key
+                )));
+            }
+        };
+        if let Some(ms) = ttl {
+            pipe.pexpire(&key, i64::try_from(ms).unwrap_or(i64::MAX));
+        }
+        let _: () = self.run(async |conn| pipe.query_async(conn).await).await?;
+        Ok(true)
+    }
+}
