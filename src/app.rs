@@ -32,6 +32,8 @@ pub struct Application {
     config: Config,
     addr: SocketAddr,
     endpoint: poem::endpoint::BoxEndpoint<'static, Response>,
+    /// `--metrics-addr`'s listener, and what its scrapes read.
+    metrics: Option<(tokio::net::TcpListener, web::metrics::Scrape)>,
 }
 
 impl Application {
@@ -46,6 +48,8 @@ impl Application {
     /// races and failures).
     pub async fn build_with(config: &Config, stores: Stores) -> io::Result<Self> {
         let state = state_with(config, stores.clone())?;
+        crate::metrics::set_backend(&config.store);
+        let counters = stores.counters.clone();
         let edge = Arc::new(web::respond::Edge::of(config, state.guard.clone()));
         // Static files skip the session and CSRF layers: they need neither. Nor do
         // the health checks.
@@ -107,6 +111,24 @@ impl Application {
                 )
             })?;
         let addr = listener.local_addr()?;
+        let metrics = match &config.metrics_addr {
+            Some(at) => {
+                let listener = tokio::net::TcpListener::bind(at).await.map_err(|err| {
+                    io::Error::new(
+                        err.kind(),
+                        format!("--metrics-addr {at}: cannot listen: {err}"),
+                    )
+                })?;
+                let scrape = web::metrics::Scrape {
+                    sessions: state.sessions.clone(),
+                    counters,
+                    outbox: state.mail.as_ref().map(|mail| mail.outbox.clone()),
+                    live: std::sync::Mutex::new(None),
+                };
+                Some((listener, scrape))
+            }
+            None => None,
+        };
         if let Some(provider) = &state.oidc {
             match &config.public_url {
                 Some(url) => provider.set_issuer(url.origin()),
@@ -119,7 +141,15 @@ impl Application {
             config: config.clone(),
             addr,
             endpoint,
+            metrics,
         })
+    }
+
+    /// Where `/metrics` is served (`--metrics-addr`, as bound), if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// The shared state, e.g. to read the scrypt work done.
@@ -162,6 +192,21 @@ impl Application {
             self.state.oidc.clone(),
         ));
         let _stop_reloading = AbortOnDrop(reloader);
+        let _stop_metrics = match self.metrics {
+            Some((listener, scrape)) => {
+                let at = listener.local_addr()?;
+                tracing::info!(addr = %at, "metrics on http://{at}/metrics");
+                let acceptor = poem::listener::TcpAcceptor::from_tokio(listener)?;
+                let server =
+                    poem::Server::new_with_acceptor(acceptor).run(web::metrics::routes(scrape));
+                Some(AbortOnDrop(tokio::spawn(async move {
+                    if let Err(err) = server.await {
+                        tracing::error!(error = %err, "the metrics listener stopped");
+                    }
+                })))
+            }
+            None => None,
+        };
         tighten_files(&self.config);
         let served =
             crate::net::server::serve(self.listener, self.endpoint, limits, clients, shutdown)

@@ -382,6 +382,12 @@ pub struct Config {
     #[arg(long, global = true, env = "WICKET_OIDC_CLIENTS")]
     pub oidc_clients: Option<PathBuf>,
 
+    /// Serve Prometheus metrics at `/metrics` on this address (e.g. `127.0.0.1:9150`):
+    /// a listener of its own, never the site's, for the monitoring network only
+    /// [default: off].
+    #[arg(long, global = true, env = "WICKET_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+
     /// Who may register: `open`, `invite` (with a link from `wicket invite create`)
     /// or `closed`.
     #[arg(long, global = true, env = "WICKET_REGISTRATION", value_enum,

@@ -36,6 +36,16 @@ impl AppError {
         Self::Internal(cause.into())
     }
 
+    /// The store backend (`files`, `redis`) whose failure this is, if it is one.
+    pub fn store_backend(&self) -> Option<&'static str> {
+        let from_store = match self {
+            Self::Unavailable(_) | Self::LogoutFailed(_) => true,
+            Self::Internal(cause) => cause.downcast_ref::<StoreError>().is_some(),
+            Self::Forbidden | Self::Busy => false,
+        };
+        from_store.then(crate::metrics::backend)
+    }
+
     /// Whether the cause is worth an error line in the log (a fault, not a refusal).
     pub fn is_fault(&self) -> bool {
         !matches!(self, Self::Forbidden | Self::Busy)

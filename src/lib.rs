@@ -31,6 +31,8 @@ pub mod fsutil;
 pub mod guard;
 /// Mail: the outbox, its transports (SMTP, or a directory) and every mail's words.
 pub mod mail;
+/// `/metrics`: what Prometheus scrapes on `--metrics-addr`.
+pub mod metrics;
 /// `wicket migrate`: copying users and sessions between stores.
 pub mod migrate;
 /// The accept loop and connection limits, proxies, the public address.

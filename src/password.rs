@@ -220,8 +220,10 @@ impl Hasher {
         // Past this wait the server is overloaded: say so (503) instead of queueing
         // without end while clients time out.
         let permits = Arc::clone(&self.permits).acquire_many_owned(needed);
-        let permit = tokio::time::timeout(PERMIT_WAIT, permits)
-            .await
+        let asked = std::time::Instant::now();
+        let permit = tokio::time::timeout(PERMIT_WAIT, permits).await;
+        crate::metrics::metrics().scrypt_waited(asked.elapsed());
+        let permit = permit
             .map_err(|_| HashError::Busy)?
             .map_err(|_| HashError::Failed("semaphore closed".into()))?;
         tokio::task::spawn_blocking(move || {

@@ -90,7 +90,11 @@ impl Throttle {
             max: limit.max,
             window: limit.window,
         };
-        self.counters.hit(&self.key(key), allowance).await
+        let hit = self.counters.hit(&self.key(key), allowance).await?;
+        if hit.is_err() {
+            crate::metrics::metrics().throttled(self.kind);
+        }
+        Ok(hit)
     }
 
     /// Takes back one event for `key` (e.g. a login that turned out to be right).

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use super::{Accounts, Caller};
 use crate::domain::{Password, Username, loggable};
 use crate::error::{AppError, chain};
+use crate::metrics::Outcome;
 use crate::store::{StoreError, User};
 use crate::throttle::{Attempt, Guess};
 
@@ -149,14 +150,18 @@ impl Accounts {
         let device = self.device_of(caller, user);
         let (device, account) = counted_as(Some(user), device, &user.key());
         let attempt = Attempt::of(device.as_deref(), &account, &address);
+        let metrics = crate::metrics::metrics();
         if let Err(wait) = self.guesses.attempt(Guess::Code, attempt).await? {
             tracing::warn!(user = %user.name, address = %caller.address, "second factor throttled");
+            metrics.second_factor(Outcome::throttled);
             return Ok(Checked::Throttled(wait));
         }
         let Some(used) = self.use_second_factor(user, typed).await? else {
             tracing::warn!(user = %user.name, address = %caller.address, "second factor wrong");
+            metrics.second_factor(Outcome::wrong);
             return Ok(Checked::Wrong);
         };
+        metrics.second_factor(Outcome::ok);
         if let Err(err) = self.guesses.succeeded(Guess::Code, attempt).await {
             tracing::warn!(error = %chain(&err), "could not clear the wrong-code count");
         }

@@ -339,6 +339,7 @@ impl Inner {
             let err = match result {
                 Ok(()) => {
                     tracing::info!(kind = ?mail.kind, %domain, attempt, "mail sent");
+                    crate::metrics::metrics().mail(true);
                     return;
                 }
                 Err(err) => err,
@@ -346,6 +347,7 @@ impl Inner {
             let Some(&wait) = BACKOFF.get(attempt - 1) else {
                 tracing::error!(kind = ?mail.kind, %domain, attempt, error = %err,
                     "could not send mail; giving up");
+                crate::metrics::metrics().mail(false);
                 return;
             };
             if mail
@@ -354,6 +356,7 @@ impl Inner {
             {
                 tracing::error!(kind = ?mail.kind, %domain, attempt, error = %err,
                     "could not send mail; giving up, its link expires before another try");
+                crate::metrics::metrics().mail(false);
                 return;
             }
             tracing::warn!(kind = ?mail.kind, %domain, attempt, retry_in_s = wait.as_secs(),

@@ -264,6 +264,16 @@ impl Sessions {
         Ok(live)
     }
 
+    /// How many stored sessions are live now (every record is read: for metrics).
+    pub async fn count_live(&self) -> Result<usize, StoreError> {
+        let now = now();
+        let records = self.store.all().await?;
+        Ok(records
+            .iter()
+            .filter(|record| record.ended_by(self.idle, now).is_none())
+            .count())
+    }
+
     /// Ends `user`'s live sessions but `except` for `reason`: each becomes a tombstone
     /// that tells its browser why. Returns how many ended.
     pub async fn end_all(

@@ -101,6 +101,10 @@ impl SessionStore for CachingSessionStore {
     fn ready(&self) -> StoreFuture<'_, ()> {
         self.files.ready()
     }
+
+    fn all(&self) -> StoreFuture<'_, Vec<SessionRecord>> {
+        self.files.all()
+    }
 }
 
 #[cfg(test)]

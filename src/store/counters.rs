@@ -57,6 +57,11 @@ pub trait CounterStore: fmt::Debug + Send + Sync {
 
     /// Forgets `key`.
     fn reset<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
+
+    /// How many counters are held (for metrics). Wrappers forward it.
+    fn held(&self) -> StoreFuture<'_, usize> {
+        Box::pin(async { Ok(0) })
+    }
 }
 
 /// Counters in this process's memory: for one instance (the file store). Bounded per
@@ -306,6 +311,11 @@ impl CounterStore for MemoryCounters {
             kind.exact.remove(&slot);
         }
         Box::pin(async { Ok(()) })
+    }
+
+    fn held(&self) -> StoreFuture<'_, usize> {
+        let held = self.len();
+        Box::pin(async move { Ok(held) })
     }
 }
 

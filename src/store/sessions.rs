@@ -52,6 +52,13 @@ pub trait SessionStore: fmt::Debug + Send + Sync {
 
     /// Whether the store answers now (for `/readyz`): cheap, changes nothing.
     fn ready(&self) -> StoreFuture<'_, ()>;
+
+    /// Every stored record, live or ended: for counting live sessions when metrics
+    /// are scraped (every file or key is read). Wrappers forward it; a store that
+    /// cannot list says none.
+    fn all(&self) -> StoreFuture<'_, Vec<SessionRecord>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// A session id: 64 lower-case hex characters (256 random bits), so always a safe file

@@ -13,6 +13,9 @@ use crate::error::{AppError, chain};
 pub fn render(err: poem::Error, hx: bool) -> Response {
     let (status, (title, message)) = match err.downcast_ref::<AppError>() {
         Some(app) => {
+            if let Some(backend) = app.store_backend() {
+                crate::metrics::metrics().store_error(backend);
+            }
             if app.is_fault() {
                 tracing::error!(error = %chain(app), "request failed");
             }

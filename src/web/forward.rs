@@ -162,7 +162,14 @@ fn decide(state: &AppState, session: Option<&Session>, url: &str, method: &str) 
         second_factor: session.record.second_factor,
     });
     let rules = state.guard.rules();
-    match rules.access(&target, asker) {
+    let access = rules.access(&target, asker);
+    crate::metrics::metrics().forward_auth(match access {
+        Access::Allowed => "allowed",
+        Access::LogIn => "login",
+        Access::StepUp => "step_up",
+        Access::Forbidden => "forbidden",
+    });
+    match access {
         Access::Allowed => Decision::Allowed(identity(account)),
         Access::LogIn if changing => {
             Decision::Elsewhere(elsewhere(state, super::member::NEW_PASSWORD, &original))

@@ -16,6 +16,7 @@ use super::layout::{Field, hx_form, wait_message};
 use super::{AppState, CABINET, Hx, login_url, return_to, too_many};
 use crate::accounts::Checked;
 use crate::config::Registration;
+use crate::metrics::{Method, Outcome, metrics};
 use crate::session::{CurrentSession, Notice, NoticeShown, Sessions};
 use crate::store::EndReason;
 
@@ -184,19 +185,26 @@ pub async fn submit(
         .accounts
         .check_password(&form.username, &form.password, &client)
         .await?;
+    let counted = |outcome| metrics().login(Method::password, outcome);
     let user = match checked {
         Checked::Right(user) => user,
         Checked::Wrong => {
+            counted(Outcome::wrong);
             return Ok(refuse(INVALID)
                 .with_status(StatusCode::UNAUTHORIZED)
                 .into_response());
         }
-        Checked::Throttled(wait) => return Ok(too_many(refuse(&wait_message(wait)), wait)),
+        Checked::Throttled(wait) => {
+            counted(Outcome::throttled);
+            return Ok(too_many(refuse(&wait_message(wait)), wait));
+        }
     };
     if user.disabled.is_some() {
         // Said only to whoever knows the password: a guesser learns nothing.
+        counted(Outcome::disabled);
         return Ok(disabled(&state, &csrf, hx, filled));
     }
+    counted(Outcome::ok);
     if user.totp.is_some() {
         let begun = super::two_step::begin(&state, &user, filled.remember, next, &csrf, hx);
         return Ok(begun.await?);

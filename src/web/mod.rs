@@ -21,6 +21,7 @@ mod login;
 mod logout;
 mod member;
 mod messages;
+pub mod metrics;
 mod next;
 mod not_me;
 pub mod oidc;

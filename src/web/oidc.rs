@@ -469,12 +469,19 @@ pub async fn token_endpoint(
         })),
     };
     match issued.map_err(AppError::Unavailable)? {
-        Ok(tokens) => Ok(json(
-            StatusCode::OK,
-            serde_json::to_string(&tokens).map_err(AppError::internal)?,
-        )
-        .with_header(header::PRAGMA, "no-cache")
-        .into_response()),
+        Ok(tokens) => {
+            let grant = match form.grant_type.as_str() {
+                "authorization_code" => "authorization_code",
+                _ => "refresh_token",
+            };
+            crate::metrics::metrics().oidc_tokens(grant);
+            Ok(json(
+                StatusCode::OK,
+                serde_json::to_string(&tokens).map_err(AppError::internal)?,
+            )
+            .with_header(header::PRAGMA, "no-cache")
+            .into_response())
+        }
         Err(err) => {
             tracing::warn!(client = %client.id, error = err.error, why = err.description, "token request refused");
             Ok(token_error(&err, headers))

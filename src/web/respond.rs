@@ -129,6 +129,7 @@ pub async fn outermost<E: Endpoint>(
         tracing::Span::none()
     };
     let started = Instant::now();
+    let route = crate::metrics::route_of(req.uri().path());
     let work = async move {
         let mut resp = match misdirected {
             Some(status) => errors::render(poem::Error::from_status(status), hx),
@@ -159,6 +160,7 @@ pub async fn outermost<E: Endpoint>(
             headers.insert(header::VARY, HeaderValue::from_static("HX-Request, Cookie"));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
+        crate::metrics::metrics().answered(route, started.elapsed());
         if logged {
             tracing::info!(
                 target: "wicket::request",

@@ -439,6 +439,23 @@ impl SessionStore for FileSessionStore {
     fn ready(&self) -> StoreFuture<'_, ()> {
         Box::pin(super::directory_answers(self.dir.clone()))
     }
+
+    fn all(&self) -> StoreFuture<'_, Vec<SessionRecord>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let read = tokio::task::spawn_blocking(move || {
+                let mut records = Vec::new();
+                for id in this.ids_blocking()? {
+                    if let Some((_, record)) = this.read(&id)? {
+                        records.push(record);
+                    }
+                }
+                Ok(records)
+            });
+            read.await
+                .map_err(|err| StoreError::Io(io::Error::other(err)))?
+        })
+    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,15 @@ return 0
 ";
 
 impl CounterStore for RedisStore {
+    fn held(&self) -> StoreFuture<'_, usize> {
+        Box::pin(async move {
+            let keys = self
+                .keys_matching(&format!("{}:count:*", self.prefix))
+                .await?;
+            Ok(keys.len())
+        })
+    }
+
     fn hit<'a>(
         &'a self,
         key: &'a str,

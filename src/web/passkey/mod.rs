@@ -34,6 +34,7 @@ use super::messages::{WRONG_CODE, WRONG_PASSWORD};
 use super::{AppState, CABINET, Hx, return_to, throttled};
 use crate::accounts::{Begun, Checked, PasskeyRefusal, Passkeys, Refusal};
 use crate::error::AppError;
+use crate::metrics::{Method, Outcome};
 use crate::session::CurrentSession;
 use crate::store::User;
 
@@ -145,9 +146,18 @@ pub async fn login(
         .accounts
         .finish_passkey_login(passkeys, &form.ceremony, &form.credential)
         .await?;
+    let counted = |outcome| crate::metrics::metrics().login(Method::passkey, outcome);
     let user = match signed {
-        Ok(user) => user,
+        Ok(user) if user.disabled.is_some() => {
+            counted(Outcome::disabled);
+            user // `log_in` says so
+        }
+        Ok(user) => {
+            counted(Outcome::ok);
+            user
+        }
         Err(refusal) => {
+            counted(Outcome::wrong);
             let why = said(refusal);
             tracing::warn!(address = %client.address, why, "passkey login refused");
             let view = super::login::LoginView {

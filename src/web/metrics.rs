@@ -1,0 +1,62 @@
+//! `GET /metrics` on `--metrics-addr`: its own listener and route table, so nothing
+//! of the site answers there and `/metrics` is never on the site's.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use poem::http::header;
+use poem::web::Data;
+use poem::{EndpointExt, Response, Route, get, handler};
+
+use crate::error::AppError;
+use crate::mail::Outbox;
+use crate::metrics::{Gauges, metrics};
+use crate::session::Sessions;
+use crate::store::CounterStore;
+
+/// Live sessions are counted by reading every stored one: at most this often.
+const SESSIONS_COUNTED_EVERY: Duration = Duration::from_secs(30);
+
+/// What a scrape measures besides the counters.
+pub struct Scrape {
+    /// Sessions, to count the live ones.
+    pub sessions: Sessions,
+    /// The rate limits' counters.
+    pub counters: Arc<dyn CounterStore>,
+    /// The mail outbox, if the site sends mail.
+    pub outbox: Option<Outbox>,
+    /// The last count of live sessions, and when it was made.
+    pub live: Mutex<Option<(Instant, usize)>>,
+}
+
+/// The metrics listener's routes: `/metrics` only.
+pub fn routes(scrape: Scrape) -> impl poem::Endpoint<Output = Response> {
+    Route::new()
+        .at("/metrics", get(scrape_now))
+        .data(Arc::new(scrape))
+        .map_to_response()
+}
+
+#[handler]
+async fn scrape_now(scrape: Data<&Arc<Scrape>>) -> poem::Result<Response> {
+    let counted = *scrape.live.lock().unwrap_or_else(|p| p.into_inner());
+    let sessions_live = match counted {
+        Some((at, count)) if at.elapsed() < SESSIONS_COUNTED_EVERY => count,
+        _ => {
+            let count = scrape.sessions.count_live().await.map_err(AppError::from)?;
+            *scrape.live.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), count));
+            count
+        }
+    };
+    let gauges = Gauges {
+        throttle_entries: scrape.counters.held().await.map_err(AppError::from)?,
+        sessions_live,
+        mail_queue: scrape.outbox.as_ref().map_or(0, Outbox::waiting),
+    };
+    Ok(Response::builder()
+        .header(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+        .body(metrics().render(gauges)))
+}
