@@ -34,10 +34,26 @@ fn return_memory_promptly() {
 async fn run() -> ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // A command's output is stdout (`wicket export` writes accounts there): its log
+    // goes to stderr. The server logs to stdout.
+    let command = cli.command.is_some();
+    let writer = move || -> Box<dyn io::Write> {
+        if command {
+            Box::new(io::stderr())
+        } else {
+            Box::new(io::stdout())
+        }
+    };
+    let terminal = if command {
+        io::stderr().is_terminal()
+    } else {
+        io::stdout().is_terminal()
+    };
     match cli.config.log_format {
         LogFormat::Text => tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_ansi(io::stdout().is_terminal())
+            .with_writer(writer)
+            .with_ansi(terminal)
             .init(),
         // One object per line: the event's fields at the top, the request's (id,
         // method, path, client) under "span".
@@ -47,6 +63,7 @@ async fn run() -> ExitCode {
             .with_current_span(true)
             .with_span_list(false)
             .with_env_filter(filter)
+            .with_writer(writer)
             .init(),
     }
     match wicket::cli::run(&cli.config, cli.command).await {

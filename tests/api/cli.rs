@@ -1,6 +1,5 @@
 //! The command line: `wicket user …` on either store, as an operator runs it.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::helpers::*;
@@ -102,34 +101,12 @@ async fn bad_settings_and_files_stop_start_up_with_a_message_naming_them() {
 
 /// Runs `wicket user ARGS…` against `app`'s store (files or Redis), feeding `stdin`.
 pub fn user_cmd(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_wicket"));
-    command
-        .args(["--scrypt-log-n", "4"])
-        .arg("--data-dir")
-        .arg(&app.config.data_dir)
-        .arg("--sessions-dir")
-        .arg(&app.config.sessions_dir);
-    if let wicket::store::StoreKind::Redis(url) = &app.config.store {
-        command.args(["--store", url]);
-    }
-    let mut child = command
-        .arg("user")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut all = vec!["user"];
+    all.extend_from_slice(args);
+    wicket(app, &all, stdin)
 }
 
-fn said(out: &std::process::Output) -> String {
+pub fn said(out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
         "{}",
@@ -139,7 +116,7 @@ fn said(out: &std::process::Output) -> String {
 }
 
 /// Where a browser holding `cookie` lands now, and what the login form tells it.
-async fn told(app: &TestApp, cookie: &str) -> String {
+pub async fn told(app: &TestApp, cookie: &str) -> String {
     let resp = app.get_with_cookie("/cabinet", cookie).await;
     assert_see_other(&resp, "/?next=/cabinet");
     let notice = resp

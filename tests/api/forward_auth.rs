@@ -57,7 +57,7 @@ pub async fn guarding_app(change: impl FnOnce(&mut wicket::config::Config)) -> T
 }
 
 /// `GET /auth/request` as nginx asks it, for `method url`, from `browser`'s cookies.
-async fn nginx_asks(app: &TestApp, browser: &Client, method: &str, url: &str) -> Response {
+pub async fn nginx_asks(app: &TestApp, browser: &Client, method: &str, url: &str) -> Response {
     browser
         .get(app.url("/auth/request"))
         .header("X-Original-URL", url)

@@ -26,4 +26,5 @@ mod security;
 mod sessions;
 mod statics;
 mod stores;
+mod toolbox;
 mod two_step;

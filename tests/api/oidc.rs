@@ -1734,3 +1734,25 @@ async fn oversized_or_odd_requests_are_refused_plainly_and_browsers_may_call_the
             .contains("Authorization")
     );
 }
+
+#[tokio::test]
+async fn a_disabled_account_or_one_asked_for_a_new_password_loses_its_app_tokens() {
+    use crate::toolbox::run;
+    let app = oidc_app(|_| {}).await;
+    app.register("ann", PASSWORD).await;
+    let tokens = tokens_for(&app, "web", "http://app.test/cb").await;
+    assert!(run(&app, &["user", "disable", "ann"]).contains("disabled ann"));
+    assert_dead(&app, "web", &tokens).await;
+
+    run(&app, &["user", "enable", "ann"]);
+    assert_see_other(&app.login("ann", PASSWORD).await, "/cabinet");
+    let tokens = tokens_for(&app, "web", "http://app.test/cb").await;
+    run(&app, &["user", "require-password-change", "ann"]);
+    assert_dead(&app, "web", &tokens).await;
+    // Logged in again, the app waits until the new password is chosen.
+    assert_see_other(&app.login("ann", PASSWORD).await, "/cabinet");
+    let asked = app
+        .get(&authorize_url("web", "http://app.test/cb", &[]))
+        .await;
+    assert_see_other(&asked, "/account");
+}

@@ -487,3 +487,48 @@ pub async fn join(app: &TestApp, name: &str, group: &str) {
         .await
         .unwrap();
 }
+
+/// Runs `wicket ARGS…` as an operator would beside `app`: on its store (files or
+/// Redis, its prefix), its key, its mail settings and its site address; `stdin` fed in.
+pub fn wicket(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let config = &app.config;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wicket"));
+    command
+        .args(["--scrypt-log-n", "4"])
+        .arg("--data-dir")
+        .arg(&config.data_dir)
+        .arg("--sessions-dir")
+        .arg(&config.sessions_dir)
+        .args(["--store-prefix", &config.store_prefix]);
+    if let wicket::store::StoreKind::Redis(url) = &config.store {
+        command.args(["--store", url]);
+    }
+    if let Some(key) = &config.secret_key_file {
+        command.arg("--secret-key-file").arg(key);
+    }
+    if let Some(url) = &config.smtp_url {
+        command.args(["--smtp-url", &url.to_string()]);
+    }
+    if let Some(from) = &config.mail_from {
+        command.args(["--mail-from", from]);
+    }
+    if let Some(url) = &config.public_url {
+        command.args(["--public-url", url.origin()]);
+    }
+    let mut child = command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
