@@ -30,6 +30,11 @@ use crate::store::{RedisStore, StoreKind};
 pub const MANIFEST: &str = "manifest.json";
 /// The Redis keys' file in a backup.
 const REDIS_FILE: &str = "redis.jsonl";
+/// What a manifest counts: accounts, sessions, and the rest (tokens, indexes, the
+/// provider's grants).
+const USERS: &str = "users";
+const SESSIONS: &str = "sessions";
+const OTHERS: &str = "tokens, indexes and grants";
 /// Said by `wicket backup` and written into the manifest.
 pub const WARNING: &str = "This backup holds the server's secret key and every password hash: \
                            anyone who reads it can sign in as any member. Keep it as safe as \
@@ -100,8 +105,15 @@ pub async fn backup(config: &Config, dir: &Path, sessions: bool) -> io::Result<M
             let entries = redis.dump(sessions).await?;
             let mut lines = Vec::new();
             for entry in &entries {
-                let kind = entry.key.split(':').next().unwrap_or_default();
-                *counts.entry(kind.to_owned()).or_insert(0) += 1;
+                let kind = match entry.key.split(':').next().unwrap_or_default() {
+                    "user" => Some(USERS),
+                    "session" => Some(SESSIONS),
+                    "user-sessions" => None, // the sessions' index
+                    _ => Some(OTHERS),
+                };
+                if let Some(kind) = kind {
+                    *counts.entry(kind.to_owned()).or_insert(0) += 1;
+                }
                 serde_json::to_writer(&mut lines, entry).map_err(io::Error::other)?;
                 lines.push(b'\n');
             }
@@ -310,9 +322,15 @@ impl Writer {
             };
             let relative = path.strip_prefix(from).map_err(io::Error::other)?;
             let relative = relative.to_string_lossy().replace('\\', "/");
-            let kind = relative.split('/').next().unwrap_or_default();
-            let kind = if to == "sessions" { "sessions" } else { kind };
-            *counts.entry(kind.to_owned()).or_insert(0) += 1;
+            let kind = match (to, relative.split('/').next()) {
+                ("sessions", Some("users")) => None, // the sessions' index
+                ("sessions", _) => Some(SESSIONS),
+                (_, Some("users")) => Some(USERS),
+                _ => Some(OTHERS),
+            };
+            if let Some(kind) = kind {
+                *counts.entry(kind.to_owned()).or_insert(0) += 1;
+            }
             self.put(&format!("{to}/{relative}"), &bytes)?;
         }
         Ok(())

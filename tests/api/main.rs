@@ -1,6 +1,7 @@
 //! Black-box tests: each starts a real Wicket on a free port with throwaway dirs.
 
 mod account;
+mod backup;
 mod cabinet;
 mod cli;
 mod edge;

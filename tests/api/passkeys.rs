@@ -27,11 +27,11 @@ const UV: u8 = 0x04;
 const AT: u8 = 0x40;
 
 /// A software authenticator holding one discoverable credential.
-struct SoftKey {
+pub struct SoftKey {
     signing: SigningKey,
     id: Vec<u8>,
     counter: u32,
-    origin: String,
+    pub origin: String,
 }
 
 /// A CBOR head: major type and length (or value).
@@ -57,7 +57,7 @@ fn cbor_text(text: &str) -> Vec<u8> {
 }
 
 impl SoftKey {
-    fn new(app: &TestApp) -> Self {
+    pub fn new(app: &TestApp) -> Self {
         Self {
             signing: SigningKey::from_slice(&random::<32>()).unwrap(),
             id: random::<32>().to_vec(),
@@ -159,7 +159,7 @@ fn random<const N: usize>() -> [u8; N] {
 }
 
 /// A Wicket whose public URL is `http://localhost:PORT` (WebAuthn needs a domain name).
-async fn passkey_app(change: impl FnOnce(&mut wicket::config::Config)) -> TestApp {
+pub async fn passkey_app(change: impl FnOnce(&mut wicket::config::Config)) -> TestApp {
     let port = free_port();
     let mut app = spawn_app_with(move |c| {
         c.addr = format!("127.0.0.1:{port}");
@@ -289,7 +289,7 @@ async fn add_options(app: &TestApp, name: &str, code: Option<&str>) -> reqwest::
 }
 
 /// Adds `key` to the logged-in member's account; returns the user handle.
-async fn add(app: &TestApp, key: &SoftKey, name: &str) -> Vec<u8> {
+pub async fn add(app: &TestApp, key: &SoftKey, name: &str) -> Vec<u8> {
     let (resp, handle) = try_add(app, &app.client, key, name).await;
     let text = resp.text().await.unwrap();
     assert!(text.contains("Passkey added."), "{text}");
@@ -356,7 +356,7 @@ async fn finish_login(
 
 /// A passkey app with a member `name` logged in (its browser is the app's client)
 /// who has added a passkey called `passkey`: the app, the key, and its user handle.
-async fn member_with_passkey(name: &str, passkey: &str) -> (TestApp, SoftKey, Vec<u8>) {
+pub async fn member_with_passkey(name: &str, passkey: &str) -> (TestApp, SoftKey, Vec<u8>) {
     let app = passkey_app(|_| {}).await;
     app.register(name, PASSWORD).await;
     let key = SoftKey::new(&app);
@@ -377,7 +377,7 @@ async fn signed(
 }
 
 /// A fresh browser logs in with `key`; returns the answer.
-async fn log_in_with(app: &TestApp, key: &mut SoftKey, handle: &[u8]) -> reqwest::Response {
+pub async fn log_in_with(app: &TestApp, key: &mut SoftKey, handle: &[u8]) -> reqwest::Response {
     let browser = client();
     let (start, credential) = signed(app, &browser, key, handle).await;
     finish_login(app, &browser, &start, &credential).await
