@@ -291,7 +291,7 @@ impl Scheme {
                 kib: params.m_cost(),
             });
         }
-        Err("an unknown hash format (expected scrypt, bcrypt $2y$ or argon2id)")
+        Err("an unknown hash format (expected scrypt, bcrypt or argon2id)")
     }
 }
 

@@ -10,6 +10,7 @@ mod forward_auth;
 mod guessing;
 mod helpers;
 mod identity;
+mod import;
 mod invites;
 mod limits;
 mod links;
