@@ -13,7 +13,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # for the `guard` projects' forward_auth (curl waits for both); systemd for checking
 # deploy/'s unit; python3-aiosmtpd, a real SMTP server the mail tests start on free
 # loopback ports; Apache with mod_auth_openidc, the relying party the `oidc` projects
-# log in through Wicket's OpenID Connect provider (media-types: its /etc/mime.types).
+# log in through Wicket's OpenID Connect provider (media-types: its /etc/mime.types);
+# Prometheus (with promtool), which a test starts to scrape --metrics-addr; htpasswd
+# (apache2-utils) and argon2-cffi (python3-argon2), which make the import tests' files.
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 have_smtpd() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; }
 missing=()
@@ -28,6 +30,9 @@ have_smtpd || missing+=(python3-aiosmtpd)
 [ -x /usr/sbin/apache2 ] || missing+=(apache2-bin)
 [ -e /usr/lib/apache2/modules/mod_auth_openidc.so ] || missing+=(libapache2-mod-auth-openidc)
 [ -e /etc/mime.types ] || missing+=(media-types)
+have promtool || missing+=(prometheus)
+have htpasswd || missing+=(apache2-utils)
+/usr/bin/python3 -c 'import argon2' 2>/dev/null || missing+=(python3-argon2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]} (Debian packages)"
   as_root apt-get update -q

@@ -204,6 +204,30 @@ impl Metrics {
             "Time to answer a request, by route",
             this.latency.clone(),
         );
+        // Every known series starts at zero: an alert on a rate needs the series
+        // before the first event.
+        for method in [Method::password, Method::passkey] {
+            for outcome in [
+                Outcome::ok,
+                Outcome::wrong,
+                Outcome::throttled,
+                Outcome::disabled,
+            ] {
+                let _ = this.logins.get_or_create(&LoginLabels { method, outcome });
+            }
+        }
+        for outcome in [Outcome::ok, Outcome::wrong, Outcome::throttled] {
+            let _ = this.second_factor.get_or_create(&OutcomeLabel { outcome });
+        }
+        for outcome in ["sent", "failed"] {
+            let _ = this.mails.get_or_create(&MailLabel { outcome });
+        }
+        for decision in ["allowed", "login", "step_up", "forbidden"] {
+            let _ = this.forward_auth.get_or_create(&DecisionLabel { decision });
+        }
+        for grant in ["authorization_code", "refresh_token"] {
+            let _ = this.oidc_tokens.get_or_create(&GrantLabel { grant });
+        }
         Self { registry, ..this }
     }
 
@@ -263,8 +287,11 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// The text Prometheus scrapes, with the gauges as given.
+    /// The OpenMetrics text Prometheus scrapes, with the gauges as given.
     pub fn render(&self, now: Gauges) -> String {
+        let _ = self
+            .store_errors
+            .get_or_create(&BackendLabel { backend: backend() });
         self.throttle_entries.set(gauge(now.throttle_entries));
         self.sessions_live.set(gauge(now.sessions_live));
         self.mail_queue.set(gauge(now.mail_queue));
@@ -273,6 +300,30 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         out
     }
+}
+
+/// OpenMetrics text in Prometheus' classic text format (`text/plain; version=0.0.4`),
+/// for what asks for that (`curl`, `promtool check metrics`): a counter's help and
+/// type name its samples' `_total` name, and there is no `# EOF`.
+pub fn classic(open_metrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = open_metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open_metrics.len());
+    for line in open_metrics.lines().filter(|line| *line != "# EOF") {
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|tag| Some((tag, line.strip_prefix(tag)?.split_once(' ')?)));
+        match meta {
+            Some((tag, (name, rest))) if counters.contains(name) => {
+                out.push_str(&format!("{tag}{name}_total {rest}"));
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// What is measured when scraped.
@@ -366,5 +417,19 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
+        let plain = classic(&text);
+        assert!(
+            plain.contains("# TYPE wicket_logins_total counter\n"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("# HELP wicket_logins_total Logins"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("# TYPE wicket_throttle_entries gauge\n"),
+            "{plain}"
+        );
+        assert!(!plain.contains("# EOF"));
     }
 }

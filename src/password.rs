@@ -144,7 +144,7 @@ impl Hasher {
         password: String,
         stored: String,
     ) -> Result<bool, HashError> {
-        let scrypt_bytes = 128u64 * u64::from(R) << self.log_n;
+        let scrypt_bytes = (128u64 * u64::from(R)) << self.log_n;
         let needed_bytes = match scheme {
             Scheme::Argon2id { kib } => u64::from(kib) * 1024,
             _ => scrypt_bytes,

@@ -20,6 +20,10 @@ use crate::store::tokens::ClaimKey;
 use crate::store::{Email, PasskeySetting, StoreError, TotpSetting, User};
 use crate::totp::TotpKey;
 
+/// A file's accounts before they are checked: each with its line number, or why the
+/// line is not one.
+type Numbered = Vec<(usize, Result<Line, String>)>;
+
 /// Where an import's accounts come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -157,7 +161,7 @@ pub struct Incoming {
 /// Reads `text` (the file `file`) as `source`: every account, or every problem.
 pub fn read(source: Source, file: &str, text: &str) -> Result<Vec<Incoming>, Refused> {
     let mut problems = Vec::new();
-    let lines: Vec<(usize, Result<Line, String>)> = match source {
+    let lines: Numbered = match source {
         Source::Wicket => text
             .lines()
             .enumerate()
@@ -203,7 +207,7 @@ fn json_problem(err: &serde_json::Error) -> String {
 }
 
 /// `name:hash` lines; blank lines and `#` comments skipped.
-fn htpasswd(text: &str) -> Vec<(usize, Result<Line, String>)> {
+fn htpasswd(text: &str) -> Numbered {
     let mut lines = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let raw = raw.trim_end_matches('\r');
@@ -242,7 +246,7 @@ struct AutheliaUser {
 
 /// Each user of an Authelia file, numbered by the line of its `password:` (YAML
 /// values carry no position, so it is looked for after the user's own key).
-fn authelia(text: &str) -> Result<Vec<(usize, Result<Line, String>)>, String> {
+fn authelia(text: &str) -> Result<Numbered, String> {
     let file: AutheliaFile = serde_yaml_ng::from_str(text).map_err(|err| {
         let at = err
             .location()
@@ -251,7 +255,7 @@ fn authelia(text: &str) -> Result<Vec<(usize, Result<Line, String>)>, String> {
         // The message names the YAML problem; it may quote a key, never a value.
         format!("{at}not Authelia's users_database.yml")
     })?;
-    let mut lines: Vec<(usize, Result<Line, String>)> = file
+    let mut lines: Numbered = file
         .users
         .into_iter()
         .map(|(name, user)| {

@@ -25,6 +25,12 @@ function invite(...groups: string[]): string {
   return execFileSync(bin, args).toString().trim();
 }
 
+/** `wicket user ACTION NAME` on the guard server's store: what it printed. */
+function operator(action: string, name: string): string {
+  const args = ['--data-dir', join(dir, 'data'), '--sessions-dir', join(dir, 'sessions'), 'user', action, name];
+  return execFileSync(bin, args).toString();
+}
+
 /** Registers a new member through an invitation (in `page`), ending logged in. */
 async function invited(page: Page, prefix: string, ...groups: string[]): Promise<string> {
   const name = uniqueName(prefix);
@@ -163,4 +169,35 @@ test('closed registration shows no form', async ({ page }) => {
   } finally {
     server.kill();
   }
+});
+
+test('the operator disables a member and asks another for a new password: the apps wait', async ({ page }, testInfo) => {
+  const app = `${proxies.nginx}/wiki/page`;
+  const name = await invited(page, 'renewer');
+  expect(operator('require-password-change', name)).toContain('must choose a new password');
+  await page.goto(app);
+  await expect(page).toHaveURL(new RegExp(`^${login}/\\?rd=`));
+  await expect(page.getByText('asks for a new password')).toBeVisible();
+  await logIn(page, name);
+  // Back at the app, which sends the member to choose the password first.
+  await expect(page).toHaveURL(new RegExp(`^${login}/account`));
+  await expect(page.getByRole('heading', { name: 'Choose a new password' })).toBeVisible();
+  await shot(page, testInfo, 'guard-new-password');
+  const fresh = `${PASSWORD} renewed`;
+  await page.getByLabel('Current password').fill(PASSWORD);
+  await page.getByLabel('New password', { exact: true }).fill(fresh);
+  await page.getByLabel('New password again').fill(fresh);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.getByText('Your password was changed.')).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Choose a new password' })).toHaveCount(0);
+  await page.goto(app);
+  await expect(received(page, 'Remote-User')).toHaveText(name);
+
+  expect(operator('disable', name)).toContain(`disabled ${name}; ended 1 session(s)`);
+  await page.goto(app);
+  await expect(page).toHaveURL(new RegExp(`^${login}/\\?rd=`));
+  await expect(page.getByText("the site's operator disabled this account")).toBeVisible();
+  await logIn(page, name, fresh);
+  await expect(page.getByText('This account is disabled.')).toBeVisible();
+  await shot(page, testInfo, 'guard-disabled');
 });

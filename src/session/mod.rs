@@ -138,6 +138,22 @@ impl Sessions {
     /// that has ended (and why), or nothing. An error means the store could not be
     /// asked (not "no session").
     pub async fn resume(&self, id: SessionId) -> Result<Resumed, StoreError> {
+        self.resume_telling(id, true).await
+    }
+
+    /// The live session a genuine id names, if any, as [`resume`](Self::resume) finds
+    /// it; an ended one is left as it is, for the login page to tell its browser why
+    /// (forward-auth asks first, before the browser is sent there).
+    pub async fn live(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        Ok(match self.resume_telling(id, false).await? {
+            Resumed::Live(session) => Some(*session),
+            _ => None,
+        })
+    }
+
+    /// [`resume`](Self::resume); an ended session's record is deleted only if `tell`
+    /// (its browser is told now).
+    async fn resume_telling(&self, id: SessionId, tell: bool) -> Result<Resumed, StoreError> {
         let Some(record) = self.store.load(&id).await? else {
             return Ok(Resumed::Unknown);
         };
@@ -157,6 +173,9 @@ impl Sessions {
             ended = Some(EndReason::AccountDisabled);
         }
         if let Some(reason) = ended {
+            if !tell {
+                return Ok(Resumed::Ended(reason));
+            }
             tracing::info!(user = %record.user, ?reason, "session over");
             // Told once: the record goes now, the reason travels in a notice cookie.
             if let Err(err) = self.store.remove(&id).await {

@@ -77,14 +77,6 @@ pub async fn log_in(
         second_factor,
         amr,
     } = login;
-    if user.disabled.is_some() {
-        // Every way in comes here: a passkey, a second step begun before, a reset.
-        let filled = super::login::Filled {
-            username: &user.name,
-            remember,
-        };
-        return Ok(super::login::disabled(state, csrf, hx, filled));
-    }
     let origin = Origin {
         browser: client.browser.clone(),
         address: client.address.clone(),

@@ -14,7 +14,7 @@ use poem::{Endpoint, Request, Response, handler};
 use super::AppState;
 use crate::error::AppError;
 use crate::guard::{Access, Asker, Target, plain_authority};
-use crate::session::{Resumed, Session};
+use crate::session::Session;
 
 /// Which check a proxy asks for.
 #[derive(Debug, Clone, Copy)]
@@ -62,8 +62,8 @@ async fn session_of(req: &Request, state: &AppState) -> Result<Option<Session>, 
     // Every signature is checked before its session is looked up, as in the layer.
     let genuine = crate::cookies::values(req, codec.name()).filter_map(|v| codec.verify(v));
     for id in genuine {
-        if let Resumed::Live(session) = state.sessions.resume(id).await? {
-            return Ok(Some(*session));
+        if let Some(session) = state.sessions.live(id).await? {
+            return Ok(Some(session));
         }
     }
     Ok(None)

@@ -37,8 +37,10 @@ pub fn routes(scrape: Scrape) -> impl poem::Endpoint<Output = Response> {
         .map_to_response()
 }
 
+/// Prometheus asks for OpenMetrics; anything else (`curl`, `promtool`) gets the
+/// classic text format.
 #[handler]
-async fn scrape_now(scrape: Data<&Arc<Scrape>>) -> poem::Result<Response> {
+async fn scrape_now(req: &poem::Request, scrape: Data<&Arc<Scrape>>) -> poem::Result<Response> {
     let counted = *scrape.live.lock().unwrap_or_else(|p| p.into_inner());
     let sessions_live = match counted {
         Some((at, count)) if at.elapsed() < SESSIONS_COUNTED_EVERY => count,
@@ -53,10 +55,21 @@ async fn scrape_now(scrape: Data<&Arc<Scrape>>) -> poem::Result<Response> {
         sessions_live,
         mail_queue: scrape.outbox.as_ref().map_or(0, Outbox::waiting),
     };
-    Ok(Response::builder()
-        .header(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )
-        .body(metrics().render(gauges)))
+    let text = metrics().render(gauges);
+    let accepts = req.header(header::ACCEPT).unwrap_or_default();
+    Ok(if accepts.contains("application/openmetrics-text") {
+        Response::builder()
+            .header(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )
+            .body(text)
+    } else {
+        Response::builder()
+            .header(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+            .body(crate::metrics::classic(&text))
+    })
 }

@@ -8,7 +8,7 @@ use crate::helpers::binary::Binary;
 use crate::helpers::redis::RedisServer;
 use crate::helpers::*;
 
-async fn post(
+pub async fn post(
     client: &reqwest::Client,
     base: &str,
     path: &str,

@@ -18,6 +18,7 @@ mod login;
 mod logout;
 mod logs;
 mod mail;
+mod metrics;
 mod oidc;
 mod passkeys;
 mod reasons;

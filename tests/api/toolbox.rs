@@ -211,6 +211,23 @@ async fn reset_two_step_and_require_a_new_password(app: TestApp, sink: &SmtpSink
     let hx = app.get_hx("/cabinet").await;
     assert_eq!(hx.headers()["hx-redirect"], "/account");
     let new = "a brand new passphrase here";
+    let wrong = [
+        ("current_password", WRONG),
+        ("password", new),
+        ("confirm", new),
+    ];
+    for hx in [false, true] {
+        let refused = match hx {
+            false => app.post_form("/account/password", &wrong).await,
+            true => app.post_form_hx("/account/password", &wrong).await,
+        };
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let page = refused.text().await.unwrap();
+        assert!(
+            page.contains("Choose a new password") && page.contains("not your current password"),
+            "{page}"
+        );
+    }
     let resp = app
         .post_form(
             "/account/password",
@@ -311,4 +328,22 @@ async fn forward_auth_denies_disabled_members_and_those_asked_for_a_new_password
     })
     .await;
     forward_auth_denies_disabled_members_and_those_asked_for_a_new_password(app).await;
+}
+
+#[tokio::test]
+async fn a_disabled_account_cannot_log_in_with_its_passkey_either() {
+    use crate::passkeys::{log_in_with, member_with_passkey};
+    let (app, mut key, handle) = member_with_passkey("pat", "Pat's key").await;
+    run(&app, &["user", "disable", "pat"]);
+    let refused = log_in_with(&app, &mut key, &handle).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("This account is disabled.")
+    );
+    run(&app, &["user", "enable", "pat"]);
+    assert_see_other(&log_in_with(&app, &mut key, &handle).await, "/cabinet");
 }

@@ -180,6 +180,12 @@ impl PasswordAnswer<'_> {
         status: StatusCode,
         wait: Option<std::time::Duration>,
     ) -> Result<Response, AppError> {
+        let required = self
+            .session
+            .account
+            .as_ref()
+            .is_some_and(|user| user.must_change_password);
+        let errors = FormState { required, ..errors };
         let part = view::password(self.csrf, &errors);
         let resp = if self.hx.0 {
             part.with_status(status).into_response()

@@ -64,22 +64,19 @@ pub struct FormState<'a> {
     pub confirm: Option<&'a str>,
     /// The second factor's error.
     pub code: Option<&'a str>,
+    /// The operator asked for a new password: the form says so, and is all there is.
+    pub required: bool,
 }
 
 /// The whole page body.
 pub fn page(csrf: &Csrf, view: &AccountView) -> Markup {
     if view.user.must_change_password {
         // Nothing else is open until then (see `web::member`).
-        return html! {
-            section.card id="must-change" {
-                h1 { "Choose a new password" }
-                p.alert role="alert" {
-                    "The site's operator asks you to choose a new password before you go on."
-                }
-                p { "Or " a href="/logout" { "log out" } "." }
-            }
-            (password(csrf, &view.password))
+        let state = FormState {
+            required: true,
+            ..view.password
         };
+        return password(csrf, &state);
     }
     html! {
         (overview(view.user))
@@ -251,8 +248,16 @@ pub fn password(csrf: &Csrf, state: &FormState) -> Markup {
     };
     html! {
         section.card id="change-password" {
-            h2 { "Change your password" }
-            p.lead { "Your other sessions end; this browser stays logged in." }
+            @if state.required {
+                h1 { "Choose a new password" }
+                p.lead {
+                    "The site's operator asks you to choose a new password before you go on "
+                    "(or " a href="/logout" { "log out" } ")."
+                }
+            } @else {
+                h2 { "Change your password" }
+                p.lead { "Your other sessions end; this browser stays logged in." }
+            }
             (hx_form("/account/password", csrf, fields))
         }
     }

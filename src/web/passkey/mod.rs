@@ -150,7 +150,8 @@ pub async fn login(
     let user = match signed {
         Ok(user) if user.disabled.is_some() => {
             counted(Outcome::disabled);
-            user // `log_in` says so
+            let filled = super::login::Filled::default();
+            return Ok(super::login::disabled(&state, &csrf, hx, filled));
         }
         Ok(user) => {
             counted(Outcome::ok);
