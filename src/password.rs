@@ -303,6 +303,34 @@ fn parse_hash(stored: &str) -> Result<PasswordHash, HashError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn foreign_hashes_are_known_by_their_form_and_bounded_in_cost() {
+        let bcrypt = "$2y$05$kBQ6nVFnu.1gzVODf0HccOf/0jOGZThnAADlsQuY7lGs5cNZG9tMa";
+        assert_eq!(Scheme::of(bcrypt), Ok(Scheme::Bcrypt));
+        assert!(Scheme::of(&bcrypt.replace("$05$", "$15$")).unwrap_err().contains("costlier"));
+        assert!(Scheme::of(&bcrypt[..40]).unwrap_err().contains("malformed"));
+        let argon = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhcw";
+        assert_eq!(Scheme::of(argon), Ok(Scheme::Argon2id { kib: 65536 }));
+        let huge = argon.replace("m=65536", "m=2097152");
+        assert!(Scheme::of(&huge).unwrap_err().contains("costlier"));
+        for unknown in ["$apr1$xyz$0123", "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", "$argon2d$v=19$x", "plain"] {
+            let why = Scheme::of(unknown).unwrap_err();
+            assert!(why.contains("unknown hash format") && !why.contains(unknown), "{why}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_imported_bcrypt_hash_verifies_its_password_and_asks_to_be_replaced() {
+        let hasher = Hasher::new(4, 2).unwrap();
+        let stored = bcrypt::hash_with_result("correct horse", 4)
+            .unwrap()
+            .format_for_version(bcrypt::Version::TwoY);
+        assert!(stored.starts_with("$2y$04$"));
+        assert!(hasher.verify("correct horse".into(), Some(stored.clone())).await.unwrap());
+        assert!(!hasher.verify("correct horsf".into(), Some(stored.clone())).await.unwrap());
+        assert!(hasher.needs_rehash(&stored));
+    }
+
     fn password(text: &str) -> Password {
         Password::parse(text.to_owned(), "alice").unwrap()
     }
