@@ -437,8 +437,18 @@ mod tests {
     #[test]
     fn a_manifest_names_no_file_outside_its_backup() {
         let dir = Path::new("/backups/monday");
-        assert_eq!(inside(dir, "data/users/ann.json").unwrap(), dir.join("data/users/ann.json"));
-        for bad in ["../secret", "data/../../etc/passwd", "/etc/passwd", "data//x", "", "./x"] {
+        assert_eq!(
+            inside(dir, "data/users/ann.json").unwrap(),
+            dir.join("data/users/ann.json")
+        );
+        for bad in [
+            "../secret",
+            "data/../../etc/passwd",
+            "/etc/passwd",
+            "data//x",
+            "",
+            "./x",
+        ] {
             assert!(inside(dir, bad).is_err(), "{bad}");
         }
     }

@@ -307,15 +307,27 @@ mod tests {
     fn foreign_hashes_are_known_by_their_form_and_bounded_in_cost() {
         let bcrypt = "$2y$05$kBQ6nVFnu.1gzVODf0HccOf/0jOGZThnAADlsQuY7lGs5cNZG9tMa";
         assert_eq!(Scheme::of(bcrypt), Ok(Scheme::Bcrypt));
-        assert!(Scheme::of(&bcrypt.replace("$05$", "$15$")).unwrap_err().contains("costlier"));
+        assert!(
+            Scheme::of(&bcrypt.replace("$05$", "$15$"))
+                .unwrap_err()
+                .contains("costlier")
+        );
         assert!(Scheme::of(&bcrypt[..40]).unwrap_err().contains("malformed"));
         let argon = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhcw";
         assert_eq!(Scheme::of(argon), Ok(Scheme::Argon2id { kib: 65536 }));
         let huge = argon.replace("m=65536", "m=2097152");
         assert!(Scheme::of(&huge).unwrap_err().contains("costlier"));
-        for unknown in ["$apr1$xyz$0123", "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", "$argon2d$v=19$x", "plain"] {
+        for unknown in [
+            "$apr1$xyz$0123",
+            "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=",
+            "$argon2d$v=19$x",
+            "plain",
+        ] {
             let why = Scheme::of(unknown).unwrap_err();
-            assert!(why.contains("unknown hash format") && !why.contains(unknown), "{why}");
+            assert!(
+                why.contains("unknown hash format") && !why.contains(unknown),
+                "{why}"
+            );
         }
     }
 
@@ -326,8 +338,18 @@ mod tests {
             .unwrap()
             .format_for_version(bcrypt::Version::TwoY);
         assert!(stored.starts_with("$2y$04$"));
-        assert!(hasher.verify("correct horse".into(), Some(stored.clone())).await.unwrap());
-        assert!(!hasher.verify("correct horsf".into(), Some(stored.clone())).await.unwrap());
+        assert!(
+            hasher
+                .verify("correct horse".into(), Some(stored.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify("correct horsf".into(), Some(stored.clone()))
+                .await
+                .unwrap()
+        );
         assert!(hasher.needs_rehash(&stored));
     }
 

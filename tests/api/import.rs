@@ -301,6 +301,7 @@ async fn an_export_refuses_nothing_it_wrote_and_an_import_refuses_bad_lines_by_n
     let app = spawn_app().await;
     let text = "{\"name\":\"x\",\"password_hash\":\"$scrypt$ln=4,r=8,p=1$c2FsdA$aGFzaA\"}\n\
                 not json\n\
+                {\"name\":\"ivy\",\"password_hash\":\"x\",\"groups\":\"$2y$05$c2VjcmV0c2VjcmV0\"}\n\
                 {\"name\":\"hal\",\"password_hash\":\"$scrypt$ln=4,r=8,p=1$c2FsdA$aGFzaA\",\"colour\":1}\n";
     let refused = import(&app, "bad.jsonl", text, &[]);
     let err = String::from_utf8_lossy(&refused.stderr);
@@ -311,5 +312,9 @@ async fn an_export_refuses_nothing_it_wrote_and_an_import_refuses_bad_lines_by_n
     );
     assert!(err.contains("bad.jsonl:2: not a line of JSON"), "{err}");
     assert!(err.contains("bad.jsonl:3: not an export line"), "{err}");
-    assert!(!err.contains("aGFzaA"), "{err}");
+    assert!(err.contains("bad.jsonl:4: not an export line"), "{err}");
+    assert!(
+        !err.contains("aGFzaA") && !err.contains("c2VjcmV0"),
+        "{err}"
+    );
 }

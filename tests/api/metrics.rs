@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 
 use crate::helpers::binary::Binary;
+use crate::helpers::redis::RedisServer;
 use crate::helpers::smtp::free_port;
 use crate::helpers::*;
 use crate::logs::post;
@@ -126,8 +127,23 @@ fn promtool(text: &str) -> std::process::Output {
 
 #[tokio::test]
 async fn prometheus_scrapes_the_metrics_listener_and_a_login_burst_moves_the_counters() {
+    a_login_burst_moves_the_counters(&[], true).await;
+}
+
+#[tokio::test]
+async fn a_login_burst_moves_the_counters_on_redis() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    a_login_burst_moves_the_counters(&["--store", &url, "--store-prefix", "metrics"], false).await;
+}
+
+/// Wicket with `store` (and `/metrics`), a login burst, the counters it moved; and if
+/// `prometheus`, a real Prometheus scraping it all along.
+async fn a_login_burst_moves_the_counters(store: &[&str], prometheus: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Binary::start(dir.path(), &["--metrics-addr", "127.0.0.1:0"]);
+    let mut args = vec!["--metrics-addr", "127.0.0.1:0"];
+    args.extend_from_slice(store);
+    let server = Binary::start(dir.path(), &args);
     let log = server.wait_for_log("metrics on http://", Duration::from_secs(10));
     let at = log[log.find("metrics on http://").unwrap() + "metrics on http://".len()..]
         .split('/')
@@ -138,7 +154,7 @@ async fn prometheus_scrapes_the_metrics_listener_and_a_login_burst_moves_the_cou
     // Never on the site's listener.
     let site = reqwest::get(format!("{base}/metrics")).await.unwrap();
     assert_eq!(site.status(), StatusCode::NOT_FOUND);
-    let prometheus = Prometheus::start(&at);
+    let prometheus = prometheus.then(|| Prometheus::start(&at));
 
     let browser = client();
     let form = [
@@ -237,6 +253,10 @@ async fn prometheus_scrapes_the_metrics_listener_and_a_login_burst_moves_the_cou
     );
 
     // Prometheus itself scraped it and holds the burst.
+    let Some(prometheus) = prometheus else {
+        server.stop();
+        return;
+    };
     let up = prometheus
         .value_once(r#"up{job="wicket"}"#, |v| v == 1.0)
         .await;

@@ -1756,3 +1756,12 @@ async fn a_disabled_account_or_one_asked_for_a_new_password_loses_its_app_tokens
         .await;
     assert_see_other(&asked, "/account");
 }
+
+#[tokio::test]
+async fn an_app_token_is_refused_once_a_new_password_is_required_even_with_the_session_live() {
+    let app = oidc_app(|_| {}).await;
+    app.register("ann", PASSWORD).await;
+    let tokens = tokens_for(&app, "web", "http://app.test/cb").await;
+    crate::toolbox::behind_the_back(&app, "ann", &|u| u.must_change_password = true).await;
+    assert_dead(&app, "web", &tokens).await;
+}

@@ -347,3 +347,40 @@ async fn a_disabled_account_cannot_log_in_with_its_passkey_either() {
     run(&app, &["user", "enable", "pat"]);
     assert_see_other(&log_in_with(&app, &mut key, &handle).await, "/cabinet");
 }
+
+/// Changes `name`'s record behind the sessions' back, as a write from another
+/// instance (or one that ended no session) would.
+pub async fn behind_the_back(app: &TestApp, name: &str, change: &wicket::store::UserChange) {
+    let stores = wicket::app::open_stores(&app.config).unwrap();
+    let name = wicket::domain::Username::parse(name).unwrap();
+    stores.users.update(&name, change).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_session_of_an_account_disabled_behind_its_back_is_over_at_its_next_request() {
+    let app = spawn_app().await;
+    let cookie = session_cookie(&app.register("ivy", PASSWORD).await).unwrap();
+    assert_eq!(app.get("/cabinet").await.status(), StatusCode::OK);
+    let now = time::OffsetDateTime::now_utc();
+    behind_the_back(&app, "ivy", &move |u| u.disabled = Some(now)).await;
+    assert!(
+        told(&app, &cookie)
+            .await
+            .contains("the site's operator disabled this account")
+    );
+}
+
+#[tokio::test]
+async fn a_passkey_goes_with_a_second_factor_reset() {
+    use crate::passkeys::{log_in_with, member_with_passkey};
+    let (app, mut key, handle) = member_with_passkey("rex", "Rex's key").await;
+    let out = run(&app, &["user", "reset-two-step", "rex"]);
+    assert!(
+        out.contains("passkeys Rex's key; ended 1 session(s)"),
+        "{out}"
+    );
+    let refused = log_in_with(&app, &mut key, &handle).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let json: Value = serde_json::from_str(&run(&app, &["user", "show", "rex", "--json"])).unwrap();
+    assert_eq!(json["passkeys"], serde_json::json!([]));
+}
