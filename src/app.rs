@@ -123,7 +123,7 @@ impl Application {
                     sessions: state.sessions.clone(),
                     counters,
                     outbox: state.mail.as_ref().map(|mail| mail.outbox.clone()),
-                    live: std::sync::Mutex::new(None),
+                    counted: std::sync::Mutex::new(None),
                 };
                 Some((listener, scrape))
             }

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::fsutil;
-use crate::store::redis::backup::{Entry, is_session};
+use crate::store::redis::backup::{Entry, backed_up, is_session};
 use crate::store::{RedisStore, StoreKind};
 
 /// The manifest's name in a backup.
@@ -78,7 +78,6 @@ pub async fn backup(config: &Config, dir: &Path, sessions: bool) -> io::Result<M
     if dir.exists() && fs::read_dir(dir)?.next().is_some() {
         return Err(invalid(format!("{} is not empty", dir.display())));
     }
-    fs::create_dir_all(dir)?;
     fsutil::private_dir(dir)?;
     let taken = OffsetDateTime::now_utc();
     let mut out = Writer {
@@ -229,6 +228,12 @@ pub async fn restore(config: &Config, dir: &Path, force: bool) -> io::Result<Res
                 }
                 let entry: Entry = serde_json::from_slice(line)
                     .map_err(|err| invalid(format!("{REDIS_FILE}:{}: {err}", i + 1)))?;
+                if !backed_up(&entry.key) {
+                    return Err(invalid(format!(
+                        "{REDIS_FILE}:{}: not a kind of key a backup holds: nothing was restored",
+                        i + 1
+                    )));
+                }
                 entries.push(entry);
             }
             if held > 0 {
@@ -257,8 +262,9 @@ pub async fn restore(config: &Config, dir: &Path, force: bool) -> io::Result<Res
     // The keys last: a store restored under the old key would be unreadable.
     for (name, path) in key_files(config) {
         if let Some(bytes) = contents.get(&format!("keys/{name}")) {
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent)?;
+            // A key file's directory (perhaps /etc/wicket) is made only if missing.
+            if let Some(parent) = path.parent().filter(|p| !p.exists()) {
+                fsutil::private_dir(parent)?;
             }
             fsutil::write_atomic(&path, bytes)?;
             written += 1;
@@ -294,7 +300,6 @@ impl Writer {
     fn put(&mut self, path: &str, bytes: &[u8]) -> io::Result<()> {
         let target = self.root.join(path);
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent)?;
             fsutil::private_dir(parent)?;
         }
         fsutil::create_atomic(&target, bytes)?;
@@ -384,7 +389,6 @@ fn clear_dir(dir: &Path, skip: &[PathBuf]) -> io::Result<()> {
 /// Writes a restored file: its directories owner-only, the file atomically.
 fn write_file(target: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent)?;
         fsutil::private_dir(parent)?;
     }
     fsutil::write_atomic(target, bytes)

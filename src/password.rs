@@ -149,7 +149,12 @@ impl Hasher {
             Scheme::Argon2id { kib } => u64::from(kib) * 1024,
             _ => scrypt_bytes,
         };
-        let log_n = self.log_n + (needed_bytes.div_ceil(scrypt_bytes).max(1).ilog2() as u8);
+        // Permits double with each step of log_n: round up to the next power of two.
+        let runs = needed_bytes
+            .div_ceil(scrypt_bytes)
+            .max(1)
+            .next_power_of_two();
+        let log_n = self.log_n + runs.ilog2() as u8;
         self.run(log_n, move || match scheme {
             Scheme::Bcrypt => Ok(bcrypt::verify(password.as_bytes(), &stored).unwrap_or(false)),
             Scheme::Argon2id { .. } => {
@@ -261,7 +266,10 @@ impl Scheme {
     pub fn of(stored: &str) -> Result<Self, &'static str> {
         if stored.starts_with("$scrypt$") {
             let hash = PasswordHash::new(stored).map_err(|_| "a malformed scrypt hash")?;
-            Params::try_from(&hash).map_err(|_| "a malformed scrypt hash")?;
+            let params = Params::try_from(&hash).map_err(|_| "a malformed scrypt hash")?;
+            if params.log_n() > MAX_LOG_N || params.r() > R || params.p() > P {
+                return Err("an scrypt hash costlier than this server checks");
+            }
             return Ok(Self::Scrypt);
         }
         if let Some(rest) = ["$2y$", "$2b$", "$2a$"]
@@ -315,8 +323,18 @@ mod tests {
         assert!(Scheme::of(&bcrypt[..40]).unwrap_err().contains("malformed"));
         let argon = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhcw";
         assert_eq!(Scheme::of(argon), Ok(Scheme::Argon2id { kib: 65536 }));
-        let huge = argon.replace("m=65536", "m=2097152");
-        assert!(Scheme::of(&huge).unwrap_err().contains("costlier"));
+        for costly in ["m=2097152,t=3,p=4", "m=65536,t=11,p=4", "m=65536,t=3,p=17"] {
+            let huge = argon.replace("m=65536,t=3,p=4", costly);
+            assert!(
+                Scheme::of(&huge).unwrap_err().contains("costlier"),
+                "{costly}"
+            );
+        }
+        let scrypt =
+            "$scrypt$ln=17,r=8,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhcw";
+        assert_eq!(Scheme::of(scrypt), Ok(Scheme::Scrypt));
+        let scrypt = scrypt.replace("ln=17", &format!("ln={}", MAX_LOG_N + 1));
+        assert!(Scheme::of(&scrypt).unwrap_err().contains("costlier"));
         for unknown in [
             "$apr1$xyz$0123",
             "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=",

@@ -174,12 +174,18 @@ pub fn read(source: Source, file: &str, text: &str) -> Result<Vec<Incoming>, Ref
             Err(why) => return Err(Refused(vec![format!("{file}: {why}")])),
         },
     };
-    let mut seen = HashSet::new();
+    let (mut seen, mut ids) = (HashSet::new(), HashSet::new());
     let mut incoming = Vec::new();
     for (number, line) in lines {
         match line.and_then(|line| checked(line, source)) {
             Ok(next) if !seen.insert(next.user.key()) => {
                 problems.push(format!("{file}:{number}: {} appears twice", next.user.name));
+            }
+            Ok(next) if !ids.insert(next.user.id.clone()) => {
+                let name = &next.user.name;
+                problems.push(format!(
+                    "{file}:{number}: {name}: an account id given twice"
+                ));
             }
             Ok(mut next) => {
                 next.line = number;
@@ -398,6 +404,15 @@ impl Accounts {
     /// registration would, its confirmed address and passkeys claimed in the indexes.
     pub async fn import(&self, incoming: Vec<Incoming>) -> Result<Imported, StoreError> {
         let mut done = Imported::default();
+        // An id is the apps' `sub`: one another account has would make this one them.
+        let mut taken = HashSet::new();
+        for name in self.users.names().await? {
+            if let Ok(name) = Username::parse(&name)
+                && let Some(user) = self.users.get(&name).await?
+            {
+                taken.insert(user.id);
+            }
+        }
         for Incoming {
             line,
             mut user,
@@ -411,6 +426,16 @@ impl Accounts {
                 }
             }
             let name = user.name.to_string();
+            if self.users.exists(&user.name).await? {
+                done.existing.push((line, name));
+                continue;
+            }
+            if taken.contains(&user.id) {
+                done.notes.push(format!(
+                    "line {line}: {name}: another account has this id: left alone"
+                ));
+                continue;
+            }
             if self.users.create(&user).await?.is_err() {
                 done.existing.push((line, name));
                 continue;

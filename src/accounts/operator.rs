@@ -3,6 +3,9 @@
 //! Each is one update of the account record, then the sessions it ends; the login,
 //! the session check and forward-auth read the record, so every instance obeys at once.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
 use time::OffsetDateTime;
 
 use super::Accounts;
@@ -65,15 +68,18 @@ impl Accounts {
     /// and its own (the next unlock number is part of their keys). Counts per client
     /// address stay: a guesser's address is still held back.
     pub async fn unlock(&self, user: &User) -> Result<Unlocked, AppError> {
-        let change = |u: &mut User| {
+        // What was cleared is read in the update itself: a login may count meanwhile.
+        let cleared = Arc::new(AtomicU32::new(0));
+        let seen = cleared.clone();
+        let change = move |u: &mut User| {
+            seen.store(u.failed_logins, Ordering::Relaxed);
             u.failed_logins = 0;
             u.unlocks = u.unlocks.saturating_add(1);
         };
         self.update(user, &change).await?;
-        tracing::info!(user = %user.name, failed_logins = user.failed_logins, "account unlocked by the operator");
-        Ok(Unlocked {
-            failed_logins: user.failed_logins,
-        })
+        let failed_logins = cleared.load(Ordering::Relaxed);
+        tracing::info!(user = %user.name, failed_logins, "account unlocked by the operator");
+        Ok(Unlocked { failed_logins })
     }
 
     /// Removes `user`'s second factors: the authenticator app's key, the recovery
@@ -83,12 +89,17 @@ impl Accounts {
         &self,
         user: &User,
     ) -> Result<SecondFactorsRemoved, AppError> {
-        let change = |u: &mut User| {
-            u.totp = None;
-            u.passkeys.clear();
+        // What was removed is taken in the update itself: a passkey added since the
+        // account was read goes (and its credential id is freed) too.
+        let removed = Arc::new(Mutex::new((false, Vec::new())));
+        let taken = removed.clone();
+        let change = move |u: &mut User| {
+            let mut taken = taken.lock().unwrap_or_else(|p| p.into_inner());
+            *taken = (u.totp.take().is_some(), std::mem::take(&mut u.passkeys));
         };
         let updated = self.update(user, &change).await?;
-        for passkey in &user.passkeys {
+        let (app, gone) = std::mem::take(&mut *removed.lock().unwrap_or_else(|p| p.into_inner()));
+        for passkey in &gone {
             let claim = ClaimKey::passkey(passkey.key.cred_id());
             self.tokens.release(&claim, &user.name).await?;
         }
@@ -96,7 +107,7 @@ impl Accounts {
             .sessions
             .end_all(&updated.name, None, EndReason::SecondFactorReset)
             .await?;
-        let passkeys: Vec<String> = user.passkeys.iter().map(|p| p.name.clone()).collect();
+        let passkeys: Vec<String> = gone.iter().map(|p| p.name.clone()).collect();
         let mailed = match (&self.mail, updated.verified_email()) {
             (Some(mailer), Some(address)) => {
                 let letter = texts::second_factor_reset(
@@ -111,7 +122,7 @@ impl Accounts {
         };
         tracing::info!(user = %updated.name, ended, "second factors reset by the operator");
         Ok(SecondFactorsRemoved {
-            app: user.totp.is_some(),
+            app,
             passkeys,
             ended,
             mailed,

@@ -14,8 +14,9 @@ use crate::metrics::{Gauges, metrics};
 use crate::session::Sessions;
 use crate::store::CounterStore;
 
-/// Live sessions are counted by reading every stored one: at most this often.
-const SESSIONS_COUNTED_EVERY: Duration = Duration::from_secs(30);
+/// Live sessions are counted by reading every stored one, and on Redis the counters
+/// by listing their keys: at most this often, however often anyone scrapes.
+const COUNTED_EVERY: Duration = Duration::from_secs(30);
 
 /// What a scrape measures besides the counters.
 pub struct Scrape {
@@ -25,8 +26,8 @@ pub struct Scrape {
     pub counters: Arc<dyn CounterStore>,
     /// The mail outbox, if the site sends mail.
     pub outbox: Option<Outbox>,
-    /// The last count of live sessions, and when it was made.
-    pub live: Mutex<Option<(Instant, usize)>>,
+    /// The last count of live sessions and of counters held, and when it was made.
+    pub counted: Mutex<Option<(Instant, (usize, usize))>>,
 }
 
 /// The metrics listener's routes: `/metrics` only.
@@ -41,17 +42,21 @@ pub fn routes(scrape: Scrape) -> impl poem::Endpoint<Output = Response> {
 /// classic text format.
 #[handler]
 async fn scrape_now(req: &poem::Request, scrape: Data<&Arc<Scrape>>) -> poem::Result<Response> {
-    let counted = *scrape.live.lock().unwrap_or_else(|p| p.into_inner());
-    let sessions_live = match counted {
-        Some((at, count)) if at.elapsed() < SESSIONS_COUNTED_EVERY => count,
+    let counted = *scrape.counted.lock().unwrap_or_else(|p| p.into_inner());
+    let (sessions_live, throttle_entries) = match counted {
+        Some((at, counts)) if at.elapsed() < COUNTED_EVERY => counts,
         _ => {
-            let count = scrape.sessions.count_live().await.map_err(AppError::from)?;
-            *scrape.live.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), count));
-            count
+            let counts = (
+                scrape.sessions.count_live().await.map_err(AppError::from)?,
+                scrape.counters.held().await.map_err(AppError::from)?,
+            );
+            *scrape.counted.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((Instant::now(), counts));
+            counts
         }
     };
     let gauges = Gauges {
-        throttle_entries: scrape.counters.held().await.map_err(AppError::from)?,
+        throttle_entries,
         sessions_live,
         mail_queue: scrape.outbox.as_ref().map_or(0, Outbox::waiting),
     };

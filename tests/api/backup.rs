@@ -46,18 +46,7 @@ fn new_target(redis: Option<&RedisServer>) -> Target {
 
 /// `wicket ARGS…` with `config`'s store and key (no server needed).
 fn wicket_on(config: &Config, args: &[&str]) -> std::process::Output {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wicket"));
-    command
-        .args(["--scrypt-log-n", "4"])
-        .arg("--data-dir")
-        .arg(&config.data_dir)
-        .arg("--sessions-dir")
-        .arg(&config.sessions_dir)
-        .args(["--store-prefix", &config.store_prefix]);
-    if let StoreKind::Redis(url) = &config.store {
-        command.args(["--store", url]);
-    }
-    command.args(args).output().unwrap()
+    wicket_with(config, args, "")
 }
 
 /// Starts Wicket on `target`'s settings.
@@ -125,6 +114,18 @@ async fn a_backup_restores_whole(redis: Option<RedisServer>) {
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&backup).unwrap().permissions());
     assert_eq!(mode & 0o077, 0, "owner-only: it holds the key");
+    let mut pending = vec![backup.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let mode =
+                std::os::unix::fs::PermissionsExt::mode(&entry.metadata().unwrap().permissions());
+            assert_eq!(mode & 0o077, 0, "{} is owner-only", entry.path().display());
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
 
     let target = new_target(redis.as_ref());
     let restored = wicket_on(&target.config, &["restore", path(&backup)]);
@@ -310,4 +311,37 @@ async fn a_backup_under_write_load_holds_every_acknowledged_registration_on_file
 async fn a_backup_under_write_load_holds_every_acknowledged_registration_on_redis() {
     a_backup_under_write_load_holds_every_acknowledged_registration(Some(RedisServer::start()))
         .await;
+}
+
+#[tokio::test]
+async fn a_manifest_naming_a_file_outside_its_backup_restores_nothing() {
+    let app = spawn_app().await;
+    app.register("ann", PASSWORD).await;
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("b");
+    run(&app, &["backup", path(&backup)]);
+    // A file beside the backup, named in its manifest with the right checksum.
+    let outside = backups.path().join("planted");
+    std::fs::write(&outside, b"{}").unwrap();
+    let manifest_path = backup.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    manifest["files"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "path": "data/../../planted",
+            "bytes": 2,
+            "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+        }));
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let target = new_target(None);
+    let refused = wicket_on(&target.config, &["restore", path(&backup)]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("is not a path inside the backup"), "{said}");
+    assert!(
+        !target.config.data_dir.join("users").exists(),
+        "nothing written"
+    );
 }

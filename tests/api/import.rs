@@ -156,7 +156,9 @@ fn argon2id(password: &str) -> String {
 }
 
 async fn members_move_in_from_htpasswd(app: TestApp) {
-    let dana = "dana's old apache password";
+    // A password today's rules refuse (one of the most common), as old systems allowed.
+    let dana = "password1";
+    assert!(wicket::domain::Password::parse(dana.into(), "dana").is_err());
     let file = format!(
         "# the old intranet\n{}\n\n{}\n",
         htpasswd_line("dana", dana),
@@ -317,4 +319,40 @@ async fn an_export_refuses_nothing_it_wrote_and_an_import_refuses_bad_lines_by_n
         !err.contains("aGFzaA") && !err.contains("c2VjcmV0"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn an_import_never_gives_an_account_an_id_another_one_has() {
+    let app = spawn_app().await;
+    app.register("ann", PASSWORD).await;
+    let ann = &exported(&app, &[])[0];
+    let mut twin = ann.clone();
+    twin["name"] = "anna".into();
+    let out = said(&import(&app, "twin.jsonl", &format!("{twin}\n"), &[]));
+    assert!(
+        out.contains("imported 0 account(s)") && out.contains("anna: another account has this id"),
+        "{out}"
+    );
+    let mut other = twin.clone();
+    other["name"] = "bob".into();
+    let both = format!("{twin}\n{other}\n").replace(ann["id"].as_str().unwrap(), &"c".repeat(32));
+    let refused = import(&app, "twins.jsonl", &both, &[]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("twins.jsonl:2: bob: an account id given twice")
+    );
+}
+
+#[tokio::test]
+async fn an_export_without_secrets_holds_no_passkey() {
+    let (app, _key, _handle) = crate::passkeys::member_with_passkey("pia", "Pia's key").await;
+    let plain = exported(&app, &[]);
+    assert!(
+        plain[0].get("passkeys").is_none() && plain[0].get("passkey_handle").is_none(),
+        "{}",
+        plain[0]
+    );
+    let with = exported(&app, &["--with-secrets"]);
+    assert_eq!(with[0]["passkeys"][0]["name"], "Pia's key");
+    assert!(with[0]["passkey_handle"].is_string());
 }

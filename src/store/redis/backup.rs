@@ -29,7 +29,29 @@ pub fn is_session(key: &str) -> bool {
     key.starts_with("session:") || key.starts_with("user-sessions:")
 }
 
-/// Rate-limit counters: state of the moment, never backed up.
+/// The kinds of key Wicket writes under its prefix, but the rate-limit counters
+/// (state of the moment, never backed up): what a backup copies and a restore writes.
+/// A key of another kind under the prefix is not Wicket's (another site whose prefix
+/// begins with this one and a colon) and is left alone.
+const KINDS: [&str; 9] = [
+    "user",
+    "session",
+    "user-sessions",
+    "token",
+    "email",
+    "passkey",
+    "invite-use",
+    "oidc",
+    "oidc-shelf",
+];
+
+/// Whether `key` (without the prefix) is of a kind a backup holds.
+pub fn backed_up(key: &str) -> bool {
+    key.split_once(':')
+        .is_some_and(|(kind, _)| KINDS.contains(&kind))
+}
+
+/// Rate-limit counters.
 fn is_counter(key: &str) -> bool {
     key.starts_with("count:")
 }
@@ -44,7 +66,7 @@ impl RedisStore {
         let cut = self.prefix.len() + 1;
         for full in keys {
             let key = full[cut..].to_owned();
-            if is_counter(&key) || (!sessions && is_session(&key)) {
+            if !backed_up(&key) || (!sessions && is_session(&key)) {
                 continue;
             }
             let (kind, ttl): (String, i64) = self
@@ -123,6 +145,12 @@ impl RedisStore {
             Some(ms) => Some(ms - elapsed_ms),
             None => None,
         };
+        if !backed_up(&entry.key) {
+            return Err(StoreError::corrupt(format!(
+                "{}: not a kind of key a backup holds",
+                entry.key
+            )));
+        }
         let key = format!("{}:{}", self.prefix, entry.key);
         let mut pipe = redis::pipe();
         pipe.atomic().del(&key);

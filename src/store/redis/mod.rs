@@ -53,6 +53,13 @@ impl RedisStore {
     /// A pool for `url` (`redis://HOST:PORT/DB`). Connects lazily: Wicket starts even
     /// while Redis is down.
     pub fn open(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        // Key patterns (`SCAN MATCH`) are built from the prefix: no glob in it.
+        let plain = |c: char| c.is_ascii_graphic() && !matches!(c, '*' | '?' | '[' | ']' | '\\');
+        if prefix.is_empty() || !prefix.chars().all(plain) {
+            return Err(StoreError::Config(
+                "--store-prefix: letters, digits and punctuation other than * ? [ ] \\".into(),
+            ));
+        }
         let mut config = PoolConfig::from_url(url);
         let mut pool = config.get_pool_config();
         pool.max_size = 16;

@@ -491,9 +491,13 @@ pub async fn join(app: &TestApp, name: &str, group: &str) {
 /// Runs `wicket ARGS…` as an operator would beside `app`: on its store (files or
 /// Redis, its prefix), its key, its mail settings and its site address; `stdin` fed in.
 pub fn wicket(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
+    wicket_with(&app.config, args, stdin)
+}
+
+/// The same with `config`'s settings, whether or not a server runs on them.
+pub fn wicket_with(config: &Config, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let config = &app.config;
     let mut command = Command::new(env!("CARGO_BIN_EXE_wicket"));
     command
         .args(["--scrypt-log-n", "4"])
