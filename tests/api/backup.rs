@@ -345,3 +345,72 @@ async fn a_manifest_naming_a_file_outside_its_backup_restores_nothing() {
         "nothing written"
     );
 }
+
+/// Rewrites `file`'s entry in the manifest of `backup` to match what it holds now.
+fn resum(backup: &Path, file: &str) {
+    use sha2::Digest;
+    let bytes = std::fs::read(backup.join(file)).unwrap();
+    let manifest_path = backup.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    for entry in manifest["files"].as_array_mut().unwrap() {
+        if entry["path"] == file {
+            entry["bytes"] = bytes.len().into();
+            let sum: String = sha2::Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            entry["sha256"] = sum.into();
+        }
+    }
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn a_redis_backup_holds_this_sites_keys_only() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let (ours, theirs) = (url.clone(), url);
+    let app = spawn_app_with(move |c| {
+        c.store = StoreKind::Redis(ours);
+        c.store_prefix = "site".into();
+    })
+    .await;
+    // Another site on the same Redis, whose prefix begins with this one's.
+    let other = spawn_app_with(move |c| {
+        c.store = StoreKind::Redis(theirs);
+        c.store_prefix = "site:other".into();
+    })
+    .await;
+    app.register("ann", PASSWORD).await;
+    assert_see_other(&other.register("zed", PASSWORD).await, "/cabinet");
+
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("b");
+    run(&app, &["backup", path(&backup)]);
+    let lines = std::fs::read_to_string(backup.join("redis.jsonl")).unwrap();
+    assert!(
+        lines.contains("user:ann") && !lines.contains("zed"),
+        "{lines}"
+    );
+    // --force clears this site only.
+    app.register_by(&client(), "cid", PASSWORD).await;
+    said(&wicket(&app, &["restore", path(&backup), "--force"], ""));
+    assert_eq!(run(&app, &["user", "list"]).trim(), "ann");
+    assert_eq!(run(&other, &["user", "list"]).trim(), "zed");
+
+    // A key of a kind no backup holds (a planted throttle count) refuses the file.
+    let planted = format!("{lines}{}\n", r#"{"key":"count:account:ann","value":"99"}"#);
+    std::fs::write(backup.join("redis.jsonl"), planted).unwrap();
+    resum(&backup, "redis.jsonl");
+    let target = new_target(Some(&redis));
+    let refused = wicket_on(&target.config, &["restore", path(&backup)]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("not a kind of key a backup holds: nothing was restored"),
+        "{err}"
+    );
+    let listed = wicket_on(&target.config, &["user", "list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).trim().is_empty());
+}

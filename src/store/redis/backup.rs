@@ -114,23 +114,22 @@ impl RedisStore {
         Ok(entries)
     }
 
-    /// How many keys under the prefix are not counters: zero for an empty store.
+    /// How many keys a backup would hold are stored: zero for an empty store.
     pub async fn stored_keys(&self) -> Result<usize, StoreError> {
-        Ok(self.keys_but_counters().await?.len())
+        Ok(self.ours(backed_up).await?.len())
     }
 
-    async fn keys_but_counters(&self) -> Result<Vec<String>, StoreError> {
+    /// Every key under the prefix that `kind` accepts (given without the prefix).
+    async fn ours(&self, kind: fn(&str) -> bool) -> Result<Vec<String>, StoreError> {
         let cut = self.prefix.len() + 1;
         let keys = self.keys_matching(&format!("{}:*", self.prefix)).await?;
-        Ok(keys
-            .into_iter()
-            .filter(|k| !is_counter(&k[cut..]))
-            .collect())
+        Ok(keys.into_iter().filter(|k| kind(&k[cut..])).collect())
     }
 
-    /// Deletes every key under the prefix (counters too): `wicket restore --force`.
+    /// Deletes every key of Wicket's under the prefix (counters too): `wicket restore
+    /// --force`. Another site's keys under a longer prefix stay.
     pub async fn clear(&self) -> Result<usize, StoreError> {
-        let keys = self.keys_matching(&format!("{}:*", self.prefix)).await?;
+        let keys = self.ours(|k| backed_up(k) || is_counter(k)).await?;
         for chunk in keys.chunks(500) {
             let _: () = self.run(async |conn| conn.del(chunk).await).await?;
         }
