@@ -159,3 +159,25 @@ impl RedisStore {
             .map(drop)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_holds_no_scan_pattern() {
+        for prefix in ["wicket", "site:other", "prod-1"] {
+            assert!(
+                RedisStore::open("redis://127.0.0.1:1/0", prefix).is_ok(),
+                "{prefix}"
+            );
+        }
+        for prefix in ["", "a*", "a?", "[ab]", "a\\b", "with space"] {
+            let refused = RedisStore::open("redis://127.0.0.1:1/0", prefix).unwrap_err();
+            assert!(
+                refused.to_string().contains("--store-prefix"),
+                "{prefix}: {refused}"
+            );
+        }
+    }
+}
