@@ -5,14 +5,17 @@
 //! label takes a value from a short fixed list (a route's pattern, never its path; a
 //! kind of throttle, never a key), so no request can grow the output.
 
-use std::sync::{LazyLock, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::exponential_buckets;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 /// How a login was tried.
@@ -87,14 +90,16 @@ pub struct Metrics {
     second_factor: Family<OutcomeLabel, Counter>,
     throttled: Family<KindLabel, Counter>,
     throttle_entries: Gauge,
-    scrypt_wait: Histogram,
+    scrypt_wait: Timings,
     sessions_live: Gauge,
     mails: Family<MailLabel, Counter>,
     mail_queue: Gauge,
     store_errors: Family<BackendLabel, Counter>,
     forward_auth: Family<DecisionLabel, Counter>,
     oidc_tokens: Family<GrantLabel, Counter>,
-    latency: Family<RouteLabel, Histogram>,
+    latency: Family<RouteLabel, Timings>,
+    /// `latency`'s histograms by route index (shared with the family): no lookup.
+    by_route: Vec<Timings>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -121,8 +126,8 @@ pub fn metrics() -> &'static Metrics {
 }
 
 /// Seconds, from 0.5 ms to about 16 s.
-fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+fn latency_histogram() -> Timings {
+    Timings::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
 impl Metrics {
@@ -133,7 +138,7 @@ impl Metrics {
             second_factor: Family::default(),
             throttled: Family::default(),
             throttle_entries: Gauge::default(),
-            scrypt_wait: Histogram::new(exponential_buckets(0.0001, 4.0, 10)),
+            scrypt_wait: Timings::new(exponential_buckets(0.0001, 4.0, 10)),
             sessions_live: Gauge::default(),
             mails: Family::default(),
             mail_queue: Gauge::default(),
@@ -141,6 +146,7 @@ impl Metrics {
             forward_auth: Family::default(),
             oidc_tokens: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
+            by_route: Vec::new(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -228,7 +234,14 @@ impl Metrics {
         for grant in ["authorization_code", "refresh_token"] {
             let _ = this.oidc_tokens.get_or_create(&GrantLabel { grant });
         }
-        Self { registry, ..this }
+        let by_route = Route::labels()
+            .map(|route| this.latency.get_or_create(&RouteLabel { route }).clone())
+            .collect();
+        Self {
+            registry,
+            by_route,
+            ..this
+        }
     }
 
     /// A login tried with `method` came to `outcome`.
@@ -252,7 +265,7 @@ impl Metrics {
 
     /// An scrypt run waited `wait` for its slot.
     pub fn scrypt_waited(&self, wait: Duration) {
-        self.scrypt_wait.observe(wait.as_secs_f64());
+        self.scrypt_wait.observe(wait);
     }
 
     /// A mail was handed over (`true`) or given up.
@@ -280,11 +293,11 @@ impl Metrics {
         self.oidc_tokens.get_or_create(&GrantLabel { grant }).inc();
     }
 
-    /// A request to `route` (a pattern from [`route_of`]) took `took`.
-    pub fn answered(&self, route: &'static str, took: Duration) {
-        self.latency
-            .get_or_create(&RouteLabel { route })
-            .observe(took.as_secs_f64());
+    /// A request to `route` took `took`.
+    pub fn answered(&self, route: Route, took: Duration) {
+        if let Some(timings) = self.by_route.get(route.0) {
+            timings.observe(took);
+        }
     }
 
     /// The OpenMetrics text Prometheus scrapes, with the gauges as given.
@@ -341,48 +354,125 @@ fn gauge(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The route `path` belongs to, as a label: one of a fixed list (`other` for the
-/// rest), so that no request makes a new series.
-pub fn route_of(path: &str) -> &'static str {
-    const EXACT: &[&str] = &[
-        "/",
-        "/login",
-        "/login/step-up",
-        "/login/passkey",
-        "/login/passkey/options",
-        "/register/",
-        "/cabinet",
-        "/account",
-        "/logout",
-        "/forgot",
-        "/reset",
-        "/auth/request",
-        "/auth/forward",
-        "/healthz",
-        "/readyz",
-        "/.well-known/openid-configuration",
-        "/oidc/authorize",
-        "/oidc/token",
-        "/oidc/userinfo",
-        "/oidc/jwks",
-        "/oidc/revoke",
-        "/oidc/logout",
-    ];
-    const UNDER: &[&str] = &[
-        "/static/",
-        "/account/",
-        "/reset/",
-        "/verify-email/",
-        "/not-me/",
-        "/oidc/",
-    ];
-    if let Some(route) = EXACT.iter().find(|r| **r == path) {
-        return route;
+/// Routes matched exactly, as labels.
+const EXACT: [&str; 22] = [
+    "/",
+    "/login",
+    "/login/step-up",
+    "/login/passkey",
+    "/login/passkey/options",
+    "/register/",
+    "/cabinet",
+    "/account",
+    "/logout",
+    "/forgot",
+    "/reset",
+    "/auth/request",
+    "/auth/forward",
+    "/healthz",
+    "/readyz",
+    "/.well-known/openid-configuration",
+    "/oidc/authorize",
+    "/oidc/token",
+    "/oidc/userinfo",
+    "/oidc/jwks",
+    "/oidc/revoke",
+    "/oidc/logout",
+];
+/// Routes matched by their start, after the exact ones.
+const UNDER: [&str; 6] = [
+    "/static/",
+    "/account/",
+    "/reset/",
+    "/verify-email/",
+    "/not-me/",
+    "/oidc/",
+];
+
+/// A route, as a label: one of [`EXACT`], then [`UNDER`], then `other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route(usize);
+
+impl Route {
+    /// Every route's label, in order.
+    fn labels() -> impl Iterator<Item = &'static str> {
+        EXACT.into_iter().chain(UNDER).chain(["other"])
     }
-    UNDER
-        .iter()
-        .find(|r| path.starts_with(**r))
-        .map_or("other", |r| r)
+
+    /// This route's label.
+    pub fn label(self) -> &'static str {
+        Self::labels().nth(self.0).unwrap_or("other")
+    }
+}
+
+/// The route `path` belongs to: one of a fixed list (`other` for the rest), so that
+/// no request makes a new series.
+pub fn route_of(path: &str) -> Route {
+    if let Some(at) = EXACT.iter().position(|r| *r == path) {
+        return Route(at);
+    }
+    match UNDER.iter().position(|r| path.starts_with(r)) {
+        Some(at) => Route(EXACT.len() + at),
+        None => Route(EXACT.len() + UNDER.len()),
+    }
+}
+
+/// A histogram of durations on atomics: observing takes no lock (the crate's own
+/// `Histogram` takes a write lock per observation, and every request makes one).
+#[derive(Debug, Clone)]
+pub struct Timings(Arc<TimingsInner>);
+
+#[derive(Debug)]
+struct TimingsInner {
+    /// Upper bounds in seconds, ascending; one more bucket above the last.
+    bounds: Vec<f64>,
+    counts: Vec<AtomicU64>,
+    nanos: AtomicU64,
+}
+
+impl Timings {
+    /// Buckets with these upper bounds (seconds, ascending), and `+Inf`.
+    fn new(bounds: impl IntoIterator<Item = f64>) -> Self {
+        let bounds: Vec<f64> = bounds.into_iter().collect();
+        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        Self(Arc::new(TimingsInner {
+            bounds,
+            counts,
+            nanos: AtomicU64::new(0),
+        }))
+    }
+
+    fn observe(&self, took: Duration) {
+        let inner = &*self.0;
+        let secs = took.as_secs_f64();
+        let bucket = inner.bounds.partition_point(|&bound| bound < secs);
+        inner.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        inner.nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for Timings {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Timings {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let inner = &*self.0;
+        let counts: Vec<u64> = inner
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let bounds = inner.bounds.iter().copied().chain([f64::MAX]);
+        let buckets: Vec<(f64, u64)> = bounds.zip(counts.iter().copied()).collect();
+        let sum = inner.nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, counts.iter().sum(), &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
 }
 
 #[cfg(test)]
@@ -391,18 +481,21 @@ mod tests {
 
     #[test]
     fn routes_are_a_fixed_list_whatever_the_path() {
-        assert_eq!(route_of("/oidc/token"), "/oidc/token");
-        assert_eq!(route_of("/static/style.3f2a.css"), "/static/");
-        assert_eq!(route_of("/reset/0123abcd"), "/reset/");
-        assert_eq!(route_of("/no/such/page"), "other");
-        assert_eq!(route_of("/account/passkeys/remove"), "/account/");
+        let label = |path| route_of(path).label();
+        assert_eq!(label("/oidc/token"), "/oidc/token");
+        assert_eq!(label("/"), "/");
+        assert_eq!(label("/static/style.3f2a.css"), "/static/");
+        assert_eq!(label("/reset/0123abcd"), "/reset/");
+        assert_eq!(label("/no/such/page"), "other");
+        assert_eq!(label("/account/passkeys/remove"), "/account/");
     }
 
     #[test]
     fn the_text_names_every_metric_with_the_prefix() {
         let metrics = Metrics::new();
         metrics.login(Method::password, Outcome::throttled);
-        metrics.answered("/", Duration::from_millis(3));
+        metrics.answered(route_of("/"), Duration::from_millis(3));
+        metrics.answered(route_of("/"), Duration::from_secs(100));
         let text = metrics.render(Gauges {
             throttle_entries: 7,
             ..Gauges::default()
@@ -413,7 +506,20 @@ mod tests {
         );
         assert!(text.contains("wicket_throttle_entries 7"), "{text}");
         assert!(
-            text.contains(r#"wicket_request_duration_seconds_count{route="/"} 1"#),
+            text.contains(r#"wicket_request_duration_seconds_count{route="/"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"wicket_request_duration_seconds_sum{route="/"} 100.003"#),
+            "{text}"
+        );
+        // 3 ms is in the bucket up to 4 ms (cumulative), 100 s only in +Inf.
+        assert!(
+            text.contains(r#"wicket_request_duration_seconds_bucket{le="0.004",route="/"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"wicket_request_duration_seconds_bucket{le="+Inf",route="/"} 2"#),
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
