@@ -67,6 +67,10 @@ impl Application {
                 web::statics::StaticFiles::load(&config.static_dir)?,
             )
             .at("/healthz", get(web::health::live))
+            .at(
+                "/.well-known/change-password",
+                get(web::well_known::change_password),
+            )
             .at("/readyz", get(web::health::ready).data(stores))
             .at("/auth/request", check(web::forward::Check::Request))
             .at("/auth/forward", check(web::forward::Check::Forward))
@@ -98,6 +102,20 @@ impl Application {
                 poem::post(web::oidc::revoke)
                     .options(web::oidc::preflight)
                     .data(shared.clone()),
+            )
+            .at(
+                "/.well-known/security.txt",
+                match &config.security_contact {
+                    Some(contact) => get(web::well_known::security_txt)
+                        .data(web::well_known::SecurityTxt {
+                            contact: contact.clone(),
+                            origin: config.public_url.as_ref().map(|u| u.origin().to_owned()),
+                        })
+                        .boxed(),
+                    None => poem::endpoint::make_sync(|_| poem::http::StatusCode::NOT_FOUND)
+                        .map_to_response()
+                        .boxed(),
+                },
             )
             .nest("/", pages)
             .around(move |ep, req| web::respond::outermost(ep, req, edge.clone()))

@@ -382,6 +382,11 @@ pub struct Config {
     #[arg(long, global = true, env = "WICKET_OIDC_CLIENTS")]
     pub oidc_clients: Option<PathBuf>,
 
+    /// Where to report a security problem (an address, or a mailto:, https:// or tel:
+    /// URI): served as `/.well-known/security.txt` (RFC 9116) [default: none, no file].
+    #[arg(long, global = true, env = "WICKET_SECURITY_CONTACT")]
+    pub security_contact: Option<crate::web::well_known::SecurityContact>,
+
     /// Serve Prometheus metrics at `/metrics` on this address (e.g. `127.0.0.1:9150`):
     /// a listener of its own, never the site's, for the monitoring network only
     /// [default: off].

@@ -32,6 +32,7 @@ pub mod respond;
 pub mod statics;
 mod step_up;
 pub mod two_step;
+pub mod well_known;
 
 use std::sync::Arc;
 

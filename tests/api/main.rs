@@ -31,3 +31,4 @@ mod statics;
 mod stores;
 mod toolbox;
 mod two_step;
+mod well_known;
