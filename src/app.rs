@@ -47,6 +47,16 @@ impl Application {
     /// The same, on stores opened by the caller (tests wrap the real ones to stage
     /// races and failures).
     pub async fn build_with(config: &Config, stores: Stores) -> io::Result<Self> {
+        crate::brand::set_name(&config.site_name);
+        let logo = match &config.site_logo {
+            Some(path) => Some(crate::brand::Logo::read(path).map_err(|err| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("--site-logo {err}"))
+            })?),
+            None => None,
+        };
+        if let Some(logo) = &logo {
+            crate::brand::set_logo(logo);
+        }
         let state = state_with(config, stores.clone())?;
         crate::metrics::set_backend(&config.store);
         let counters = stores.counters.clone();
@@ -64,7 +74,7 @@ impl Application {
         let endpoint = Route::new()
             .nest(
                 "/static",
-                web::statics::StaticFiles::load(&config.static_dir)?,
+                web::statics::StaticFiles::load_with(&config.static_dir, logo.as_ref())?,
             )
             .at("/healthz", get(web::health::live))
             .at(

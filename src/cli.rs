@@ -16,6 +16,8 @@ use crate::transfer::Source;
 
 /// Runs `command` (serving the site when there is none) until it is done.
 pub async fn run(config: &Config, command: Option<Command>) -> io::Result<()> {
+    // A command's mails say the site's name as the server's do.
+    crate::brand::set_name(&config.site_name);
     match command {
         None => serve(config).await,
         Some(Command::User { action }) => user(config, action).await,

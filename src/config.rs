@@ -382,6 +382,16 @@ pub struct Config {
     #[arg(long, global = true, env = "WICKET_OIDC_CLIENTS")]
     pub oidc_clients: Option<PathBuf>,
 
+    /// The site's name: page titles, the header, mails, the authenticator app's entry
+    /// and the passkeys' relying party.
+    #[arg(long, global = true, env = "WICKET_SITE_NAME", default_value_t)]
+    pub site_name: crate::brand::SiteName,
+
+    /// An SVG or PNG shown in the header in place of Wicket's mark (served
+    /// fingerprinted, like the static files) [default: Wicket's mark].
+    #[arg(long, global = true, env = "WICKET_SITE_LOGO")]
+    pub site_logo: Option<PathBuf>,
+
     /// Where to report a security problem (an address, or a mailto:, https:// or tel:
     /// URI): served as `/.well-known/security.txt` (RFC 9116) [default: none, no file].
     #[arg(long, global = true, env = "WICKET_SECURITY_CONTACT")]

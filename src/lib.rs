@@ -13,6 +13,8 @@ pub mod accounts;
 pub mod app;
 /// `wicket backup` and `wicket restore`: the store and the keys, copied while serving.
 pub mod backup;
+/// The site's name and logo (`--site-name`, `--site-logo`).
+pub mod brand;
 /// What the binary does for each command: serve, `user …`, `migrate`.
 pub mod cli;
 /// Command-line flags and `WICKET_*` environment variables.

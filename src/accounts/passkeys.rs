@@ -24,7 +24,6 @@ use webauthn_rs_proto::ResidentKeyRequirement;
 
 use super::{Accounts, links};
 use crate::error::AppError;
-use crate::mail::texts::SITE;
 use crate::net::PublicUrl;
 use crate::store::tokens::{ClaimKey, Purpose, Token, TokenRecord};
 use crate::store::{CounterStore, PasskeySetting, StoreError, User};
@@ -50,7 +49,11 @@ impl Passkeys {
         }
         let origin = Url::parse(site.origin()).map_err(|err| format!("--public-url: {err}"))?;
         let webauthn = WebauthnBuilder::new(host, &origin)
-            .and_then(|b| b.rp_name(SITE).timeout(ceremony_life()).build())
+            .and_then(|b| {
+                b.rp_name(crate::brand::name())
+                    .timeout(ceremony_life())
+                    .build()
+            })
             .map_err(|err| format!("passkeys for {}: {err}", site.origin()))?;
         let limit = Some(Limit {
             max: STARTS_PER_MINUTE,

@@ -1,10 +1,7 @@
-//! Every mail Wicket sends, worded in one place, with the site's name in one constant.
+//! Every mail Wicket sends, worded in one place, with the site's name (`--site-name`).
 //! Plain text; never a password, a hash, a key or a session id in it.
 
 use time::OffsetDateTime;
-
-/// The site's name as the mails say it.
-pub const SITE: &str = "Wicket";
 
 /// A mail's subject and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,26 +23,28 @@ pub struct Origin<'a> {
 
 /// "Confirm your email address": `link` confirms it.
 pub fn confirm_address(name: &str, link: &str) -> Letter {
+    let site = crate::brand::name();
     Letter {
-        subject: format!("Confirm your email address for {SITE}"),
+        subject: format!("Confirm your email address for {site}"),
         body: format!(
             "Hello {name},\n\n\
              please confirm that this is your address by opening this link:\n\n\
              {link}\n\n\
              It works once, within 24 hours. Once confirmed, the address can be used to \
              reset your password if you forget it.\n\n\
-             If you did not give this address to {SITE}, ignore this message.\n"
+             If you did not give this address to {site}, ignore this message.\n"
         ),
     }
 }
 
 /// "Reset your password": `link` opens the reset form, asked for from `from`.
 pub fn reset(name: &str, from: Origin<'_>, link: &str) -> Letter {
+    let site = crate::brand::name();
     Letter {
-        subject: format!("Reset your {SITE} password"),
+        subject: format!("Reset your {site} password"),
         body: format!(
             "Hello {name},\n\n\
-             someone (we hope you) asked to reset the password of your {SITE} account \
+             someone (we hope you) asked to reset the password of your {site} account \
              from {browser} ({client}). To choose a new password, open this link:\n\n\
              {link}\n\n\
              It works once, within 30 minutes. If you did not ask, ignore this message: \
@@ -59,11 +58,12 @@ pub fn reset(name: &str, from: Origin<'_>, link: &str) -> Letter {
 /// "Your password was changed" (`how`: "changed" or "reset") from `from`; `forgot`
 /// is the link to ask for a reset.
 pub fn password_changed(name: &str, how: &str, from: Origin<'_>, forgot: &str) -> Letter {
+    let site = crate::brand::name();
     Letter {
-        subject: format!("Your {SITE} password was changed"),
+        subject: format!("Your {site} password was changed"),
         body: format!(
             "Hello {name},\n\n\
-             the password of your {SITE} account was {how} at {at} from {browser} \
+             the password of your {site} account was {how} at {at} from {browser} \
              ({address}). Every other session was ended.\n\n\
              If this was not you, reset your password now: {forgot}\n",
             at = when(OffsetDateTime::now_utc()),
@@ -75,11 +75,12 @@ pub fn password_changed(name: &str, how: &str, from: Origin<'_>, forgot: &str) -
 
 /// "New login to your account" from `from`; `link` is "This wasn't me".
 pub fn new_login(name: &str, from: Origin<'_>, link: &str) -> Letter {
+    let site = crate::brand::name();
     Letter {
-        subject: format!("New login to your {SITE} account"),
+        subject: format!("New login to your {site} account"),
         body: format!(
             "Hello {name},\n\n\
-             your {SITE} account was just logged in to from a browser it has not used \
+             your {site} account was just logged in to from a browser it has not used \
              before:\n\n\
              \x20 When:     {at}\n\
              \x20 Browser:  {browser}\n\
@@ -115,16 +116,17 @@ pub fn when(at: OffsetDateTime) -> String {
 /// recovery codes and the passkeys (`passkeys` of them); `account` is where to set
 /// them up again.
 pub fn second_factor_reset(name: &str, passkeys: usize, account: &str) -> Letter {
+    let site = crate::brand::name();
     let keys = match passkeys {
         0 => String::new(),
         1 => " and your passkey".to_owned(),
         n => format!(" and your {n} passkeys"),
     };
     Letter {
-        subject: format!("Your {SITE} two-step login was reset"),
+        subject: format!("Your {site} two-step login was reset"),
         body: format!(
             "Hello {name},\n\n\
-             the operator of {SITE} removed your account's two-step login (the \
+             the operator of {site} removed your account's two-step login (the \
              authenticator app and its recovery codes){keys}, and logged out every \
              browser. Your password is unchanged: log in with it, then turn two-step \
              login on again here:\n\n\
@@ -158,7 +160,7 @@ mod tests {
             password_changed("ann", "reset", from, "https://x/forgot"),
             new_login("ann", from, "https://x/not-me"),
         ] {
-            assert!(letter.subject.contains(SITE), "{letter:?}");
+            assert!(letter.subject.contains(crate::brand::name()), "{letter:?}");
             assert!(letter.body.contains("Hello ann,"), "{letter:?}");
         }
     }

@@ -47,19 +47,21 @@ pub fn page(title: &str, content: Markup) -> Markup {
 }
 
 /// The page frame, with `title` and `content` in place.
-/// What search engines show under the site's name.
-const DESCRIPTION: &str = "Wicket: a small, fast, secure login site. Log in or create an \
-     account to reach the members' cabinet and manage your sessions.";
-
 fn frame(title: &str, content: Markup) -> Markup {
+    let site = crate::brand::name();
+    // What search engines show under the site's name.
+    let description = format!(
+        "{site}: log in or create an account to reach the members' cabinet and manage \
+         your sessions."
+    );
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (PreEscaped(title)) " · Wicket" }
-                meta name="description" content=(DESCRIPTION);
+                title { (PreEscaped(title)) " · " (site) }
+                meta name="description" content=(description);
                 meta name="htmx-config" content=(HTMX_CONFIG);
                 link rel="icon" href=(statics::url("/favicon.svg")) type="image/svg+xml";
                 link rel="stylesheet" href=(statics::url("/style.css"));
@@ -69,12 +71,20 @@ fn frame(title: &str, content: Markup) -> Markup {
             body {
                 header.site {
                     a.brand href="/" {
-                        img src=(statics::url("/favicon.svg")) alt="" width="28" height="28";
-                        span { "Wicket" }
+                        @match crate::brand::logo() {
+                            Some((logo, aspect)) => {
+                                img src=(statics::url(logo)) alt="" height="28"
+                                    width=((28.0 * aspect).round());
+                            }
+                            None => {
+                                img src=(statics::url("/favicon.svg")) alt="" width="28" height="28";
+                            }
+                        }
+                        span { (site) }
                     }
                 }
                 main id="main" { (content) }
-                footer.site { "Wicket · sessions on disk, passwords in scrypt" }
+                footer.site { (site) " · sessions on disk, passwords in scrypt" }
             }
         }
     }

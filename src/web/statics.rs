@@ -141,10 +141,19 @@ pub fn url(name: &str) -> Cow<'static, str> {
 impl StaticFiles {
     /// Loads every plain file under `dir` (recursively), compressing text files.
     pub fn load(dir: &Path) -> io::Result<Self> {
+        Self::load_with(dir, None)
+    }
+
+    /// The same, with the site's `logo` (`--site-logo`) among them.
+    pub fn load_with(dir: &Path, logo: Option<&crate::brand::Logo>) -> io::Result<Self> {
         let mut files = Vec::new();
         load_dir(dir, "", &mut files).map_err(|err| {
             io::Error::new(err.kind(), format!("--static-dir {}: {err}", dir.display()))
         })?;
+        if let Some(logo) = logo {
+            files.retain(|(key, _)| key != logo.name);
+            files.push((logo.name.to_owned(), logo.bytes.clone()));
+        }
         let mut routes = HashMap::new();
         let mut urls = HashMap::new();
         for (key, body) in files {

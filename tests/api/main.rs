@@ -2,6 +2,7 @@
 
 mod account;
 mod backup;
+mod brand;
 mod cabinet;
 mod cli;
 mod edge;

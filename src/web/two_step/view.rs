@@ -114,7 +114,8 @@ fn off_view(csrf: &Csrf, user: &User, shown: &SectionState) -> Markup {
         let start = html! { button.secondary type="submit" { "Set up two-step login" } };
         return html! { (lead) (hx_form("/account/totp/setup", csrf, start)) };
     };
-    let svg = qr_svg(&key.uri("Wicket", &user.name));
+    let uri = key.uri(crate::brand::name(), &user.name);
+    let svg = qr_svg(&uri);
     let fields = html! {
         input type="hidden" name="setup" value=(sealed);
         (code_and_password(shown, "totp_code", "totp_password"))
@@ -126,7 +127,15 @@ fn off_view(csrf: &Csrf, user: &User, shown: &SectionState) -> Markup {
             li { "Scan this code with an authenticator app (or type the key below)." }
             li { "Enter the 6-digit code the app shows, and your password." }
         }
-        figure.qr { (PreEscaped(svg)) figcaption { "Key: " code.key { (spaced(&key.base32())) } } }
+        figure.qr {
+            (PreEscaped(svg))
+            figcaption {
+                "Key: " code.key { (spaced(&key.base32())) }
+                br;
+                // On a phone, the app that holds the codes opens with the key filled in.
+                a href=(uri) { "Open in an authenticator app on this device" }
+            }
+        }
         (hx_form("/account/totp", csrf, fields))
     }
 }
