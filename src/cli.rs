@@ -245,11 +245,12 @@ async fn user(config: &Config, action: UserCommand) -> io::Result<()> {
         UserCommand::Delete { name } => {
             let user = existing(&accounts, &name).await?;
             let ended = accounts
-                .delete(&user, None)
+                .delete(&user, None, None)
                 .await
                 .map_err(io::Error::other)?
                 .ok_or_else(|| invalid(format!("there is no user called {}", user.name)))?;
             println!("deleted {}; ended {ended} session(s)", user.name);
+            flush_mail(&accounts).await;
         }
         UserCommand::Show { name, json } => {
             let user = existing(&accounts, &name).await?;
@@ -274,6 +275,7 @@ async fn user(config: &Config, action: UserCommand) -> io::Result<()> {
                 "disabled {}; ended {ended} session(s) and the app tokens issued under them",
                 user.name
             );
+            flush_mail(&accounts).await;
         }
         UserCommand::Enable { name } => {
             let user = existing(&accounts, &name).await?;

@@ -2,9 +2,10 @@
 //! through its mailed link. A confirmed address belongs to one account at most (an
 //! index claim), and only a confirmed one receives resets and notices.
 
-use super::Accounts;
 use super::links::still_good;
+use super::{Accounts, Caller};
 use crate::error::AppError;
+use crate::mail::texts::Change;
 use crate::store::tokens::{ClaimKey, Purpose, Token};
 use crate::store::{Email, User};
 
@@ -32,6 +33,7 @@ impl Accounts {
         &self,
         user: &User,
         address: Option<&str>,
+        caller: &Caller,
     ) -> Result<User, AppError> {
         let unchanged = match (&user.email, address) {
             (Some(old), Some(new)) => old.address.eq_ignore_ascii_case(new) && old.verified,
@@ -52,6 +54,12 @@ impl Accounts {
             self.tokens
                 .release(&ClaimKey::email(old), &user.name)
                 .await?;
+            if !address.is_some_and(|new| new.eq_ignore_ascii_case(old)) {
+                // The address given up is told, with a way to take it back.
+                let change = Change::AddressChanged(address);
+                self.notify_change(user, change, Some(caller), Some(old))
+                    .await;
+            }
         }
         if let Some(address) = address {
             self.send_verification(&updated, address).await;
@@ -99,5 +107,31 @@ impl Accounts {
             address: record.email,
             name: user.name.to_string(),
         })
+    }
+
+    /// Puts `address` back as `user`'s confirmed address ("This wasn't me" from the
+    /// notice it got when it was given up): the address held now is freed. Confirmed
+    /// again only if no other account took it meanwhile. Returns the account as stored.
+    pub async fn restore_address(&self, user: &User, address: &str) -> Result<User, AppError> {
+        let claimed = self
+            .tokens
+            .claim(&ClaimKey::email(address), &user.name)
+            .await?;
+        let restored = Email {
+            address: address.to_owned(),
+            verified: claimed,
+        };
+        let updated = self
+            .update(user, &move |u: &mut User| u.email = Some(restored.clone()))
+            .await?;
+        if let Some(taken) = user.verified_email()
+            && !taken.eq_ignore_ascii_case(address)
+        {
+            self.tokens
+                .release(&ClaimKey::email(taken), &user.name)
+                .await?;
+        }
+        tracing::warn!(user = %user.name, confirmed = claimed, "an address given up was put back by its owner");
+        Ok(updated)
     }
 }

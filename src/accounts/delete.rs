@@ -1,8 +1,9 @@
 //! Deleting an account: the one sequence behind `/account`'s delete form and `wicket
 //! user delete`.
 
-use super::Accounts;
+use super::{Accounts, Caller};
 use crate::error::AppError;
+use crate::mail::texts::Change;
 use crate::store::tokens::ClaimKey;
 use crate::store::{EndReason, SessionId, User};
 
@@ -15,6 +16,7 @@ impl Accounts {
         &self,
         user: &User,
         keep: Option<&SessionId>,
+        caller: Option<&Caller>,
     ) -> Result<Option<usize>, AppError> {
         if !self.users.delete(&user.name).await? {
             return Ok(None);
@@ -27,6 +29,8 @@ impl Accounts {
             .end_all(&user.name, keep, EndReason::AccountDeleted)
             .await?;
         tracing::info!(user = %user.name, ended, "account deleted");
+        self.notify_change(user, Change::AccountDeleted, caller, None)
+            .await;
         Ok(Some(ended))
     }
 }

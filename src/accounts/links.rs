@@ -24,7 +24,7 @@ pub fn valid_for(purpose: Purpose) -> Duration {
         }
         Purpose::VerifyEmail | Purpose::NotMe => Duration::from_secs(24 * 60 * 60),
         // The operator chooses (`wicket invite create --expires`); this is the default.
-        Purpose::Invite => Duration::from_secs(7 * 24 * 60 * 60),
+        Purpose::Invite | Purpose::RestoreAddress => Duration::from_secs(7 * 24 * 60 * 60),
     }
 }
 
@@ -34,6 +34,12 @@ pub fn valid_for(purpose: Purpose) -> Duration {
 /// the account's confirmed one. So a link dies with what it was for: the account, the
 /// password, or the mailbox it was sent to.
 pub fn still_good(record: &TokenRecord, purpose: Purpose, user: &User) -> bool {
+    if purpose == Purpose::RestoreAddress {
+        // The owner's way back, sent to the address they lost: it must outlive a new
+        // password or address set by whoever took the account. Its account only.
+        let now = OffsetDateTime::now_utc();
+        return record.is_live(purpose, now) && record.account.as_ref() == Some(&user.id);
+    }
     let mailed_to_confirmed = matches!(purpose, Purpose::ResetPassword | Purpose::NotMe);
     let address_same = !mailed_to_confirmed
         || user

@@ -8,7 +8,7 @@
 use super::{Accounts, Caller, links};
 use crate::error::chain;
 use crate::mail::Kind;
-use crate::mail::texts::{self, Origin};
+use crate::mail::texts::{self, Change, Origin};
 use crate::store::User;
 use crate::store::tokens::Purpose;
 
@@ -76,6 +76,54 @@ impl Accounts {
         let link = mailer.link(&format!("/not-me/{}", token.as_str()));
         let letter = texts::new_login(&user.name, origin(caller), &link);
         mailer.send(Kind::NewLogin, address, letter, None);
+    }
+}
+
+impl Accounts {
+    /// Tells `user` (at their confirmed address, or `to` when given: the address just
+    /// given up) of `change`, made by `caller` (a browser; `None`: the operator).
+    /// A change a browser made carries "This wasn't me": for an address given up, a
+    /// link that puts it back; else the new-login notice's (every session ends, then a
+    /// new password). Never a secret in it.
+    pub async fn notify_change(
+        &self,
+        user: &User,
+        change: Change<'_>,
+        caller: Option<&Caller>,
+        to: Option<&str>,
+    ) {
+        let Some(mailer) = &self.mail else { return };
+        let Some(address) = to.or(user.verified_email()) else {
+            return;
+        };
+        let purpose = match change {
+            Change::AddressChanged(_) => Some(Purpose::RestoreAddress),
+            Change::AccountDeleted | Change::Disabled => None,
+            _ => Some(Purpose::NotMe),
+        };
+        let link = match purpose.filter(|_| caller.is_some()) {
+            Some(purpose) => match self.issue(purpose, user, address, |r| r).await {
+                Ok(token) => {
+                    let path = match purpose {
+                        Purpose::RestoreAddress => "/restore-address",
+                        _ => "/not-me",
+                    };
+                    let valid = match purpose {
+                        Purpose::RestoreAddress => "7 days",
+                        _ => "24 hours",
+                    };
+                    Some((mailer.link(&format!("{path}/{}", token.as_str())), valid))
+                }
+                Err(err) => {
+                    tracing::error!(user = %user.name, error = %chain(&err), "could not store a not-me token");
+                    None
+                }
+            },
+            None => None,
+        };
+        let link = link.as_ref().map(|(link, valid)| (link.as_str(), *valid));
+        let letter = texts::changed(&user.name, change, caller.map(origin), link);
+        mailer.send(Kind::AccountChanged, address, letter, None);
     }
 }
 

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::Accounts;
 use crate::error::AppError;
 use crate::mail::Kind;
-use crate::mail::texts;
+use crate::mail::texts::{self, Change};
 use crate::store::tokens::ClaimKey;
 use crate::store::{EndReason, User};
 
@@ -59,6 +59,10 @@ impl Accounts {
         } else {
             0
         };
+        if disabled && user.disabled.is_none() {
+            self.notify_change(&updated, Change::Disabled, None, None)
+                .await;
+        }
         tracing::info!(user = %updated.name, disabled, ended, "account disabled or enabled by the operator");
         Ok((updated, ended))
     }

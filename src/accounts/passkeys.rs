@@ -22,8 +22,9 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs_proto::ResidentKeyRequirement;
 
-use super::{Accounts, links};
+use super::{Accounts, Caller, links};
 use crate::error::AppError;
+use crate::mail::texts::Change;
 use crate::net::PublicUrl;
 use crate::store::tokens::{ClaimKey, Purpose, Token, TokenRecord};
 use crate::store::{CounterStore, PasskeySetting, StoreError, User};
@@ -248,6 +249,7 @@ impl Accounts {
         user: &User,
         ceremony: &str,
         credential: &str,
+        caller: &Caller,
     ) -> Result<Result<User, PasskeyRefusal>, AppError> {
         let record = self
             .take_ceremony(ceremony, Purpose::PasskeyRegistration)
@@ -300,6 +302,9 @@ impl Accounts {
             return Ok(Err(PasskeyRefusal::Raced));
         }
         tracing::info!(user = %user.name, "passkey added");
+        let change = Change::PasskeyAdded(&adding.name);
+        self.notify_change(&updated, change, Some(caller), None)
+            .await;
         Ok(Ok(updated))
     }
 
@@ -308,6 +313,7 @@ impl Accounts {
         &self,
         user: &User,
         gone: &PasskeySetting,
+        caller: &Caller,
     ) -> Result<User, AppError> {
         let key = gone.key.clone();
         let forget = move |u: &mut User| u.passkeys.retain(|p| p.key != key);
@@ -315,6 +321,9 @@ impl Accounts {
         let claim = ClaimKey::passkey(gone.key.cred_id());
         self.tokens.release(&claim, &user.name).await?;
         tracing::info!(user = %user.name, "passkey removed");
+        let change = Change::PasskeyRemoved(&gone.name);
+        self.notify_change(&updated, change, Some(caller), None)
+            .await;
         Ok(updated)
     }
 

@@ -10,8 +10,9 @@
 use hmac::Mac;
 use time::OffsetDateTime;
 
-use super::Accounts;
+use super::{Accounts, Caller};
 use crate::error::AppError;
+use crate::mail::texts::Change;
 use crate::secret::{Sealer, SubKey, hex, random_bytes};
 use crate::store::{TotpSetting, User};
 use crate::totp::TotpKey;
@@ -110,6 +111,7 @@ impl Accounts {
         user: &User,
         key: &TotpKey,
         step: u64,
+        caller: &Caller,
     ) -> Result<(User, RecoveryCodes), AppError> {
         let codes = self.second_factor.new_recovery_codes();
         let setting = TotpSetting {
@@ -125,13 +127,17 @@ impl Accounts {
         };
         let updated = self.update(user, &turn_on).await?;
         tracing::info!(user = %user.name, "two-step login turned on");
+        self.notify_change(&updated, Change::TwoStepOn, Some(caller), None)
+            .await;
         Ok((updated, codes))
     }
 
     /// Turns two-step login off for `user` (its key and recovery codes go).
-    pub async fn turn_off_two_step(&self, user: &User) -> Result<User, AppError> {
+    pub async fn turn_off_two_step(&self, user: &User, caller: &Caller) -> Result<User, AppError> {
         let updated = self.update(user, &|u: &mut User| u.totp = None).await?;
         tracing::info!(user = %user.name, "two-step login turned off");
+        self.notify_change(&updated, Change::TwoStepOff, Some(caller), None)
+            .await;
         Ok(updated)
     }
 
@@ -139,6 +145,7 @@ impl Accounts {
     pub async fn renew_recovery_codes(
         &self,
         user: &User,
+        caller: &Caller,
     ) -> Result<(User, RecoveryCodes), AppError> {
         let codes = self.second_factor.new_recovery_codes();
         let hashes = codes.hashes.clone();
@@ -149,6 +156,8 @@ impl Accounts {
         };
         let updated = self.update(user, &replace).await?;
         tracing::info!(user = %user.name, "recovery codes replaced");
+        self.notify_change(&updated, Change::RecoveryCodesRenewed, Some(caller), None)
+            .await;
         Ok((updated, codes))
     }
 }

@@ -140,6 +140,9 @@ pub enum Kind {
     NewLogin,
     /// "Your two-step login was reset" (by the operator).
     SecondFactorReset,
+    /// "Something changed on your account" (a second factor, a passkey, the address,
+    /// the account deleted or disabled).
+    AccountChanged,
 }
 
 /// One message to one address, plain text.

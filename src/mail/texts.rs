@@ -112,6 +112,113 @@ pub fn when(at: OffsetDateTime) -> String {
     )
 }
 
+/// A change to an account that its owner is told of.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// Two-step login was turned on.
+    TwoStepOn,
+    /// Two-step login was turned off.
+    TwoStepOff,
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesRenewed,
+    /// A passkey of this name was added.
+    PasskeyAdded(&'a str),
+    /// A passkey of this name was removed.
+    PasskeyRemoved(&'a str),
+    /// The address was changed (to this address) or removed (`None`): told to the
+    /// old one.
+    AddressChanged(Option<&'a str>),
+    /// The account was deleted.
+    AccountDeleted,
+    /// The operator disabled the account.
+    Disabled,
+}
+
+/// "Something changed on your account": what, when, from where (if a browser did it),
+/// and what to do if it was not the owner: `link` undoes it ("This wasn't me"), valid
+/// for `valid`.
+pub fn changed(
+    name: &str,
+    change: Change<'_>,
+    from: Option<Origin<'_>>,
+    link: Option<(&str, &str)>,
+) -> Letter {
+    let site = crate::brand::name();
+    let (subject, what) = match change {
+        Change::TwoStepOn => (
+            format!("Two-step login was turned on for your {site} account"),
+            "two-step login was turned on for your account: logging in now also asks for \
+             a code from an authenticator app"
+                .to_owned(),
+        ),
+        Change::TwoStepOff => (
+            format!("Two-step login was turned off for your {site} account"),
+            "two-step login was turned off for your account: a password alone logs in now"
+                .to_owned(),
+        ),
+        Change::RecoveryCodesRenewed => (
+            format!("New recovery codes for your {site} account"),
+            "new recovery codes were made for your account; the old ones no longer work".to_owned(),
+        ),
+        Change::PasskeyAdded(key) => (
+            format!("A passkey was added to your {site} account"),
+            format!("a passkey called \"{key}\" was added to your account: it logs in alone"),
+        ),
+        Change::PasskeyRemoved(key) => (
+            format!("A passkey was removed from your {site} account"),
+            format!("the passkey called \"{key}\" was removed from your account"),
+        ),
+        Change::AddressChanged(Some(_)) => (
+            format!("The email address of your {site} account was changed"),
+            "the email address of your account was changed to another one: this address \
+             no longer receives its password resets and notices"
+                .to_owned(),
+        ),
+        Change::AddressChanged(None) => (
+            format!("The email address of your {site} account was removed"),
+            "this email address was removed from your account: it no longer receives its \
+             password resets and notices"
+                .to_owned(),
+        ),
+        Change::AccountDeleted => (
+            format!("Your {site} account was deleted"),
+            "your account was deleted, with everything the site kept about it".to_owned(),
+        ),
+        Change::Disabled => (
+            format!("Your {site} account was disabled"),
+            "the site's operator disabled your account: it cannot log in, and every \
+             session was ended"
+                .to_owned(),
+        ),
+    };
+    let at = when(OffsetDateTime::now_utc());
+    let from = from
+        .map(|o| format!(" from {} ({})", o.browser, o.address))
+        .unwrap_or_default();
+    let advice = match (change, link) {
+        (Change::AddressChanged(_), Some((link, valid))) => format!(
+            "If this was not you, open this link: it puts this address back, ends every \
+             session of your account and lets you choose a new password (it works once, \
+             within {valid}):\n\n{link}\n"
+        ),
+        (_, Some((link, valid))) => format!(
+            "If this was not you, open this link: it ends every session of your account \
+             and lets you choose a new password (it works once, within {valid}):\n\n{link}\n"
+        ),
+        (Change::AccountDeleted, None) => {
+            "If this was not you, tell the site's operator at once.\n".to_owned()
+        }
+        (Change::Disabled, None) => {
+            "Ask the site's operator if you think it should not be.\n".to_owned()
+        }
+        (_, None) => "If this was not you, tell the site's operator at once.\n".to_owned(),
+    };
+    Letter {
+        subject,
+        body: format!("Hello {name},\n\n{what}, at {at}{from}.\n\n{advice}"),
+    }
+}
+
 /// "Your two-step login was reset": the operator removed the authenticator app, the
 /// recovery codes and the passkeys (`passkeys` of them); `account` is where to set
 /// them up again.

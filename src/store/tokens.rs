@@ -35,6 +35,9 @@ pub enum Purpose {
     /// An invitation to register (`wicket invite create`): its groups and how many
     /// accounts it may create; each use claims one [`ClaimKey::invite_use`] slot.
     Invite,
+    /// "This wasn't me" from the notice to an address given up: put it back (the
+    /// record's `email`), end every session, then reset.
+    RestoreAddress,
 }
 
 /// What a token stands for, stored under its [`TokenKey`].

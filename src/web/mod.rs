@@ -29,6 +29,7 @@ pub mod passkey;
 mod register;
 pub mod reset;
 pub mod respond;
+mod restore_address;
 pub mod statics;
 mod step_up;
 pub mod two_step;
@@ -117,6 +118,14 @@ pub fn pages() -> Route {
         .at(
             "/not-me",
             get(not_me::not_me_page).post(not_me::not_me_submit),
+        )
+        .at(
+            "/restore-address/:token",
+            get(restore_address::open_restore_link),
+        )
+        .at(
+            "/restore-address",
+            get(restore_address::restore_page).post(restore_address::restore_submit),
         )
         .at(
             "/login/code",

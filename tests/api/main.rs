@@ -20,6 +20,7 @@ mod logout;
 mod logs;
 mod mail;
 mod metrics;
+mod notices;
 mod oidc;
 mod passkeys;
 mod reasons;

@@ -103,7 +103,10 @@ pub async fn change_email(
         }
     };
     let address = address.as_ref().map(crate::domain::EmailAddress::as_str);
-    let user = state.accounts.change_address(&member, address).await?;
+    let user = state
+        .accounts
+        .change_address(&member, address, &client)
+        .await?;
     if !hx.0 {
         return Ok(Hx(false).redirect("/account?done=email"));
     }

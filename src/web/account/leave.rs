@@ -75,7 +75,7 @@ pub async fn delete(
     }
     state
         .accounts
-        .delete(&shown.user, Some(&session.id))
+        .delete(&shown.user, Some(&session.id), Some(&client))
         .await?;
     Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::AccountDeleted, "/").await?)
 }

@@ -324,6 +324,7 @@ pub async fn add(
     Member(session): Member,
     csrf: Csrf,
     hx: Hx,
+    client: Client,
     Form(form): Form<FinishForm>,
 ) -> Result<Response> {
     let passkeys = enabled(&state)?;
@@ -337,7 +338,7 @@ pub async fn add(
     };
     let added = state
         .accounts
-        .finish_adding_passkey(passkeys, &user, &form.ceremony, &form.credential)
+        .finish_adding_passkey(passkeys, &user, &form.ceremony, &form.credential, &client)
         .await?;
     let updated = match added {
         Ok(updated) => updated,
@@ -410,7 +411,7 @@ pub async fn remove(
         let resp = answer(&state, hx, &csrf, &user, &shown, status);
         return Ok(throttled(resp, wait));
     }
-    let updated = state.accounts.remove_passkey(&user, key).await?;
+    let updated = state.accounts.remove_passkey(&user, key, &client).await?;
     let shown = SectionState {
         notice: Some("Passkey removed."),
         ..SectionState::default()

@@ -310,7 +310,10 @@ pub async fn enable(
             StatusCode::UNPROCESSABLE_ENTITY,
         ));
     };
-    let (updated, codes) = state.accounts.turn_on_two_step(&user, &key, step).await?;
+    let (updated, codes) = state
+        .accounts
+        .turn_on_two_step(&user, &key, step, &client)
+        .await?;
     let shown = SectionState {
         notice: Some("Two-step login is on."),
         recovery_codes: codes.shown,
@@ -398,7 +401,7 @@ async fn confirmed_change(state: &AppState, asked: Asked<'_>, change: Change) ->
     let turned_off = matches!(change, Change::TurnOff);
     let (updated, shown) = match change {
         Change::NewRecoveryCodes => {
-            let (updated, codes) = state.accounts.renew_recovery_codes(&user).await?;
+            let (updated, codes) = state.accounts.renew_recovery_codes(&user, client).await?;
             let shown = SectionState {
                 notice: Some("New recovery codes made; the old ones no longer work."),
                 recovery_codes: codes.shown,
@@ -407,7 +410,7 @@ async fn confirmed_change(state: &AppState, asked: Asked<'_>, change: Change) ->
             (updated, shown)
         }
         Change::TurnOff => {
-            let updated = state.accounts.turn_off_two_step(&user).await?;
+            let updated = state.accounts.turn_off_two_step(&user, client).await?;
             let shown = SectionState {
                 notice: Some("Two-step login is off."),
                 ..SectionState::default()

@@ -1,0 +1,236 @@
+//! A mail for every change that matters (issue 26's first part): two-step login on
+//! and off, new recovery codes, a passkey added or removed, an address changed (the
+//! old one told, with a link that puts it back), the account deleted or disabled.
+//! Each exactly once, through the real SMTP server, with no secret in it.
+
+use reqwest::StatusCode;
+
+use crate::helpers::smtp::{SmtpSink, free_port, link, mail_app, path_of, register_confirmed};
+use crate::helpers::totp::{enable, step_now, totp};
+use crate::helpers::*;
+use crate::toolbox::run;
+
+/// How many mails with `subject` the sink holds, once the app's outbox is idle.
+async fn count(app: &TestApp, sink: &SmtpSink, subject: &str) -> usize {
+    app.mail_settled().await;
+    let header = format!("Subject: {subject}");
+    sink.messages()
+        .iter()
+        .filter(|m| m.contains(&header))
+        .count()
+}
+
+#[tokio::test]
+async fn second_factor_changes_and_a_deletion_are_each_mailed_once_with_no_secret() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "ann", "ann@example.com").await;
+
+    let on = enable(&app, step_now()).await;
+    let subject = "Two-step login was turned on for your Wicket account";
+    assert_eq!(count(&app, &sink, subject).await, 1);
+    let mail = sink.with_subject(subject).await;
+    let hex: String = on.key.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        !mail.contains(&hex) && !mail.contains(&on.recovery[0]),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("from ") && mail.contains("/not-me/"),
+        "{mail}"
+    );
+
+    let code = totp(&on.key, step_now() + 1, 6);
+    let renewed = app
+        .post_form_hx(
+            "/account/totp/recovery",
+            &[("code", &code), ("current_password", PASSWORD)],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let subject = "New recovery codes for your Wicket account";
+    assert_eq!(count(&app, &sink, subject).await, 1);
+    let mail = sink.with_subject(subject).await;
+    let fresh = renewed
+        .split("<li><code>")
+        .nth(1)
+        .unwrap()
+        .split("</code>")
+        .next()
+        .unwrap();
+    assert!(!mail.contains(fresh), "{mail}");
+    // The old codes died with the renewal: turn it off with a new one.
+    let second = renewed
+        .split("<li><code>")
+        .nth(2)
+        .unwrap()
+        .split("</code>")
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let off = app
+        .post_form_hx(
+            "/account/totp/off",
+            &[("code", &second), ("current_password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(off.status(), StatusCode::OK);
+    assert_eq!(
+        count(
+            &app,
+            &sink,
+            "Two-step login was turned off for your Wicket account"
+        )
+        .await,
+        1
+    );
+
+    let deleted = app
+        .post_form("/account/delete", &[("current_password", PASSWORD)])
+        .await;
+    assert_see_other(&deleted, "/");
+    let mail = sink.with_subject("Your Wicket account was deleted").await;
+    assert!(
+        mail.contains("To: ann@example.com") && !mail.contains("/not-me/"),
+        "{mail}"
+    );
+    assert_eq!(
+        count(&app, &sink, "Your Wicket account was deleted").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_passkey_added_or_removed_is_mailed_with_its_name() {
+    use crate::passkeys::{SoftKey, add};
+    let sink = SmtpSink::start();
+    let smtp = sink.url().parse().unwrap();
+    let port = free_port();
+    let mut app = spawn_app_with(move |c| {
+        c.addr = format!("127.0.0.1:{port}");
+        c.public_url = Some(format!("http://localhost:{port}").parse().unwrap());
+        c.smtp_url = Some(smtp);
+        c.mail_from = Some("Wicket <wicket@example.com>".into());
+    })
+    .await;
+    app.base = format!("http://localhost:{port}");
+    register_confirmed(&app, &sink, "pia", "pia@example.com").await;
+    let key = SoftKey::new(&app);
+    add(&app, &key, "Pia's phone").await;
+    let mail = sink
+        .with_subject("A passkey was added to your Wicket account")
+        .await;
+    assert!(mail.contains("Pia's phone"), "{mail}");
+    let page = app.get("/account").await.text().await.unwrap();
+    let id = page
+        .split(r#"name="id" value=""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let removed = app
+        .post_form_hx(
+            "/account/passkeys/remove",
+            &[("id", &id), ("current_password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(removed.status(), StatusCode::OK);
+    let mail = sink
+        .with_subject("A passkey was removed from your Wicket account")
+        .await;
+    assert!(mail.contains("Pia's phone"), "{mail}");
+    assert_eq!(
+        count(&app, &sink, "A passkey was added to your Wicket account").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &app,
+            &sink,
+            "A passkey was removed from your Wicket account"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_address_given_up_is_told_and_its_link_puts_it_back_once() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "ann", "ann@example.com").await;
+    // Whoever holds the session changes the address, then the password.
+    let form = [
+        ("email", "thief@example.com"),
+        ("current_password", PASSWORD),
+    ];
+    assert_see_other(
+        &app.post_form("/account/email", &form).await,
+        "/account?done=email",
+    );
+    let subject = "The email address of your Wicket account was changed";
+    let mail = sink.with_subject(subject).await;
+    assert!(
+        mail.contains("To: ann@example.com") && !mail.contains("thief@"),
+        "{mail}"
+    );
+    let back = link(&mail, "/restore-address/");
+    let new = "the thief's own password";
+    let form = [
+        ("current_password", PASSWORD),
+        ("password", new),
+        ("confirm", new),
+    ];
+    app.post_form("/account/password", &form).await;
+
+    // The owner, in another browser, puts it back: every session ends, then a reset.
+    let owner = client();
+    let opened = app.get_by(&owner, path_of(&back)).await;
+    assert_see_other(&opened, "/restore-address");
+    let page = app
+        .get_by(&owner, "/restore-address")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Put my address back"), "{page}");
+    let restored = app.post_form_by(&owner, "/restore-address", &[]).await;
+    assert_see_other(&restored, "/reset");
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&app, &["user", "show", "ann", "--json"])).unwrap();
+    assert_eq!(json["email"], "ann@example.com");
+    assert_eq!(json["email_confirmed"], true);
+    assert_eq!(json["live_sessions"], 0, "the thief is logged out");
+    assert_eq!(app.get("/cabinet").await.status(), StatusCode::SEE_OTHER);
+    // The reset form is open for the owner.
+    let mine = "the owner's new password";
+    let reset = app
+        .post_form_by(&owner, "/reset", &[("password", mine), ("confirm", mine)])
+        .await;
+    assert_see_other(&reset, "/cabinet");
+    // The link worked once.
+    let again = app.get_by(&client(), path_of(&back)).await;
+    assert_ne!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(count(&app, &sink, subject).await, 1);
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_told_without_a_link() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "dan", "dan@example.com").await;
+    run(&app, &["user", "disable", "dan"]);
+    let mail = sink.with_subject("Your Wicket account was disabled").await;
+    assert!(!mail.contains("http://"), "{mail}");
+    run(&app, &["user", "disable", "dan"]);
+    assert_eq!(
+        count(&app, &sink, "Your Wicket account was disabled").await,
+        1,
+        "told once"
+    );
+}
