@@ -515,6 +515,7 @@ fn accounts_with(config: &Config, stores: &Stores, key: &SecretKey) -> io::Resul
         second_factor: SecondFactorKeys::new(key.sealer("totp-key"), key.derive("recovery-code")),
         ipv6_prefix: config.throttle_ipv6_prefix,
         mail: mailer(config).map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?,
+        journal: stores.journal.clone(),
     })
 }
 

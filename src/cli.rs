@@ -222,6 +222,8 @@ async fn user(config: &Config, action: UserCommand) -> io::Result<()> {
             let ended = sessions
                 .end_all(&user.name, None, EndReason::EndedElsewhere)
                 .await?;
+            let event = crate::store::journal::Event::SessionsEndedByOperator;
+            accounts.note(&user, event, None, None).await;
             println!("ended {ended} session(s) of {}", user.name);
         }
         UserCommand::Passwd { name } => {

@@ -6,6 +6,7 @@ use super::links::still_good;
 use super::{Accounts, Caller};
 use crate::error::AppError;
 use crate::mail::texts::Change;
+use crate::store::journal::Event;
 use crate::store::tokens::{ClaimKey, Purpose, Token};
 use crate::store::{Email, User};
 
@@ -64,6 +65,11 @@ impl Accounts {
         if let Some(address) = address {
             self.send_verification(&updated, address).await;
         }
+        let event = match address {
+            Some(_) => Event::EmailSet,
+            None => Event::EmailRemoved,
+        };
+        self.note(&updated, event, Some(caller), None).await;
         tracing::info!(user = %user.name, removed = address.is_none(), "email address saved");
         Ok(updated)
     }
@@ -103,6 +109,7 @@ impl Accounts {
             return Ok(Confirmed::Unusable);
         }
         tracing::info!(user = %user.name, "email address verified");
+        self.note(&user, Event::EmailConfirmed, None, None).await;
         Ok(Confirmed::Done {
             address: record.email,
             name: user.name.to_string(),
@@ -132,6 +139,7 @@ impl Accounts {
                 .await?;
         }
         tracing::warn!(user = %user.name, confirmed = claimed, "an address given up was put back by its owner");
+        self.note(&updated, Event::EmailRestored, None, None).await;
         Ok(updated)
     }
 }

@@ -16,6 +16,7 @@ use super::{Accounts, Caller};
 use crate::domain::{Password, Username, loggable};
 use crate::error::{AppError, chain};
 use crate::metrics::Outcome;
+use crate::store::journal::Event;
 use crate::store::{StoreError, User};
 use crate::throttle::{Attempt, Guess};
 
@@ -121,6 +122,8 @@ impl Accounts {
         let name = user.name.clone();
         if !right {
             tracing::warn!(username = %name, address = %caller.address, "password check failed");
+            self.note(&user, Event::WrongPassword, Some(caller), None)
+                .await;
             let counted = self.users.update(&name, &|u| u.failed_logins += 1).await;
             if let Err(err) = counted {
                 tracing::warn!(error = %chain(&err), "could not count a failed login");
@@ -158,6 +161,7 @@ impl Accounts {
         }
         let Some(used) = self.use_second_factor(user, typed).await? else {
             tracing::warn!(user = %user.name, address = %caller.address, "second factor wrong");
+            self.note(user, Event::WrongCode, Some(caller), None).await;
             metrics.second_factor(Outcome::wrong);
             return Ok(Checked::Wrong);
         };

@@ -29,6 +29,9 @@ impl Accounts {
             .end_all(&user.name, keep, EndReason::AccountDeleted)
             .await?;
         tracing::info!(user = %user.name, ended, "account deleted");
+        if let Err(err) = self.journal.forget(&user.id).await {
+            tracing::warn!(user = %user.name, error = %crate::error::chain(&err), "could not delete the journal");
+        }
         self.notify_change(user, Change::AccountDeleted, caller, None)
             .await;
         Ok(Some(ended))

@@ -44,7 +44,8 @@ use crate::error::AppError;
 use crate::mail::Mailer;
 use crate::password::Hasher;
 use crate::session::Sessions;
-use crate::store::{TokenStore, User, UserChange, UserStore};
+use crate::store::journal::{Entry, Event};
+use crate::store::{JournalStore, TokenStore, User, UserChange, UserStore};
 use crate::throttle::LoginThrottle;
 
 /// Who asks for a change or a check: where from, and the device cookie it holds.
@@ -91,9 +92,33 @@ pub struct Accounts {
     pub ipv6_prefix: u8,
     /// Where mail goes, if anywhere (`--smtp-url`, `--mail-dir`).
     pub mail: Option<Mailer>,
+    /// Each account's journal.
+    pub journal: Arc<dyn JournalStore>,
 }
 
 impl Accounts {
+    /// Writes `event` in `user`'s journal: by `caller` (a browser; `None`: the
+    /// operator), about `detail` (a passkey's name, a login's method). A failure is
+    /// logged, never a reason to refuse what happened.
+    pub async fn note(
+        &self,
+        user: &User,
+        event: Event,
+        caller: Option<&Caller>,
+        detail: Option<&str>,
+    ) {
+        let entry = Entry {
+            at: time::OffsetDateTime::now_utc(),
+            event,
+            browser: caller.map(|c| c.browser.clone()),
+            address: caller.map(|c| c.address.clone()),
+            detail: detail.map(str::to_owned),
+        };
+        if let Err(err) = self.journal.record(&user.id, &entry).await {
+            tracing::warn!(user = %user.name, ?event, error = %crate::error::chain(&err), "could not write the journal");
+        }
+    }
+
     /// Changes `user`'s record with `change` (atomically, see [`UserStore::update`]);
     /// the account as stored after it. An account deleted meanwhile is an error: the
     /// caller held it a moment ago.

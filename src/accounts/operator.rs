@@ -12,6 +12,7 @@ use super::Accounts;
 use crate::error::AppError;
 use crate::mail::Kind;
 use crate::mail::texts::{self, Change};
+use crate::store::journal::Event;
 use crate::store::tokens::ClaimKey;
 use crate::store::{EndReason, User};
 
@@ -63,6 +64,12 @@ impl Accounts {
             self.notify_change(&updated, Change::Disabled, None, None)
                 .await;
         }
+        let event = if disabled {
+            Event::Disabled
+        } else {
+            Event::Enabled
+        };
+        self.note(&updated, event, None, None).await;
         tracing::info!(user = %updated.name, disabled, ended, "account disabled or enabled by the operator");
         Ok((updated, ended))
     }
@@ -81,6 +88,7 @@ impl Accounts {
             u.unlocks = u.unlocks.saturating_add(1);
         };
         self.update(user, &change).await?;
+        self.note(user, Event::Unlocked, None, None).await;
         let failed_logins = cleared.load(Ordering::Relaxed);
         tracing::info!(user = %user.name, failed_logins, "account unlocked by the operator");
         Ok(Unlocked { failed_logins })
@@ -125,6 +133,8 @@ impl Accounts {
             _ => false,
         };
         tracing::info!(user = %updated.name, ended, "second factors reset by the operator");
+        self.note(&updated, Event::SecondFactorsReset, None, None)
+            .await;
         Ok(SecondFactorsRemoved {
             app,
             passkeys,
@@ -146,6 +156,8 @@ impl Accounts {
             .end_all(&updated.name, None, EndReason::PasswordChangeRequired)
             .await?;
         tracing::info!(user = %updated.name, ended, "new password required by the operator");
+        self.note(&updated, Event::PasswordChangeRequired, None, None)
+            .await;
         Ok(ended)
     }
 }

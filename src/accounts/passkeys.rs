@@ -26,6 +26,7 @@ use super::{Accounts, Caller, links};
 use crate::error::AppError;
 use crate::mail::texts::Change;
 use crate::net::PublicUrl;
+use crate::store::journal::Event;
 use crate::store::tokens::{ClaimKey, Purpose, Token, TokenRecord};
 use crate::store::{CounterStore, PasskeySetting, StoreError, User};
 use crate::throttle::{Limit, Throttle};
@@ -305,6 +306,9 @@ impl Accounts {
         let change = Change::PasskeyAdded(&adding.name);
         self.notify_change(&updated, change, Some(caller), None)
             .await;
+        let event = Event::PasskeyAdded;
+        self.note(&updated, event, Some(caller), Some(&adding.name))
+            .await;
         Ok(Ok(updated))
     }
 
@@ -323,6 +327,9 @@ impl Accounts {
         tracing::info!(user = %user.name, "passkey removed");
         let change = Change::PasskeyRemoved(&gone.name);
         self.notify_change(&updated, change, Some(caller), None)
+            .await;
+        let event = Event::PasskeyRemoved;
+        self.note(&updated, event, Some(caller), Some(&gone.name))
             .await;
         Ok(updated)
     }

@@ -4,6 +4,7 @@
 use super::{Accounts, Caller};
 use crate::domain::Password;
 use crate::error::AppError;
+use crate::store::journal::Event;
 use crate::store::{EndReason, SessionId, User};
 
 /// Who set a new password: what the browsers whose sessions end are told, and what
@@ -53,6 +54,12 @@ impl Accounts {
         if let Some((caller, word)) = told {
             self.notify_password_changed(&updated, caller, word);
         }
+        let (event, caller) = match how {
+            PasswordSet::Changed(caller) => (Event::PasswordChanged, Some(caller)),
+            PasswordSet::Reset(caller) => (Event::PasswordReset, Some(caller)),
+            PasswordSet::ByOperator => (Event::PasswordSetByOperator, None),
+        };
+        self.note(&updated, event, caller, None).await;
         tracing::info!(user = %updated.name, ended, ?reason, "password set");
         Ok(Some((updated, ended)))
     }

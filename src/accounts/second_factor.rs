@@ -14,6 +14,7 @@ use super::{Accounts, Caller};
 use crate::error::AppError;
 use crate::mail::texts::Change;
 use crate::secret::{Sealer, SubKey, hex, random_bytes};
+use crate::store::journal::Event;
 use crate::store::{TotpSetting, User};
 use crate::totp::TotpKey;
 
@@ -129,6 +130,8 @@ impl Accounts {
         tracing::info!(user = %user.name, "two-step login turned on");
         self.notify_change(&updated, Change::TwoStepOn, Some(caller), None)
             .await;
+        self.note(&updated, Event::TwoStepOn, Some(caller), None)
+            .await;
         Ok((updated, codes))
     }
 
@@ -137,6 +140,8 @@ impl Accounts {
         let updated = self.update(user, &|u: &mut User| u.totp = None).await?;
         tracing::info!(user = %user.name, "two-step login turned off");
         self.notify_change(&updated, Change::TwoStepOff, Some(caller), None)
+            .await;
+        self.note(&updated, Event::TwoStepOff, Some(caller), None)
             .await;
         Ok(updated)
     }
@@ -158,6 +163,8 @@ impl Accounts {
         tracing::info!(user = %user.name, "recovery codes replaced");
         self.notify_change(&updated, Change::RecoveryCodesRenewed, Some(caller), None)
             .await;
+        let event = Event::RecoveryCodesRenewed;
+        self.note(&updated, event, Some(caller), None).await;
         Ok((updated, codes))
     }
 }

@@ -16,6 +16,7 @@ mod cache;
 pub mod counters;
 pub mod files;
 pub mod grants;
+pub mod journal;
 pub mod redis;
 pub mod sessions;
 pub mod tokens;
@@ -31,8 +32,11 @@ use std::sync::Arc;
 pub use self::assign::AssignIds;
 pub use self::cache::CachingSessionStore;
 pub use self::counters::{Allowance, CounterStore, MemoryCounters};
-pub use self::files::{FileGrantStore, FileSessionStore, FileTokenStore, FileUserStore};
+pub use self::files::{
+    FileGrantStore, FileJournalStore, FileSessionStore, FileTokenStore, FileUserStore,
+};
 pub use self::grants::GrantStore;
+pub use self::journal::JournalStore;
 pub use self::redis::RedisStore;
 pub use self::sessions::{EndReason, Ending, SessionId, SessionRecord, SessionStore};
 pub use self::tokens::TokenStore;
@@ -56,6 +60,8 @@ pub struct Stores {
     pub tokens: Arc<dyn TokenStore>,
     /// The OpenID Connect provider's codes, tokens and consents.
     pub grants: Arc<dyn GrantStore>,
+    /// Each account's journal of what happened to it.
+    pub journal: Arc<dyn JournalStore>,
 }
 
 /// Where sessions and users live.
@@ -98,6 +104,7 @@ pub fn open(
             counters: Arc::new(MemoryCounters::new(counters::MEMORY_CAPACITY)),
             tokens: Arc::new(FileTokenStore::open(data_dir)?),
             grants: Arc::new(FileGrantStore::open(data_dir)?),
+            journal: Arc::new(FileJournalStore::open(data_dir)?),
         },
         StoreKind::Redis(url) => {
             let redis = Arc::new(RedisStore::open(url, prefix)?);
@@ -106,7 +113,8 @@ pub fn open(
                 users: Arc::new(AssignIds(redis.clone())),
                 counters: redis.clone(),
                 tokens: redis.clone(),
-                grants: redis,
+                grants: redis.clone(),
+                journal: redis,
             }
         }
     })

@@ -94,6 +94,16 @@ pub async fn log_in(
         if let Err(err) = state.users.update(&user.name, &change).await {
             tracing::warn!(error = %chain(&err), "could not record the login");
         }
+        let method = match amr {
+            PASSKEY => "passkey",
+            PASSWORD_AND_CODE => "password and code",
+            _ => "password",
+        };
+        let event = crate::store::journal::Event::LoggedIn;
+        state
+            .accounts
+            .note(user, event, Some(client), Some(method))
+            .await;
     }
     tracing::info!(user = %user.name, "logged in");
     let mut resp = hx.redirect(to);

@@ -102,6 +102,7 @@ pub fn pages() -> Route {
         .at("/register/", get(register::page).post(register::submit))
         .at("/cabinet", get(cabinet::page))
         .at("/account", get(account::page))
+        .at("/account/activity", get(account::activity::page))
         .at("/account/password", post(account::change_password))
         .at("/account/sessions/end", post(account::end_session))
         .at("/account/delete", post(account::delete))

@@ -81,6 +81,8 @@ pub async fn not_me_submit(
         .end_all(&user.name, None, EndReason::ReportedNotMe)
         .await?;
     tracing::warn!(user = %user.name, ended, "a login was reported as not the owner's; every session ended");
+    let event = crate::store::journal::Event::ReportedNotMe;
+    state.accounts.note(&user, event, None, None).await;
     let purpose = Purpose::ResetPassword;
     let reset = state
         .accounts

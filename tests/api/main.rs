@@ -13,6 +13,7 @@ mod helpers;
 mod identity;
 mod import;
 mod invites;
+mod journal;
 mod limits;
 mod links;
 mod login;

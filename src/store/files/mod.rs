@@ -10,6 +10,7 @@
 //! the list is read.
 
 mod grants;
+mod journal;
 mod sessions;
 mod tokens;
 mod users;
@@ -18,6 +19,7 @@ use std::io;
 use std::path::Path;
 
 pub use self::grants::FileGrantStore;
+pub use self::journal::FileJournalStore;
 pub use self::sessions::{FileSessionStore, FileStamp};
 pub use self::tokens::FileTokenStore;
 pub use self::users::FileUserStore;

@@ -19,6 +19,9 @@ pub struct Entry {
     /// A set's members (per-user indexes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<String>>,
+    /// A list's items, in order (journals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
     /// Milliseconds it had left to live when copied (`None`: no expiry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_ms: Option<u64>,
@@ -33,7 +36,7 @@ pub fn is_session(key: &str) -> bool {
 /// (state of the moment, never backed up): what a backup copies and a restore writes.
 /// A key of another kind under the prefix is not Wicket's (another site whose prefix
 /// begins with this one and a colon) and is left alone.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 10] = [
     "user",
     "session",
     "user-sessions",
@@ -43,6 +46,7 @@ const KINDS: [&str; 9] = [
     "invite-use",
     "oidc",
     "oidc-shelf",
+    "journal",
 ];
 
 /// Whether `key` (without the prefix) is of a kind a backup holds.
@@ -89,6 +93,7 @@ impl RedisStore {
                         key,
                         value: Some(value),
                         members: None,
+                        items: None,
                         ttl_ms,
                     })
                 }
@@ -99,6 +104,19 @@ impl RedisStore {
                         key,
                         value: None,
                         members: Some(members),
+                        items: None,
+                        ttl_ms,
+                    })
+                }
+                "list" => {
+                    let items: Vec<String> = self
+                        .run(async |conn| conn.lrange(&full, 0, -1).await)
+                        .await?;
+                    (!items.is_empty()).then_some(Entry {
+                        key,
+                        value: None,
+                        members: None,
+                        items: Some(items),
                         ttl_ms,
                     })
                 }
@@ -153,12 +171,13 @@ impl RedisStore {
         let key = format!("{}:{}", self.prefix, entry.key);
         let mut pipe = redis::pipe();
         pipe.atomic().del(&key);
-        match (&entry.value, &entry.members) {
-            (Some(value), None) => pipe.set(&key, value),
-            (None, Some(members)) if !members.is_empty() => pipe.sadd(&key, members),
+        match (&entry.value, &entry.members, &entry.items) {
+            (Some(value), None, None) => pipe.set(&key, value),
+            (None, Some(members), None) if !members.is_empty() => pipe.sadd(&key, members),
+            (None, None, Some(items)) if !items.is_empty() => pipe.rpush(&key, items),
             _ => {
                 return Err(StoreError::corrupt(format!(
-                    "{}: neither a value nor members",
+                    "{}: not one of a value, members or items",
                     entry.key
                 )));
             }

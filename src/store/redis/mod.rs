@@ -19,6 +19,7 @@
 pub mod backup;
 mod counters;
 mod grants;
+mod journal;
 mod sessions;
 mod tokens;
 mod users;

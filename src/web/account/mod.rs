@@ -7,6 +7,7 @@
 //! This file is the page and what its forms share (the data one answer shows, the
 //! refusal answers); each form's handler has a file of its own, the views `view.rs`.
 
+pub mod activity;
 mod apps;
 mod email;
 mod leave;
@@ -94,6 +95,8 @@ struct Shown {
     /// The apps let in, when the provider is on.
     apps: Option<Vec<crate::oidc::App>>,
     apps_notice: Option<&'static str>,
+    /// The latest entries of the account's journal, and how many it holds.
+    activity: (Vec<crate::store::journal::Entry>, usize),
 }
 
 impl Shown {
@@ -105,7 +108,13 @@ impl Shown {
             Some(provider) => Some(provider.apps_of(&user.id).await?),
             None => None,
         };
+        let activity = state
+            .accounts
+            .journal
+            .entries(&user.id, 0, activity::ON_ACCOUNT_PAGE)
+            .await?;
         Ok(Self {
+            activity,
             user,
             sessions,
             sessions_notice: None,
@@ -136,6 +145,7 @@ impl Shown {
                 .as_ref()
                 .map(|apps| apps::section(csrf, apps, self.apps_notice)),
             current,
+            activity: activity::section(&self.activity.0, self.activity.1),
             sessions_notice: self.sessions_notice.as_deref(),
             password,
             delete: leaving,

@@ -136,9 +136,11 @@ pub async fn change_password(
             sessions: vec![fresh.clone()],
             sessions_notice: None,
             two_step_notice: None,
-            // Only the sessions are swapped out of band; the apps stay as shown.
+            // Only the sessions are swapped out of band; the apps and the activity
+            // stay as shown.
             apps: None,
             apps_notice: None,
+            activity: (Vec::new(), 0),
         };
         let done = FormState {
             notice: Some(PASSWORD_CHANGED),

@@ -77,6 +77,8 @@ pub async fn end_session(
             .end_all(&name, Some(&session.id), EndReason::EndedElsewhere)
             .await?;
         tracing::info!(user = %name, ended, "ended every other session");
+        let event = crate::store::journal::Event::OtherSessionsEnded;
+        state.accounts.note(&user, event, Some(&client), None).await;
         (OTHERS_ENDED, "others")
     } else if form.session == state.sessions.handle(&session.id) {
         // This browser's own session: that is a logout.
@@ -87,6 +89,10 @@ pub async fn end_session(
         .await?
     {
         tracing::info!(user = %name, "ended a session from elsewhere");
+        if let Some(user) = session.account.as_deref() {
+            let event = crate::store::journal::Event::SessionEnded;
+            state.accounts.note(user, event, Some(&client), None).await;
+        }
         (ONE_ENDED, "ended")
     } else {
         (ALREADY_ENDED, "ended")

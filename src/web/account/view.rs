@@ -32,6 +32,8 @@ pub struct AccountView<'a> {
     pub passkeys: Markup,
     /// The apps section, when the OpenID Connect provider is on.
     pub apps: Option<Markup>,
+    /// The recent activity section.
+    pub activity: Markup,
 }
 
 /// What the email section says after a submission.
@@ -81,6 +83,7 @@ pub fn page(csrf: &Csrf, view: &AccountView) -> Markup {
     html! {
         (overview(view.user))
         (sessions(csrf, view))
+        (view.activity)
         @if let Some(apps) = &view.apps { (apps) }
         @if let Some(state) = &view.email { (email(csrf, view.user, state)) }
         (view.two_step)

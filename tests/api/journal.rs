@@ -1,0 +1,162 @@
+//! The account's journal (issue 26's first part): what happened, written by the
+//! account service as it happens, shown on `/account` and `/account/activity`, the
+//! latest 200 kept, on both stores.
+
+use reqwest::StatusCode;
+use wicket::domain::AccountId;
+use wicket::store::journal::{Entry, Event, KEPT};
+
+use crate::helpers::totp::{enable, step_now};
+use crate::helpers::*;
+use crate::toolbox::{on_redis, run};
+
+/// The text of `page` between its first `<ol class="activity">` and `</ol>`.
+fn activity(page: &str) -> &str {
+    let start = page
+        .find(r#"<ol class="activity">"#)
+        .expect("an activity list");
+    &page[start..start + page[start..].find("</ol>").unwrap()]
+}
+
+async fn what_happened_is_written_down(app: TestApp) {
+    app.register("ann", PASSWORD).await;
+    let wrong = [("username", "ann"), ("password", "not the password at all")];
+    app.post_form_by(&client(), "/login", &wrong).await;
+    app.login_by(&client(), "ann").await;
+    enable(&app, step_now()).await;
+    let form = [
+        ("current_password", PASSWORD),
+        ("password", "a new horse battery"),
+        ("confirm", "a new horse battery"),
+    ];
+    assert_see_other(
+        &app.post_form("/account/password", &form).await,
+        "/account?done=password",
+    );
+    run(&app, &["user", "unlock", "ann"]);
+
+    let page = app.get("/account").await.text().await.unwrap();
+    let list = activity(&page);
+    let order: Vec<usize> = [
+        "Guessing counts cleared by the operator",
+        "Password changed",
+        "Two-step login turned on",
+        "Logged in</strong> (password)",
+        "Wrong password",
+    ]
+    .iter()
+    .map(|said| {
+        list.find(said)
+            .unwrap_or_else(|| panic!("{said:?} in {list}"))
+    })
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "newest first: {list}"
+    );
+    assert!(list.contains("127.0.0.1"), "where from: {list}");
+    assert!(list.contains("by the site's operator"), "{list}");
+    assert!(
+        !list.contains(PASSWORD) && !list.contains("$scrypt$"),
+        "{list}"
+    );
+    assert_eq!(list.matches("<li>").count(), 5);
+    assert!(!page.contains("All activity"), "all of it is shown");
+    // Two more wrong guesses: the page shows the latest five, and links to all.
+    app.post_form_by(&client(), "/login", &wrong).await;
+    app.post_form_by(&client(), "/login", &wrong).await;
+    let page = app.get("/account").await.text().await.unwrap();
+    let list = activity(&page);
+    assert_eq!(list.matches("<li>").count(), 5);
+    assert!(
+        list.starts_with(r#"<ol class="activity"><li><strong>Wrong password</strong>"#),
+        "{list}"
+    );
+    assert!(
+        page.contains(r#"<a href="/account/activity">All activity (7 entries)</a>"#),
+        "{page}"
+    );
+    let all = app.get("/account/activity").await.text().await.unwrap();
+    assert_eq!(activity(&all).matches("<li>").count(), 7);
+    assert!(all.contains("Page 1 of 1"), "{all}");
+    // Nobody else's: the page is a member's.
+    assert_eq!(
+        app.get_by(&client(), "/account/activity").await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn what_happened_is_written_down_on_files() {
+    what_happened_is_written_down(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn what_happened_is_written_down_on_redis() {
+    let (app, _redis) = on_redis(|_| {}).await;
+    what_happened_is_written_down(app).await;
+}
+
+async fn the_journal_keeps_the_latest_200(app: TestApp) {
+    app.register("bea", PASSWORD).await;
+    let id = AccountId::from_hex(&{
+        let json: serde_json::Value =
+            serde_json::from_str(&run(&app, &["user", "show", "bea", "--json"])).unwrap();
+        json["id"].as_str().unwrap().to_owned()
+    });
+    let stores = wicket::app::open_stores(&app.config).unwrap();
+    for n in 0..KEPT + 5 {
+        let entry = Entry {
+            at: time::OffsetDateTime::now_utc(),
+            event: Event::PasskeyAdded,
+            browser: None,
+            address: None,
+            detail: Some(format!("key {n}")),
+        };
+        stores.journal.record(&id, &entry).await.unwrap();
+    }
+    let (newest, total) = stores.journal.entries(&id, 0, 1).await.unwrap();
+    assert_eq!(total, KEPT);
+    assert_eq!(newest[0].detail.as_deref(), Some("key 204"));
+    let (oldest, _) = stores.journal.entries(&id, KEPT - 1, 5).await.unwrap();
+    assert_eq!(oldest.len(), 1);
+    assert_eq!(
+        oldest[0].detail.as_deref(),
+        Some("key 5"),
+        "the five oldest dropped"
+    );
+    let last = app
+        .get("/account/activity?page=10")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        last.contains("Page 10 of 10") && last.contains("(key 5)"),
+        "{last}"
+    );
+    assert!(!last.contains("(key 4)"));
+    let beyond = app
+        .get("/account/activity?page=99")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(beyond.contains("Page 10 of 10"), "the last page: {beyond}");
+
+    // Deleting the account deletes its journal.
+    let form = [("current_password", PASSWORD)];
+    assert_see_other(&app.post_form("/account/delete", &form).await, "/");
+    assert_eq!(stores.journal.entries(&id, 0, 10).await.unwrap().1, 0);
+}
+
+#[tokio::test]
+async fn the_journal_keeps_the_latest_200_on_files() {
+    the_journal_keeps_the_latest_200(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn the_journal_keeps_the_latest_200_on_redis() {
+    let (app, _redis) = on_redis(|_| {}).await;
+    the_journal_keeps_the_latest_200(app).await;
+}
