@@ -1,4 +1,5 @@
-import { expect, logIn, PASSWORD, registeredMember, test } from './fixtures';
+import { join } from 'node:path';
+import { expect, expectAccessible, logIn, PASSWORD, registeredMember, test } from './fixtures';
 import type { Browser, Page } from '@playwright/test';
 
 // Every scenario runs twice: with htmx (`js`) and as plain forms (`no-js`).
@@ -105,4 +106,26 @@ test('the password can be changed with the keyboard alone', async ({ page }) => 
   await page.keyboard.type(NEW_PASSWORD);
   await page.keyboard.press('Enter');
   await expect(page.locator('#change-password').getByRole('status')).toContainText('Your password was changed.');
+});
+
+test('recent activity lists a login from a second browser, and all of it is a page away', async ({ page, browser, baseURL }, testInfo) => {
+  const name = await registeredMember(page, 'journal');
+  const javaScriptEnabled = testInfo.project.use.javaScriptEnabled !== false;
+  const other = await secondBrowser(browser, name, javaScriptEnabled, baseURL ?? '');
+  await page.goto('/account');
+  const activity = page.locator('#activity');
+  await expect(activity.getByRole('heading', { name: 'Recent activity' })).toBeVisible();
+  await expect(activity.locator('li').first()).toContainText('Logged in (password)');
+  if (testInfo.project.name === 'js') {
+    await expectAccessible(page);
+    await activity.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(__dirname, '..', 'screenshots', 'activity-desktop.png'), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto('/account/activity');
+    await page.screenshot({ path: join(__dirname, '..', 'screenshots', 'activity-phone.png'), fullPage: true });
+  }
+  await page.goto('/account/activity');
+  await expect(page.getByRole('heading', { name: "Your account's activity" })).toBeVisible();
+  await expect(page.locator('#activity li')).toHaveCount(1);
+  await other.context().close();
 });

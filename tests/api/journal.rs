@@ -160,3 +160,66 @@ async fn the_journal_keeps_the_latest_200_on_redis() {
     let (app, _redis) = on_redis(|_| {}).await;
     the_journal_keeps_the_latest_200(app).await;
 }
+
+#[tokio::test]
+async fn this_wasnt_me_on_an_entry_of_another_browser_ends_every_session_then_a_reset() {
+    use crate::helpers::smtp::{SmtpSink, mail_app, register_confirmed};
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "cyd", "cyd@example.com").await;
+    // Another browser logs in; this browser's own entries offer nothing.
+    let other = client();
+    app.post_form_by(
+        &other,
+        "/login",
+        &[("username", "cyd"), ("password", PASSWORD)],
+    )
+    .await;
+    let page = app.get("/account").await.text().await.unwrap();
+    let list = activity(&page);
+    assert_eq!(
+        list.matches("This wasn't me").count(),
+        0,
+        "same browser and address: {list}"
+    );
+    // The same login, as seen by a browser that calls itself something else.
+    let page = app
+        .client
+        .get(app.url("/account/activity"))
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(activity(&page).contains("This wasn't me"), "{page}");
+
+    let resp = app.post_form("/account/activity/not-me", &[]).await;
+    assert_see_other(&resp, "/reset");
+    assert_eq!(
+        app.get_by(&other, "/cabinet").await.status(),
+        StatusCode::SEE_OTHER,
+        "the other browser is out"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&app, &["user", "show", "cyd", "--json"])).unwrap();
+    assert_eq!(json["live_sessions"], 0);
+    let mine = "a fresh horse battery staple";
+    let reset = app
+        .post_form("/reset", &[("password", mine), ("confirm", mine)])
+        .await;
+    let status = reset.status();
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        reset.text().await.unwrap()
+    );
+    let page = app.get("/account/activity").await.text().await.unwrap();
+    let reported = "&quot;This wasn't me&quot;: every session ended";
+    assert!(activity(&page).contains(reported), "{page}");
+}

@@ -4,13 +4,20 @@
 use std::sync::Arc;
 
 use maud::{Markup, html};
+use poem::http::header::SET_COOKIE;
 use poem::web::{Data, Query};
-use poem::{Result, handler};
+use poem::{Response, Result, handler};
 use serde::Deserialize;
 
 use crate::error::AppError;
-use crate::store::journal::Entry;
-use crate::web::layout::time;
+use crate::session::SessionChange;
+use crate::store::EndReason;
+use crate::store::journal::{Entry, Event};
+use crate::store::tokens::Purpose;
+use crate::web::client::Client;
+use crate::web::csrf::Csrf;
+use crate::web::form::{Form, NoFields};
+use crate::web::layout::{hx_form, time};
 use crate::web::{AppState, Hx, Member, account_of};
 
 /// How many entries `/account` shows.
@@ -18,13 +25,16 @@ pub const ON_ACCOUNT_PAGE: usize = 5;
 /// How many entries a page of `/account/activity` shows.
 const PER_PAGE: usize = 20;
 
+/// Where this browser is, as the journal writes it: its browser and address.
+pub type Here<'a> = (&'a str, &'a str);
+
 /// The section on `/account`: the latest entries, and a link to all of them.
-pub fn section(entries: &[Entry], total: usize) -> Markup {
+pub fn section(csrf: &Csrf, entries: &[Entry], total: usize, here: Here<'_>) -> Markup {
     html! {
         section.card id="activity" {
             h2 { "Recent activity" }
             p.lead { "What happened to your account lately, newest first." }
-            (list(entries))
+            (list(csrf, entries, here))
             @if total > entries.len() {
                 p { a href="/account/activity" { "All activity (" (total) " entries)" } }
             }
@@ -32,8 +42,9 @@ pub fn section(entries: &[Entry], total: usize) -> Markup {
     }
 }
 
-/// The entries as a list (a note when there are none).
-fn list(entries: &[Entry]) -> Markup {
+/// The entries as a list (a note when there are none); one made from another browser
+/// (or address) than `here` offers "This wasn't me".
+fn list(csrf: &Csrf, entries: &[Entry], here: Here<'_>) -> Markup {
     html! {
         @if entries.is_empty() {
             p { "Nothing yet." }
@@ -51,10 +62,24 @@ fn list(entries: &[Entry]) -> Markup {
                                 _ => "by the site's operator, or a mailed link",
                             }
                         }
+                        @if elsewhere(entry, here) {
+                            (hx_form("/account/activity/not-me", csrf, html! {
+                                button type="submit" { "This wasn't me" }
+                            }))
+                        }
                     }
                 }
             }
         }
+    }
+}
+
+/// Whether `entry` was made from a browser other than `here` (by its description or
+/// its address): those are what "This wasn't me" is for.
+fn elsewhere(entry: &Entry, here: Here<'_>) -> bool {
+    match (&entry.browser, &entry.address) {
+        (Some(browser), Some(address)) => (browser.as_str(), address.as_str()) != here,
+        _ => false,
     }
 }
 
@@ -69,7 +94,9 @@ pub struct PageQuery {
 pub async fn page(
     state: Data<&Arc<AppState>>,
     Member(session): Member,
+    csrf: Csrf,
     hx: Hx,
+    client: Client,
     Query(query): Query<PageQuery>,
 ) -> Result<maud::Markup> {
     let user = account_of(&session)?;
@@ -93,7 +120,7 @@ pub async fn page(
                 "Everything that happened to your account, newest first (the latest "
                 (crate::store::journal::KEPT) " entries are kept). Page " (page) " of " (pages) "."
             }
-            (list(&entries))
+            (list(&csrf, &entries, (&client.browser, &client.address)))
             nav.pages aria-label="Pages" {
                 @if page > 1 { a href={ "/account/activity?page=" (page - 1) } rel="prev" { "Newer" } " " }
                 @if page < pages { a href={ "/account/activity?page=" (page + 1) } rel="next" { "Older" } " " }
@@ -102,4 +129,40 @@ pub async fn page(
         }
     };
     Ok(hx.page("Activity", body))
+}
+
+/// `POST /account/activity/not-me`: "This wasn't me" on an entry of another browser.
+/// Ends every session of the account (this one too) and opens the reset form for the
+/// confirmed address, as the mailed link does; without one, the browser is logged out
+/// and told why.
+#[handler]
+pub async fn not_me(
+    state: Data<&Arc<AppState>>,
+    Member(session): Member,
+    hx: Hx,
+    Form(_): Form<NoFields>,
+) -> Result<Response> {
+    let user = account_of(&session)?;
+    let reason = EndReason::ReportedNotMe;
+    let ended = state.sessions.end_all(&user.name, None, reason).await?;
+    tracing::warn!(user = %user.name, ended, "activity reported as not the owner's; every session ended");
+    state
+        .accounts
+        .note(&user, Event::ReportedNotMe, None, None)
+        .await;
+    let mut resp = match user.verified_email() {
+        Some(address) => {
+            let reset = state
+                .accounts
+                .issue(Purpose::ResetPassword, &user, address, |r| r)
+                .await?;
+            let mut resp = hx.redirect("/reset");
+            resp.headers_mut()
+                .append(SET_COOKIE, state.link_cookie.set(&reset));
+            resp
+        }
+        None => hx.redirect("/"),
+    };
+    resp.extensions_mut().insert(SessionChange::Ended(reason));
+    Ok(resp)
 }

@@ -145,7 +145,15 @@ impl Shown {
                 .as_ref()
                 .map(|apps| apps::section(csrf, apps, self.apps_notice)),
             current,
-            activity: activity::section(&self.activity.0, self.activity.1),
+            activity: activity::section(
+                csrf,
+                &self.activity.0,
+                self.activity.1,
+                (
+                    current.record.browser.as_deref().unwrap_or_default(),
+                    current.record.address.as_deref().unwrap_or_default(),
+                ),
+            ),
             sessions_notice: self.sessions_notice.as_deref(),
             password,
             delete: leaving,
