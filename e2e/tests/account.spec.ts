@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, expectAccessible, logIn, PASSWORD, registeredMember, test } from './fixtures';
 import type { Browser, Page } from '@playwright/test';
@@ -128,4 +129,24 @@ test('recent activity lists a login from a second browser, and all of it is a pa
   await expect(page.getByRole('heading', { name: "Your account's activity" })).toBeVisible();
   await expect(page.locator('#activity li')).toHaveCount(1);
   await other.context().close();
+});
+
+test('a member downloads their data with the password', async ({ page }) => {
+  const name = await registeredMember(page, 'export');
+  await page.goto('/account');
+  await page.getByRole('link', { name: 'Download your data' }).click();
+  await expect(page.getByRole('heading', { name: 'Your data' })).toBeVisible();
+  await page.getByLabel('Your password').fill('not my password');
+  await page.getByRole('button', { name: 'Download my data' }).click();
+  await expect(page.getByText('That is not your current password.')).toBeVisible();
+  await page.getByLabel('Your password').fill(PASSWORD);
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download my data' }).click(),
+  ]);
+  expect(download.suggestedFilename()).toBe(`account-${name}.json`);
+  const path = await download.path();
+  const data = JSON.parse(readFileSync(path, 'utf8'));
+  expect(data.account.name).toBe(name);
+  expect(JSON.stringify(data)).not.toContain('$scrypt$');
 });

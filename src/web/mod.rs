@@ -104,6 +104,10 @@ pub fn pages() -> Route {
         .at("/account", get(account::page))
         .at("/account/activity", get(account::activity::page))
         .at("/account/activity/not-me", post(account::activity::not_me))
+        .at(
+            "/account/export",
+            get(account::export::page).post(account::export::download),
+        )
         .at("/account/password", post(account::change_password))
         .at("/account/sessions/end", post(account::end_session))
         .at("/account/delete", post(account::delete))

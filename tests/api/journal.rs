@@ -223,3 +223,85 @@ async fn this_wasnt_me_on_an_entry_of_another_browser_ends_every_session_then_a_
     let reported = "&quot;This wasn't me&quot;: every session ended";
     assert!(activity(&page).contains(reported), "{page}");
 }
+
+async fn a_member_downloads_their_data_with_the_password_and_no_secret_in_it(app: TestApp) {
+    let cookie = session_cookie(&app.register("dee", PASSWORD).await).unwrap();
+    let on = enable(&app, step_now()).await;
+    let page = app.get("/account").await.text().await.unwrap();
+    assert!(page.contains(r#"href="/account/export""#));
+    let form = app.get("/account/export").await.text().await.unwrap();
+    assert!(
+        form.contains("Your password") && form.contains("Code from your authenticator app"),
+        "{form}"
+    );
+    // The password, and a code: without them, the form again.
+    let refused = app
+        .post_form(
+            "/account/export",
+            &[("current_password", "not it at all"), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("That is not your current password")
+    );
+    let refused = app
+        .post_form(
+            "/account/export",
+            &[("current_password", PASSWORD), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let code = crate::helpers::totp::totp(&on.key, step_now() + 1, 6);
+    let resp = app
+        .post_form(
+            "/account/export",
+            &[("current_password", PASSWORD), ("code", &code)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    assert_eq!(
+        resp.headers()["content-disposition"],
+        r#"attachment; filename="account-dee.json""#
+    );
+    let text = resp.text().await.unwrap();
+    let data: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(data["account"]["name"], "dee");
+    assert_eq!(data["account"]["two_step"], true);
+    assert_eq!(data["account"]["recovery_codes_left"], 10);
+    assert_eq!(data["sessions"][0]["this_browser"], true);
+    assert!(
+        data["activity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "two-step-on"),
+        "{data}"
+    );
+    // Nothing that opens the account: no hash, key, recovery code, session id.
+    let session_id = cookie
+        .trim_start_matches("wicket_session=")
+        .split('.')
+        .next()
+        .unwrap();
+    let hex: String = on.key.iter().map(|b| format!("{b:02x}")).collect();
+    for secret in ["$scrypt$", session_id, &hex, &on.recovery[0], "\"key\""] {
+        assert!(!text.contains(secret), "{secret:?} in {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_member_downloads_their_data_on_files() {
+    a_member_downloads_their_data_with_the_password_and_no_secret_in_it(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn a_member_downloads_their_data_on_redis() {
+    let (app, _redis) = on_redis(|_| {}).await;
+    a_member_downloads_their_data_with_the_password_and_no_secret_in_it(app).await;
+}

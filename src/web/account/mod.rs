@@ -10,6 +10,7 @@
 pub mod activity;
 mod apps;
 mod email;
+pub mod export;
 mod leave;
 mod password;
 mod sessions;

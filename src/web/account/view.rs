@@ -89,6 +89,11 @@ pub fn page(csrf: &Csrf, view: &AccountView) -> Markup {
         (view.two_step)
         (view.passkeys)
         (password(csrf, &view.password))
+        section.card id="your-data" {
+            h2 { "Your data" }
+            p.lead { "Everything this site keeps about you, as a file: your account, sessions, activity, passkeys' names and apps." }
+            p { a href="/account/export" { "Download your data" } }
+        }
         (delete(csrf, &view.delete, view.user.totp.is_some()))
     }
 }
