@@ -29,6 +29,7 @@ mod operator;
 pub mod passkeys;
 mod password;
 pub mod second_factor;
+pub mod trust;
 
 use std::net::IpAddr;
 use std::sync::Arc;

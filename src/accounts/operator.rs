@@ -108,6 +108,7 @@ impl Accounts {
         let change = move |u: &mut User| {
             let mut taken = taken.lock().unwrap_or_else(|p| p.into_inner());
             *taken = (u.totp.take().is_some(), std::mem::take(&mut u.passkeys));
+            super::trust::forget_all(u);
         };
         let updated = self.update(user, &change).await?;
         let (app, gone) = std::mem::take(&mut *removed.lock().unwrap_or_else(|p| p.into_inner()));

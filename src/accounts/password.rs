@@ -39,6 +39,7 @@ impl Accounts {
             if u.password_hash == old {
                 u.password_hash.clone_from(&hash);
                 u.must_change_password = false;
+                super::trust::forget_all(u);
             }
         };
         let updated = self.users.update(&user.name, &set).await?;

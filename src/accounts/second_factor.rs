@@ -124,6 +124,7 @@ impl Accounts {
         let turn_on = move |u: &mut User| {
             if u.totp.is_none() {
                 u.totp = Some(setting.clone());
+                super::trust::forget_all(u);
             }
         };
         let updated = self.update(user, &turn_on).await?;
@@ -137,7 +138,11 @@ impl Accounts {
 
     /// Turns two-step login off for `user` (its key and recovery codes go).
     pub async fn turn_off_two_step(&self, user: &User, caller: &Caller) -> Result<User, AppError> {
-        let updated = self.update(user, &|u: &mut User| u.totp = None).await?;
+        let turn_off = |u: &mut User| {
+            u.totp = None;
+            super::trust::forget_all(u);
+        };
+        let updated = self.update(user, &turn_off).await?;
         tracing::info!(user = %user.name, "two-step login turned off");
         self.notify_change(&updated, Change::TwoStepOff, Some(caller), None)
             .await;
@@ -158,6 +163,7 @@ impl Accounts {
             if let Some(setting) = u.totp.as_mut() {
                 setting.recovery.clone_from(&hashes);
             }
+            super::trust::forget_all(u);
         };
         let updated = self.update(user, &replace).await?;
         tracing::info!(user = %user.name, "recovery codes replaced");

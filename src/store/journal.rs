@@ -101,6 +101,10 @@ pub enum Event {
     SecondFactorsReset,
     /// The operator asked for a new password.
     PasswordChangeRequired,
+    /// A browser trusted for 30 days at the second step.
+    BrowserTrusted,
+    /// A trusted browser forgotten.
+    BrowserForgotten,
 }
 
 impl Event {
@@ -131,6 +135,8 @@ impl Event {
             Self::Unlocked => "Guessing counts cleared by the operator",
             Self::SecondFactorsReset => "Two-step login and passkeys reset by the operator",
             Self::PasswordChangeRequired => "New password asked for by the operator",
+            Self::BrowserTrusted => "Browser trusted for 30 days (no code asked)",
+            Self::BrowserForgotten => "Trusted browser forgotten",
         }
     }
 }

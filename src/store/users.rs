@@ -106,6 +106,28 @@ pub struct User {
     /// of the keys its guesses are counted under, so each unlock starts them afresh.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unlocks: u32,
+    /// Browsers trusted to skip the second step ("Trust this browser"), newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted: Vec<TrustedBrowser>,
+}
+
+/// A browser trusted to log in without a code (see `accounts::trust`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustedBrowser {
+    /// The SHA-256 of the secret its cookie holds, in hex.
+    pub digest: String,
+    /// A public handle, for "Forget".
+    pub handle: String,
+    /// The browser and system, in a few words.
+    pub browser: String,
+    /// The client address it was trusted from.
+    pub address: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+    /// Until when.
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
 }
 
 /// One of an account's passkeys.
@@ -186,6 +208,7 @@ impl User {
             disabled: None,
             must_change_password: false,
             unlocks: 0,
+            trusted: Vec::new(),
         }
     }
 

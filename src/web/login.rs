@@ -155,6 +155,7 @@ pub fn elsewhere(Query(query): Query<NextQuery>) -> Response {
 #[handler]
 pub async fn submit(
     state: Data<&Arc<AppState>>,
+    req: &poem::Request,
     current: CurrentSession,
     csrf: Csrf,
     hx: Hx,
@@ -205,7 +206,9 @@ pub async fn submit(
         return Ok(disabled(&state, &csrf, hx, filled));
     }
     counted(Outcome::ok);
-    if user.totp.is_some() {
+    let trust = crate::cookies::find(req, &state.two_step.trust_cookie);
+    let trusted = user.totp.is_some() && state.accounts.trusts(&user, trust.as_deref());
+    if user.totp.is_some() && !trusted {
         let begun = super::two_step::begin(&state, &user, filled.remember, next, &csrf, hx);
         return Ok(begun.await?);
     }

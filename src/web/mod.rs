@@ -104,6 +104,7 @@ pub fn pages() -> Route {
         .at("/account", get(account::page))
         .at("/account/activity", get(account::activity::page))
         .at("/account/activity/not-me", post(account::activity::not_me))
+        .at("/account/trusted/forget", post(account::trusted::forget))
         .at(
             "/account/export",
             get(account::export::page).post(account::export::download),

@@ -83,6 +83,7 @@ pub async fn not_me_submit(
     tracing::warn!(user = %user.name, ended, "a login was reported as not the owner's; every session ended");
     let event = crate::store::journal::Event::ReportedNotMe;
     state.accounts.note(&user, event, None, None).await;
+    let user = state.accounts.forget_browsers(&user).await?;
     let purpose = Purpose::ResetPassword;
     let reset = state
         .accounts

@@ -88,6 +88,7 @@ pub async fn restore_submit(
         return Ok(unusable(hx, "/forgot", "Reset your password"));
     };
     let restored = state.accounts.restore_address(&user, &record.email).await?;
+    let restored = state.accounts.forget_browsers(&restored).await?;
     let ended = state
         .sessions
         .end_all(&user.name, None, EndReason::ReportedNotMe)

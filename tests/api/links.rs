@@ -9,6 +9,7 @@ use crate::helpers::*;
 /// Logs `name` in from a new browser; returns the "This wasn't me" link the notice
 /// mailed to `address` carries.
 async fn not_me_link(app: &TestApp, sink: &SmtpSink, name: &str, address: &str) -> String {
+    app.mail_settled().await; // notices of what came before count as seen
     let seen = sink.messages().len();
     app.login_by(&client(), name).await;
     let notice = sink.next_to(seen, address).await;
@@ -18,6 +19,7 @@ async fn not_me_link(app: &TestApp, sink: &SmtpSink, name: &str, address: &str) 
 
 /// Asks `/forgot` for `name`; returns the reset link mailed to `address`.
 async fn reset_link(app: &TestApp, sink: &SmtpSink, name: &str, address: &str) -> String {
+    app.mail_settled().await; // notices of what came before count as seen
     let seen = sink.messages().len();
     app.post_form_by(&client(), "/forgot", &[("username", name)])
         .await;
@@ -34,6 +36,7 @@ async fn is_void(app: &TestApp, url: &str) -> bool {
 
 /// Changes the member's confirmed address to `new`, confirming it by its link.
 async fn move_to(app: &TestApp, sink: &SmtpSink, new: &str) {
+    app.mail_settled().await; // notices of what came before count as seen
     let seen = sink.messages().len();
     let form = [("email", new), ("current_password", PASSWORD)];
     let saved = app.post_form("/account/email", &form).await;

@@ -33,5 +33,6 @@ mod sessions;
 mod statics;
 mod stores;
 mod toolbox;
+mod trust;
 mod two_step;
 mod well_known;

@@ -168,6 +168,8 @@ async fn reset_two_step_and_require_a_new_password(app: TestApp, sink: &SmtpSink
     register_confirmed(&app, sink, "carol", "carol@example.com").await;
     let enabled = enable(&app, step_now()).await;
 
+    // The notice that two-step login was turned on is counted as seen.
+    app.mail_settled().await;
     let seen = sink.messages().len();
     let out = run(&app, &["user", "reset-two-step", "carol"]);
     assert!(

@@ -150,6 +150,7 @@ pub async fn not_me(
         .accounts
         .note(&user, Event::ReportedNotMe, None, None)
         .await;
+    let user = state.accounts.forget_browsers(&user).await?;
     let mut resp = match user.verified_email() {
         Some(address) => {
             let reset = state

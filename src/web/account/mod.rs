@@ -14,6 +14,7 @@ pub mod export;
 mod leave;
 mod password;
 mod sessions;
+pub mod trusted;
 mod view;
 
 pub use self::apps::remove_app;

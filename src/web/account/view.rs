@@ -83,6 +83,7 @@ pub fn page(csrf: &Csrf, view: &AccountView) -> Markup {
     html! {
         (overview(view.user))
         (sessions(csrf, view))
+        @if !view.user.trusted.is_empty() { (trusted(csrf, view.user)) }
         (view.activity)
         @if let Some(apps) = &view.apps { (apps) }
         @if let Some(state) = &view.email { (email(csrf, view.user, state)) }
@@ -267,6 +268,31 @@ pub fn password(csrf: &Csrf, state: &FormState) -> Markup {
                 p.lead { "Your other sessions end; this browser stays logged in." }
             }
             (hx_form("/account/password", csrf, fields))
+        }
+    }
+}
+
+/// The browsers trusted to log in without a code, each with "Forget".
+fn trusted(csrf: &Csrf, user: &User) -> Markup {
+    html! {
+        section.card id="trusted-browsers" {
+            h2 { "Trusted browsers" }
+            p.lead { "These log in with your password alone, without a code, until the date shown." }
+            ul.sessions {
+                @for browser in &user.trusted {
+                    li {
+                        div {
+                            strong { (browser.browser) }
+                            br;
+                            small { (browser.address) " · trusted " (time(browser.since)) " · until " (time(browser.until)) }
+                        }
+                        (hx_form("/account/trusted/forget", csrf, html! {
+                            input type="hidden" name="browser" value=(browser.handle);
+                            button.secondary type="submit" { "Forget" }
+                        }))
+                    }
+                }
+            }
         }
     }
 }

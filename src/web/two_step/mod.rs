@@ -52,6 +52,8 @@ const PENDING_TRIES: u32 = 3;
 pub struct TwoStep {
     policy: CookiePolicy,
     cookie: String,
+    /// "Trust this browser": `<account id>.<secret>` (see `accounts::trust`).
+    pub trust_cookie: String,
     /// Wrong codes per pending login.
     tries: Arc<Throttle>,
 }
@@ -65,6 +67,7 @@ impl TwoStep {
         });
         Self {
             cookie: policy.name("wicket_pending"),
+            trust_cookie: policy.name("wicket_trust"),
             policy,
             tries: Arc::new(Throttle::new("pending", limit, counters)),
         }
@@ -138,6 +141,8 @@ pub async fn code_page(
 #[serde(default)]
 pub struct CodeForm {
     code: String,
+    /// "Trust this browser for 30 days": present (`on`) only when ticked.
+    trust: String,
 }
 
 /// `POST /login/code`: checks the code and finishes the login.
@@ -219,6 +224,17 @@ pub async fn code_submit(
         SET_COOKIE,
         state.two_step.policy.clear(&state.two_step.cookie),
     );
+    if !form.trust.is_empty() {
+        let secret = state.accounts.trust_browser(&user, &client).await?;
+        let value = crate::accounts::trust::cookie_value(&user, &secret);
+        let lifetime = crate::accounts::trust::TRUSTED_FOR.unsigned_abs();
+        let cookie =
+            state
+                .two_step
+                .policy
+                .set(&state.two_step.trust_cookie, &value, Some(lifetime));
+        resp.headers_mut().append(SET_COOKIE, cookie);
+    }
     if !known_browser {
         state.accounts.notify_new_login(&user, &client).await;
     }

@@ -26,6 +26,10 @@ pub fn code_view(csrf: &Csrf, error: Option<&str>, alert: Option<&str>) -> Marku
                 },
             }
         }
+        div.check {
+            input id="trust" name="trust" type="checkbox";
+            label for="trust" { "Trust this browser for 30 days (no code asked here)" }
+        }
         button type="submit" { "Log in" }
     };
     html! {
