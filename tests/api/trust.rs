@@ -173,7 +173,12 @@ async fn a_trusted_browser_skips_the_code_until_something_changes_on_redis() {
 async fn a_forged_or_foreign_trust_cookie_skips_nothing() {
     let app = spawn_app().await;
     app.register("tess", PASSWORD).await;
-    enable(&app, step_now()).await;
+    let on = enable(&app, step_now()).await;
+    // The account trusts a browser: a cookie must name that one's secret, not any.
+    let laptop = client();
+    let trusted = with_code(&app, &laptop, &on.recovery[0], true).await;
+    assert_eq!(trusted.status(), StatusCode::SEE_OTHER);
+    assert!(straight_in(&app, &laptop).await);
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let url: reqwest::Url = app.base.parse().unwrap();
     let id: serde_json::Value = serde_json::from_str(&crate::toolbox::run(
