@@ -105,6 +105,8 @@
       return;
     }
     let credential;
+    // One request at a time: the button's replaces the autofill's.
+    if (login) stopAutofill();
     try {
       credential = login
         ? await navigator.credentials.get({ publicKey: request(answer.options) })
@@ -117,24 +119,72 @@
           : 'No passkey was made. Try again when you are ready.');
       return;
     }
+    await finish(form, answer, login ? signed(credential) : made(credential));
+  };
+
+  // Posts the signed (or made) `credential` for the ceremony of `answer` to the
+  // form's action, and shows what came back.
+  const finish = async (form, answer, credential) => {
+    const login = form.dataset.passkey === 'login';
     const fields = {
-      csrf,
+      csrf: form.elements.csrf.value,
       ceremony: answer.ceremony,
-      credential: JSON.stringify(login ? signed(credential) : made(credential)),
+      credential: JSON.stringify(credential),
     };
     if (login) {
       if (form.elements.next) fields.next = form.elements.next.value;
       const remember = document.getElementById('remember');
       if (remember && remember.checked) fields.remember = 'on';
     }
-    const finish = await post(form.action, fields);
-    const to = finish.headers.get('HX-Redirect');
+    const done = await post(form.action, fields);
+    const to = done.headers.get('HX-Redirect');
     if (to) {
       window.location.assign(to);
       return;
     }
-    await swap(form, finish);
+    await swap(form, done);
   };
+
+  // Passkey autofill: where the browser offers passkeys among a field's suggestions
+  // (conditional mediation), the login form's username field (autocomplete
+  // "username webauthn") lists the site's; picking one logs in as the button does.
+  let autofill = null;
+  const stopAutofill = () => {
+    if (autofill) autofill.abort();
+    autofill = null;
+  };
+  const offer = async (root) => {
+    const field = root.querySelector('input[autocomplete~="webauthn"]');
+    const form = document.querySelector('form[data-passkey="login"]');
+    if (!field || !form || !PublicKeyCredential.isConditionalMediationAvailable) return;
+    if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+    stopAutofill();
+    const controller = new AbortController();
+    autofill = controller;
+    const start = await post(form.dataset.options, new FormData(form));
+    if (!start.ok || !(start.headers.get('Content-Type') || '').includes('json')) return;
+    const answer = await start.json();
+    let credential;
+    try {
+      credential = await navigator.credentials.get({
+        publicKey: request(answer.options),
+        mediation: 'conditional',
+        signal: controller.signal,
+      });
+    } catch (err) {
+      return; // aborted for the button, or nothing picked
+    }
+    if (!credential || autofill !== controller) return;
+    autofill = null;
+    await finish(form, answer, signed(credential));
+  };
+  const offerQuietly = (root) => { offer(root).catch(() => {}); };
+  document.addEventListener('DOMContentLoaded', () => offerQuietly(document));
+  document.addEventListener('htmx:load', (event) => {
+    if (event.target.querySelector && event.target.querySelector('input[autocomplete~="webauthn"]')) {
+      offerQuietly(event.target);
+    }
+  });
 
   document.addEventListener('submit', (event) => {
     const form = event.target.closest('form[data-passkey]');

@@ -8,6 +8,12 @@ import { accountId, claim, logOutOfWicket, member, wicket } from './oidc';
 const app = `http://127.0.0.1:${process.env.WICKET_E2E_APACHE_PORT}`;
 
 async function authenticator(page: Page) {
+  // The button, not autofill (the virtual authenticator answers autofill at once).
+  await page.addInitScript(() => {
+    if (window.PublicKeyCredential) {
+      PublicKeyCredential.isConditionalMediationAvailable = async () => false;
+    }
+  });
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('WebAuthn.enable');
   await cdp.send('WebAuthn.addVirtualAuthenticator', {

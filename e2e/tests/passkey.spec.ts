@@ -7,7 +7,21 @@ import { expect, expectAccessible, PASSWORD, registeredMember, test } from './fi
 // place of a phone or a security key: a platform authenticator that keeps discoverable
 // credentials and verifies its user.
 
-async function authenticator(page: Page): Promise<{ cdp: CDPSession; id: string }> {
+/**
+ * Chromium's virtual authenticator answers a passkey autofill request (conditional
+ * mediation) at once, as if the member picked the passkey the moment the login page
+ * opened; tests of the button play a browser without autofill.
+ */
+async function withoutAutofill(page: Page) {
+  await page.addInitScript(() => {
+    if (window.PublicKeyCredential) {
+      PublicKeyCredential.isConditionalMediationAvailable = async () => false;
+    }
+  });
+}
+
+async function authenticator(page: Page, autofill = false): Promise<{ cdp: CDPSession; id: string }> {
+  if (!autofill) await withoutAutofill(page);
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('WebAuthn.enable');
   const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
@@ -124,4 +138,24 @@ test('without JavaScript the passkey parts are not shown, and the rest works', a
   await expect(page.locator('#passkeys')).toBeHidden();
   await expect(page.getByRole('heading', { name: 'Two-step login' })).toBeVisible();
   await context.close();
+});
+
+test('the username field offers the passkey (autofill), and picking it logs in', async ({ page }) => {
+  await authenticator(page, true);
+  const name = await registeredMember(page, 'auto');
+  await page.goto('/account');
+  const section = page.locator('#passkeys');
+  await section.getByLabel('Name it').fill('Phone');
+  await section.getByLabel('Your password').fill(PASSWORD);
+  await section.getByRole('button', { name: 'Add a passkey' }).click();
+  await expect(page.locator('#passkeys')).toContainText('Phone');
+  await expect(page.getByLabel('Username')).toHaveCount(0);
+  await page.goto('/logout');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  // The login form's username field asks for the passkeys as it opens; the virtual
+  // authenticator picks the one it holds, as a member would from the suggestions.
+  await expect(page).toHaveURL(/\/cabinet$/);
+  await expect(page.getByRole('heading', { level: 1 })).toContainText(name);
+  await page.goto('/account/activity');
+  await expect(page.locator('#activity li').first()).toContainText('Logged in (passkey)');
 });

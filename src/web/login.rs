@@ -288,7 +288,9 @@ pub fn view(csrf: &Csrf, form: &LoginView) -> Markup {
         }
         (Field {
             id: None,
-            name: "username", label: "Username", kind: "text", autocomplete: "username",
+            name: "username", label: "Username", kind: "text",
+            // With passkeys, the field offers them too (autofill), where browsers can.
+            autocomplete: if form.passkeys { "username webauthn" } else { "username" },
             value: filled.username, error: None, autofocus: true, hint: None, optional: false,
         }.render())
         (Field {

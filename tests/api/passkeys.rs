@@ -873,7 +873,7 @@ async fn removing_is_throttled_like_a_login_and_a_key_is_added_once() {
 async fn starting_ceremonies_is_limited_per_address() {
     let app = passkey_app(|_| {}).await;
     let browser = client();
-    for _ in 0..30 {
+    for _ in 0..wicket::accounts::passkeys::STARTS_PER_MINUTE {
         login_options(&app, &browser).await;
     }
     let resp = app
