@@ -502,7 +502,8 @@ fn accounts_with(config: &Config, stores: &Stores, key: &SecretKey) -> io::Resul
             stores.users.clone(),
             config.session_idle,
             config.session_lifetime,
-        ),
+        )
+        .with_journal(stores.journal.clone()),
         users: stores.users.clone(),
         tokens: stores.tokens.clone(),
         hasher: Hasher::new(config.scrypt_log_n, config.scrypt_permits())

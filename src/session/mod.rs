@@ -87,9 +87,18 @@ pub struct Sessions {
     users: Arc<dyn UserStore>,
     idle: Duration,
     lifetime: Duration,
+    /// Where a session that ran out is written down, for its member (when set).
+    journal: Option<Arc<dyn crate::store::JournalStore>>,
 }
 
 impl Sessions {
+    /// The same, writing sessions that ran out (idle, lifetime) in their accounts'
+    /// journals as their browsers come back and are told.
+    pub fn with_journal(mut self, journal: Arc<dyn crate::store::JournalStore>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
     /// Sessions signed with keys derived from `secret`, kept in `store` for users of
     /// `users`, ending after `idle` without requests or `lifetime` after login.
     pub fn new(
@@ -109,6 +118,7 @@ impl Sessions {
             users,
             idle,
             lifetime,
+            journal: None,
         }
     }
 
@@ -177,6 +187,7 @@ impl Sessions {
                 return Ok(Resumed::Ended(reason));
             }
             tracing::info!(user = %record.user, ?reason, "session over");
+            self.journal_ran_out(&record, reason).await;
             // Told once: the record goes now, the reason travels in a notice cookie.
             if let Err(err) = self.store.remove(&id).await {
                 tracing::warn!(error = %chain(&err), "could not delete an ended session");
@@ -199,6 +210,30 @@ impl Sessions {
             }
         }
         Ok(Resumed::Live(Box::new(session)))
+    }
+
+    /// Writes a session that ran out (not one ended by an event, which its cause
+    /// writes) in its account's journal.
+    async fn journal_ran_out(&self, record: &SessionRecord, reason: EndReason) {
+        use crate::store::journal::{Entry, Event};
+        let (Some(journal), Some(account)) = (&self.journal, &record.account) else {
+            return;
+        };
+        let detail = match reason {
+            EndReason::Idle => "no activity for the idle timeout",
+            EndReason::Lifetime => "its longest lifetime was reached",
+            _ => return,
+        };
+        let entry = Entry {
+            at: now(),
+            event: Event::SessionExpired,
+            browser: record.browser.clone(),
+            address: record.address.clone(),
+            detail: Some(detail.to_owned()),
+        };
+        if let Err(err) = journal.record(account, &entry).await {
+            tracing::warn!(error = %chain(&err), "could not write the journal");
+        }
     }
 
     /// The account `record` was started for, if it still exists: the user named in it

@@ -101,6 +101,10 @@ pub enum Event {
     SecondFactorsReset,
     /// The operator asked for a new password.
     PasswordChangeRequired,
+    /// A session ran out (idle, or its lifetime), noticed when its browser came back.
+    SessionExpired,
+    /// The member logged out.
+    LoggedOut,
     /// A browser trusted for 30 days at the second step.
     BrowserTrusted,
     /// A trusted browser forgotten.
@@ -135,6 +139,8 @@ impl Event {
             Self::Unlocked => "Guessing counts cleared by the operator",
             Self::SecondFactorsReset => "Two-step login and passkeys reset by the operator",
             Self::PasswordChangeRequired => "New password asked for by the operator",
+            Self::SessionExpired => "A session ended by itself",
+            Self::LoggedOut => "Logged out",
             Self::BrowserTrusted => "Browser trusted for 30 days (no code asked)",
             Self::BrowserForgotten => "Trusted browser forgotten",
         }

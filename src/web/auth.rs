@@ -37,6 +37,9 @@ pub struct Login<'a> {
     /// How, as OpenID Connect's `amr` says it: [`PASSWORD`], [`PASSWORD_AND_CODE`],
     /// [`PASSKEY`].
     pub amr: &'a [&'static str],
+    /// How, as the account's journal says it ("password", "password and recovery
+    /// code", …).
+    pub method: &'static str,
 }
 
 /// A password alone.
@@ -76,6 +79,7 @@ pub async fn log_in(
         record,
         second_factor,
         amr,
+        method,
     } = login;
     let origin = Origin {
         browser: client.browser.clone(),
@@ -94,11 +98,6 @@ pub async fn log_in(
         if let Err(err) = state.users.update(&user.name, &change).await {
             tracing::warn!(error = %chain(&err), "could not record the login");
         }
-        let method = match amr {
-            PASSKEY => "passkey",
-            PASSWORD_AND_CODE => "password and code",
-            _ => "password",
-        };
         let event = crate::store::journal::Event::LoggedIn;
         state
             .accounts
@@ -149,6 +148,16 @@ pub async fn log_out(
         .await
         .map_err(AppError::LogoutFailed)?;
     tracing::info!(user = %session.record.user, ?reason, "logged out");
+    if let (EndReason::LoggedOut, Some(user)) = (reason, session.account.as_deref()) {
+        let caller = crate::accounts::Caller {
+            address: session.record.address.clone().unwrap_or_default(),
+            ip: None,
+            browser: session.record.browser.clone().unwrap_or_default(),
+            device_cookie: None,
+        };
+        let event = crate::store::journal::Event::LoggedOut;
+        state.accounts.note(user, event, Some(&caller), None).await;
+    }
     let mut resp = hx.redirect(to);
     resp.extensions_mut().insert(SessionChange::Ended(reason));
     // What the browser kept of the member's pages goes too; not "cookies": the site's

@@ -219,6 +219,11 @@ pub async fn submit(
         record: true,
         second_factor: false,
         amr: auth::PASSWORD,
+        method: if trusted {
+            "password (a trusted browser)"
+        } else {
+            "password"
+        },
     };
     let to = next.unwrap_or(CABINET);
     // Asked of the request: the response is what makes this browser known.

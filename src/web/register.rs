@@ -242,6 +242,7 @@ pub async fn submit(
         record: false,
         second_factor: false,
         amr: auth::PASSWORD,
+        method: "password (a new account)",
     };
     let logged_in = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, CABINET);
     match logged_in.await {

@@ -395,6 +395,7 @@ pub async fn reset_submit(
         } else {
             auth::PASSWORD
         },
+        method: "a new password by mailed link",
     };
     let mut resp = auth::log_in(&state, current.0.as_ref(), &csrf, hx, login, CABINET).await?;
     resp.headers_mut()

@@ -305,3 +305,136 @@ async fn a_member_downloads_their_data_on_redis() {
     let (app, _redis) = on_redis(|_| {}).await;
     a_member_downloads_their_data_with_the_password_and_no_secret_in_it(app).await;
 }
+
+/// How many entries of the member's whole journal say `said`.
+async fn times(app: &TestApp, browser: &reqwest::Client, said: &str) -> usize {
+    let mut count = 0;
+    for page in 1..=10 {
+        let text = app
+            .get_by(browser, &format!("/account/activity?page={page}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        count += activity_or_empty(&text)
+            .matches(&format!("<strong>{said}</strong>"))
+            .count();
+        if !text.contains(r#"rel="next""#) {
+            break;
+        }
+    }
+    count
+}
+
+fn activity_or_empty(page: &str) -> &str {
+    match page.find(r#"<ol class="activity">"#) {
+        Some(_) => activity(page),
+        None => "",
+    }
+}
+
+async fn each_event_is_written_once(app: TestApp, sink: &crate::helpers::smtp::SmtpSink) {
+    use crate::helpers::smtp::register_confirmed;
+    register_confirmed(&app, sink, "eve", "eve@example.com").await;
+    let wrong = [("username", "eve"), ("password", "not the password at all")];
+    app.post_form_by(&client(), "/login", &wrong).await;
+    let elsewhere = client();
+    app.login_by(&elsewhere, "eve").await;
+    app.post_form_by(&elsewhere, "/logout", &[]).await;
+    let on = enable(&app, step_now()).await;
+    let form = [
+        ("code", on.recovery[0].as_str()),
+        ("current_password", PASSWORD),
+    ];
+    app.post_form_hx("/account/totp/recovery", &form).await;
+    run(&app, &["user", "reset-two-step", "eve"]);
+    // The reset ended this browser's session too: log in again.
+    app.login_by(&app.client, "eve").await;
+    let form = [
+        ("email", "eve2@example.com"),
+        ("current_password", PASSWORD),
+    ];
+    app.post_form("/account/email", &form).await;
+    let new = "eve's other horse battery";
+    let form = [
+        ("current_password", PASSWORD),
+        ("password", new),
+        ("confirm", new),
+    ];
+    app.post_form("/account/password", &form).await;
+    for action in ["unlock", "disable", "enable"] {
+        run(&app, &["user", action, "eve"]);
+    }
+    let browser = client();
+    app.post_form_by(
+        &browser,
+        "/login",
+        &[("username", "eve"), ("password", new)],
+    )
+    .await;
+    for said in [
+        "Wrong password",
+        "Logged out",
+        "Two-step login turned on",
+        "New recovery codes made",
+        "Two-step login and passkeys reset by the operator",
+        "Email address set (waiting for confirmation)",
+        "Password changed",
+        "Guessing counts cleared by the operator",
+        "Account disabled by the operator",
+        "Account enabled by the operator",
+    ] {
+        assert_eq!(times(&app, &browser, said).await, 1, "{said}");
+    }
+    // Three logins: another browser, this one again, and the last.
+    assert_eq!(times(&app, &browser, "Logged in").await, 3);
+    // Never a secret: the codes, the key, the passwords.
+    let all = app
+        .get_by(&browser, "/account/activity")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for secret in [PASSWORD, new, &on.recovery[1]] {
+        assert!(!all.contains(secret), "{secret:?}");
+    }
+}
+
+#[tokio::test]
+async fn each_event_is_written_once_on_files() {
+    let sink = crate::helpers::smtp::SmtpSink::start();
+    let app = crate::helpers::smtp::mail_app(&sink).await;
+    each_event_is_written_once(app, &sink).await;
+}
+
+#[tokio::test]
+async fn a_session_that_ran_out_is_written_down_when_its_browser_comes_back() {
+    let app = spawn_app().await;
+    let cookie = session_cookie(&app.register("ivo", PASSWORD).await).unwrap();
+    let file = session_file(&app, &cookie);
+    set_session_time(&file, "last_seen", time::Duration::hours(2));
+    assert_eq!(app.get("/cabinet").await.status(), StatusCode::SEE_OTHER);
+    app.login_by(&app.client, "ivo").await;
+    let page = app.get("/account/activity").await.text().await.unwrap();
+    assert!(
+        activity(&page).contains(
+            "<strong>A session ended by itself</strong> (no activity for the idle timeout)"
+        ),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn each_event_is_written_once_on_redis() {
+    let sink = crate::helpers::smtp::SmtpSink::start();
+    let smtp = sink.url().parse().unwrap();
+    let port = crate::helpers::smtp::free_port();
+    let (app, _redis) = on_redis(move |c| {
+        c.addr = format!("127.0.0.1:{port}");
+        c.public_url = Some(format!("http://127.0.0.1:{port}").parse().unwrap());
+        c.smtp_url = Some(smtp);
+        c.mail_from = Some("Wicket <wicket@example.com>".into());
+    })
+    .await;
+    each_event_is_written_once(app, &sink).await;
+}

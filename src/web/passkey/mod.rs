@@ -181,6 +181,7 @@ pub async fn login(
         record: true,
         second_factor: true,
         amr: auth::PASSKEY,
+        method: "passkey",
     };
     tracing::info!(user = %user.name, "passkey right");
     let to = next.unwrap_or(CABINET);

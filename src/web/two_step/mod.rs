@@ -209,6 +209,10 @@ pub async fn code_submit(
         record: true,
         second_factor: true,
         amr: auth::PASSWORD_AND_CODE,
+        method: match used {
+            Used::AppCode => "password and code",
+            Used::RecoveryCode(_) => "password and recovery code",
+        },
     };
     let back = record
         .next
