@@ -180,10 +180,12 @@
   };
   const offerQuietly = (root) => { offer(root).catch(() => {}); };
   document.addEventListener('DOMContentLoaded', () => offerQuietly(document));
+  // A login form htmx swapped in asks again (htmx's own start-up load of the body is
+  // the page's, already asked for).
   document.addEventListener('htmx:load', (event) => {
-    if (event.target.querySelector && event.target.querySelector('input[autocomplete~="webauthn"]')) {
-      offerQuietly(event.target);
-    }
+    const root = event.target;
+    if (root === document.body || !root.querySelector) return;
+    if (root.querySelector('input[autocomplete~="webauthn"]')) offerQuietly(root);
   });
 
   document.addEventListener('submit', (event) => {

@@ -139,23 +139,3 @@ test('without JavaScript the passkey parts are not shown, and the rest works', a
   await expect(page.getByRole('heading', { name: 'Two-step login' })).toBeVisible();
   await context.close();
 });
-
-test('the username field offers the passkey (autofill), and picking it logs in', async ({ page }) => {
-  await authenticator(page, true);
-  const name = await registeredMember(page, 'auto');
-  await page.goto('/account');
-  const section = page.locator('#passkeys');
-  await section.getByLabel('Name it').fill('Phone');
-  await section.getByLabel('Your password').fill(PASSWORD);
-  await section.getByRole('button', { name: 'Add a passkey' }).click();
-  await expect(page.locator('#passkeys')).toContainText('Phone');
-  await expect(page.getByLabel('Username')).toHaveCount(0);
-  await page.goto('/logout');
-  await page.getByRole('button', { name: 'Log out' }).click();
-  // The login form's username field asks for the passkeys as it opens; the virtual
-  // authenticator picks the one it holds, as a member would from the suggestions.
-  await expect(page).toHaveURL(/\/cabinet$/);
-  await expect(page.getByRole('heading', { level: 1 })).toContainText(name);
-  await page.goto('/account/activity');
-  await expect(page.locator('#activity li').first()).toContainText('Logged in (passkey)');
-});

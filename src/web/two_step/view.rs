@@ -28,7 +28,7 @@ pub fn code_view(csrf: &Csrf, error: Option<&str>, alert: Option<&str>) -> Marku
         }
         div.check {
             input id="trust" name="trust" type="checkbox";
-            label for="trust" { "Trust this browser for 30 days (no code asked here)" }
+            label for="trust" { "Trust this browser for 30 days" }
         }
         button type="submit" { "Log in" }
     };
