@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use maud::html;
+use maud::{Markup, html};
 use poem::http::header::SET_COOKIE;
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, Result, handler};
@@ -16,8 +16,8 @@ use super::form::{Form, NoFields};
 use super::layout::hx_form;
 use super::reset::{open_link, pending};
 use super::{AppState, Hx};
-use crate::store::EndReason;
 use crate::store::tokens::Purpose;
+use crate::store::{EndReason, User};
 
 /// `GET /not-me/<token>`: as [`open_reset_link`], for the new-login notice's link.
 #[handler]
@@ -37,28 +37,19 @@ pub async fn not_me_page(
     csrf: Csrf,
     hx: Hx,
 ) -> Result<Response> {
-    let Some(token) = state.link_cookie.of(req) else {
-        return Ok(Hx(false).redirect("/"));
+    let ask = Ask {
+        purpose: Purpose::NotMe,
+        action: "/not-me",
+        button: "End every session and choose a new password",
     };
-    let Some(user) = pending(&state, &token, Purpose::NotMe).await? else {
-        return Ok(unusable(hx, "/forgot", "Reset your password"));
-    };
-    let fields = html! {
-        button.danger type="submit" { "End every session and choose a new password" }
-    };
-    let body = html! {
-        section.card id="not-me" {
-            h1 { "Not you?" }
-            p.lead {
-                "Someone logged in to " strong { (user.name) } " from a browser the account "
-                "had not used before. If it was not you, end every session of the account "
-                "now (whoever it was is logged out) and choose a new password."
-            }
-            (hx_form("/not-me", &csrf, fields))
-            p.switch { "It was me after all? " a href="/" { "Back to the login form" } }
+    ask.page(&state, req, &csrf, hx, |user| {
+        html! {
+            "Someone logged in to " strong { (user.name) } " from a browser the account "
+            "had not used before. If it was not you, end every session of the account "
+            "now (whoever it was is logged out) and choose a new password."
         }
-    };
-    Ok(hx.page("Not you?", body).into_response())
+    })
+    .await
 }
 
 /// `POST /not-me`: ends every session of the account, then opens the reset form with
@@ -76,18 +67,71 @@ pub async fn not_me_submit(
     let Some((record, user)) = state.accounts.take_good(&token, Purpose::NotMe).await? else {
         return Ok(unusable(hx, "/forgot", "Reset your password"));
     };
-    let ended = state
-        .sessions
-        .end_all(&user.name, None, EndReason::ReportedNotMe)
-        .await?;
-    tracing::warn!(user = %user.name, ended, "a login was reported as not the owner's; every session ended");
+    end_everything(&state, hx, &user, Some(&record.email)).await
+}
+
+/// The page a "This wasn't me" link leads to, asking before anything changes.
+pub(super) struct Ask<'a> {
+    /// The link's purpose.
+    pub purpose: Purpose,
+    /// Where the form posts.
+    pub action: &'a str,
+    /// What its button says.
+    pub button: &'a str,
+}
+
+impl Ask<'_> {
+    /// The page for the link in the link cookie, `lead` saying what happened to the
+    /// account; a used or expired link gets the way to a new one.
+    pub async fn page(
+        &self,
+        state: &AppState,
+        req: &Request,
+        csrf: &Csrf,
+        hx: Hx,
+        lead: impl FnOnce(&User) -> Markup,
+    ) -> Result<Response> {
+        let Some(token) = state.link_cookie.of(req) else {
+            return Ok(Hx(false).redirect("/"));
+        };
+        let Some(user) = pending(state, &token, self.purpose).await? else {
+            return Ok(unusable(hx, "/forgot", "Reset your password"));
+        };
+        let fields = html! { button.danger type="submit" { (self.button) } };
+        let body = html! {
+            section.card id="not-me" {
+                h1 { "Not you?" }
+                p.lead { (lead(&user)) }
+                (hx_form(self.action, csrf, fields))
+                p.switch { "It was you after all? " a href="/" { "Back to the login form" } }
+            }
+        };
+        Ok(hx.page("Not you?", body).into_response())
+    }
+}
+
+/// What "This wasn't me" does once asked, wherever it came from (a mailed link, the
+/// account's journal): every session of `user`'s account ends and is written down,
+/// its trusted browsers are forgotten, and the reset form opens for `address` (the
+/// confirmed one); without one, the browser is sent home.
+pub(super) async fn end_everything(
+    state: &AppState,
+    hx: Hx,
+    user: &User,
+    address: Option<&str>,
+) -> Result<Response> {
+    let reason = EndReason::ReportedNotMe;
+    let ended = state.sessions.end_all(&user.name, None, reason).await?;
+    tracing::warn!(user = %user.name, ended, "reported as not the owner's; every session ended");
     let event = crate::store::journal::Event::ReportedNotMe;
-    state.accounts.note(&user, event, None, None).await;
-    let user = state.accounts.forget_browsers(&user).await?;
-    let purpose = Purpose::ResetPassword;
+    state.accounts.note(user, event, None, None).await;
+    let user = state.accounts.forget_browsers(user).await?;
+    let Some(address) = address else {
+        return Ok(hx.redirect("/"));
+    };
     let reset = state
         .accounts
-        .issue(purpose, &user, &record.email, |r| r)
+        .issue(Purpose::ResetPassword, &user, address, |r| r)
         .await?;
     let mut resp = hx.redirect("/reset");
     resp.headers_mut()

@@ -7,17 +7,15 @@
 use std::sync::Arc;
 
 use maud::html;
-use poem::http::header::SET_COOKIE;
 use poem::web::{Data, Path};
-use poem::{IntoResponse, Request, Response, Result, handler};
+use poem::{Request, Response, Result, handler};
 
 use super::csrf::Csrf;
 use super::email::unusable;
 use super::form::{Form, NoFields};
-use super::layout::hx_form;
-use super::reset::{open_link, pending};
+use super::not_me::{Ask, end_everything};
+use super::reset::open_link;
 use super::{AppState, Hx};
-use crate::store::EndReason;
 use crate::store::tokens::Purpose;
 
 /// `GET /restore-address/<token>`.
@@ -45,28 +43,19 @@ pub async fn restore_page(
     csrf: Csrf,
     hx: Hx,
 ) -> Result<Response> {
-    let Some(token) = state.link_cookie.of(req) else {
-        return Ok(Hx(false).redirect("/"));
+    let ask = Ask {
+        purpose: Purpose::RestoreAddress,
+        action: "/restore-address",
+        button: "Put my address back and choose a new password",
     };
-    let Some(user) = pending(&state, &token, Purpose::RestoreAddress).await? else {
-        return Ok(unusable(hx, "/forgot", "Reset your password"));
-    };
-    let fields = html! {
-        button.danger type="submit" { "Put my address back and choose a new password" }
-    };
-    let body = html! {
-        section.card id="restore-address" {
-            h1 { "Not you?" }
-            p.lead {
-                "The email address of " strong { (user.name) } " was changed. If it was not "
-                "you, put this address back: every session of the account ends (whoever "
-                "changed it is logged out), and you choose a new password."
-            }
-            (hx_form("/restore-address", &csrf, fields))
-            p.switch { "It was you after all? " a href="/" { "Back to the login form" } }
+    ask.page(&state, req, &csrf, hx, |user| {
+        html! {
+            "The email address of " strong { (user.name) } " was changed. If it was not "
+            "you, put this address back: every session of the account ends (whoever "
+            "changed it is logged out), and you choose a new password."
         }
-    };
-    Ok(hx.page("Not you?", body).into_response())
+    })
+    .await
 }
 
 /// `POST /restore-address`.
@@ -88,22 +77,8 @@ pub async fn restore_submit(
         return Ok(unusable(hx, "/forgot", "Reset your password"));
     };
     let restored = state.accounts.restore_address(&user, &record.email).await?;
-    let restored = state.accounts.forget_browsers(&restored).await?;
-    let ended = state
-        .sessions
-        .end_all(&user.name, None, EndReason::ReportedNotMe)
-        .await?;
-    tracing::warn!(user = %user.name, ended, "an address change was reported as not the owner's; every session ended");
-    if restored.verified_email().is_none() {
-        // Another account confirmed the address meanwhile: no reset can go there.
-        return Ok(unusable(hx, "/forgot", "Reset your password"));
-    }
-    let reset = state
-        .accounts
-        .issue(Purpose::ResetPassword, &restored, &record.email, |r| r)
-        .await?;
-    let mut resp = hx.redirect("/reset");
-    resp.headers_mut()
-        .append(SET_COOKIE, state.link_cookie.set(&reset));
-    Ok(resp)
+    // Another account may have confirmed the address meanwhile: then no reset can go
+    // there, and the browser is sent home (every session still ends).
+    let address = restored.verified_email().map(str::to_owned);
+    end_everything(&state, hx, &restored, address.as_deref()).await
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use maud::{Markup, html};
-use poem::http::header::SET_COOKIE;
 use poem::web::{Data, Query};
 use poem::{Response, Result, handler};
 use serde::Deserialize;
@@ -12,8 +11,7 @@ use serde::Deserialize;
 use crate::error::AppError;
 use crate::session::SessionChange;
 use crate::store::EndReason;
-use crate::store::journal::{Entry, Event};
-use crate::store::tokens::Purpose;
+use crate::store::journal::Entry;
 use crate::web::client::Client;
 use crate::web::csrf::Csrf;
 use crate::web::form::{Form, NoFields};
@@ -143,27 +141,10 @@ pub async fn not_me(
     Form(_): Form<NoFields>,
 ) -> Result<Response> {
     let user = account_of(&session)?;
+    let address = user.verified_email().map(str::to_owned);
+    let mut resp =
+        crate::web::not_me::end_everything(&state, hx, &user, address.as_deref()).await?;
     let reason = EndReason::ReportedNotMe;
-    let ended = state.sessions.end_all(&user.name, None, reason).await?;
-    tracing::warn!(user = %user.name, ended, "activity reported as not the owner's; every session ended");
-    state
-        .accounts
-        .note(&user, Event::ReportedNotMe, None, None)
-        .await;
-    let user = state.accounts.forget_browsers(&user).await?;
-    let mut resp = match user.verified_email() {
-        Some(address) => {
-            let reset = state
-                .accounts
-                .issue(Purpose::ResetPassword, &user, address, |r| r)
-                .await?;
-            let mut resp = hx.redirect("/reset");
-            resp.headers_mut()
-                .append(SET_COOKIE, state.link_cookie.set(&reset));
-            resp
-        }
-        None => hx.redirect("/"),
-    };
     resp.extensions_mut().insert(SessionChange::Ended(reason));
     Ok(resp)
 }
