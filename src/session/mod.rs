@@ -346,21 +346,26 @@ impl Sessions {
         Ok(ended)
     }
 
-    /// Ends the live session of `user` whose handle is `handle`, if there is one.
+    /// Ends the live session of `user` whose handle is `handle`, if there is one; its
+    /// record as it was.
     pub async fn end_by_handle(
         &self,
         user: &str,
         handle: &str,
         reason: EndReason,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<SessionRecord>, StoreError> {
         let found = self
             .of_user(user)
             .await?
             .into_iter()
             .find(|s| self.handle(&s.id) == handle);
         match found {
-            Some(session) => self.end_for(session, reason).await.map(|()| true),
-            None => Ok(false),
+            Some(session) => {
+                let record = session.record.clone();
+                self.end_for(session, reason).await?;
+                Ok(Some(record))
+            }
+            None => Ok(None),
         }
     }
 

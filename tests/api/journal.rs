@@ -438,3 +438,41 @@ async fn each_event_is_written_once_on_redis() {
     .await;
     each_event_is_written_once(app, &sink).await;
 }
+
+#[tokio::test]
+async fn a_session_ended_from_another_is_written_down_with_which_it_was() {
+    let app = spawn_app().await;
+    app.register("una", PASSWORD).await;
+    let phone = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+        .build()
+        .unwrap();
+    app.login_by(&phone, "una").await;
+    let page = app.get("/account").await.text().await.unwrap();
+    // The first handle listed that is not "others" nor this browser's: the phone's
+    // session is listed first (the most recently active).
+    let handle = page
+        .split(r#"name="session" value=""#)
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .find(|h| h != "others")
+        .expect("a session to end");
+    assert_see_other(
+        &app.post_form("/account/sessions/end", &[("session", &handle)])
+            .await,
+        "/account?done=ended",
+    );
+    assert_eq!(
+        app.get_by(&phone, "/cabinet").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let page = app.get("/account/activity").await.text().await.unwrap();
+    assert!(
+        activity(&page).contains(
+            "<strong>A session ended from another one</strong> (Safari on iOS · 127.0.0.1)"
+        ),
+        "{page}"
+    );
+}

@@ -83,15 +83,24 @@ pub async fn end_session(
     } else if form.session == state.sessions.handle(&session.id) {
         // This browser's own session: that is a logout.
         return Ok(auth::log_out(&state, &session, &csrf, hx, EndReason::LoggedOut, "/").await?);
-    } else if state
+    } else if let Some(ended) = state
         .sessions
         .end_by_handle(&name, &form.session, EndReason::EndedElsewhere)
         .await?
     {
         tracing::info!(user = %name, "ended a session from elsewhere");
         if let Some(user) = session.account.as_deref() {
+            // Which one: its browser and address, as the sessions list showed them.
+            let which = format!(
+                "{} · {}",
+                ended.browser.as_deref().unwrap_or("a browser"),
+                ended.address.as_deref().unwrap_or("an unknown address")
+            );
             let event = crate::store::journal::Event::SessionEnded;
-            state.accounts.note(user, event, Some(&client), None).await;
+            state
+                .accounts
+                .note(user, event, Some(&client), Some(&which))
+                .await;
         }
         (ONE_ENDED, "ended")
     } else {
