@@ -16,7 +16,7 @@ use super::form::{Form, NoFields};
 use super::layout::hx_form;
 use super::reset::{open_link, pending};
 use super::{AppState, Hx};
-use crate::store::tokens::Purpose;
+use crate::store::tokens::{Purpose, TokenRecord};
 use crate::store::{EndReason, User};
 
 /// `GET /not-me/<token>`: as [`open_reset_link`], for the new-login notice's link.
@@ -61,13 +61,23 @@ pub async fn not_me_submit(
     hx: Hx,
     Form(_): Form<NoFields>,
 ) -> Result<Response> {
-    let Some(token) = state.link_cookie.of(req) else {
-        return Ok(unusable(hx, "/forgot", "Reset your password"));
-    };
-    let Some((record, user)) = state.accounts.take_good(&token, Purpose::NotMe).await? else {
+    let Some((record, user)) = taken(&state, req, Purpose::NotMe).await? else {
         return Ok(unusable(hx, "/forgot", "Reset your password"));
     };
     end_everything(&state, hx, &user, Some(&record.email)).await
+}
+
+/// The link in the link cookie, used up, with its account, if it still holds for
+/// `purpose`.
+pub(super) async fn taken(
+    state: &AppState,
+    req: &Request,
+    purpose: Purpose,
+) -> Result<Option<(TokenRecord, User)>> {
+    let Some(token) = state.link_cookie.of(req) else {
+        return Ok(None);
+    };
+    Ok(state.accounts.take_good(&token, purpose).await?)
 }
 
 /// The page a "This wasn't me" link leads to, asking before anything changes.

@@ -13,7 +13,7 @@ use poem::{Request, Response, Result, handler};
 use super::csrf::Csrf;
 use super::email::unusable;
 use super::form::{Form, NoFields};
-use super::not_me::{Ask, end_everything};
+use super::not_me::{Ask, end_everything, taken};
 use super::reset::open_link;
 use super::{AppState, Hx};
 use crate::store::tokens::Purpose;
@@ -66,14 +66,7 @@ pub async fn restore_submit(
     hx: Hx,
     Form(_): Form<NoFields>,
 ) -> Result<Response> {
-    let Some(token) = state.link_cookie.of(req) else {
-        return Ok(unusable(hx, "/forgot", "Reset your password"));
-    };
-    let taken = state
-        .accounts
-        .take_good(&token, Purpose::RestoreAddress)
-        .await?;
-    let Some((record, user)) = taken else {
+    let Some((record, user)) = taken(&state, req, Purpose::RestoreAddress).await? else {
         return Ok(unusable(hx, "/forgot", "Reset your password"));
     };
     let restored = state.accounts.restore_address(&user, &record.email).await?;
