@@ -116,11 +116,54 @@ test('a passkey is added on the account page, logs in with no name typed, and is
   await expect(page).toHaveURL(/\/$/);
 });
 
+test('passkey autofill: the username field offers the passkey, and picking it logs in', async ({ page }) => {
+  // A browser with autofill: Chromium's virtual authenticator picks the one passkey
+  // the moment the login page asks (as a member picking it from the field would).
+  const key = await authenticator(page, true);
+  // What the page asks the browser for: autofill must ask quietly (conditional
+  // mediation), never with a prompt over the login form.
+  const asked: string[] = [];
+  await page.exposeFunction('noteAsked', (mediation: string) => asked.push(mediation));
+  await page.addInitScript(() => {
+    const get = navigator.credentials.get.bind(navigator.credentials);
+    navigator.credentials.get = (options) => {
+      (window as unknown as { noteAsked: (m: string) => void }).noteAsked(String(options?.mediation));
+      return get(options);
+    };
+  });
+  const name = await registeredMember(page, 'pkauto');
+  await page.goto('/account');
+  const section = page.locator('#passkeys');
+  await section.getByLabel('Name it').fill('Phone');
+  await section.getByLabel('Your password').fill(PASSWORD);
+  await section.getByRole('button', { name: 'Add a passkey' }).click();
+  await expect(page.locator('#passkeys').getByRole('status')).toHaveText('Passkey added. You can log in with it now.');
+  const made = await credentials(key);
+
+  await page.goto('/logout');
+  const options = page.waitForRequest((r) => r.url().endsWith('/login/passkey/options'));
+  await page.getByRole('button', { name: 'Log out' }).click();
+  // The login page asks for autofill on its own: no button, no name typed.
+  const request = await options;
+  expect(new URLSearchParams(request.postData() ?? '').get('username') ?? '').toBe('');
+  await expect(page).toHaveURL(/\/cabinet$/);
+  expect(asked, 'one quiet request, no prompt').toEqual(['conditional']);
+  await expect(page.getByRole('heading', { level: 1 })).toContainText(name);
+  const used = await credentials(key);
+  expect(used[0].signCount, 'the authenticator signed the autofill request').toBeGreaterThan(made[0].signCount);
+
+  // The journal says how.
+  await page.goto('/account');
+  await expect(page.locator('#activity li').first()).toContainText('(passkey)');
+});
+
 test('a cancelled passkey prompt says so and leaves the password form working', async ({ page }) => {
   const key = await authenticator(page);
   // No credential, and the user turns the prompt down.
   await key.cdp.send('WebAuthn.setUserVerified', { authenticatorId: key.id, isUserVerified: false });
   await page.goto('/');
+  // Where passkeys are on, the username field asks the browser to list them too.
+  await expect(page.getByLabel('Username')).toHaveAttribute('autocomplete', 'username webauthn');
   await page.getByRole('button', { name: 'Log in with a passkey' }).click();
   await expect(page.getByRole('alert')).toHaveText(
     'No passkey was used. Try again, or log in with your password.',
