@@ -8,8 +8,14 @@ import type { Browser, Page } from '@playwright/test';
 const NEW_PASSWORD = 'a brand new secret phrase';
 
 /** A second browser (its own cookies), logged in as `name`, on the cabinet. */
-async function secondBrowser(browser: Browser, name: string, javaScriptEnabled: boolean, baseURL: string): Promise<Page> {
-  const context = await browser.newContext({ baseURL, javaScriptEnabled });
+async function secondBrowser(
+  browser: Browser,
+  name: string,
+  javaScriptEnabled: boolean,
+  baseURL: string,
+  userAgent?: string,
+): Promise<Page> {
+  const context = await browser.newContext({ baseURL, javaScriptEnabled, userAgent });
   const other = await context.newPage();
   await other.goto('/');
   await logIn(other, name);
@@ -109,14 +115,19 @@ test('the password can be changed with the keyboard alone', async ({ page }) => 
   await expect(page.locator('#change-password').getByRole('status')).toContainText('Your password was changed.');
 });
 
-test('recent activity lists a login from a second browser, and all of it is a page away', async ({ page, browser, baseURL }, testInfo) => {
+const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 '
+  + '(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1';
+
+test('recent activity lists a login from a second browser, whose "This wasn\'t me" ends every session', async ({ page, browser, baseURL }, testInfo) => {
   const name = await registeredMember(page, 'journal');
   const javaScriptEnabled = testInfo.project.use.javaScriptEnabled !== false;
-  const other = await secondBrowser(browser, name, javaScriptEnabled, baseURL ?? '');
+  const other = await secondBrowser(browser, name, javaScriptEnabled, baseURL ?? '', IPHONE);
   await page.goto('/account');
   const activity = page.locator('#activity');
   await expect(activity.getByRole('heading', { name: 'Recent activity' })).toBeVisible();
-  await expect(activity.locator('li').first()).toContainText('Logged in (password)');
+  const login = activity.locator('li').first();
+  await expect(login).toContainText('Logged in (password)');
+  await expect(login).toContainText('Safari on iOS · 127.0.0.1');
   if (testInfo.project.name === 'js') {
     await expectAccessible(page);
     await activity.scrollIntoViewIfNeeded();
@@ -128,7 +139,25 @@ test('recent activity lists a login from a second browser, and all of it is a pa
   await page.goto('/account/activity');
   await expect(page.getByRole('heading', { name: "Your account's activity" })).toBeVisible();
   await expect(page.locator('#activity li')).toHaveCount(1);
+
+  // Not this browser's login: "This wasn't me" ends every session, this one too.
+  await page.locator('#activity li').first().getByRole('button', { name: "This wasn't me" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  const why = 'You were logged out because a login to this account was reported as not its owner\'s.';
+  await expect(page.getByText(why)).toBeVisible();
+  await other.goto('/cabinet');
+  await expect(other).toHaveURL(/\/\?next=\/cabinet$/);
+  await expect(other.getByText(why)).toBeVisible();
   await other.context().close();
+
+  // Written down, and a login from this browser offers no "This wasn't me".
+  await logIn(page, name);
+  await expect(page).toHaveURL(/\/cabinet$/);
+  await page.goto('/account/activity');
+  const reported = page.locator('#activity li').nth(1);
+  await expect(reported).toContainText('"This wasn\'t me": every session ended');
+  await expect(reported).toContainText('Chrome on Linux · 127.0.0.1');
+  await expect(page.locator('#activity li').first().getByRole('button', { name: "This wasn't me" })).toHaveCount(0);
 });
 
 test('a member downloads their data with the password', async ({ page }) => {

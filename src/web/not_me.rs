@@ -10,6 +10,7 @@ use poem::http::header::SET_COOKIE;
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, Result, handler};
 
+use super::client::Client;
 use super::csrf::Csrf;
 use super::email::unusable;
 use super::form::{Form, NoFields};
@@ -58,13 +59,14 @@ pub async fn not_me_page(
 pub async fn not_me_submit(
     state: Data<&Arc<AppState>>,
     req: &Request,
+    client: Client,
     hx: Hx,
     Form(_): Form<NoFields>,
 ) -> Result<Response> {
     let Some((record, user)) = taken(&state, req, Purpose::NotMe).await? else {
         return Ok(unusable(hx, "/forgot", "Reset your password"));
     };
-    end_everything(&state, hx, &user, Some(&record.email)).await
+    end_everything(&state, hx, &client, &user, Some(&record.email)).await
 }
 
 /// The link in the link cookie, used up, with its account, if it still holds for
@@ -121,12 +123,14 @@ impl Ask<'_> {
 }
 
 /// What "This wasn't me" does once asked, wherever it came from (a mailed link, the
-/// account's journal): every session of `user`'s account ends and is written down,
+/// account's journal): every session of `user`'s account ends and is written down
+/// (as reported from `client`),
 /// its trusted browsers are forgotten, and the reset form opens for `address` (the
 /// confirmed one); without one, the browser is sent home.
 pub(super) async fn end_everything(
     state: &AppState,
     hx: Hx,
+    client: &Client,
     user: &User,
     address: Option<&str>,
 ) -> Result<Response> {
@@ -134,7 +138,7 @@ pub(super) async fn end_everything(
     let ended = state.sessions.end_all(&user.name, None, reason).await?;
     tracing::warn!(user = %user.name, ended, "reported as not the owner's; every session ended");
     let event = crate::store::journal::Event::ReportedNotMe;
-    state.accounts.note(user, event, None, None).await;
+    state.accounts.note(user, event, Some(client), None).await;
     let user = state.accounts.forget_browsers(user).await?;
     let Some(address) = address else {
         return Ok(hx.redirect("/"));

@@ -10,6 +10,7 @@ use maud::html;
 use poem::web::{Data, Path};
 use poem::{Request, Response, Result, handler};
 
+use super::client::Client;
 use super::csrf::Csrf;
 use super::email::unusable;
 use super::form::{Form, NoFields};
@@ -63,6 +64,7 @@ pub async fn restore_page(
 pub async fn restore_submit(
     state: Data<&Arc<AppState>>,
     req: &Request,
+    client: Client,
     hx: Hx,
     Form(_): Form<NoFields>,
 ) -> Result<Response> {
@@ -73,5 +75,5 @@ pub async fn restore_submit(
     // Another account may have confirmed the address meanwhile: then no reset can go
     // there, and the browser is sent home (every session still ends).
     let address = restored.verified_email().map(str::to_owned);
-    end_everything(&state, hx, &restored, address.as_deref()).await
+    end_everything(&state, hx, &client, &restored, address.as_deref()).await
 }

@@ -137,13 +137,14 @@ pub async fn page(
 pub async fn not_me(
     state: Data<&Arc<AppState>>,
     Member(session): Member,
+    client: Client,
     hx: Hx,
     Form(_): Form<NoFields>,
 ) -> Result<Response> {
     let user = account_of(&session)?;
     let address = user.verified_email().map(str::to_owned);
     let mut resp =
-        crate::web::not_me::end_everything(&state, hx, &user, address.as_deref()).await?;
+        crate::web::not_me::end_everything(&state, hx, &client, &user, address.as_deref()).await?;
     let reason = EndReason::ReportedNotMe;
     resp.extensions_mut().insert(SessionChange::Ended(reason));
     Ok(resp)
