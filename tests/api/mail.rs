@@ -10,20 +10,6 @@ use reqwest::{Client, StatusCode};
 use crate::helpers::smtp::*;
 use crate::helpers::*;
 
-/// The file the file store keeps a mailed link's token in: named by the SHA-256 of
-/// the token (the link's last segment) in hex, as the store names it; it must exist.
-fn token_file(app: &TestApp, link: &str) -> PathBuf {
-    use sha2::{Digest, Sha256};
-    let token = link.rsplit('/').next().unwrap();
-    let hash: String = Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    let file = app.config.data_dir.join(format!("tokens/{hash}.json"));
-    assert!(file.is_file(), "no token file {}", file.display());
-    file
-}
-
 /// Changes the app's member's password from [`PASSWORD`] to `new` on `/account`.
 async fn change_password(app: &TestApp, new: &str) {
     let form = [

@@ -5,7 +5,9 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::smtp::{SmtpSink, free_port, link, mail_app, path_of, register_confirmed};
+use crate::helpers::smtp::{
+    SmtpSink, free_port, link, mail_app, path_of, register_confirmed, token_file,
+};
 use crate::helpers::totp::{enable, step_now, totp};
 use crate::helpers::*;
 use crate::toolbox::run;
@@ -217,6 +219,49 @@ async fn the_address_given_up_is_told_and_its_link_puts_it_back_once() {
     let again = app.get_by(&client(), path_of(&back)).await;
     assert_ne!(again.status(), StatusCode::SEE_OTHER);
     assert_eq!(count(&app, &sink, subject).await, 1);
+}
+
+#[tokio::test]
+async fn the_link_to_put_an_address_back_lasts_7_days_for_its_account_only() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "amy", "amy@example.com").await;
+    let form = [
+        ("email", "thief@example.com"),
+        ("current_password", PASSWORD),
+    ];
+    app.post_form("/account/email", &form).await;
+    let mail = sink
+        .with_subject("The email address of your Wicket account was changed")
+        .await;
+    let back = link(&mail, "/restore-address/");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(token_file(&app, &back)).unwrap()).unwrap();
+    let expires = time::OffsetDateTime::parse(
+        record["expires"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = expires - time::OffsetDateTime::now_utc();
+    assert!(
+        left > time::Duration::days(7) - time::Duration::minutes(1)
+            && left <= time::Duration::days(7),
+        "valid 7 days: {left}"
+    );
+
+    // The holder deletes the account, and a new one takes the name: the link is not
+    // theirs to be put back on.
+    let deleted = app
+        .post_form("/account/delete", &[("current_password", PASSWORD)])
+        .await;
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+    assert_see_other(&app.register("amy", PASSWORD).await, "/cabinet");
+    let opened = app.get_by(&client(), path_of(&back)).await;
+    assert_eq!(opened.status(), StatusCode::GONE);
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&app, &["user", "show", "amy", "--json"])).unwrap();
+    assert_eq!(json["email"], serde_json::Value::Null, "nothing put back");
+    assert_eq!(json["live_sessions"], 1, "the new account's session stays");
 }
 
 #[tokio::test]

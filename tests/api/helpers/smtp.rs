@@ -150,6 +150,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The file the file store keeps a mailed link's token in: named by the SHA-256 of
+/// the token (the link's last segment) in hex, as the store names it; it must exist.
+pub fn token_file(app: &TestApp, link: &str) -> std::path::PathBuf {
+    use sha2::{Digest, Sha256};
+    let token = link.rsplit('/').next().unwrap();
+    let hash: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let file = app.config.data_dir.join(format!("tokens/{hash}.json"));
+    assert!(file.is_file(), "no token file {}", file.display());
+    file
+}
+
 /// The first link in `message` whose path starts with `path`.
 pub fn link(message: &str, path: &str) -> String {
     let start = message
