@@ -2,7 +2,6 @@
 //! (Debian's python3-aiosmtpd writing each message into a Maildir) on a free loopback
 //! port, stopped when the test ends.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
