@@ -202,3 +202,192 @@ async fn a_forged_or_foreign_trust_cookie_skips_nothing() {
         "a made-up secret is no trust"
     );
 }
+
+/// The trust cookie `resp` set.
+fn trust_cookie(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("wicket_trust="))
+        .expect("a trust cookie")
+}
+
+/// `laptop` trusted with `code` (after a password login that asked for it).
+async fn trust(app: &TestApp, laptop: &Client, code: &str) {
+    let resp = with_code(app, laptop, code, true).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    trust_cookie(&resp);
+    assert!(straight_in(app, laptop).await, "trusted");
+}
+
+/// How many browsers tess's account record (files store) trusts.
+fn trusted_in_record(app: &TestApp) -> usize {
+    let file = app.config.data_dir.join("users/tess.json");
+    let user: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    user["trusted"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn trust_dies_with_two_step_off_the_operators_reset_a_reset_and_its_30_days() {
+    use crate::helpers::smtp::{SmtpSink, link, mail_app, path_of, register_confirmed};
+    use crate::toolbox::run;
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "tess", "tess@example.com").await;
+    let on = enable(&app, step_now()).await;
+    let laptop = client();
+    trust(&app, &laptop, &on.recovery[0]).await;
+
+    // Two-step login off (then on again): the old trust is gone.
+    let form = [
+        ("code", on.recovery[1].as_str()),
+        ("current_password", PASSWORD),
+    ];
+    let off = app.post_form("/account/totp/off", &form).await;
+    assert!(off.status().is_success() || off.status().is_redirection());
+    assert_eq!(trusted_in_record(&app), 0, "two-step off forgets at once");
+    let on = enable(&app, step_now()).await;
+    assert!(!straight_in(&app, &laptop).await, "two-step off ends it");
+    app.post_form_by(&laptop, "/login/code", &[("code", &on.recovery[0])])
+        .await;
+    trust(&app, &laptop, &on.recovery[1]).await;
+
+    // The operator's reset of the second factors (then on again).
+    run(&app, &["user", "reset-two-step", "tess"]);
+    assert_eq!(
+        trusted_in_record(&app),
+        0,
+        "the operator's reset forgets at once"
+    );
+    app.login_by(&app.client, "tess").await;
+    let on = enable(&app, step_now()).await;
+    assert!(
+        !straight_in(&app, &laptop).await,
+        "the operator's reset ends it"
+    );
+    app.post_form_by(&laptop, "/login/code", &[("code", &on.recovery[0])])
+        .await;
+    trust(&app, &laptop, &on.recovery[1]).await;
+
+    // A reset by mailed link.
+    app.mail_settled().await;
+    let seen = sink.messages().len();
+    app.post_form_by(&client(), "/forgot", &[("username", "tess")])
+        .await;
+    let reset = link(&sink.next_to(seen, "tess@example.com").await, "/reset/");
+    let owner = client();
+    app.get_by(&owner, path_of(&reset)).await;
+    let mine = "a brand new horse battery";
+    let form = [
+        ("password", mine),
+        ("confirm", mine),
+        ("code", on.recovery[2].as_str()),
+    ];
+    let done = app.post_form_by(&owner, "/reset", &form).await;
+    assert_eq!(
+        done.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        done.text().await.unwrap()
+    );
+    let form = [("username", "tess"), ("password", mine)];
+    let asked = app.post_form_by(&laptop, "/login", &form).await;
+    assert_eq!(asked.status(), StatusCode::OK, "a reset ends it");
+    let resp = app
+        .post_form_by(
+            &laptop,
+            "/login/code",
+            &[("code", on.recovery[3].as_str()), ("trust", "on")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let went = app.post_form_by(&laptop, "/login", &form).await;
+    assert_eq!(went.status(), StatusCode::SEE_OTHER, "trusted again");
+
+    // Thirty days on, the trust has run out (its end moved back in the record).
+    let file = app.config.data_dir.join("users/tess.json");
+    let mut user: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    for entry in user["trusted"].as_array_mut().unwrap() {
+        entry["until"] = past
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .into();
+    }
+    std::fs::write(&file, user.to_string()).unwrap();
+    let asked = app.post_form_by(&laptop, "/login", &form).await;
+    assert_eq!(asked.status(), StatusCode::OK, "past its 30 days");
+}
+
+#[tokio::test]
+async fn at_most_ten_browsers_are_trusted_and_another_accounts_trust_is_none() {
+    let app = spawn_app().await;
+    app.register("tess", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    let browsers: Vec<Client> = (0..11).map(|_| client()).collect();
+    let mut codes: Vec<String> = on.recovery.clone();
+    codes.push(crate::helpers::totp::totp(&on.key, step_now() + 1, 6));
+    for (browser, code) in browsers.iter().zip(&codes) {
+        trust(&app, browser, code).await;
+    }
+    assert!(
+        !straight_in(&app, &browsers[0]).await,
+        "the oldest of eleven is forgotten"
+    );
+    for browser in &browsers[1..] {
+        assert!(straight_in(&app, browser).await);
+    }
+
+    // A browser another account trusts is asked for this one's code.
+    app.post_form("/logout", &[]).await;
+    assert_see_other(&app.register("uma", PASSWORD).await, "/cabinet");
+    let theirs = enable(&app, step_now()).await;
+    let phone = client();
+    let form = [("username", "uma"), ("password", PASSWORD)];
+    app.post_form_by(&phone, "/login", &form).await;
+    let resp = app
+        .post_form_by(
+            &phone,
+            "/login/code",
+            &[("code", theirs.recovery[0].as_str()), ("trust", "on")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let cookie = trust_cookie(&resp);
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(
+        cookie.split(';').next().unwrap(),
+        &app.base.parse().unwrap(),
+    );
+    let carrying = Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    assert!(
+        !straight_in(&app, &carrying).await,
+        "uma's trust opens nothing of tess's"
+    );
+}
+
+#[tokio::test]
+async fn a_trusted_browser_still_has_only_one_factor_for_two_step_pages() {
+    use crate::forward_auth::{guarding_app, nginx_asks};
+    let app = guarding_app(|_| {}).await;
+    app.register("tess", PASSWORD).await;
+    let on = enable(&app, step_now()).await;
+    let laptop = client();
+    trust(&app, &laptop, &on.recovery[0]).await;
+    // Logged in by the trust alone: members' pages open, two-step ones ask for a code.
+    let members = nginx_asks(&app, &laptop, "GET", "https://app.test/x").await;
+    assert_eq!(members.status(), StatusCode::OK);
+    let strong = nginx_asks(&app, &laptop, "GET", "https://app.test/strong").await;
+    assert_eq!(strong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        location(&strong),
+        "/login/step-up?rd=https%3A%2F%2Fapp.test%2Fstrong"
+    );
+}
