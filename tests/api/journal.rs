@@ -227,6 +227,18 @@ async fn this_wasnt_me_on_an_entry_of_another_browser_ends_every_session_then_a_
 async fn a_member_downloads_their_data_with_the_password_and_no_secret_in_it(app: TestApp) {
     let cookie = session_cookie(&app.register("dee", PASSWORD).await).unwrap();
     let on = enable(&app, step_now()).await;
+    // Another browser, logged in and trusted: its session and trust are secrets too.
+    let other = client();
+    let form = [("username", "dee"), ("password", PASSWORD)];
+    app.post_form_by(&other, "/login", &form).await;
+    let trusted = app
+        .post_form_by(
+            &other,
+            "/login/code",
+            &[("code", on.recovery[1].as_str()), ("trust", "on")],
+        )
+        .await;
+    let other_session = session_cookie(&trusted).expect("the other browser's session");
     let page = app.get("/account").await.text().await.unwrap();
     assert!(page.contains(r#"href="/account/export""#));
     let form = app.get("/account/export").await.text().await.unwrap();
@@ -257,6 +269,15 @@ async fn a_member_downloads_their_data_with_the_password_and_no_secret_in_it(app
         .await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let code = crate::helpers::totp::totp(&on.key, step_now() + 1, 6);
+    // A POST from another site (no form token) gets nothing.
+    let forged = app
+        .client
+        .post(app.url("/account/export"))
+        .form(&[("current_password", PASSWORD), ("code", &code)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     let resp = app
         .post_form(
             "/account/export",
@@ -273,8 +294,9 @@ async fn a_member_downloads_their_data_with_the_password_and_no_secret_in_it(app
     let data: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(data["account"]["name"], "dee");
     assert_eq!(data["account"]["two_step"], true);
-    assert_eq!(data["account"]["recovery_codes_left"], 10);
-    assert_eq!(data["sessions"][0]["this_browser"], true);
+    assert_eq!(data["account"]["recovery_codes_left"], 9, "one used by the other browser");
+    let here = data["sessions"].as_array().unwrap();
+    assert_eq!(here.iter().filter(|s| s["this_browser"] == true).count(), 1);
     assert!(
         data["activity"]
             .as_array()
@@ -289,9 +311,36 @@ async fn a_member_downloads_their_data_with_the_password_and_no_secret_in_it(app
         .split('.')
         .next()
         .unwrap();
+    let other_id = other_session
+        .trim_start_matches("wicket_session=")
+        .split('.')
+        .next()
+        .unwrap();
+    assert_eq!(data["sessions"].as_array().unwrap().len(), 2, "{data}");
     let hex: String = on.key.iter().map(|b| format!("{b:02x}")).collect();
-    for secret in ["$scrypt$", session_id, &hex, &on.recovery[0], "\"key\""] {
-        assert!(!text.contains(secret), "{secret:?} in {text}");
+    let mut secrets = vec![
+        "$scrypt$".to_owned(),
+        session_id.to_owned(),
+        other_id.to_owned(),
+        hex,
+        "\"key\"".to_owned(),
+    ];
+    secrets.extend(on.recovery.iter().cloned());
+    // On files, every secret the account record holds: the password's hash, the sealed
+    // key, the recovery codes' hashes, the trusted browser's digest.
+    if let Ok(record) = std::fs::read_to_string(app.config.data_dir.join("users/dee.json")) {
+        let user: serde_json::Value = serde_json::from_str(&record).unwrap();
+        secrets.push(user["password_hash"].as_str().unwrap().to_owned());
+        secrets.push(user["totp"]["key"].as_str().unwrap().to_owned());
+        for hash in user["totp"]["recovery"].as_array().unwrap() {
+            secrets.push(hash.as_str().unwrap().to_owned());
+        }
+        let digests = user["trusted"].as_array().unwrap();
+        assert_eq!(digests.len(), 1);
+        secrets.push(digests[0]["digest"].as_str().unwrap().to_owned());
+    }
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "{secret:?} in {text}");
     }
 }
 
