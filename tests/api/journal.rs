@@ -294,7 +294,10 @@ async fn a_member_downloads_their_data_with_the_password_and_no_secret_in_it(app
     let data: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(data["account"]["name"], "dee");
     assert_eq!(data["account"]["two_step"], true);
-    assert_eq!(data["account"]["recovery_codes_left"], 9, "one used by the other browser");
+    assert_eq!(
+        data["account"]["recovery_codes_left"], 9,
+        "one used by the other browser"
+    );
     let here = data["sessions"].as_array().unwrap();
     assert_eq!(here.iter().filter(|s| s["this_browser"] == true).count(), 1);
     assert!(
@@ -444,8 +447,17 @@ async fn each_event_is_written_once(app: TestApp, sink: &crate::helpers::smtp::S
         .text()
         .await
         .unwrap();
-    for secret in [PASSWORD, new, &on.recovery[1]] {
+    let hex: String = on.key.iter().map(|b| format!("{b:02x}")).collect();
+    let typed = "not the password at all";
+    let mut secrets = vec![PASSWORD, new, typed, &on.shown, &hex];
+    secrets.extend(on.recovery.iter().map(String::as_str));
+    app.mail_settled().await;
+    let mails = sink.messages();
+    for secret in secrets {
         assert!(!all.contains(secret), "{secret:?}");
+        for mail in &mails {
+            assert!(!mail.contains(secret), "{secret:?} in {mail}");
+        }
     }
 }
 
@@ -486,6 +498,184 @@ async fn each_event_is_written_once_on_redis() {
     })
     .await;
     each_event_is_written_once(app, &sink).await;
+}
+
+/// The rest of the events, each written exactly once, each change told exactly once
+/// (with "This wasn't me" where a browser made it), and never a secret in the
+/// journal, the export or any mail: the key (as shown and as bytes), every recovery
+/// code, the passwords, a wrong code typed.
+async fn every_other_change_is_written_and_told_once_with_no_secret(
+    app: TestApp,
+    sink: &crate::helpers::smtp::SmtpSink,
+) {
+    use crate::helpers::smtp::{link, path_of, register_confirmed};
+    register_confirmed(&app, sink, "fay", "fay@example.com").await;
+    let mut secrets: Vec<String> = vec![PASSWORD.to_owned()];
+
+    // A reset by mailed link (before two-step login, so no code is asked).
+    app.mail_settled().await;
+    let seen = sink.messages().len();
+    app.post_form_by(&client(), "/forgot", &[("username", "fay")])
+        .await;
+    let reset = link(&sink.next_to(seen, "fay@example.com").await, "/reset/");
+    let me = client();
+    app.get_by(&me, path_of(&reset)).await;
+    let mine = "fay's own new horse battery";
+    let form = [("password", mine), ("confirm", mine)];
+    assert_see_other(&app.post_form_by(&me, "/reset", &form).await, "/cabinet");
+    secrets.push(mine.to_owned());
+
+    // Two-step login on, a wrong code from another browser, new codes, then off.
+    app.login_by_with(&app.client, "fay", mine).await;
+    let on = crate::helpers::totp::enable_with(&app, step_now(), mine).await;
+    secrets.push(on.shown.clone());
+    secrets.push(on.shown.split_whitespace().collect());
+    secrets.push(on.key.iter().map(|b| format!("{b:02x}")).collect());
+    secrets.extend(on.recovery.iter().cloned());
+    let other = client();
+    app.post_form_by(&other, "/login", &[("username", "fay"), ("password", mine)])
+        .await;
+    let wrong_code = "314159";
+    app.post_form_by(&other, "/login/code", &[("code", wrong_code)])
+        .await;
+    secrets.push(wrong_code.to_owned());
+    let form = [
+        ("code", on.recovery[0].as_str()),
+        ("current_password", mine),
+    ];
+    let renewed = app
+        .post_form_hx("/account/totp/recovery", &form)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let fresh: Vec<String> = renewed
+        .split("<li><code>")
+        .skip(1)
+        .map(|r| r.split("</code>").next().unwrap().to_owned())
+        .collect();
+    assert_eq!(fresh.len(), 10, "{renewed}");
+    secrets.extend(fresh.iter().cloned());
+    let form = [("code", fresh[0].as_str()), ("current_password", mine)];
+    let off = app.post_form("/account/totp/off", &form).await;
+    assert!(off.status().is_success() || off.status().is_redirection());
+
+    // Every other session ended, then the address removed.
+    app.login_by_with(&other, "fay", mine).await;
+    let ended = app
+        .post_form("/account/sessions/end", &[("session", "others")])
+        .await;
+    assert!(ended.status().is_success() || ended.status().is_redirection());
+    let form = [("email", ""), ("current_password", mine)];
+    app.post_form("/account/email", &form).await;
+
+    // The operator: every session ended, a new password asked for, then set.
+    run(&app, &["user", "logout", "fay"]);
+    run(&app, &["user", "require-password-change", "fay"]);
+    let third = "the operator's chosen horse";
+    let out = crate::cli::user_cmd(&app, &["passwd", "fay"], &format!("{third}\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    secrets.push(third.to_owned());
+    let browser = client();
+    app.login_by_with(&browser, "fay", third).await;
+
+    for said in [
+        "Email address confirmed",
+        "Password reset by mailed link",
+        "Two-step login turned on",
+        "Wrong second-factor code",
+        "New recovery codes made",
+        "Two-step login turned off",
+        "Every other session ended",
+        "Email address removed",
+        "Every session ended by the operator",
+        "New password asked for by the operator",
+        "Password set by the operator",
+    ] {
+        assert_eq!(times(&app, &browser, said).await, 1, "{said}");
+    }
+
+    // Each change told once; those a browser made carry "This wasn't me".
+    app.mail_settled().await;
+    let mails = sink.messages();
+    let told = |subject: &str| -> Vec<&String> {
+        let header = format!("Subject: {subject}");
+        mails.iter().filter(|m| m.contains(&header)).collect()
+    };
+    for (subject, link) in [
+        (
+            "Two-step login was turned on for your Wicket account",
+            "/not-me/",
+        ),
+        ("New recovery codes for your Wicket account", "/not-me/"),
+        (
+            "Two-step login was turned off for your Wicket account",
+            "/not-me/",
+        ),
+        (
+            "The email address of your Wicket account was removed",
+            "/restore-address/",
+        ),
+        ("Your Wicket password was changed", ""),
+    ] {
+        let found = told(subject);
+        assert_eq!(found.len(), 1, "{subject}: {found:?}");
+        assert!(found[0].contains(link), "{}", found[0]);
+        assert!(found[0].contains("To: fay@example.com"), "{}", found[0]);
+    }
+
+    // No secret anywhere: the journal, the export, the mails.
+    let mut journal = String::new();
+    for page in 1..=3 {
+        let path = format!("/account/activity?page={page}");
+        journal.push_str(&app.get_by(&browser, &path).await.text().await.unwrap());
+    }
+    let export = app
+        .post_form_by(&browser, "/account/export", &[("current_password", third)])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(export.contains("\"fay\""), "{export}");
+    for secret in &secrets {
+        assert!(
+            !journal.contains(secret.as_str()),
+            "{secret:?} in the journal"
+        );
+        assert!(
+            !export.contains(secret.as_str()),
+            "{secret:?} in the export"
+        );
+        for mail in &mails {
+            assert!(!mail.contains(secret.as_str()), "{secret:?} in {mail}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_other_change_is_written_and_told_once_on_files() {
+    let sink = crate::helpers::smtp::SmtpSink::start();
+    let app = crate::helpers::smtp::mail_app(&sink).await;
+    every_other_change_is_written_and_told_once_with_no_secret(app, &sink).await;
+}
+
+#[tokio::test]
+async fn every_other_change_is_written_and_told_once_on_redis() {
+    let sink = crate::helpers::smtp::SmtpSink::start();
+    let smtp = sink.url().parse().unwrap();
+    let port = crate::helpers::smtp::free_port();
+    let (app, _redis) = on_redis(move |c| {
+        c.addr = format!("127.0.0.1:{port}");
+        c.public_url = Some(format!("http://127.0.0.1:{port}").parse().unwrap());
+        c.smtp_url = Some(smtp);
+        c.mail_from = Some("Wicket <wicket@example.com>".into());
+    })
+    .await;
+    every_other_change_is_written_and_told_once_with_no_secret(app, &sink).await;
 }
 
 #[tokio::test]

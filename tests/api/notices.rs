@@ -159,6 +159,23 @@ async fn a_passkey_added_or_removed_is_mailed_with_its_name() {
         .await,
         1
     );
+    // Both made from a browser: each carries "This wasn't me", never the credential.
+    for subject in [
+        "A passkey was added to your Wicket account",
+        "A passkey was removed from your Wicket account",
+    ] {
+        let mail = sink.with_subject(subject).await;
+        assert!(mail.contains("/not-me/") && !mail.contains(&id), "{mail}");
+    }
+    // Written down once each, with the passkey's name and not its id.
+    let page = app.get("/account/activity").await.text().await.unwrap();
+    for said in [
+        "Passkey added</strong> (Pia",
+        "Passkey removed</strong> (Pia",
+    ] {
+        assert_eq!(page.matches(said).count(), 1, "{said} in {page}");
+    }
+    assert!(!page.contains(&id), "{page}");
 }
 
 #[tokio::test]
@@ -277,5 +294,17 @@ async fn a_disabled_account_is_told_without_a_link() {
         count(&app, &sink, "Your Wicket account was disabled").await,
         1,
         "told once"
+    );
+    // Deleted by the operator: told too, once, without a link.
+    register_confirmed(&app, &sink, "del", "del@example.com").await;
+    run(&app, &["user", "delete", "del"]);
+    let mail = sink.with_subject("Your Wicket account was deleted").await;
+    assert!(
+        mail.contains("To: del@example.com") && !mail.contains("http://"),
+        "{mail}"
+    );
+    assert_eq!(
+        count(&app, &sink, "Your Wicket account was deleted").await,
+        1
     );
 }

@@ -231,7 +231,12 @@ impl TestApp {
 
     /// Logs `name` in from another browser (`client`) and expects the cabinet.
     pub async fn login_by(&self, client: &Client, name: &str) {
-        let form = [("username", name), ("password", PASSWORD)];
+        self.login_by_with(client, name, PASSWORD).await;
+    }
+
+    /// [`Self::login_by`] with `password`.
+    pub async fn login_by_with(&self, client: &Client, name: &str, password: &str) {
+        let form = [("username", name), ("password", password)];
         let resp = self.post_form_by(client, "/login", &form).await;
         assert_see_other(&resp, "/cabinet");
     }

@@ -46,6 +46,8 @@ pub fn step_now() -> u64 {
 /// What turning two-step login on gave the member.
 pub struct Enabled {
     pub key: Vec<u8>,
+    /// The key as the setup page showed it (base32).
+    pub shown: String,
     pub recovery: Vec<String>,
 }
 
@@ -69,15 +71,26 @@ pub async fn setup_page(app: &TestApp) -> String {
 /// Turns two-step login on for the app's logged-in member, confirming with the code
 /// of `step` (the current one unless the test wants skew).
 pub async fn enable(app: &TestApp, step: u64) -> Enabled {
+    enable_with(app, step, PASSWORD).await
+}
+
+/// [`enable`] for a member whose password is `password`.
+pub async fn enable_with(app: &TestApp, step: u64, password: &str) -> Enabled {
     let page = setup_page(app).await;
     assert!(
         page.contains("Two-step login") && page.contains("<svg"),
         "a QR code on the page"
     );
-    let key = base32_decode(between(&page, r#"<code class="key">"#, "</code>"));
+    let shown = between(&page, r#"<code class="key">"#, "</code>").to_owned();
+    let key = base32_decode(&shown);
     let setup = between(&page, r#"name="setup" value=""#, r#"""#).to_owned();
     let code = totp(&key, step, 6);
-    let resp = turn_on(app, &setup, &code).await;
+    let form = [
+        ("setup", setup.as_str()),
+        ("code", code.as_str()),
+        ("current_password", password),
+    ];
+    let resp = app.post_form("/account/totp", &form).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let text = resp.text().await.unwrap();
     assert!(text.contains("Two-step login is on."), "{text}");
@@ -87,7 +100,11 @@ pub async fn enable(app: &TestApp, step: u64) -> Enabled {
         .map(|rest| rest[..rest.find("</code>").unwrap()].to_owned())
         .collect();
     assert_eq!(recovery.len(), 10);
-    Enabled { key, recovery }
+    Enabled {
+        key,
+        shown,
+        recovery,
+    }
 }
 
 /// Posts the setup form: the sealed `setup` key, `code` and the password.
