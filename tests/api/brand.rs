@@ -128,7 +128,7 @@ async fn a_logo_that_is_not_an_svg_or_a_png_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let gif = dir.path().join("logo.gif");
     std::fs::write(&gif, b"GIF89a").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wicket"))
+    let mut out = std::process::Command::new(env!("CARGO_BIN_EXE_wicket"))
         .args([
             "--addr",
             "127.0.0.1:0",
@@ -139,12 +139,49 @@ async fn a_logo_that_is_not_an_svg_or_a_png_stops_start_up() {
         .arg(dir.path().join("data"))
         .arg("--sessions-dir")
         .arg(dir.path().join("sessions"))
-        .output()
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
         .unwrap();
+    // It must stop by itself: a server that started anyway is killed, and fails here.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while out.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            out.kill().unwrap();
+            panic!("started with a GIF logo");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = out.wait_with_output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("--site-logo") && err.contains("expected an SVG or a PNG"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_site_name_is_text_in_every_page_never_markup() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let server = Binary::start(
+        dir.path(),
+        &["--addr", &addr, "--site-name", "<i>Acme</i> & \"Co\""],
+    );
+    let page = reqwest::get(format!("http://{addr}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let escaped = "&lt;i&gt;Acme&lt;/i&gt; &amp; &quot;Co&quot;";
+    assert!(
+        page.contains(&format!("<title>Log in · {escaped}</title>")),
+        "{page}"
+    );
+    assert!(page.contains(&format!("<span>{escaped}</span>")), "{page}");
+    assert!(!page.contains("<i>Acme"), "{page}");
+    server.stop();
 }
