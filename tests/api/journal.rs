@@ -348,6 +348,26 @@ async fn a_member_downloads_their_data_with_the_password_and_no_secret_in_it(app
 }
 
 #[tokio::test]
+async fn a_login_from_another_address_with_the_same_browser_offers_this_wasnt_me() {
+    let app = spawn_app_with(|c| c.trusted_proxies = "127.0.0.1".parse().unwrap()).await;
+    app.register("abe", PASSWORD).await;
+    // The same browser software, from another address (as the proxy says).
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", "198.51.100.23".parse().unwrap());
+    let far = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    app.login_by(&far, "abe").await;
+    let page = app.get("/account").await.text().await.unwrap();
+    let list = activity(&page);
+    assert!(list.contains("198.51.100.23"), "{list}");
+    assert_eq!(list.matches("This wasn't me").count(), 1, "{list}");
+}
+
+#[tokio::test]
 async fn a_member_downloads_their_data_on_files() {
     a_member_downloads_their_data_with_the_password_and_no_secret_in_it(spawn_app().await).await;
 }

@@ -232,6 +232,14 @@ async fn the_address_given_up_is_told_and_its_link_puts_it_back_once() {
         .post_form_by(&owner, "/reset", &[("password", mine), ("confirm", mine)])
         .await;
     assert_see_other(&reset, "/cabinet");
+    let page = app
+        .get_by(&owner, "/account/activity")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let said = "<strong>Email address put back (&quot;This wasn't me&quot;)</strong>";
+    assert_eq!(page.matches(said).count(), 1, "{page}");
     // The link worked once.
     let again = app.get_by(&client(), path_of(&back)).await;
     assert_ne!(again.status(), StatusCode::SEE_OTHER);
@@ -279,6 +287,38 @@ async fn the_link_to_put_an_address_back_lasts_7_days_for_its_account_only() {
         serde_json::from_str(&run(&app, &["user", "show", "amy", "--json"])).unwrap();
     assert_eq!(json["email"], serde_json::Value::Null, "nothing put back");
     assert_eq!(json["live_sessions"], 1, "the new account's session stays");
+}
+
+#[tokio::test]
+async fn a_link_to_put_an_address_back_works_no_more_after_its_7_days() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    register_confirmed(&app, &sink, "aya", "aya@example.com").await;
+    let form = [
+        ("email", "thief@example.com"),
+        ("current_password", PASSWORD),
+    ];
+    app.post_form("/account/email", &form).await;
+    let mail = sink
+        .with_subject("The email address of your Wicket account was changed")
+        .await;
+    let back = link(&mail, "/restore-address/");
+    // Seven days on (the stored token's end moved back): nothing is put back.
+    let file = token_file(&app, &back);
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    record["expires"] = past
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .into();
+    std::fs::write(&file, record.to_string()).unwrap();
+    let opened = app.get_by(&client(), path_of(&back)).await;
+    assert_eq!(opened.status(), StatusCode::GONE);
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&app, &["user", "show", "aya", "--json"])).unwrap();
+    assert_eq!(json["email"], "thief@example.com");
+    assert_eq!(json["live_sessions"], 1);
 }
 
 #[tokio::test]

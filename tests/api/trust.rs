@@ -85,6 +85,13 @@ async fn a_trusted_browser_skips_the_code_until_something_changes(app: TestApp) 
         "/account",
     );
     assert!(!straight_in(&app, &laptop).await, "forgotten");
+    let page = app.get("/account/activity").await.text().await.unwrap();
+    assert_eq!(
+        page.matches("<strong>Trusted browser forgotten</strong>")
+            .count(),
+        1,
+        "{page}"
+    );
     app.post_form_by(
         &laptop,
         "/login/code",
