@@ -157,6 +157,33 @@ test('passkey autofill: the username field offers the passkey, and picking it lo
   await expect(page.locator('#activity li').first()).toContainText('(passkey)');
 });
 
+test('passkey autofill is offered again by a login form htmx swaps in', async ({ page }) => {
+  const key = await authenticator(page, true);
+  await registeredMember(page, 'pkswap');
+  await page.goto('/account');
+  const section = page.locator('#passkeys');
+  await section.getByLabel('Name it').fill('Phone');
+  await section.getByLabel('Your password').fill(PASSWORD);
+  await section.getByRole('button', { name: 'Add a passkey' }).click();
+  await expect(page.locator('#passkeys').getByRole('status')).toHaveText('Passkey added. You can log in with it now.');
+
+  // The page's own offer finds the member unable to verify (it stays on the form)…
+  await key.cdp.send('WebAuthn.setUserVerified', { authenticatorId: key.id, isUserVerified: false });
+  await page.goto('/logout');
+  const first = page.waitForResponse((r) => r.url().endsWith('/login/passkey/options'));
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await first;
+  await expect(page.getByLabel('Username')).toBeVisible();
+  // …then a wrong password swaps the form in, and its offer is picked.
+  await key.cdp.send('WebAuthn.setUserVerified', { authenticatorId: key.id, isUserVerified: true });
+  const again = page.waitForResponse((r) => r.url().endsWith('/login/passkey/options'));
+  await page.getByLabel('Username').fill('nobody-in-particular');
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+  await again;
+  await expect(page).toHaveURL(/\/cabinet$/);
+});
+
 test('a cancelled passkey prompt says so and leaves the password form working', async ({ page }) => {
   const key = await authenticator(page);
   // No credential, and the user turns the prompt down.
