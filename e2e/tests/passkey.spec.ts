@@ -50,6 +50,16 @@ async function logOut(page: Page) {
   await expect(page).toHaveURL(/\/$/);
 }
 
+/** Adds a passkey called `name` on the account page (the member's password given). */
+async function addPasskey(page: Page, name: string) {
+  await page.goto('/account');
+  const section = page.locator('#passkeys');
+  await section.getByLabel('Name it').fill(name);
+  await section.getByLabel('Your password').fill(PASSWORD);
+  await section.getByRole('button', { name: 'Add a passkey' }).click();
+  await expect(page.locator('#passkeys').getByRole('status')).toHaveText('Passkey added. You can log in with it now.');
+}
+
 /** Checks the page with axe, then saves a screenshot of it (or of one section). */
 async function shot(page: Page, name: string, section?: string) {
   await expectAccessible(page);
@@ -132,12 +142,7 @@ test('passkey autofill: the username field offers the passkey, and picking it lo
     };
   });
   const name = await registeredMember(page, 'pkauto');
-  await page.goto('/account');
-  const section = page.locator('#passkeys');
-  await section.getByLabel('Name it').fill('Phone');
-  await section.getByLabel('Your password').fill(PASSWORD);
-  await section.getByRole('button', { name: 'Add a passkey' }).click();
-  await expect(page.locator('#passkeys').getByRole('status')).toHaveText('Passkey added. You can log in with it now.');
+  await addPasskey(page, 'Phone');
   const made = await credentials(key);
 
   await page.goto('/logout');
@@ -160,12 +165,7 @@ test('passkey autofill: the username field offers the passkey, and picking it lo
 test('passkey autofill is offered again by a login form htmx swaps in', async ({ page }) => {
   const key = await authenticator(page, true);
   await registeredMember(page, 'pkswap');
-  await page.goto('/account');
-  const section = page.locator('#passkeys');
-  await section.getByLabel('Name it').fill('Phone');
-  await section.getByLabel('Your password').fill(PASSWORD);
-  await section.getByRole('button', { name: 'Add a passkey' }).click();
-  await expect(page.locator('#passkeys').getByRole('status')).toHaveText('Passkey added. You can log in with it now.');
+  await addPasskey(page, 'Phone');
 
   // The page's own offer finds the member unable to verify (it stays on the form)…
   await key.cdp.send('WebAuthn.setUserVerified', { authenticatorId: key.id, isUserVerified: false });

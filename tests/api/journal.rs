@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use wicket::domain::AccountId;
 use wicket::store::journal::{Entry, Event, KEPT};
 
-use crate::helpers::totp::{enable, step_now};
+use crate::helpers::totp::{enable, step_now, trusted_login};
 use crate::helpers::*;
 use crate::toolbox::{on_redis, run};
 
@@ -229,15 +229,7 @@ async fn a_member_downloads_their_data_with_the_password_and_no_secret_in_it(app
     let on = enable(&app, step_now()).await;
     // Another browser, logged in and trusted: its session and trust are secrets too.
     let other = client();
-    let form = [("username", "dee"), ("password", PASSWORD)];
-    app.post_form_by(&other, "/login", &form).await;
-    let trusted = app
-        .post_form_by(
-            &other,
-            "/login/code",
-            &[("code", on.recovery[1].as_str()), ("trust", "on")],
-        )
-        .await;
+    let trusted = trusted_login(&app, &other, ("dee", PASSWORD), &on.recovery[1]).await;
     let other_session = session_cookie(&trusted).expect("the other browser's session");
     let page = app.get("/account").await.text().await.unwrap();
     assert!(page.contains(r#"href="/account/export""#));
@@ -508,15 +500,7 @@ async fn a_session_that_ran_out_is_written_down_when_its_browser_comes_back() {
 #[tokio::test]
 async fn each_event_is_written_once_on_redis() {
     let sink = crate::helpers::smtp::SmtpSink::start();
-    let smtp = sink.url().parse().unwrap();
-    let port = crate::helpers::smtp::free_port();
-    let (app, _redis) = on_redis(move |c| {
-        c.addr = format!("127.0.0.1:{port}");
-        c.public_url = Some(format!("http://127.0.0.1:{port}").parse().unwrap());
-        c.smtp_url = Some(smtp);
-        c.mail_from = Some("Wicket <wicket@example.com>".into());
-    })
-    .await;
+    let (app, _redis) = on_redis(crate::helpers::smtp::mailing(&sink.url())).await;
     each_event_is_written_once(app, &sink).await;
 }
 
@@ -640,7 +624,7 @@ async fn every_other_change_is_written_and_told_once_with_no_secret(
             "The email address of your Wicket account was removed",
             "/restore-address/",
         ),
-        ("Your Wicket password was changed", ""),
+        ("Your Wicket password was changed", "/forgot"),
     ] {
         let found = told(subject);
         assert_eq!(found.len(), 1, "{subject}: {found:?}");
@@ -686,15 +670,7 @@ async fn every_other_change_is_written_and_told_once_on_files() {
 #[tokio::test]
 async fn every_other_change_is_written_and_told_once_on_redis() {
     let sink = crate::helpers::smtp::SmtpSink::start();
-    let smtp = sink.url().parse().unwrap();
-    let port = crate::helpers::smtp::free_port();
-    let (app, _redis) = on_redis(move |c| {
-        c.addr = format!("127.0.0.1:{port}");
-        c.public_url = Some(format!("http://127.0.0.1:{port}").parse().unwrap());
-        c.smtp_url = Some(smtp);
-        c.mail_from = Some("Wicket <wicket@example.com>".into());
-    })
-    .await;
+    let (app, _redis) = on_redis(crate::helpers::smtp::mailing(&sink.url())).await;
     every_other_change_is_written_and_told_once_with_no_secret(app, &sink).await;
 }
 

@@ -257,15 +257,7 @@ async fn operators_reset_two_step_and_require_a_new_password_on_files() {
 #[tokio::test]
 async fn operators_reset_two_step_and_require_a_new_password_on_redis() {
     let sink = SmtpSink::start();
-    let smtp = sink.url().parse().unwrap();
-    let port = crate::helpers::smtp::free_port();
-    let (app, _redis) = on_redis(move |c| {
-        c.addr = format!("127.0.0.1:{port}");
-        c.public_url = Some(format!("http://127.0.0.1:{port}").parse().unwrap());
-        c.smtp_url = Some(smtp);
-        c.mail_from = Some("Wicket <wicket@example.com>".into());
-    })
-    .await;
+    let (app, _redis) = on_redis(crate::helpers::smtp::mailing(&sink.url())).await;
     reset_two_step_and_require_a_new_password(app, &sink).await;
 }
 

@@ -4,7 +4,7 @@
 
 use reqwest::{Client, StatusCode};
 
-use crate::helpers::totp::{enable, step_now};
+use crate::helpers::totp::{enable, step_now, trusted_login};
 use crate::helpers::*;
 use crate::toolbox::on_redis;
 
@@ -21,6 +21,17 @@ async fn straight_in(app: &TestApp, browser: &Client) -> bool {
         }
         other => panic!("a login answered {other}"),
     }
+}
+
+/// A browser whose cookie jar holds just `cookie` (`name=value`) for the app.
+fn carrying(app: &TestApp, cookie: &str) -> Client {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(cookie, &app.base.parse().unwrap());
+    Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// A login from `browser` finished with `code`, trusting the browser if `trust`.
@@ -186,8 +197,6 @@ async fn a_forged_or_foreign_trust_cookie_skips_nothing() {
     let trusted = with_code(&app, &laptop, &on.recovery[0], true).await;
     assert_eq!(trusted.status(), StatusCode::SEE_OTHER);
     assert!(straight_in(&app, &laptop).await);
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let url: reqwest::Url = app.base.parse().unwrap();
     let id: serde_json::Value = serde_json::from_str(&crate::toolbox::run(
         &app,
         &["user", "show", "tess", "--json"],
@@ -198,12 +207,7 @@ async fn a_forged_or_foreign_trust_cookie_skips_nothing() {
         id["id"].as_str().unwrap(),
         "a".repeat(64)
     );
-    jar.add_cookie_str(&forged, &url);
-    let browser = Client::builder()
-        .cookie_provider(jar)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let browser = carrying(&app, &forged);
     assert!(
         !straight_in(&app, &browser).await,
         "a made-up secret is no trust"
@@ -302,13 +306,7 @@ async fn trust_dies_with_two_step_off_the_operators_reset_a_reset_and_its_30_day
     let form = [("username", "tess"), ("password", mine)];
     let asked = app.post_form_by(&laptop, "/login", &form).await;
     assert_eq!(asked.status(), StatusCode::OK, "a reset ends it");
-    let resp = app
-        .post_form_by(
-            &laptop,
-            "/login/code",
-            &[("code", on.recovery[3].as_str()), ("trust", "on")],
-        )
-        .await;
+    let resp = trusted_login(&app, &laptop, ("tess", mine), &on.recovery[3]).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let went = app.post_form_by(&laptop, "/login", &form).await;
     assert_eq!(went.status(), StatusCode::SEE_OTHER, "trusted again");
@@ -352,30 +350,11 @@ async fn at_most_ten_browsers_are_trusted_and_another_accounts_trust_is_none() {
     app.post_form("/logout", &[]).await;
     assert_see_other(&app.register("uma", PASSWORD).await, "/cabinet");
     let theirs = enable(&app, step_now()).await;
-    let phone = client();
-    let form = [("username", "uma"), ("password", PASSWORD)];
-    app.post_form_by(&phone, "/login", &form).await;
-    let resp = app
-        .post_form_by(
-            &phone,
-            "/login/code",
-            &[("code", theirs.recovery[0].as_str()), ("trust", "on")],
-        )
-        .await;
+    let resp = trusted_login(&app, &client(), ("uma", PASSWORD), &theirs.recovery[0]).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let cookie = trust_cookie(&resp);
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    jar.add_cookie_str(
-        cookie.split(';').next().unwrap(),
-        &app.base.parse().unwrap(),
-    );
-    let carrying = Client::builder()
-        .cookie_provider(jar)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     assert!(
-        !straight_in(&app, &carrying).await,
+        !straight_in(&app, &carrying(&app, cookie.split(';').next().unwrap())).await,
         "uma's trust opens nothing of tess's"
     );
 }

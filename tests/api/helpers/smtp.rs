@@ -164,6 +164,27 @@ pub fn token_file(app: &TestApp, link: &str) -> std::path::PathBuf {
     file
 }
 
+/// The stored end of the mailed link's token (file store).
+pub fn token_expiry(app: &TestApp, link: &str) -> time::OffsetDateTime {
+    let text = std::fs::read_to_string(token_file(app, link)).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let expires = record["expires"].as_str().unwrap();
+    time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339).unwrap()
+}
+
+/// Moves the end of the mailed link's token (file store) a second into the past.
+pub fn expire_token(app: &TestApp, link: &str) {
+    let file = token_file(app, link);
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    record["expires"] = past
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .into();
+    std::fs::write(&file, record.to_string()).unwrap();
+}
+
 /// The first link in `message` whose path starts with `path`.
 pub fn link(message: &str, path: &str) -> String {
     let start = message
@@ -191,15 +212,20 @@ pub async fn mail_app(sink: &SmtpSink) -> TestApp {
 
 /// An app mailing through the SMTP server at `smtp_url`.
 pub async fn mail_app_via(smtp_url: &str) -> TestApp {
+    spawn_app_with(mailing(smtp_url)).await
+}
+
+/// The settings of an app mailing through the SMTP server at `smtp_url`, its public
+/// URL (where links point) its own address: for any store.
+pub fn mailing(smtp_url: &str) -> impl FnOnce(&mut wicket::config::Config) + use<> {
     let url = smtp_url.parse().unwrap();
     let port = free_port();
-    spawn_app_with(move |c| {
+    move |c| {
         c.addr = format!("127.0.0.1:{port}");
         c.public_url = Some(format!("http://127.0.0.1:{port}").parse().unwrap());
         c.smtp_url = Some(url);
         c.mail_from = Some("Wicket <wicket@example.com>".into());
-    })
-    .await
+    }
 }
 
 /// Registers `name` with `email` and confirms the address through the mailed link.

@@ -116,3 +116,17 @@ pub async fn turn_on(app: &TestApp, setup: &str, code: &str) -> reqwest::Respons
     ];
     app.post_form("/account/totp", &form).await
 }
+
+/// A login of `name` from `browser` with `password` and then `code`, ticking "Trust
+/// this browser": the code step's answer.
+pub async fn trusted_login(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    (name, password): (&str, &str),
+    code: &str,
+) -> reqwest::Response {
+    let form = [("username", name), ("password", password)];
+    app.post_form_by(browser, "/login", &form).await;
+    app.post_form_by(browser, "/login/code", &[("code", code), ("trust", "on")])
+        .await
+}
