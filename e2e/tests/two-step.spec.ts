@@ -100,3 +100,38 @@ test('a reset by mail on a two-step account asks the code before anything change
   await expect(page).toHaveURL(/\/cabinet$/);
   await expect(page.getByRole('heading', { name: `Welcome, ${name}!` })).toBeVisible();
 });
+
+test('a browser trusted at the second step skips the code until it is forgotten', async ({ page }, testInfo) => {
+  const name = await registeredMember(page, 'trust');
+  const key = await turnOnTwoStep(page);
+  await page.goto('/logout');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await logIn(page, name);
+  const trust = page.getByLabel('Trust this browser for 30 days');
+  await expect(trust).not.toBeChecked();
+  await trust.check();
+  await page.getByLabel('Code').fill(totp(key, stepNow() + 1));
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page).toHaveURL(/\/cabinet$/);
+
+  // Next time the password alone logs this browser in.
+  await page.goto('/logout');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await logIn(page, name);
+  await expect(page).toHaveURL(/\/cabinet$/);
+
+  // The account page lists it; "Forget" ends it.
+  await page.goto('/account');
+  const trusted = page.locator('#trusted-browsers');
+  await expect(trusted.getByRole('heading', { name: 'Trusted browsers' })).toBeVisible();
+  if (testInfo.project.name === 'js') {
+    await expectAccessible(page);
+    await trusted.screenshot({ path: path.join(__dirname, '..', 'screenshots', 'trusted-browsers-desktop.png') });
+  }
+  await trusted.getByRole('button', { name: 'Forget' }).click();
+  await expect(page.locator('#trusted-browsers')).toHaveCount(0);
+  await page.goto('/logout');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await logIn(page, name);
+  await expect(page.getByLabel('Code')).toBeVisible();
+});
