@@ -15,6 +15,13 @@ async function shot(page: Page, testInfo: TestInfo, name: string) {
   await page.screenshot({ path: path.join(__dirname, '..', 'screenshots', `${name}-desktop.png`), fullPage: true, caret: 'initial' });
 }
 
+/** Logs out, then logs `name` in again (password only). */
+async function logOutAndIn(page: Page, name: string) {
+  await page.goto('/logout');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await logIn(page, name);
+}
+
 test('two-step login: set up from the QR page, log in with a code, then with a recovery code', async ({ page }, testInfo) => {
   const name = await registeredMember(page, 'totp');
   await page.goto('/account');
@@ -37,9 +44,7 @@ test('two-step login: set up from the QR page, log in with a code, then with a r
   await shot(page, testInfo, 'two-step-recovery-codes');
 
   // A password alone opens nothing; the app's code does.
-  await page.goto('/logout');
-  await page.getByRole('button', { name: 'Log out' }).click();
-  await logIn(page, name);
+  await logOutAndIn(page, name);
   await expect(page.getByRole('heading', { name: 'Two-step login' })).toBeVisible();
   const field = page.getByLabel('Code');
   await expect(field).toHaveAttribute('autocomplete', 'one-time-code');
@@ -53,9 +58,7 @@ test('two-step login: set up from the QR page, log in with a code, then with a r
   await expect(page).toHaveURL(/\/cabinet$/);
 
   // A recovery code, once; the account page counts what is left.
-  await page.goto('/logout');
-  await page.getByRole('button', { name: 'Log out' }).click();
-  await logIn(page, name);
+  await logOutAndIn(page, name);
   await page.getByLabel('Code').fill(recovery[0]);
   await page.getByRole('button', { name: 'Log in' }).click();
   await expect(page).toHaveURL(/\/account\?done=recovery$/);
@@ -104,9 +107,7 @@ test('a reset by mail on a two-step account asks the code before anything change
 test('a browser trusted at the second step skips the code until it is forgotten', async ({ page }, testInfo) => {
   const name = await registeredMember(page, 'trust');
   const key = await turnOnTwoStep(page);
-  await page.goto('/logout');
-  await page.getByRole('button', { name: 'Log out' }).click();
-  await logIn(page, name);
+  await logOutAndIn(page, name);
   const trust = page.getByLabel('Trust this browser for 30 days');
   await expect(trust).not.toBeChecked();
   await trust.check();
@@ -115,9 +116,7 @@ test('a browser trusted at the second step skips the code until it is forgotten'
   await expect(page).toHaveURL(/\/cabinet$/);
 
   // Next time the password alone logs this browser in.
-  await page.goto('/logout');
-  await page.getByRole('button', { name: 'Log out' }).click();
-  await logIn(page, name);
+  await logOutAndIn(page, name);
   await expect(page).toHaveURL(/\/cabinet$/);
 
   // The account page lists it; "Forget" ends it.
@@ -130,8 +129,6 @@ test('a browser trusted at the second step skips the code until it is forgotten'
   }
   await trusted.getByRole('button', { name: 'Forget' }).click();
   await expect(page.locator('#trusted-browsers')).toHaveCount(0);
-  await page.goto('/logout');
-  await page.getByRole('button', { name: 'Log out' }).click();
-  await logIn(page, name);
+  await logOutAndIn(page, name);
   await expect(page.getByLabel('Code')).toBeVisible();
 });

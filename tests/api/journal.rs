@@ -512,16 +512,12 @@ async fn every_other_change_is_written_and_told_once_with_no_secret(
     app: TestApp,
     sink: &crate::helpers::smtp::SmtpSink,
 ) {
-    use crate::helpers::smtp::{link, path_of, register_confirmed};
+    use crate::helpers::smtp::{mailed_reset, path_of, register_confirmed};
     register_confirmed(&app, sink, "fay", "fay@example.com").await;
     let mut secrets: Vec<String> = vec![PASSWORD.to_owned()];
 
     // A reset by mailed link (before two-step login, so no code is asked).
-    app.mail_settled().await;
-    let seen = sink.messages().len();
-    app.post_form_by(&client(), "/forgot", &[("username", "fay")])
-        .await;
-    let reset = link(&sink.next_to(seen, "fay@example.com").await, "/reset/");
+    let reset = mailed_reset(&app, sink, "fay", "fay@example.com").await;
     let me = client();
     app.get_by(&me, path_of(&reset)).await;
     let mine = "fay's own new horse battery";

@@ -242,7 +242,7 @@ fn trusted_in_record(app: &TestApp) -> usize {
 
 #[tokio::test]
 async fn trust_dies_with_two_step_off_the_operators_reset_a_reset_and_its_30_days() {
-    use crate::helpers::smtp::{SmtpSink, link, mail_app, path_of, register_confirmed};
+    use crate::helpers::smtp::{SmtpSink, mail_app, mailed_reset, path_of, register_confirmed};
     use crate::toolbox::run;
     let sink = SmtpSink::start();
     let app = mail_app(&sink).await;
@@ -283,11 +283,7 @@ async fn trust_dies_with_two_step_off_the_operators_reset_a_reset_and_its_30_day
     trust(&app, &laptop, &on.recovery[1]).await;
 
     // A reset by mailed link.
-    app.mail_settled().await;
-    let seen = sink.messages().len();
-    app.post_form_by(&client(), "/forgot", &[("username", "tess")])
-        .await;
-    let reset = link(&sink.next_to(seen, "tess@example.com").await, "/reset/");
+    let reset = mailed_reset(&app, &sink, "tess", "tess@example.com").await;
     let owner = client();
     app.get_by(&owner, path_of(&reset)).await;
     let mine = "a brand new horse battery";

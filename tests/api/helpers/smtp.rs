@@ -164,6 +164,15 @@ pub fn token_file(app: &TestApp, link: &str) -> std::path::PathBuf {
     file
 }
 
+/// Asks `/forgot` for `name` from a fresh browser: the reset link mailed to `to`.
+pub async fn mailed_reset(app: &TestApp, sink: &SmtpSink, name: &str, to: &str) -> String {
+    app.mail_settled().await;
+    let seen = sink.messages().len();
+    app.post_form_by(&client(), "/forgot", &[("username", name)])
+        .await;
+    link(&sink.next_to(seen, to).await, "/reset/")
+}
+
 /// The stored end of the mailed link's token (file store).
 pub fn token_expiry(app: &TestApp, link: &str) -> time::OffsetDateTime {
     let text = std::fs::read_to_string(token_file(app, link)).unwrap();
