@@ -10,9 +10,8 @@ use crate::helpers::*;
 async fn listed_handles(app: &TestApp, browser: &Client) -> Vec<String> {
     let page = app.get_by(browser, "/account").await;
     let text = page.text().await.unwrap();
-    text.split(r#"name="session" value=""#)
-        .skip(1)
-        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+    hidden_values(&text, "session")
+        .into_iter()
         .filter(|handle| handle != "others")
         .collect()
 }

@@ -684,10 +684,8 @@ async fn a_session_ended_from_another_is_written_down_with_which_it_was() {
     let page = app.get("/account").await.text().await.unwrap();
     // The first handle listed that is not "others" nor this browser's: the phone's
     // session is listed first (the most recently active).
-    let handle = page
-        .split(r#"name="session" value=""#)
-        .skip(1)
-        .map(|rest| rest.split('"').next().unwrap().to_owned())
+    let handle = hidden_values(&page, "session")
+        .into_iter()
         .find(|h| h != "others")
         .expect("a session to end");
     assert_see_other(

@@ -127,14 +127,7 @@ async fn a_passkey_added_or_removed_is_mailed_with_its_name() {
         .await;
     assert!(mail.contains("Pia's phone"), "{mail}");
     let page = app.get("/account").await.text().await.unwrap();
-    let id = page
-        .split(r#"name="id" value=""#)
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let id = hidden_values(&page, "id").remove(0);
     let removed = app
         .post_form_hx(
             "/account/passkeys/remove",

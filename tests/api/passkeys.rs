@@ -802,27 +802,23 @@ async fn a_refused_removal_says_so_on_the_passkey_it_was_for() {
     add(&app, &SoftKey::new(&app), "First").await;
     add(&app, &SoftKey::new(&app), "Second").await;
     let page = app.get("/account").await.text().await.unwrap();
-    let ids: Vec<&str> = page
-        .split(r#"name="id" value=""#)
-        .skip(1)
-        .map(|rest| &rest[..rest.find('"').unwrap()])
-        .collect();
+    let ids = hidden_values(&page, "id");
     assert_eq!(ids.len(), 2);
-    let form = [("id", ids[1]), ("current_password", "nope")];
+    let form = [("id", ids[1].as_str()), ("current_password", "nope")];
     let resp = app.post_form_hx("/account/passkeys/remove", &form).await;
     let text = resp.text().await.unwrap();
     // The second passkey's form is open with the error; the first stays closed.
     let open = text.find("<details open").expect("an open form");
     assert!(text[open..].starts_with("<details open"));
     assert!(
-        text[open..].contains(ids[1]) && !text[open..].contains(ids[0]),
+        text[open..].contains(&ids[1]) && !text[open..].contains(&ids[0]),
         "{text}"
     );
     assert!(text[open..].contains(r#"aria-invalid="true""#));
     assert_eq!(text.matches("<details open").count(), 1);
 
     // The right password removes that one only.
-    let form = [("id", ids[1]), ("current_password", PASSWORD)];
+    let form = [("id", ids[1].as_str()), ("current_password", PASSWORD)];
     let text = app
         .post_form_hx("/account/passkeys/remove", &form)
         .await
@@ -831,7 +827,7 @@ async fn a_refused_removal_says_so_on_the_passkey_it_was_for() {
         .unwrap();
     assert!(text.contains("Passkey removed."), "{text}");
     assert!(text.contains("First") && !text.contains("Second"), "{text}");
-    assert!(text.contains(ids[0]) && !text.contains(ids[1]));
+    assert!(text.contains(&ids[0]) && !text.contains(&ids[1]));
     // A second try finds it gone.
     let again = app.post_form_hx("/account/passkeys/remove", &form).await;
     assert_eq!(again.status(), StatusCode::GONE);

@@ -82,14 +82,7 @@ async fn a_trusted_browser_skips_the_code_until_something_changes(app: TestApp) 
     );
 
     // "Forget" ends it.
-    let handle = page
-        .split(r#"name="browser" value=""#)
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let handle = hidden_values(&page, "browser").remove(0);
     assert_see_other(
         &app.post_form("/account/trusted/forget", &[("browser", &handle)])
             .await,

@@ -288,9 +288,18 @@ pub async fn csrf_token_of(client: &Client, app: &TestApp) -> String {
 
 /// The value of `<input type="hidden" name="csrf" value="...">` in `html`.
 pub fn hidden_csrf(html: &str) -> String {
-    let marker = r#"name="csrf" value=""#;
-    let start = html.find(marker).expect("a csrf field") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
+    hidden_values(html, "csrf")
+        .into_iter()
+        .next()
+        .expect("a csrf field")
+}
+
+/// The values of every `<input … name="{name}" value="...">` in `html`, in order.
+pub fn hidden_values(html: &str, name: &str) -> Vec<String> {
+    html.split(&format!(r#"name="{name}" value=""#))
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect()
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
