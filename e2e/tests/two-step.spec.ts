@@ -127,7 +127,7 @@ test('a browser trusted at the second step skips the code until it is forgotten'
     await expectAccessible(page);
     await trusted.screenshot({ path: path.join(__dirname, '..', 'screenshots', 'trusted-browsers-desktop.png') });
   }
-  await trusted.getByRole('button', { name: 'Forget' }).click();
+  await trusted.getByRole('button', { name: 'Forget Chrome on Linux' }).click();
   await expect(page.locator('#trusted-browsers')).toHaveCount(0);
   await logOutAndIn(page, name);
   await expect(page.getByLabel('Code')).toBeVisible();

@@ -288,7 +288,8 @@ fn trusted(csrf: &Csrf, user: &User) -> Markup {
                         }
                         (hx_form("/account/trusted/forget", csrf, html! {
                             input type="hidden" name="browser" value=(browser.handle);
-                            button.secondary type="submit" { "Forget" }
+                            // Named for its browser: several rows are several buttons.
+                            button.secondary type="submit" aria-label={ "Forget " (browser.browser) } { "Forget" }
                         }))
                     }
                 }
